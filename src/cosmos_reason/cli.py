@@ -1,0 +1,126 @@
+"""`cosmos-reason` command line: serve, make-demo-model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .settings import SamplingDefaults, Settings, api_keys_from_env
+
+log = logging.getLogger("cosmos_reason")
+_D = Settings()
+_S = SamplingDefaults()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    return args.func(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cosmos-reason", description=__doc__)
+    sub = parser.add_subparsers(metavar="COMMAND")
+    _serve_parser(sub.add_parser("serve", help="serve a Cosmos-Reason1 checkpoint over the OpenAI API"))
+    demo = sub.add_parser("make-demo-model", help="write a tiny random Qwen2.5-VL checkpoint (no network)")
+    demo.add_argument("dir", type=Path, help="folder to write the checkpoint into")
+    demo.add_argument("--size", default="tiny", help="tiny (default), 0.5b or 7b")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=make_demo_model)
+    return parser
+
+
+def _serve_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=_D.model,
+                   help="local checkpoint folder, Hugging Face hub id, or 'demo' / 'demo:SIZE' "
+                        f"for the built-in random demo model (default: {_D.model})")
+    p.add_argument("--served-model-name", action="append", default=[],
+                   help="name clients use as `model` (repeatable; the first is listed in /v1/models)")
+    p.add_argument("--host", default=_D.host)
+    p.add_argument("--port", type=int, default=_D.port)
+    p.add_argument("--api-key", action="append", default=[],
+                   help="accepted API key (repeatable); also read from COSMOS_REASON_API_KEY, comma-separated")
+    p.add_argument("--dtype", default=_D.dtype, choices=["auto", "bfloat16", "float16", "float32"],
+                   help="auto: bfloat16 on a GPU, the checkpoint's own dtype elsewhere")
+    p.add_argument("--device", default=_D.device, help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--engine", default=_D.engine, choices=["hf"])
+    p.add_argument("--max-n", type=int, default=_D.max_n, help="most choices one request may ask for")
+    p.add_argument("--default-temperature", type=float, default=_S.temperature)
+    p.add_argument("--default-top-p", type=float, default=_S.top_p)
+    p.add_argument("--default-repetition-penalty", type=float, default=_S.repetition_penalty)
+    p.add_argument("--default-max-tokens", type=int, default=_S.max_tokens)
+    p.add_argument("--log-level", default=_D.log_level, choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=serve)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    sampling = SamplingDefaults(
+        temperature=args.default_temperature,
+        top_p=args.default_top_p,
+        repetition_penalty=args.default_repetition_penalty,
+        max_tokens=args.default_max_tokens,
+    )
+    names = tuple(args.served_model_name) or (("cosmos-reason1-demo",) if _is_demo(args.model) else ())
+    return Settings(
+        model=args.model,
+        served_model_names=names,
+        engine=args.engine,
+        host=args.host,
+        port=args.port,
+        api_keys=tuple(args.api_key) + api_keys_from_env(),
+        dtype=args.dtype,
+        device=args.device,
+        sampling=sampling,
+        max_n=args.max_n,
+        log_level=args.log_level,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .engine.loading import ModelLoadError
+    from .engine.registry import create_engine
+    from .server.app import create_app
+
+    _setup_logging(args.log_level)
+    try:
+        settings = settings_from_args(args)
+        engine = create_engine(settings)
+    except (ModelLoadError, ValueError) as exc:
+        print(f"cosmos-reason: error: {exc}", file=sys.stderr)
+        return 1
+    if engine.info.random_weights:
+        log.warning("serving the DEMO model (%s): RANDOM weights, its answers are meaningless", engine.info.source)
+    app = create_app(settings, engine)
+    log.info("serving %r on http://%s:%d/v1", settings.model_name, settings.host, settings.port)
+    # h11 accepts any method token, so the guide's `curl -X Post` reaches the app.
+    uvicorn.run(app, host=settings.host, port=settings.port, http="h11", log_level=settings.log_level,
+                timeout_graceful_shutdown=30)
+    return 0
+
+
+def make_demo_model(args: argparse.Namespace) -> int:
+    from .demo.checkpoint import make_demo_model as build
+
+    _setup_logging("info")
+    path = build(args.dir, size=args.size, seed=args.seed)
+    print(f"wrote demo checkpoint ({args.size}, RANDOM weights) to {path}")
+    return 0
+
+
+def _is_demo(model: str) -> bool:
+    return model.partition(":")[0] == "demo" and not Path(model).exists()
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

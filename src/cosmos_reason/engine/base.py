@@ -1,0 +1,99 @@
+"""The engine seam: what the HTTP layer may ask of any engine.
+
+An engine turns a conversation plus sampling parameters into a stream of text
+deltas per choice. The in-process transformers engine implements it; later
+engines (upstream vLLM/SGLang servers) plug in behind the same interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from ..conversation import Conversation
+
+FinishReason = Literal["stop", "length", "abort"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 0  # 0 = no top-k filter
+    repetition_penalty: float = 1.05
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        if self.n < 1:
+            raise ValueError("n must be at least 1")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    conversation: Conversation
+    sampling: SamplingParams
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New text for one choice. The last delta of a choice carries its finish reason."""
+
+    index: int
+    text: str
+    prompt_tokens: int
+    completion_tokens: int  # so far, for this choice
+    finish_reason: FinishReason | None = None
+    token_ids: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    source: str  # folder or hub id it was loaded from
+    context_length: int
+    random_weights: bool = False
+    description: str = ""
+
+
+class EngineError(RuntimeError):
+    """The engine failed for a reason that is not the client's fault."""
+
+
+class PromptTooLongError(ValueError):
+    """The prompt (with its media tokens) leaves no room in the context window."""
+
+    def __init__(self, prompt_tokens: int, context_length: int) -> None:
+        super().__init__(
+            f"the prompt needs {prompt_tokens} tokens (media included) but the model's context is "
+            f"{context_length} tokens; shorten the text or send smaller or fewer images/videos"
+        )
+        self.prompt_tokens = prompt_tokens
+        self.context_length = context_length
+
+
+@runtime_checkable
+class Engine(Protocol):
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        """Stream deltas; closing the iterator early aborts the generation."""
+        ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    async def check_health(self) -> None:
+        """Raise EngineError when the engine cannot serve."""
+        ...
+
+    async def shutdown(self) -> None: ...

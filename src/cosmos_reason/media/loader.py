@@ -1,0 +1,62 @@
+"""Fetching media bytes from the URL a client sent, then decoding them.
+
+First cut: `data:` URIs (base64). The kind of media is decided by the content,
+not the declared mime type (the user guide labels a PNG `image/jpeg`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from dataclasses import dataclass
+from functools import partial
+
+from PIL import Image
+
+from .errors import MediaError
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_image_pixels: int = 89_478_485
+
+
+def decode_data_uri(url: str) -> bytes:
+    header, sep, payload = url.partition(",")
+    if not sep:
+        raise MediaError("data URI has no ',' before its payload")
+    if not header.lower().endswith(";base64"):
+        raise MediaError("only base64 data URIs are supported (data:<mime>;base64,<data>)")
+    try:
+        data = base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise MediaError("data URI payload is not valid base64") from None
+    if not data:
+        raise MediaError("data URI payload is empty")
+    return data
+
+
+class MediaLoader:
+    def __init__(self, limits: MediaLimits | None = None) -> None:
+        self.limits = limits or MediaLimits()
+
+    async def fetch(self, url: str) -> bytes:
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme == "data":
+            return decode_data_uri(url)
+        if scheme in ("http", "https", "file"):
+            raise MediaError(f"{scheme}:// media URLs are not supported yet; send a base64 data: URI")
+        raise MediaError("media URL must be a data: URI (data:image/png;base64,...)")
+
+    async def load_image(self, url: str) -> Image.Image:
+        from .image import load_image
+
+        data = await self.fetch(url)
+        return await asyncio.to_thread(partial(load_image, data, max_image_pixels=self.limits.max_image_pixels))
+
+    async def load_video(self, url: str, options: object | None = None) -> object:
+        from .video import VideoOptions, load_video
+
+        data = await self.fetch(url)
+        return await asyncio.to_thread(load_video, data, options or VideoOptions())

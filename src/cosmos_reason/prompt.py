@@ -1,0 +1,53 @@
+"""OpenAI chat messages -> the engine's Conversation, loading media on the way.
+
+Errors name the message and part they come from, e.g.
+`messages[1].content[0].image_url: image could not be decoded`.
+"""
+
+from __future__ import annotations
+
+from .conversation import Conversation, ImageInput, Part, Text, Turn, VideoInput
+from .media.errors import MediaError
+from .media.loader import MediaLoader
+from .protocol import ChatMessage, ImageURLPart, TextPart, VideoURLPart
+from .errors import APIError
+
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+async def build_conversation(messages: list[ChatMessage], media: MediaLoader) -> Conversation:
+    turns = [await _turn(i, message, media) for i, message in enumerate(messages)]
+    if not any(turn.role == "user" for turn in turns):
+        raise APIError(400, "messages must contain at least one user message", param="messages")
+    return Conversation(tuple(turns))
+
+
+async def _turn(index: int, message: ChatMessage, media: MediaLoader) -> Turn:
+    role = _ROLES[message.role]
+    content = message.content
+    if content is None:
+        if role != "assistant":
+            raise APIError(400, f"messages[{index}].content is required for a {message.role} message",
+                           param=f"messages[{index}].content")
+        return Turn(role, ())
+    if isinstance(content, str):
+        return Turn(role, (Text(content),))
+    parts: list[Part] = []
+    for j, part in enumerate(content):
+        where = f"messages[{index}].content[{j}]"
+        if not isinstance(part, TextPart) and role != "user":
+            raise APIError(400, f"{where}: images and videos are only accepted in user messages", param=where)
+        parts.append(await _part(part, where, media))
+    return Turn(role, tuple(parts))
+
+
+async def _part(part: TextPart | ImageURLPart | VideoURLPart, where: str, media: MediaLoader) -> Part:
+    if isinstance(part, TextPart):
+        return Text(part.text)
+    try:
+        if isinstance(part, ImageURLPart):
+            return ImageInput(await media.load_image(part.image_url.url))
+        return VideoInput(await media.load_video(part.video_url.url))
+    except MediaError as exc:
+        field = f"{where}.{part.type}"
+        raise APIError(400, f"{field}: {exc}", param=field) from None

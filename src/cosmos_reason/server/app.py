@@ -1,0 +1,42 @@
+"""create_app(settings, engine): the whole HTTP surface, with no module-level state."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ..engine.base import Engine
+from ..media.loader import MediaLoader
+from ..serving.chat import ChatService
+from ..settings import Settings
+from .auth import APIKeyMiddleware
+from .errors import install_error_handlers
+from .middleware import RequestIdMiddleware, UpperCaseMethodMiddleware
+from .routes import router
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        await engine.shutdown()
+
+    app = FastAPI(title="cosmos-reason", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.started = int(time.time())
+    app.state.chat = ChatService(settings, engine, media or MediaLoader())
+    app.include_router(router)
+    install_error_handlers(app)
+    # Outermost last: method fix-up and request id wrap auth, so 401s carry an id too.
+    app.add_middleware(APIKeyMiddleware, keys=settings.api_keys)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(UpperCaseMethodMiddleware)
+    if not settings.api_keys:
+        log.warning("no API key configured: the server accepts every request (set --api-key or COSMOS_REASON_API_KEY)")
+    return app

@@ -1,0 +1,28 @@
+"""Request fields + server defaults -> the engine's SamplingParams."""
+
+from __future__ import annotations
+
+from ..engine.base import SamplingParams
+from ..errors import APIError
+from ..protocol import ChatCompletionRequest
+from ..settings import SamplingDefaults
+
+
+def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, max_n: int) -> SamplingParams:
+    if request.n > max_n:
+        raise APIError(400, f"n: at most {max_n} choices per request, got {request.n}", param="n")
+    max_tokens = request.max_completion_tokens or request.max_tokens or defaults.max_tokens
+    return SamplingParams(
+        max_tokens=max_tokens,
+        temperature=_pick(request.temperature, defaults.temperature),
+        top_p=_pick(request.top_p, defaults.top_p),
+        top_k=max(_pick(request.top_k, defaults.top_k), 0),  # -1 (vLLM's "off") and 0 both mean off
+        repetition_penalty=_pick(request.repetition_penalty, defaults.repetition_penalty),
+        seed=request.seed,
+        stop=request.stop_strings(),
+        n=request.n,
+    )
+
+
+def _pick(value, default):
+    return default if value is None else value

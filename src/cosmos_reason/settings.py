@@ -1,0 +1,62 @@
+"""Server settings: one frozen dataclass, validated on construction.
+
+The CLI takes its defaults from here, so there is one place that says what the
+server does when nobody asked for anything in particular.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+API_KEY_ENV = "COSMOS_REASON_API_KEY"
+DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
+
+_DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """Sampling used when a request does not say; the model card's example values."""
+
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 0  # 0 = off
+    repetition_penalty: float = 1.05
+    max_tokens: int = 4096
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    served_model_names: tuple[str, ...] = ()
+    engine: str = "hf"
+    host: str = "0.0.0.0"
+    port: int = 8000
+    api_keys: tuple[str, ...] = ()
+    dtype: str = "auto"
+    device: str = "auto"
+    sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
+    max_n: int = 16
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
+        if any(not key for key in self.api_keys):
+            raise ValueError("an API key must not be empty")
+        if self.max_n < 1:
+            raise ValueError("max_n must be at least 1")
+
+    @property
+    def model_name(self) -> str:
+        """The id clients see in /v1/models and must send as `model`."""
+        return self.served_model_names[0] if self.served_model_names else self.model
+
+
+def api_keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
+    """Keys from COSMOS_REASON_API_KEY, comma-separated, so a key need not be on the command line."""
+    raw = (os.environ if environ is None else environ).get(API_KEY_ENV, "")
+    return tuple(key.strip() for key in raw.split(",") if key.strip())

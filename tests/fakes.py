@@ -1,0 +1,66 @@
+"""A scripted engine for testing the layers above the engine without a model."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from cosmos_reason.engine.base import Delta, EngineError, GenerationRequest, ModelInfo, PromptTooLongError
+from cosmos_reason.engine.detokenize import StopMatcher
+
+
+class ScriptedEngine:
+    """Answers every request with the same token pieces, honouring max_tokens, n and stop."""
+
+    def __init__(self, pieces: list[str] | None = None, prompt_tokens: int = 11, delay: float = 0.0,
+                 fail: Exception | None = None) -> None:
+        self.pieces = pieces if pieces is not None else ["Hello", ",", " world", "!"]
+        self.prompt_tokens = prompt_tokens
+        self.delay = delay
+        self.fail = fail
+        self.requests: list[GenerationRequest] = []
+        self.aborted: list[str] = []
+        self.shut_down = False
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(source="/scripted", context_length=4096, random_weights=True, description="scripted")
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        self.requests.append(request)
+        if self.fail is not None:
+            raise self.fail
+        done = False
+        try:
+            for index in range(request.sampling.n):
+                async for delta in self._choice(index, request):
+                    yield delta
+            done = True
+        finally:
+            if not done:
+                self.aborted.append(request.request_id)
+
+    async def _choice(self, index: int, request: GenerationRequest) -> AsyncIterator[Delta]:
+        stops = StopMatcher(request.sampling.stop)
+        for count, piece in enumerate(self.pieces[: request.sampling.max_tokens], start=1):
+            await asyncio.sleep(self.delay)
+            text = stops.push(piece)
+            if stops.stopped:
+                yield Delta(index, text, self.prompt_tokens, count, "stop")
+                return
+            yield Delta(index, text, self.prompt_tokens, count)
+        reason = "length" if request.sampling.max_tokens < len(self.pieces) else "stop"
+        yield Delta(index, stops.flush(), self.prompt_tokens, min(len(self.pieces), request.sampling.max_tokens), reason)
+
+    async def abort(self, request_id: str) -> None:
+        self.aborted.append(request_id)
+
+    async def check_health(self) -> None:
+        if self.shut_down:
+            raise EngineError("shut down")
+
+    async def shutdown(self) -> None:
+        self.shut_down = True
+
+
+__all__ = ["ScriptedEngine", "PromptTooLongError"]

@@ -1,0 +1,144 @@
+"""The chat API in-process on a scripted engine, driven by the openai SDK."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from cosmos_reason.server.app import create_app
+from cosmos_reason.settings import Settings
+from tests.fakes import ScriptedEngine
+
+from .conftest import MODEL
+
+USER = [{"role": "user", "content": "Hi"}]
+
+
+@pytest.fixture
+async def sdk(engine):
+    app = create_app(Settings(model="/ckpt", served_model_names=(MODEL,)), engine)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    async with openai.AsyncOpenAI(api_key="none", base_url="http://test/v1", http_client=http) as client:
+        yield client
+
+
+async def test_non_streaming_answer_and_usage(sdk, engine):
+    completion = await sdk.chat.completions.create(model=MODEL, messages=USER)
+    assert isinstance(completion, ChatCompletion)
+    assert completion.choices[0].message.content == "Hello, world!"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.prompt_tokens == 11
+    assert completion.usage.completion_tokens == 4
+    assert completion.usage.total_tokens == 15
+    assert completion.model == MODEL
+
+
+async def test_streaming_concatenates_to_the_answer_and_never_sends_none(sdk):
+    stream = await sdk.chat.completions.create(
+        model=MODEL, messages=USER, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = [chunk async for chunk in stream]
+    assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
+    with_choices = [c for c in chunks if c.choices]
+    assert with_choices[0].choices[0].delta.role == "assistant"
+    assert all(isinstance(c.choices[0].delta.content, str) for c in with_choices)
+    assert "".join(c.choices[0].delta.content for c in with_choices) == "Hello, world!"
+    finishes = [c.choices[0].finish_reason for c in with_choices if c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 4
+
+
+async def test_stream_ends_with_done(client):
+    body = {"model": MODEL, "messages": USER, "stream": True}
+    async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line async for line in response.aiter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    assert all(line.startswith("data: ") for line in lines)
+
+
+async def test_max_tokens_cuts_with_length(sdk):
+    completion = await sdk.chat.completions.create(model=MODEL, messages=USER, max_tokens=2)
+    assert completion.choices[0].message.content == "Hello,"
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage.completion_tokens == 2
+
+
+async def test_max_completion_tokens_is_honoured(sdk, engine):
+    await sdk.chat.completions.create(model=MODEL, messages=USER, max_completion_tokens=3)
+    assert engine.requests[-1].sampling.max_tokens == 3
+
+
+async def test_stop_string_is_cut_and_not_returned(sdk):
+    completion = await sdk.chat.completions.create(model=MODEL, messages=USER, stop=["world"])
+    assert completion.choices[0].message.content == "Hello, "
+    assert completion.choices[0].finish_reason == "stop"
+
+
+async def test_n_choices(sdk):
+    completion = await sdk.chat.completions.create(model=MODEL, messages=USER, n=3)
+    assert [c.index for c in completion.choices] == [0, 1, 2]
+    assert all(c.message.content == "Hello, world!" for c in completion.choices)
+    assert completion.usage.completion_tokens == 12
+
+
+async def test_streaming_n_choices_each_finish_once(sdk):
+    stream = await sdk.chat.completions.create(model=MODEL, messages=USER, n=2, stream=True)
+    finishes: dict[int, list[str]] = {0: [], 1: []}
+    text = {0: "", 1: ""}
+    async for chunk in stream:
+        for choice in chunk.choices:
+            text[choice.index] += choice.delta.content
+            if choice.finish_reason:
+                finishes[choice.index].append(choice.finish_reason)
+    assert finishes == {0: ["stop"], 1: ["stop"]}
+    assert text == {0: "Hello, world!", 1: "Hello, world!"}
+
+
+async def test_model_card_defaults_apply_and_request_overrides_win(sdk, engine):
+    await sdk.chat.completions.create(model=MODEL, messages=USER)
+    defaults = engine.requests[-1].sampling
+    assert (defaults.temperature, defaults.top_p, defaults.repetition_penalty, defaults.max_tokens) == (
+        0.6, 0.95, 1.05, 4096)
+    await sdk.chat.completions.create(
+        model=MODEL, messages=USER, temperature=0, top_p=0.5, seed=7,
+        extra_body={"top_k": 20, "repetition_penalty": 1.2},
+    )
+    chosen = engine.requests[-1].sampling
+    assert (chosen.temperature, chosen.top_p, chosen.top_k, chosen.repetition_penalty, chosen.seed) == (
+        0.0, 0.5, 20, 1.2, 7)
+
+
+async def test_unknown_fields_are_accepted(client):
+    body = {"model": MODEL, "messages": USER, "frequency_penalty": 0.1, "user": "abc", "logit_bias": {}}
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200
+
+
+async def test_missing_model_field_uses_the_served_model(client):
+    response = await client.post("/v1/chat/completions", json={"messages": USER})
+    assert response.status_code == 200
+    assert response.json()["model"] == MODEL
+
+
+async def test_conversation_reaches_engine_with_roles(sdk, engine):
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "developer", "content": "Use English."},
+        {"role": "user", "content": [{"type": "text", "text": "Again"}]},
+    ]
+    await sdk.chat.completions.create(model=MODEL, messages=messages)
+    turns = engine.requests[-1].conversation.turns
+    assert [t.role for t in turns] == ["system", "user", "assistant", "system", "user"]
+    assert turns[-1].text() == "Again"
+
+
+async def test_health_and_request_id(client):
+    response = await client.get("/health", headers={"x-request-id": "abc-123"})
+    assert response.json() == {"status": "ok"}
+    assert response.headers["x-request-id"] == "abc-123"
+    assert len((await client.get("/health")).headers["x-request-id"]) >= 16
