@@ -1,0 +1,266 @@
+"""Split Cosmos-Reason1's tagged output into reasoning and answer.
+
+With the reasoning prompt the model writes
+``<think>\\n...\\n</think>\\n\\n<answer>\\n...\\n</answer>``. Qwen2.5's vocabulary
+has no ``<think>`` token, so the tags are plain text: we parse text, and a tag
+may arrive split across streamed deltas at any character.
+
+Rules, identical for :func:`split_reasoning` and :class:`ReasoningStreamParser`:
+
+* Tags are exactly the lowercase strings ``<think>``, ``</think>``,
+  ``<answer>``, ``</answer>``. Anything else (``< think>``, ``<THINK>``,
+  ``<answer >``) is ordinary text: the model never writes those as tags, and
+  treating them as text loses nothing.
+* Reasoning is the text between the first ``<think>`` and the first
+  ``</think>`` after it. With ``think_prefilled=True`` (a chat template that
+  ends the prompt with ``<think>``) the block is open from the first character,
+  so text before a lone ``</think>`` is reasoning.
+* Everything else is content: the answer, and any text before ``<think>``,
+  between ``</think>`` and ``<answer>`` or after ``</answer>``. Every tag that
+  is not one of the two think delimiters (``<answer>``, duplicates, strays) is
+  dropped where it stands; ``<answer>`` only delimits, it never selects.
+* A think block that is opened but never closed (truncated output, a model
+  that ignored the format) is content by default (``unclosed_think="content"``)
+  so nothing the model wrote is hidden; ``"reasoning"`` keeps it as reasoning.
+* Whitespace: each field is trimmed at both ends. Where a think tag (or the
+  whole think block) was removed, the text on either side is joined with
+  ``"\\n\\n"``: they are separate sections. Where only answer tags were
+  removed, the whitespace around them becomes ``"\\n\\n"`` if it held a
+  newline, ``" "`` if it held anything, else nothing
+  (``"</think>\\n\\n<answer>\\nA\\n</answer>"`` gives ``"A"``;
+  ``"is <answer>B</answer>."`` gives ``"is B."``). Whitespace inside the
+  model's text is kept verbatim. Text around a dropped tag is not re-scanned.
+* ``reasoning`` is ``None`` when there is none (or it is empty).
+
+Streaming holdback (exactly what :meth:`ReasoningStreamParser.feed` keeps back):
+
+1. a suffix of the text received so far that is a proper prefix of a tag
+   (``"<"``, ``"</th"``, ``"<answe"``), until the next delta decides it;
+2. each field's trailing whitespace, until non-whitespace follows it (it may be
+   the end of the field, which is trimmed, or precede a tag, which changes it);
+3. with ``unclosed_think="content"``, everything after the opening think tag,
+   until ``</think>`` (released as reasoning) or :meth:`finish` (released as
+   content). This is forced: until the block closes, nobody knows which field
+   that text belongs to. With ``unclosed_think="reasoning"`` it streams live.
+
+Nothing else is held: output without tags streams as content at once. The
+concatenated deltas equal :func:`split_reasoning` of the whole text for every
+way of cutting it into deltas (``None`` reasoning concatenates to ``""``).
+Without ``think_prefilled`` a lone ``</think>`` is dropped and the text before
+it stays content, because that text was already streamed as content.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Literal, NamedTuple
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+REASONING_INSTRUCTION = (
+    "Answer the question in the following format: "
+    "<think>\nyour reasoning\n</think>\n\n<answer>\nyour answer\n</answer>."
+)
+# The model card's text, character for character.
+REASONING_SYSTEM_PROMPT = f"{DEFAULT_SYSTEM_PROMPT} {REASONING_INSTRUCTION}"
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+_TAG_RE = re.compile("(" + "|".join(map(re.escape, TAGS)) + ")")
+
+UnclosedThink = Literal["content", "reasoning"]
+
+
+def with_reasoning_instruction(system_text: str | None) -> str:
+    """Return the system prompt with the think/answer format instruction appended.
+
+    No client prompt, or Qwen's default one, gives exactly the model card's
+    prompt; a prompt that already carries the instruction is returned as is.
+    """
+    text = (system_text or "").strip()
+    if not text or text == DEFAULT_SYSTEM_PROMPT:
+        return REASONING_SYSTEM_PROMPT
+    if REASONING_INSTRUCTION in text:
+        return text
+    return f"{text}\n\n{REASONING_INSTRUCTION}"
+
+
+def prompt_opens_think(prompt: str) -> bool:
+    """Whether a rendered prompt already opened the think block (pass as think_prefilled)."""
+    return prompt.rstrip().endswith(THINK_OPEN)
+
+
+class ReasoningSplit(NamedTuple):
+    reasoning: str | None
+    content: str
+
+
+class ReasoningDelta(NamedTuple):
+    reasoning: str
+    content: str
+
+
+class _Field:
+    """One output field, emitted incrementally.
+
+    Drops leading whitespace, holds trailing whitespace until more text
+    follows, and normalises whitespace that spans a dropped tag. Output does
+    not depend on how the text is chunked, which is what keeps streaming and
+    split_reasoning identical.
+    """
+
+    def __init__(self) -> None:
+        self._started = False
+        self._gap = ""
+        self._gap_tags: set[str] = set()  # tags dropped inside the current gap
+
+    def tag(self, tag: str) -> None:
+        self._gap_tags.add(tag)
+
+    def text(self, chunk: str) -> str:
+        body = chunk.lstrip()
+        self._gap += chunk[: len(chunk) - len(body)]
+        if not body:
+            return ""
+        core = body.rstrip()
+        gap = self._gap_text() if self._started else ""
+        self._started = True
+        self._gap, self._gap_tags = body[len(core) :], set()
+        return gap + core
+
+    def _gap_text(self) -> str:
+        if not self._gap_tags:
+            return self._gap
+        if "\n" in self._gap or self._gap_tags & {THINK_OPEN, THINK_CLOSE}:
+            return "\n\n"
+        return " " if self._gap else ""
+
+
+def _join(texts: list[str], tags: list[str], keep: Callable[[int], bool]) -> str:
+    """One field from the kept texts; texts[k] follows tags[k - 1]."""
+    field = _Field()
+    out = []
+    for k, text in enumerate(texts):
+        if k:
+            field.tag(tags[k - 1])
+        if keep(k):
+            out.append(field.text(text))
+    return "".join(out)
+
+
+def _index(tags: list[str], tag: str, after: int = -1) -> int | None:
+    return next((i for i in range(after + 1, len(tags)) if tags[i] == tag), None)
+
+
+def split_reasoning(
+    text: str,
+    *,
+    think_prefilled: bool = False,
+    unclosed_think: UnclosedThink = "content",
+) -> ReasoningSplit:
+    """Split a complete output into (reasoning, content) by the module's rules."""
+    parts = _TAG_RE.split(text)
+    texts, tags = parts[0::2], parts[1::2]  # texts[k] follows tags[k - 1]
+    opener = -1 if think_prefilled else _index(tags, THINK_OPEN)
+    closer = None if opener is None else _index(tags, THINK_CLOSE, after=opener)
+    if opener is None or (closer is None and unclosed_think == "content"):
+        return ReasoningSplit(None, _join(texts, tags, lambda k: True))
+    end = len(texts) - 1 if closer is None else closer
+    inside = range(opener + 1, end + 1)
+    reasoning = _join(texts, tags, lambda k: k in inside)
+    content = _join(texts, tags, lambda k: k not in inside)
+    return ReasoningSplit(reasoning or None, content)
+
+
+def _partial_tag(rest: str) -> bool:
+    return any(len(rest) < len(tag) and tag.startswith(rest) for tag in TAGS)
+
+
+class ReasoningStreamParser:
+    """Incremental split_reasoning: feed() text deltas, then finish() once."""
+
+    _BEFORE, _THINK, _AFTER = "before", "think", "after"
+
+    def __init__(
+        self,
+        *,
+        think_prefilled: bool = False,
+        unclosed_think: UnclosedThink = "content",
+    ) -> None:
+        self._state = self._THINK if think_prefilled else self._BEFORE
+        self._hold_think = unclosed_think == "content"
+        self._held: list[tuple[str, str]] = []  # think-block ("text"|"tag", value)
+        self._buf = ""
+        self._reasoning, self._content = _Field(), _Field()
+        self._out_reasoning: list[str] = []
+        self._out_content: list[str] = []
+        self._finished = False
+
+    def feed(self, delta: str) -> ReasoningDelta:
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        self._buf += delta
+        self._scan(final=False)
+        return self._take()
+
+    def finish(self) -> ReasoningDelta:
+        """Flush what was held back; an unclosed held think block becomes content."""
+        if not self._finished:
+            self._finished = True
+            self._scan(final=True)
+            if self._state == self._THINK and self._hold_think:
+                self._release(self._content, self._out_content)
+        return self._take()
+
+    def _scan(self, final: bool) -> None:
+        buf, start, search, cut = self._buf, 0, 0, len(self._buf)
+        while (lt := buf.find("<", search)) != -1:
+            tag = next((t for t in TAGS if buf.startswith(t, lt)), None)
+            if tag is not None:
+                self._on_text(buf[start:lt])
+                self._on_tag(tag)
+                start = search = lt + len(tag)
+            elif not final and _partial_tag(buf[lt:]):
+                cut = lt
+                break
+            else:
+                search = lt + 1
+        self._on_text(buf[start:cut])
+        self._buf = buf[cut:]
+
+    def _on_text(self, text: str) -> None:
+        if not text:
+            return
+        if self._state != self._THINK:
+            self._out_content.append(self._content.text(text))
+        elif self._hold_think:
+            self._held.append(("text", text))
+        else:
+            self._out_reasoning.append(self._reasoning.text(text))
+
+    def _on_tag(self, tag: str) -> None:
+        if self._state == self._BEFORE and tag == THINK_OPEN:
+            self._state = self._THINK
+        elif self._state == self._THINK and tag == THINK_CLOSE:
+            self._state = self._AFTER
+            self._release(self._reasoning, self._out_reasoning)
+        elif self._state == self._THINK and self._hold_think:
+            self._held.append(("tag", tag))
+            return
+        self._reasoning.tag(tag)
+        self._content.tag(tag)
+
+    def _release(self, field: _Field, out: list[str]) -> None:
+        for kind, value in self._held:
+            if kind == "tag":
+                field.tag(value)
+            else:
+                out.append(field.text(value))
+        self._held = []
+
+    def _take(self) -> ReasoningDelta:
+        delta = ReasoningDelta("".join(self._out_reasoning), "".join(self._out_content))
+        self._out_reasoning.clear()
+        self._out_content.clear()
+        return delta
