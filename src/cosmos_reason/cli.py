@@ -11,6 +11,7 @@ from .settings import SamplingDefaults, Settings, api_keys_from_env
 
 log = logging.getLogger("cosmos_reason")
 _D = Settings()
+DEMO_MAX_TOKENS = 256
 _S = SamplingDefaults()
 
 
@@ -53,7 +54,9 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-temperature", type=float, default=_S.temperature)
     p.add_argument("--default-top-p", type=float, default=_S.top_p)
     p.add_argument("--default-repetition-penalty", type=float, default=_S.repetition_penalty)
-    p.add_argument("--default-max-tokens", type=int, default=_S.max_tokens)
+    p.add_argument("--default-max-tokens", type=int, default=None,
+                   help=f"max_tokens when a request gives none (default {_S.max_tokens}, the model card's; "
+                        f"{DEMO_MAX_TOKENS} for the demo model, whose random text rarely ends by itself)")
     p.add_argument("--log-level", default=_D.log_level, choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=serve)
 
@@ -63,7 +66,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         temperature=args.default_temperature,
         top_p=args.default_top_p,
         repetition_penalty=args.default_repetition_penalty,
-        max_tokens=args.default_max_tokens,
+        max_tokens=args.default_max_tokens or (DEMO_MAX_TOKENS if _is_demo(args.model) else _S.max_tokens),
     )
     names = tuple(args.served_model_name) or (("cosmos-reason1-demo",) if _is_demo(args.model) else ())
     return Settings(

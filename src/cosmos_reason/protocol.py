@@ -71,6 +71,7 @@ class ChatCompletionRequest(_Lenient):
     seed: int | None = None
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)
+    ignore_eos: bool = False  # vLLM's extra: run to max_tokens (benchmarks)
     stream: bool = False
     stream_options: StreamOptions | None = None
 

@@ -168,7 +168,7 @@ class HFEngine:
             rows=rows,
             fanout=sampling.n // rows,
             prompt_tokens=prompt_tokens,
-            eos_ids=self._eos_ids,
+            eos_ids=set() if sampling.ignore_eos else self._eos_ids,
             decode=self._decode,
             stops=sampling.stop,
             emit=emit,
@@ -190,7 +190,7 @@ class HFEngine:
     def _generation_config(self, sampling: SamplingParams, rows: int, max_new_tokens: int) -> GenerationConfig:
         common = dict(
             max_new_tokens=max_new_tokens,
-            eos_token_id=sorted(self._eos_ids),
+            eos_token_id=None if sampling.ignore_eos else sorted(self._eos_ids),
             pad_token_id=self._pad_id,
             repetition_penalty=sampling.repetition_penalty,
         )

@@ -21,6 +21,7 @@ def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, 
         seed=request.seed,
         stop=request.stop_strings(),
         n=request.n,
+        ignore_eos=request.ignore_eos,
     )
 
 
