@@ -2,27 +2,34 @@
 
 Errors name the message and part they come from, e.g.
 `messages[1].content[0].image_url: image could not be decoded`.
+Media settings: the part's own (next to its url) win over the request's.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import ValidationError
+
 from .conversation import Conversation, ImageInput, Part, Text, Turn, VideoInput
+from .errors import APIError
 from .media.errors import MediaError
 from .media.loader import MediaLoader
-from .protocol import ChatMessage, ImageURLPart, TextPart, VideoURLPart
-from .errors import APIError
+from .protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
-async def build_conversation(messages: list[ChatMessage], media: MediaLoader) -> Conversation:
-    turns = [await _turn(i, message, media) for i, message in enumerate(messages)]
+async def build_conversation(
+    messages: list[ChatMessage], media: MediaLoader, overrides: dict[str, Any] | None = None
+) -> Conversation:
+    turns = [await _turn(i, message, media, overrides or {}) for i, message in enumerate(messages)]
     if not any(turn.role == "user" for turn in turns):
         raise APIError(400, "messages must contain at least one user message", param="messages")
     return Conversation(tuple(turns))
 
 
-async def _turn(index: int, message: ChatMessage, media: MediaLoader) -> Turn:
+async def _turn(index: int, message: ChatMessage, media: MediaLoader, overrides: dict[str, Any]) -> Turn:
     role = _ROLES[message.role]
     content = message.content
     if content is None:
@@ -37,17 +44,29 @@ async def _turn(index: int, message: ChatMessage, media: MediaLoader) -> Turn:
         where = f"messages[{index}].content[{j}]"
         if not isinstance(part, TextPart) and role != "user":
             raise APIError(400, f"{where}: images and videos are only accepted in user messages", param=where)
-        parts.append(await _part(part, where, media))
+        parts.append(await _part(part, where, media, overrides))
     return Turn(role, tuple(parts))
 
 
-async def _part(part: TextPart | ImageURLPart | VideoURLPart, where: str, media: MediaLoader) -> Part:
+async def _part(part: TextPart | ImageURLPart | VideoURLPart, where: str, media: MediaLoader,
+                overrides: dict[str, Any]) -> Part:
     if isinstance(part, TextPart):
         return Text(part.text)
+    field = f"{where}.{part.type}"
+    source = part.image_url if isinstance(part, ImageURLPart) else part.video_url
+    options = _options(overrides | source.overrides(), field)
     try:
         if isinstance(part, ImageURLPart):
-            return ImageInput(await media.load_image(part.image_url.url))
-        return VideoInput(await media.load_video(part.video_url.url))
+            return ImageInput(await media.load_image(source.url, options))
+        return VideoInput(await media.load_video(source.url, options))
     except MediaError as exc:
-        field = f"{where}.{part.type}"
         raise APIError(400, f"{field}: {exc}", param=field) from None
+
+
+def _options(values: dict[str, Any], field: str) -> MediaOverrides:
+    try:
+        return MediaOverrides.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"])
+        raise APIError(400, f"{field}.{name}: {first['msg']}", param=f"{field}.{name}") from None

@@ -16,8 +16,34 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class MediaOverrides(BaseModel):
+    """Per-request or per-part media settings (qwen-vl-utils' names); unset = server default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fps: float | None = Field(default=None, gt=0, le=120)
+    nframes: int | None = Field(default=None, ge=2)
+    min_pixels: int | None = Field(default=None, gt=0)
+    max_pixels: int | None = Field(default=None, gt=0)
+    total_pixels: int | None = Field(default=None, gt=0)
+    min_frames: int | None = Field(default=None, ge=2)
+    max_frames: int | None = Field(default=None, ge=2)
+    video_start: float | None = Field(default=None, ge=0)
+    video_end: float | None = Field(default=None, gt=0)
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+MEDIA_OPTION_NAMES = tuple(MediaOverrides.model_fields)
+
+
 class MediaURL(_Lenient):
     url: str
+
+    def overrides(self) -> dict[str, Any]:
+        """Media options given next to the url, e.g. {"url": ..., "fps": 2}."""
+        return {k: v for k, v in (self.model_extra or {}).items() if k in MEDIA_OPTION_NAMES}
 
 
 class TextPart(_Lenient):
@@ -72,6 +98,14 @@ class ChatCompletionRequest(_Lenient):
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)
     ignore_eos: bool = False  # vLLM's extra: run to max_tokens (benchmarks)
+    # Cosmos-Reason1 extensions
+    reasoning: bool | None = None  # add the model card's <think>/<answer> instruction
+    task: str | None = None  # a task recipe by name (GET /v1/tasks)
+    raw_output: bool = False  # return the model's text untouched, tags and all
+    media_options: MediaOverrides | None = None
+    mm_processor_kwargs: dict[str, Any] | None = None  # vLLM's name; the media keys are honoured
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     stream: bool = False
     stream_options: StreamOptions | None = None
 
@@ -87,6 +121,10 @@ class ChatCompletionRequest(_Lenient):
         if self.stop is None:
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+    def media_overrides(self) -> dict[str, Any]:
+        vllm_style = {k: v for k, v in (self.mm_processor_kwargs or {}).items() if k in MEDIA_OPTION_NAMES}
+        return vllm_style | (self.media_options.given() if self.media_options else {})
 
     def ignored_fields(self) -> list[str]:
         return sorted((self.model_extra or {}).keys())
@@ -104,13 +142,30 @@ class Usage(BaseModel):
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    # Both names: vLLM's older `reasoning_content` and its newer `reasoning`.
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[TokenLogprob] | None = None
 
 
 class Choice(BaseModel):
     index: int
     message: AssistantMessage
     finish_reason: Literal["stop", "length"]
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -126,13 +181,15 @@ class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     # Always a string, never null: the guide's script prints delta.content as it comes.
     content: str = ""
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
 
 class ChunkChoice(BaseModel):
     index: int
     delta: Delta
     finish_reason: Literal["stop", "length"] | None = None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionChunk(BaseModel):

@@ -38,6 +38,7 @@ class Settings:
     device: str = "auto"
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
     max_n: int = 16
+    reasoning: bool = False  # add the reasoning instruction when a request does not say
     log_level: str = "info"
 
     def __post_init__(self) -> None:

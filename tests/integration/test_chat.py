@@ -72,7 +72,8 @@ async def test_max_completion_tokens_is_honoured(sdk, engine):
 
 
 async def test_stop_string_is_cut_and_not_returned(sdk):
-    completion = await sdk.chat.completions.create(model=MODEL, messages=USER, stop=["world"])
+    completion = await sdk.chat.completions.create(
+        model=MODEL, messages=USER, stop=["world"], extra_body={"raw_output": True})
     assert completion.choices[0].message.content == "Hello, "
     assert completion.choices[0].finish_reason == "stop"
 

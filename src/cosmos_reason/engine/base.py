@@ -27,6 +27,8 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     n: int = 1
     ignore_eos: bool = False
+    logprobs: bool = False
+    top_logprobs: int = 0
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -47,6 +49,16 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability under the model (before sampling
+    adjustments), with the most likely alternatives when asked for."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class Delta:
     """New text for one choice. The last delta of a choice carries its finish reason."""
 
@@ -55,7 +67,7 @@ class Delta:
     prompt_tokens: int
     completion_tokens: int  # so far, for this choice
     finish_reason: FinishReason | None = None
-    token_ids: tuple[int, ...] = field(default=())
+    logprobs: tuple[TokenLogprob, ...] = field(default=())
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,10 @@ def build_inputs(processor: Any, conversation: Conversation) -> Any:
     videos = conversation.videos()
     kwargs: dict[str, Any] = {}
     if videos:
-        from ..media.video import processor_video_kwargs
+        from ..media.video import processor_video_kwargs, processor_videos
 
         kwargs.update(processor_video_kwargs(videos))
-        videos = [v.frames for v in videos]
+        videos = processor_videos(videos, getattr(processor, "video_processor", None))
     return processor(
         text=[prompt_text(processor, conversation)],
         images=images or None,

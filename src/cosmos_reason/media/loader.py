@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from .errors import MediaError
+from .video import DecodedVideo, VideoOptions
+
+if TYPE_CHECKING:
+    from ..protocol import MediaOverrides
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,14 @@ def decode_data_uri(url: str) -> bytes:
     return data
 
 
+def video_options(defaults: VideoOptions, overrides: MediaOverrides | None) -> VideoOptions:
+    return replace(defaults, **overrides.given()) if overrides else defaults
+
+
 class MediaLoader:
-    def __init__(self, limits: MediaLimits | None = None) -> None:
+    def __init__(self, limits: MediaLimits | None = None, video_defaults: VideoOptions | None = None) -> None:
         self.limits = limits or MediaLimits()
+        self.video_defaults = video_defaults or VideoOptions()
 
     async def fetch(self, url: str) -> bytes:
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
@@ -49,14 +59,17 @@ class MediaLoader:
             raise MediaError(f"{scheme}:// media URLs are not supported yet; send a base64 data: URI")
         raise MediaError("media URL must be a data: URI (data:image/png;base64,...)")
 
-    async def load_image(self, url: str) -> Image.Image:
+    async def load_image(self, url: str, options: MediaOverrides | None = None) -> Image.Image:
         from .image import load_image
 
         data = await self.fetch(url)
-        return await asyncio.to_thread(partial(load_image, data, max_image_pixels=self.limits.max_image_pixels))
+        given = options.given() if options else {}
+        decode = partial(load_image, data, min_pixels=given.get("min_pixels"), max_pixels=given.get("max_pixels"),
+                         max_image_pixels=self.limits.max_image_pixels)
+        return await asyncio.to_thread(decode)
 
-    async def load_video(self, url: str, options: object | None = None) -> object:
-        from .video import VideoOptions, load_video
+    async def load_video(self, url: str, options: MediaOverrides | None = None) -> DecodedVideo:
+        from .video import load_video
 
         data = await self.fetch(url)
-        return await asyncio.to_thread(load_video, data, options or VideoOptions())
+        return await asyncio.to_thread(load_video, data, video_options(self.video_defaults, options))

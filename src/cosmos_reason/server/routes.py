@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from ..engine.base import EngineError
 from ..errors import APIError
 from ..protocol import ChatCompletionRequest, ModelCard, ModelList
+from ..tasks import TASKS, describe_task
 from .errors import from_validation_error
 
 router = APIRouter()
@@ -32,6 +33,11 @@ async def list_models(request: Request) -> ModelList:
 async def get_model(model_id: str, request: Request) -> ModelCard:
     request.app.state.chat.check_model(model_id)
     return model_card(request)
+
+
+@router.get("/v1/tasks")
+async def list_tasks() -> dict:
+    return {"object": "list", "data": [describe_task(recipe) for recipe in TASKS.values()]}
 
 
 @router.post("/v1/chat/completions", response_model=None)

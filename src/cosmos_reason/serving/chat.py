@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-from ..engine.base import Delta, Engine, EngineError, GenerationRequest, PromptTooLongError
+from ..engine.base import Delta, Engine, EngineError, GenerationRequest, PromptTooLongError, TokenLogprob
 from ..errors import APIError
 from ..media.loader import MediaLoader
 from ..prompt import build_conversation
@@ -25,9 +25,11 @@ from ..protocol import (
     ChunkChoice,
     Usage,
 )
-from ..protocol import Delta as DeltaOut
+from ..reasoning import split_reasoning
 from ..settings import Settings
+from .prepare import prepare_request
 from .sampling import sampling_params
+from .shaping import ChoiceShaper, choice_logprobs, delta_fields
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +47,37 @@ class ChatService:
         raise APIError(404, f"model {model!r} does not exist; this server serves {self.settings.model_name!r}",
                        param="model", code="model_not_found")
 
-    async def prepare(self, request: ChatCompletionRequest, request_id: str) -> GenerationRequest:
+    async def prepare(self, request: ChatCompletionRequest, request_id: str) -> tuple[ChatCompletionRequest, GenerationRequest]:
         if request.ignored_fields():
             log.info("request %s: ignoring unsupported fields %s", request_id, ", ".join(request.ignored_fields()))
+        prepared = prepare_request(request, self.settings)
+        request = prepared.request
         sampling = sampling_params(request, self.settings.sampling, self.settings.max_n)
-        conversation = await build_conversation(request.messages, self.media)
-        return GenerationRequest(request_id, conversation, sampling)
+        conversation = await build_conversation(request.messages, self.media, prepared.media_overrides)
+        return request, GenerationRequest(request_id, conversation, sampling)
 
     async def complete(self, request: ChatCompletionRequest, request_id: str) -> ChatCompletion:
         model = self.check_model(request.model)
-        gen = await self.prepare(request, request_id)
-        texts = [""] * gen.sampling.n
-        finish: list[str] = ["length"] * gen.sampling.n
-        tokens = [0] * gen.sampling.n
+        request, gen = await self.prepare(request, request_id)
+        n = gen.sampling.n
+        texts, finish, tokens = [""] * n, ["length"] * n, [0] * n
+        logprobs: list[list[TokenLogprob]] = [[] for _ in range(n)]
         prompt_tokens = 0
         async for delta in _guarded(self.engine.generate(gen)):
             texts[delta.index] += delta.text
             tokens[delta.index] = delta.completion_tokens
+            logprobs[delta.index].extend(delta.logprobs)
             prompt_tokens = delta.prompt_tokens
             if delta.finish_reason:
                 finish[delta.index] = delta.finish_reason
         choices = [
-            Choice(index=i, message=AssistantMessage(content=texts[i]), finish_reason=_reason(finish[i]))
-            for i in range(gen.sampling.n)
+            Choice(
+                index=i,
+                message=_message(texts[i], raw=request.raw_output),
+                finish_reason=_reason(finish[i]),
+                logprobs=choice_logprobs(logprobs[i]) if gen.sampling.logprobs else None,
+            )
+            for i in range(n)
         ]
         return ChatCompletion(id=_completion_id(), model=model, choices=choices, usage=_usage(prompt_tokens, tokens))
 
@@ -75,37 +85,64 @@ class ChatService:
         """Starts generation and waits for the first delta, so that errors before
         any output still get a proper HTTP status; then returns the SSE lines."""
         model = self.check_model(request.model)
-        gen = await self.prepare(request, request_id)
+        request, gen = await self.prepare(request, request_id)
         deltas = _guarded(self.engine.generate(gen))
         first = await anext(deltas, None)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        return _sse(_chunks(deltas, first, gen.sampling.n, model, include_usage))
+        chunks = _Chunks(model, gen.sampling.n, raw=request.raw_output, logprobs=gen.sampling.logprobs)
+        return _sse(chunks.run(deltas, first, include_usage))
 
 
-async def _chunks(deltas, first: Delta | None, n: int, model: str, include_usage: bool) -> AsyncIterator[str]:
-    cid, created = _completion_id(), int(time.time())
+class _Chunks:
+    def __init__(self, model: str, n: int, raw: bool, logprobs: bool) -> None:
+        self.id, self.created, self.model = _completion_id(), int(time.time()), model
+        self.shapers = [ChoiceShaper(raw) for _ in range(n)]
+        self.tokens = [0] * n
+        self.prompt_tokens = 0
+        self.logprobs = logprobs
 
-    def chunk(choices: list[ChunkChoice], usage: Usage | None = None) -> str:
-        return ChatCompletionChunk(id=cid, created=created, model=model, choices=choices, usage=usage).model_dump_json()
+    async def run(self, deltas: AsyncIterator[Delta], first: Delta | None, include_usage: bool) -> AsyncIterator[str]:
+        from ..protocol import Delta as DeltaOut
 
-    tokens, prompt_tokens = [0] * n, 0
-    yield chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant")) for i in range(n)])
-    try:
-        pending = [first] if first is not None else []
-        async for delta in _chain(pending, deltas):
-            tokens[delta.index], prompt_tokens = delta.completion_tokens, delta.prompt_tokens
-            reason = _reason(delta.finish_reason) if delta.finish_reason else None
-            yield chunk([ChunkChoice(index=delta.index, delta=DeltaOut(content=delta.text), finish_reason=reason)])
-    except APIError as exc:
-        yield json.dumps(exc.body())
-        return
-    if include_usage:
-        yield chunk([], _usage(prompt_tokens, tokens))
+        yield self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant")) for i in range(len(self.shapers))])
+        try:
+            async for delta in _chain(first, deltas):
+                choice = self.choice(delta)
+                if choice is not None:
+                    yield self.chunk([choice])
+        except APIError as exc:
+            yield json.dumps(exc.body())
+            return
+        if include_usage:
+            yield self.chunk([], _usage(self.prompt_tokens, self.tokens))
+
+    def choice(self, delta: Delta) -> ChunkChoice | None:
+        self.tokens[delta.index], self.prompt_tokens = delta.completion_tokens, delta.prompt_tokens
+        reasoning, content = self.shapers[delta.index].feed(delta.text, final=delta.finish_reason is not None)
+        if not (reasoning or content or delta.finish_reason or delta.logprobs):
+            return None
+        return ChunkChoice(
+            index=delta.index,
+            delta=delta_fields(reasoning, content),
+            finish_reason=_reason(delta.finish_reason) if delta.finish_reason else None,
+            logprobs=choice_logprobs(delta.logprobs) if self.logprobs and delta.logprobs else None,
+        )
+
+    def chunk(self, choices: list[ChunkChoice], usage: Usage | None = None) -> str:
+        body = ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=choices, usage=usage)
+        return body.model_dump_json(exclude_none=True)
 
 
-async def _chain(first: list[Delta], rest: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
-    for item in first:
-        yield item
+def _message(text: str, raw: bool) -> AssistantMessage:
+    if raw:
+        return AssistantMessage(content=text)
+    split = split_reasoning(text)
+    return AssistantMessage(content=split.content, reasoning_content=split.reasoning, reasoning=split.reasoning)
+
+
+async def _chain(first: Delta | None, rest: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
+    if first is not None:
+        yield first
     async for item in rest:
         yield item
 

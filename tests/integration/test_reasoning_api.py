@@ -1,0 +1,101 @@
+"""The reasoning split, the reasoning option and task recipes through the API."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from cosmos_reason.reasoning import REASONING_SYSTEM_PROMPT
+from cosmos_reason.server.app import create_app
+from cosmos_reason.settings import Settings
+from cosmos_reason.tasks import TASKS
+from tests.fakes import ScriptedEngine
+
+from .conftest import MODEL
+
+TAGGED = ["<th", "ink>\nThe ball ", "falls.\n</thi", "nk>\n\n<ans", "wer>\nYes", "\n</answer>"]
+USER = [{"role": "user", "content": "Does it fall?"}]
+
+
+def sdk_for(engine, **settings) -> openai.AsyncOpenAI:
+    app = create_app(Settings(model="/ckpt", served_model_names=(MODEL,), **settings), engine)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return openai.AsyncOpenAI(api_key="none", base_url="http://test/v1", http_client=http)
+
+
+async def test_non_streaming_split_into_reasoning_and_content():
+    completion = await sdk_for(ScriptedEngine(TAGGED)).chat.completions.create(model=MODEL, messages=USER)
+    message = completion.choices[0].message.model_dump()
+    assert message["content"] == "Yes"
+    assert message["reasoning_content"] == "The ball falls."
+    assert message["reasoning"] == "The ball falls."
+
+
+async def test_streaming_split_with_tags_cut_across_chunks():
+    stream = await sdk_for(ScriptedEngine(TAGGED)).chat.completions.create(model=MODEL, messages=USER, stream=True)
+    reasoning, content = "", ""
+    async for chunk in stream:
+        for choice in chunk.choices:
+            delta = choice.delta.model_dump()
+            assert isinstance(delta["content"], str)
+            content += delta["content"]
+            reasoning += delta.get("reasoning_content") or ""
+    assert (reasoning, content) == ("The ball falls.", "Yes")
+    assert "<" not in reasoning + content
+
+
+async def test_raw_output_keeps_the_tags():
+    completion = await sdk_for(ScriptedEngine(TAGGED)).chat.completions.create(
+        model=MODEL, messages=USER, extra_body={"raw_output": True})
+    assert completion.choices[0].message.content == "".join(TAGGED)
+
+
+async def test_unclosed_think_is_returned_as_content():
+    engine = ScriptedEngine(["<think>", "still thinking"])
+    completion = await sdk_for(engine).chat.completions.create(model=MODEL, messages=USER)
+    assert "still thinking" in completion.choices[0].message.content
+
+
+async def test_reasoning_option_adds_the_model_card_instruction():
+    engine = ScriptedEngine()
+    await sdk_for(engine).chat.completions.create(model=MODEL, messages=USER, extra_body={"reasoning": True})
+    first = engine.requests[-1].conversation.turns[0]
+    assert first.role == "system" and first.text() == REASONING_SYSTEM_PROMPT
+    await sdk_for(engine).chat.completions.create(
+        model=MODEL, messages=[{"role": "system", "content": "Be terse."}, *USER], extra_body={"reasoning": True})
+    first = engine.requests[-1].conversation.turns[0]
+    assert first.text().startswith("Be terse.") and "<think>" in first.text()
+
+
+async def test_server_default_reasoning_and_request_opt_out():
+    engine = ScriptedEngine()
+    sdk = sdk_for(engine, reasoning=True)
+    await sdk.chat.completions.create(model=MODEL, messages=USER)
+    assert "<think>" in engine.requests[-1].conversation.turns[0].text()
+    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"reasoning": False})
+    assert engine.requests[-1].conversation.turns[0].role == "user"
+
+
+async def test_task_sets_prompts_and_recommended_sampling_which_the_request_can_override():
+    engine = ScriptedEngine()
+    sdk = sdk_for(engine)
+    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "critic"})
+    request = engine.requests[-1]
+    assert request.sampling.n == 4 and request.sampling.top_k == 50
+    assert request.conversation.turns[0].role == "system"
+    assert request.conversation.turns[0].text() == TASKS["critic"].system_prompt
+    await sdk.chat.completions.create(model=MODEL, messages=USER, n=1, temperature=0.1, extra_body={"task": "critic"})
+    assert (engine.requests[-1].sampling.n, engine.requests[-1].sampling.temperature) == (1, 0.1)
+
+
+async def test_unknown_task_is_400_listing_the_valid_ones():
+    with pytest.raises(openai.BadRequestError) as err:
+        await sdk_for(ScriptedEngine()).chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "nope"})
+    assert "critic" in str(err.value) and err.value.body["param"] == "task"
+
+
+async def test_tasks_are_listed(client):
+    data = (await client.get("/v1/tasks")).json()["data"]
+    assert {t["name"] for t in data} == set(TASKS)
+    assert all(t["title"] and t["description"] for t in data)
