@@ -21,6 +21,7 @@ class ScriptedEngine:
         self.requests: list[GenerationRequest] = []
         self.aborted: list[str] = []
         self.shut_down = False
+        self.candidate_logprobs = {"Yes": -0.5, "No": -1.5}
 
     @property
     def info(self) -> ModelInfo:
@@ -51,6 +52,14 @@ class ScriptedEngine:
             yield Delta(index, text, self.prompt_tokens, count)
         reason = "length" if request.sampling.max_tokens < len(self.pieces) else "stop"
         yield Delta(index, stops.flush(), self.prompt_tokens, min(len(self.pieces), request.sampling.max_tokens), reason)
+
+    async def next_token_logprobs(self, request, candidates):
+        from cosmos_reason.engine.base import NextTokenScores
+
+        self.requests.append(request)
+        if self.fail is not None:
+            raise self.fail
+        return NextTokenScores({c: self.candidate_logprobs.get(c, -20.0) for c in candidates}, self.prompt_tokens)
 
     async def abort(self, request_id: str) -> None:
         self.aborted.append(request_id)

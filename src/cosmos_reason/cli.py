@@ -51,12 +51,19 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=_D.device, help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--engine", default=_D.engine, choices=["hf"])
     p.add_argument("--max-n", type=int, default=_D.max_n, help="most choices one request may ask for")
+    p.add_argument("--max-num-seqs", type=int, default=_D.max_num_seqs,
+                   help="sequences generated together (continuous batching)")
+    p.add_argument("--max-queued-requests", type=int, default=_D.max_queued_requests,
+                   help="requests waiting for a free sequence slot; beyond this, 429 with Retry-After")
+    p.add_argument("--reasoning", action="store_true",
+                   help="add the model card's <think>/<answer> instruction unless a request says 'reasoning': false")
     p.add_argument("--default-temperature", type=float, default=_S.temperature)
     p.add_argument("--default-top-p", type=float, default=_S.top_p)
     p.add_argument("--default-repetition-penalty", type=float, default=_S.repetition_penalty)
     p.add_argument("--default-max-tokens", type=int, default=None,
                    help=f"max_tokens when a request gives none (default {_S.max_tokens}, the model card's; "
                         f"{DEMO_MAX_TOKENS} for the demo model, whose random text rarely ends by itself)")
+    p.add_argument("--public-metrics", action="store_true", help="serve /metrics without an API key")
     p.add_argument("--log-level", default=_D.log_level, choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=serve)
 
@@ -80,6 +87,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         device=args.device,
         sampling=sampling,
         max_n=args.max_n,
+        max_num_seqs=args.max_num_seqs,
+        max_queued_requests=args.max_queued_requests,
+        reasoning=args.reasoning,
+        public_metrics=args.public_metrics,
         log_level=args.log_level,
     )
 

@@ -213,3 +213,50 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+# ---- /v1/score (extension) ---------------------------------------------------
+
+
+class ScoreRequest(_Lenient):
+    """Score media against a yes/no question: P(yes)/P(no) from one forward pass
+    (the Cosmos-Reason1-Reward method) and/or the video-critic recipe over n samples."""
+
+    messages: list[ChatMessage] = Field(min_length=1)
+    model: str | None = None
+    method: Literal["yes_no", "critic", "both"] = "yes_no"
+    n: int = Field(default=4, ge=1)  # critic samples
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    seed: int | None = None
+    media_options: MediaOverrides | None = None
+
+
+class YesNoScore(BaseModel):
+    p_yes: float
+    p_no: float
+    logprob_yes: float
+    logprob_no: float
+
+
+class CriticSample(BaseModel):
+    index: int
+    answer: str
+    reasoning: str | None = None
+    anomaly: bool | None = None  # None: the answer could not be read as yes/no
+    parse_error: str | None = None
+
+
+class CriticScore(BaseModel):
+    score: float  # fraction of samples that found no anomaly
+    samples: list[CriticSample]
+
+
+class ScoreResponse(BaseModel):
+    id: str
+    object: Literal["score"] = "score"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    yes_no: YesNoScore | None = None
+    critic: CriticScore | None = None
+    usage: Usage

@@ -39,6 +39,9 @@ class Settings:
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
     max_n: int = 16
     reasoning: bool = False  # add the reasoning instruction when a request does not say
+    max_num_seqs: int = 32  # sequences decoded together by the hf engine
+    max_queued_requests: int = 256  # requests waiting for a slot before new ones get 429
+    public_metrics: bool = False  # serve /metrics without an API key
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -48,8 +51,10 @@ class Settings:
             raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
         if any(not key for key in self.api_keys):
             raise ValueError("an API key must not be empty")
-        if self.max_n < 1:
-            raise ValueError("max_n must be at least 1")
+        if not 1 <= self.max_n <= self.max_num_seqs:
+            raise ValueError(f"max_n must be between 1 and max_num_seqs ({self.max_num_seqs}), got {self.max_n}")
+        if self.max_queued_requests < 1:
+            raise ValueError("max_queued_requests must be at least 1")
 
     @property
     def model_name(self) -> str:

@@ -71,6 +71,12 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class NextTokenScores:
+    logprobs: dict[str, float]  # candidate -> log-probability of its first token
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     source: str  # folder or hub id it was loaded from
     context_length: int
@@ -80,6 +86,14 @@ class ModelInfo:
 
 class EngineError(RuntimeError):
     """The engine failed for a reason that is not the client's fault."""
+
+
+class EngineOverloadedError(EngineError):
+    """Too many requests are waiting; the client should retry later."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PromptTooLongError(ValueError):
@@ -101,6 +115,11 @@ class Engine(Protocol):
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         """Stream deltas; closing the iterator early aborts the generation."""
+        ...
+
+    async def next_token_logprobs(self, request: GenerationRequest, candidates: tuple[str, ...]) -> NextTokenScores:
+        """Log-probabilities of each candidate's first token as the answer's first token
+        (one forward pass, full-vocabulary softmax)."""
         ...
 
     async def abort(self, request_id: str) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import time
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -50,6 +51,16 @@ class MediaLoader:
     def __init__(self, limits: MediaLimits | None = None, video_defaults: VideoOptions | None = None) -> None:
         self.limits = limits or MediaLimits()
         self.video_defaults = video_defaults or VideoOptions()
+        self.metrics = None  # set by create_app
+
+    async def _decode(self, kind: str, data: bytes, work):
+        started = time.monotonic()
+        try:
+            return await asyncio.to_thread(work)
+        finally:
+            if self.metrics is not None:
+                self.metrics.media_bytes.labels(kind).inc(len(data))
+                self.metrics.media_seconds.labels(kind).observe(time.monotonic() - started)
 
     async def fetch(self, url: str) -> bytes:
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
@@ -66,10 +77,10 @@ class MediaLoader:
         given = options.given() if options else {}
         decode = partial(load_image, data, min_pixels=given.get("min_pixels"), max_pixels=given.get("max_pixels"),
                          max_image_pixels=self.limits.max_image_pixels)
-        return await asyncio.to_thread(decode)
+        return await self._decode("image", data, decode)
 
     async def load_video(self, url: str, options: MediaOverrides | None = None) -> DecodedVideo:
         from .video import load_video
 
         data = await self.fetch(url)
-        return await asyncio.to_thread(load_video, data, video_options(self.video_defaults, options))
+        return await self._decode("video", data, partial(load_video, data, video_options(self.video_defaults, options)))

@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from ..engine.base import Engine
 from ..media.loader import MediaLoader
 from ..serving.chat import ChatService
+from ..serving.score import ScoreService
 from ..settings import Settings
 from .auth import APIKeyMiddleware
 from .errors import install_error_handlers
-from .middleware import RequestIdMiddleware, UpperCaseMethodMiddleware
+from ..metrics import Metrics
+from .middleware import RequestCountMiddleware, RequestIdMiddleware, UpperCaseMethodMiddleware
 from .routes import router
 
 log = logging.getLogger(__name__)
@@ -30,11 +32,19 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.state.settings = settings
     app.state.engine = engine
     app.state.started = int(time.time())
-    app.state.chat = ChatService(settings, engine, media or MediaLoader())
+    app.state.metrics = metrics = Metrics()
+    if hasattr(engine, "stats"):
+        metrics.watch_engine(engine.stats)
+    media = media or MediaLoader()
+    media.metrics = metrics
+    app.state.chat = ChatService(settings, engine, media, metrics)
+    app.state.score = ScoreService(app.state.chat)
     app.include_router(router)
     install_error_handlers(app)
     # Outermost last: method fix-up and request id wrap auth, so 401s carry an id too.
-    app.add_middleware(APIKeyMiddleware, keys=settings.api_keys)
+    protected = () if settings.public_metrics else ("/metrics",)
+    app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, protected_paths=protected)
+    app.add_middleware(RequestCountMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(UpperCaseMethodMiddleware)
     if not settings.api_keys:

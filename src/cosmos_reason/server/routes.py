@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ValidationError
 
 from ..engine.base import EngineError
-from ..errors import APIError
-from ..protocol import ChatCompletionRequest, ModelCard, ModelList
+from ..errors import APIError, ClientGone
+from ..protocol import ChatCompletionRequest, ModelCard, ModelList, ScoreRequest
 from ..tasks import TASKS, describe_task
 from .errors import from_validation_error
 
 router = APIRouter()
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @router.get("/health")
@@ -22,6 +30,11 @@ async def health(request: Request) -> JSONResponse:
     except EngineError as exc:
         return JSONResponse({"status": "unhealthy", "reason": str(exc)}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/models")
@@ -46,13 +59,43 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
     chat = request.app.state.chat
     request_id = request.scope["state"].get("request_id", "")
     if body.stream:
-        lines = await chat.stream(body, request_id)
+        # Starlette cancels the body iterator when the client goes, which aborts the generation.
+        lines = await until_disconnect(request, chat.stream(body, request_id))
         return StreamingResponse(lines, media_type="text/event-stream", headers={"cache-control": "no-cache"})
-    completion = await chat.complete(body, request_id)
-    return JSONResponse(completion.model_dump())
+    completion = await until_disconnect(request, chat.complete(body, request_id))
+    return JSONResponse(completion.model_dump(exclude_none=True))
 
 
-async def parse_body(request: Request, model: type[ChatCompletionRequest]) -> ChatCompletionRequest:
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Run `work` while waiting for the ASGI disconnect message; cancel it if the client goes."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise ClientGone()
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+@router.post("/v1/score")
+async def score(request: Request) -> JSONResponse:
+    body = await parse_body(request, ScoreRequest)
+    request_id = request.scope["state"].get("request_id", "")
+    result = await until_disconnect(request, request.app.state.score.score(body, request_id))
+    return JSONResponse(result.model_dump(exclude_none=True))
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
     raw = await request.body()
     if not raw.strip():
         raise APIError(400, "request body is empty; send a JSON object")

@@ -6,13 +6,22 @@ ChatCompletion or an async iterator of server-sent-event lines.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
-from ..engine.base import Delta, Engine, EngineError, GenerationRequest, PromptTooLongError, TokenLogprob
+from ..engine.base import (
+    Delta,
+    Engine,
+    EngineError,
+    EngineOverloadedError,
+    GenerationRequest,
+    PromptTooLongError,
+    TokenLogprob,
+)
 from ..errors import APIError
 from ..media.loader import MediaLoader
 from ..prompt import build_conversation
@@ -26,6 +35,7 @@ from ..protocol import (
     Usage,
 )
 from ..reasoning import split_reasoning
+from ..metrics import Metrics, RequestTimer
 from ..settings import Settings
 from .prepare import prepare_request
 from .sampling import sampling_params
@@ -35,10 +45,11 @@ log = logging.getLogger(__name__)
 
 
 class ChatService:
-    def __init__(self, settings: Settings, engine: Engine, media: MediaLoader) -> None:
+    def __init__(self, settings: Settings, engine: Engine, media: MediaLoader, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.media = media
+        self.metrics = metrics
 
     def check_model(self, model: str | None) -> str:
         names = (self.settings.model_name, *self.settings.served_model_names)
@@ -63,7 +74,9 @@ class ChatService:
         texts, finish, tokens = [""] * n, ["length"] * n, [0] * n
         logprobs: list[list[TokenLogprob]] = [[] for _ in range(n)]
         prompt_tokens = 0
+        timer = RequestTimer(self.metrics)
         async for delta in _guarded(self.engine.generate(gen)):
+            timer.delta()
             texts[delta.index] += delta.text
             tokens[delta.index] = delta.completion_tokens
             logprobs[delta.index].extend(delta.logprobs)
@@ -79,6 +92,7 @@ class ChatService:
             )
             for i in range(n)
         ]
+        timer.done(prompt_tokens, sum(tokens))
         return ChatCompletion(id=_completion_id(), model=model, choices=choices, usage=_usage(prompt_tokens, tokens))
 
     async def stream(self, request: ChatCompletionRequest, request_id: str) -> AsyncIterator[str]:
@@ -89,12 +103,14 @@ class ChatService:
         deltas = _guarded(self.engine.generate(gen))
         first = await anext(deltas, None)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        chunks = _Chunks(model, gen.sampling.n, raw=request.raw_output, logprobs=gen.sampling.logprobs)
+        chunks = _Chunks(model, gen.sampling.n, raw=request.raw_output, logprobs=gen.sampling.logprobs,
+                         timer=RequestTimer(self.metrics))
         return _sse(chunks.run(deltas, first, include_usage))
 
 
 class _Chunks:
-    def __init__(self, model: str, n: int, raw: bool, logprobs: bool) -> None:
+    def __init__(self, model: str, n: int, raw: bool, logprobs: bool, timer: RequestTimer) -> None:
+        self.timer = timer
         self.id, self.created, self.model = _completion_id(), int(time.time()), model
         self.shapers = [ChoiceShaper(raw) for _ in range(n)]
         self.tokens = [0] * n
@@ -107,12 +123,14 @@ class _Chunks:
         yield self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant")) for i in range(len(self.shapers))])
         try:
             async for delta in _chain(first, deltas):
+                self.timer.delta()
                 choice = self.choice(delta)
                 if choice is not None:
                     yield self.chunk([choice])
         except APIError as exc:
             yield json.dumps(exc.body())
             return
+        self.timer.done(self.prompt_tokens, sum(self.tokens))
         if include_usage:
             yield self.chunk([], _usage(self.prompt_tokens, self.tokens))
 
@@ -154,16 +172,25 @@ async def _sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:
 
 
 async def _guarded(deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
-    """Engine failures become API errors: the client's fault is a 400, ours a 500."""
     try:
-        async for delta in deltas:
-            yield delta
-    except PromptTooLongError as exc:
-        raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from None
-    except EngineError as exc:
-        raise APIError(500, str(exc), code="engine_error") from None
+        with engine_errors():
+            async for delta in deltas:
+                yield delta
     finally:
         await deltas.aclose()
+
+
+@contextlib.contextmanager
+def engine_errors() -> Iterator[None]:
+    """Engine failures become API errors: the client's fault is a 4xx, ours a 5xx."""
+    try:
+        yield
+    except PromptTooLongError as exc:
+        raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from None
+    except EngineOverloadedError as exc:
+        raise APIError(429, str(exc), code="server_busy", headers={"retry-after": str(exc.retry_after)}) from None
+    except EngineError as exc:
+        raise APIError(500, str(exc), code="engine_error") from None
 
 
 def _reason(reason: str | None) -> str:
