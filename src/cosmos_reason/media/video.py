@@ -1,0 +1,537 @@
+"""Video decoding: bytes in, the sampled and resized frames the Qwen2.5-VL processor wants out.
+
+The frames, their indices and their size are exactly those of the reference path,
+qwen-vl-utils' `fetch_video` with its decord reader (frame count = the stream's packets,
+frame rate = the stream's average rate, `video_start`/`video_end` clipping, smart_nframes,
+rounded float32 linspace indices, torchvision bicubic antialiased resize), but:
+
+* the input is an in-memory buffer (no temporary file), decoded with PyAV;
+* every packet is decoded (H.264 cannot skip reference frames) but only the kept
+  frames are converted to RGB and resized, one at a time, so memory holds the
+  compressed packets plus the kept, already-resized frames: never the whole video;
+* conversion and resize run on a helper thread while the decoder goes on.
+
+`load_video` is synchronous and CPU-bound; the server calls it in a worker pool.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+from av.video.reformatter import VideoReformatter
+
+from .errors import MediaError
+from .vision_math import (
+    FRAME_FACTOR,
+    frame_range,
+    sample_indices,
+    smart_nframes,
+    video_frame_size,
+)
+
+#: Converted frames waiting for the helper thread: bounds memory when it falls behind.
+_MAX_PENDING = 4
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How to sample a video; the names and meanings are qwen-vl-utils' message keys.
+
+    `nframes`, when given, replaces `fps` sampling. Sizes are in pixels: each frame gets
+    at most an even share of `total_pixels` per pair of frames (and at most 768 tokens),
+    at least `min_pixels` (default 128 tokens). `video_start`/`video_end` are seconds.
+    The defaults are Cosmos-Reason1's: 4 fps and an 8192-token (6,422,528-pixel) budget.
+    """
+
+    fps: float = 4.0
+    nframes: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    total_pixels: float | None = 6_422_528
+    min_frames: int = 4
+    max_frames: int = 768
+    video_start: float | None = None
+    video_end: float | None = None
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """The kept frames of a video and what the processor needs to know about them.
+
+    frames: uint8 torch tensor (T, 3, H, W), RGB, already resized the way qwen-vl-utils
+        resizes (the HF processor may resize once more, as it does in the reference).
+    frame_indices: index in the source stream of each kept frame.
+    sample_fps: frames per second of the kept frames (qwen-vl-utils' sample_fps).
+    fps: the source stream's average frame rate.
+    total_frames: frames in the source stream.
+    clip_frames: frames inside [video_start, video_end] (all of them when unset): the
+        `total_num_frames` qwen-vl-utils reports to the processor.
+    duration: seconds, total_frames / fps.
+    source_height, source_width: the decoded (rotation-applied) frame size.
+    """
+
+    frames: torch.Tensor
+    frame_indices: tuple[int, ...]
+    sample_fps: float
+    fps: float
+    total_frames: int
+    clip_frames: int
+    duration: float
+    source_height: int
+    source_width: int
+    rotation: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def second_per_grid_ts(self) -> float:
+        """Seconds covered by one temporal patch (what the processor derives)."""
+        return FRAME_FACTOR / self.sample_fps
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The video_metadata entry for the transformers 5.x processor (qwen-vl-utils' keys)."""
+        return {
+            "fps": self.fps,
+            "frames_indices": list(self.frame_indices),
+            "total_num_frames": self.clip_frames,
+            "video_backend": "pyav",
+        }
+
+
+def processor_video_kwargs(videos: list[DecodedVideo]) -> dict[str, Any]:
+    """Extra kwargs for `Qwen2_5_VLProcessor.__call__` alongside `videos=[v.frames ...]`.
+
+    The same the reference passes: the per-video metadata (from which the processor
+    derives second_per_grid_ts = 2 / sample_fps) and do_sample_frames=False because
+    the frames are already sampled.
+    """
+    return {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
+
+
+def processor_videos(videos: list[DecodedVideo], video_processor: Any | None = None) -> list[torch.Tensor]:
+    """The `videos=` argument for the processor: each video's frames, uint8 or float32.
+
+    qwen-vl-utils hands the processor float32 frames. When the processor resizes them
+    once more (a video processor whose size limits differ from qwen-vl-utils'), it
+    resamples float input in float but uint8 input with a different uint8 kernel (up to
+    ~20 levels apart), so float32 is needed to match the reference. Given the
+    processor's `video_processor`, frames it provably leaves at their size stay uint8
+    (4x less memory, same output); without it every video is converted.
+    """
+    return [video.frames if _kept_size(video, video_processor) else video.frames.float() for video in videos]
+
+
+def _kept_size(video: DecodedVideo, video_processor: Any | None) -> bool:
+    """True when a Qwen2-VL video processor will not resize these frames."""
+    if video_processor is None:
+        return False
+    if not getattr(video_processor, "do_resize", True):
+        return True
+    try:
+        size = video_processor.size
+        factor = int(video_processor.patch_size) * int(video_processor.merge_size)
+        min_pixels, max_pixels = int(size["shortest_edge"]), int(size["longest_edge"])
+        if getattr(video_processor, "cap_pixels_per_frame", None):
+            budget = int(video_processor.max_video_tokens * factor * factor * 0.9)
+            share = budget * int(video_processor.temporal_patch_size) // video.num_frames
+            max_pixels = max(min(max_pixels, share), int(min_pixels * 1.05))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False  # an unfamiliar processor: float32 is always right
+    height, width = video.frames.shape[-2:]
+    return height % factor == 0 and width % factor == 0 and min_pixels <= height * width <= max_pixels
+
+
+def load_video(data: bytes, options: VideoOptions | None = None) -> DecodedVideo:
+    """Decode an in-memory video and return the frames qwen-vl-utils would sample.
+
+    Raises MediaError for empty or non-video data, audio-only files, unsupported
+    codecs, truncated files and videos without (enough) decodable frames.
+    """
+    options = options or VideoOptions()
+    if not data:
+        raise MediaError("video data is empty")
+    with _open(data) as container:
+        stream = _video_stream(container)
+        fps = _frame_rate(stream)
+        packets = _read_packets(container, stream)
+        disposable = _disposable_packets(stream.codec_context, packets)
+    plan, decoded = _sample(data, packets, disposable, fps, options)
+    return DecodedVideo(
+        frames=decoded.frames,
+        frame_indices=tuple(plan.indices),
+        sample_fps=plan.nframes / plan.clip_frames * fps,
+        fps=fps,
+        total_frames=plan.total_frames,
+        clip_frames=plan.clip_frames,
+        duration=plan.total_frames / fps,
+        source_height=decoded.source_size[0],
+        source_width=decoded.source_size[1],
+        rotation=decoded.rotation,
+    )
+
+
+def _sample(
+    data: bytes, packets: list[av.Packet], disposable: set[int], fps: float, options: VideoOptions
+) -> tuple[_Plan, _Decoded]:
+    """Plan from the packet count and decode; fall back to slower, surer ways if needed."""
+    plan = _Plan.make(len(packets), fps, options)
+    timeline = _pts_timeline(packets)
+    decoded = None
+    if timeline is not None:
+        # Fast path: frame index = rank of the packet's pts (decord's mapping); skip
+        # non-reference packets whose frame is not kept.
+        decoded = _decode(data, packets, plan, options, timeline, disposable)
+    if decoded is None or decoded.missing:
+        decoded = _decode(data, packets, plan, options, None, set())
+    if decoded.missing and decoded.count >= FRAME_FACTOR:
+        # Some packets gave no picture, so the stream is shorter than its packet count:
+        # sample again over the pictures that exist (decord would fail here).
+        plan = _Plan.make(decoded.count, fps, options)
+        decoded = _decode(data, packets, plan, options, None, set())
+    if decoded.missing:
+        raise MediaError("video has no decodable frames" if decoded.count == 0 else "video frames could not be decoded")
+    return plan, decoded
+
+
+# --------------------------------------------------------------------------- demuxing
+
+
+def _open(data: bytes) -> av.container.InputContainer:
+    try:
+        return av.open(io.BytesIO(data), mode="r")
+    except av.FFmpegError as exc:
+        raise MediaError(f"data is not a recognized video format ({_ffmpeg_reason(exc)})") from None
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).rstrip(". ")
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
+        raise MediaError(f"data has no video stream (found: {', '.join(kinds)})")
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise MediaError("video codec is not supported")
+    return stream
+
+
+def _read_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> list[av.Packet]:
+    """All packets of the video stream: their count is the frame count decord reports.
+
+    Holding them costs about the size of the input, which is already in memory.
+    """
+    packets: list[av.Packet] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size:  # skip the empty packet PyAV appends to flush the decoder
+                packets.append(packet)
+    except av.FFmpegError as exc:
+        raise MediaError(f"video data is truncated or corrupt after {len(packets)} frames ({_ffmpeg_reason(exc)})") from None
+    declared = stream.frames
+    if declared and len(packets) < declared:
+        raise MediaError(f"video data is truncated: the file lists {declared} frames but holds {len(packets)}")
+    return packets
+
+
+def _frame_rate(stream: av.video.stream.VideoStream) -> float:
+    """The stream's average frame rate (decord's get_avg_fps), else FFmpeg's best guess."""
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate and float(rate) > 0:
+            return float(Fraction(rate))
+    raise MediaError("video has no usable frame rate")
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class _Plan:
+    total_frames: int
+    clip_frames: int
+    nframes: int
+    indices: list[int]
+    slots: dict[int, list[int]] = field(repr=False)  # source index -> output positions
+
+    @classmethod
+    def make(cls, total_frames: int, fps: float, options: VideoOptions) -> _Plan:
+        if total_frames == 0:
+            raise MediaError("video has no decodable frames")
+        if total_frames == 1:
+            raise MediaError(f"video has only 1 frame; at least {FRAME_FACTOR} are needed")
+        start, end, clip_frames = frame_range(total_frames, fps, options.video_start, options.video_end)
+        nframes = smart_nframes(
+            clip_frames,
+            fps,
+            fps=None if options.nframes is not None else options.fps,
+            nframes=options.nframes,
+            min_frames=options.min_frames,
+            max_frames=options.max_frames,
+        )
+        indices = sample_indices(start, end, nframes)
+        slots: dict[int, list[int]] = {}
+        for position, index in enumerate(indices):
+            slots.setdefault(index, []).append(position)
+        return cls(total_frames, clip_frames, nframes, indices, slots)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@dataclass
+class _Decoded:
+    frames: torch.Tensor
+    count: int  # pictures the decoder produced (up to the last wanted one)
+    missing: bool  # a wanted index was never produced
+    source_size: tuple[int, int]
+    rotation: int
+
+
+class _FrameSink:
+    """Converts kept frames to RGB and resizes them on a helper thread, into one array.
+
+    The decoder keeps running meanwhile (PyAV and torch release the GIL). Nothing here
+    starts an OpenMP parallel region (see _resize_bicubic_aa), so the helper never makes
+    torch's worker threads spin against the decoder's threads.
+    """
+
+    def __init__(self, plan: _Plan, options: VideoOptions) -> None:
+        self._plan = plan
+        self._options = options
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-rgb")
+        self._pending: deque[Future[None]] = deque()
+        self._reformatter = VideoReformatter()  # reused: building a scaler per frame is slow
+        self._frames: np.ndarray | None = None
+        self.submitted = 0
+        self.filled = 0
+        self.source_size = (0, 0)
+        self.rotation = 0
+
+    @property
+    def frames(self) -> torch.Tensor:
+        if self._frames is None:
+            return torch.empty((0, 3, 0, 0), dtype=torch.uint8)
+        return torch.from_numpy(self._frames)
+
+    def submit(self, index: int, frame: av.VideoFrame) -> None:
+        self.submitted += len(self._plan.slots[index])
+        self._pending.append(self._pool.submit(self._store, index, frame))
+        while len(self._pending) > _MAX_PENDING:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _store(self, index: int, frame: av.VideoFrame) -> None:
+        rotation = _rotation(frame)
+        rgb = _upright(self._reformatter.reformat(frame, format="rgb24", threads=1).to_ndarray(), rotation)
+        if self._frames is None:
+            self._allocate(rgb.shape[0], rgb.shape[1])
+            self.rotation = rotation
+        assert self._frames is not None
+        chw = _resize_bicubic_aa(rgb, self._frames.shape[2], self._frames.shape[3])
+        for position in self._plan.slots[index]:
+            self._frames[position] = chw
+            self.filled += 1
+
+    def _allocate(self, height: int, width: int) -> None:
+        options = self._options
+        self.source_size = (height, width)
+        out_h, out_w = video_frame_size(
+            height,
+            width,
+            self._plan.nframes,
+            min_pixels=options.min_pixels,
+            max_pixels=options.max_pixels,
+            total_pixels=options.total_pixels,
+        )
+        self._frames = np.empty((self._plan.nframes, 3, out_h, out_w), dtype=np.uint8)
+
+
+#: ATen runs an op inline, without an OpenMP parallel region, below 32768 output elements.
+_INLINE_ELEMENTS = 32000
+
+
+def _resize_bicubic_aa(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (3, height, width) uint8, bit-identical to qwen-vl-utils' resize.
+
+    qwen-vl-utils calls torchvision's resize (bicubic, antialias) on uint8, which runs
+    torch's separable float kernel: width pass, then height pass, then clamp and round.
+    We run the same kernel pass by pass on slices small enough to stay single-threaded:
+    OpenMP workers spin for milliseconds after each parallel region, and on a busy machine
+    that spinning starved the decoder threads (a 60 s clip took 5x longer). Slicing does
+    not change any value: each output depends only on its own row or column.
+    """
+    src = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)  # numpy: never threaded
+    channels, src_h, src_w = src.shape
+    if (src_h, src_w) == (height, width):
+        return rgb.transpose(2, 0, 1)
+    wide = torch.from_numpy(src).unsqueeze(0)
+    if src_w != width:
+        wide = _resize_axis(wide, (src_h, width), rows=max(1, _INLINE_ELEMENTS // (width * channels)))
+    out = np.empty((channels, height, width), dtype=np.float32)
+    if src_h != height:
+        step = max(1, _INLINE_ELEMENTS // (height * channels))
+        for left in range(0, width, step):
+            part = wide[:, :, :, left : left + step]
+            out[:, :, left : left + step] = _interpolate(part, (height, part.shape[3]))[0].numpy()
+    else:
+        out[:] = wide[0].numpy()
+    np.clip(out, 0, 255, out=out)
+    np.rint(out, out=out)  # round half to even, as torch.round
+    return out.astype(np.uint8)
+
+
+def _resize_axis(image: torch.Tensor, size: tuple[int, int], rows: int) -> torch.Tensor:
+    """Width pass of the separable kernel, a few rows at a time."""
+    result = torch.empty((1, image.shape[1], size[0], size[1]), dtype=torch.float32)
+    for top in range(0, image.shape[2], rows):
+        part = image[:, :, top : top + rows]
+        result[:, :, top : top + rows] = _interpolate(part, (part.shape[2], size[1]))
+    return result
+
+
+def _interpolate(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    """Counter-clockwise turn (0/90/180/270) the display matrix asks for, as decord applies it."""
+    try:
+        return int(round(frame.rotation)) % 360
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
+def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation in (90, 180, 270):
+        return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+    return rgb
+
+
+def _decode(
+    data: bytes,
+    packets: list[av.Packet],
+    plan: _Plan,
+    options: VideoOptions,
+    timeline: dict[int, int] | None,
+    disposable: set[int],
+) -> _Decoded:
+    """Decode packets in order and hand only the wanted pictures to the sink.
+
+    With a pts timeline a picture's index is looked up from its pts and disposable
+    packets of unwanted frames are never sent; without one, pictures are counted.
+    """
+    sink = _FrameSink(plan, options)
+    count = 0
+    try:
+        with _open(data) as container:
+            codec = container.streams.video[0].codec_context
+            codec.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of this path
+            sent = _packets_to_send(packets, plan, timeline, disposable)
+            for frame in _pictures(codec, sent):
+                index = count if timeline is None else timeline.get(frame.pts, -1)
+                count += 1
+                if index < 0:
+                    break  # a picture we cannot place: the caller retries by counting
+                if index in plan.slots:
+                    sink.submit(index, frame)
+                    if sink.submitted == plan.nframes:
+                        break  # everything after the last kept frame is unneeded
+    finally:
+        sink.close()
+    return _Decoded(sink.frames, count, sink.filled < plan.nframes, sink.source_size, sink.rotation)
+
+
+def _packets_to_send(
+    packets: list[av.Packet], plan: _Plan, timeline: dict[int, int] | None, disposable: set[int]
+) -> Iterator[av.Packet]:
+    for position, packet in enumerate(packets):
+        if timeline is not None and position in disposable and timeline[packet.pts] not in plan.slots:
+            continue  # nothing refers to this picture and we do not keep it: skip decoding it
+        yield packet
+
+
+def _pictures(codec: av.CodecContext, packets: Iterator[av.Packet]) -> Iterator[av.VideoFrame]:
+    try:
+        for packet in packets:
+            yield from codec.decode(packet)
+        yield from codec.decode(None)
+    except av.FFmpegError as exc:
+        raise MediaError(f"video could not be decoded ({_ffmpeg_reason(exc)})") from None
+
+
+# --------------------------------------------------------------------------- packet facts
+
+
+def _pts_timeline(packets: list[av.Packet]) -> dict[int, int] | None:
+    """pts -> frame index (rank of the pts among all packets), as decord indexes frames.
+
+    None when some packet has no pts or two share one: then frames are counted instead.
+    """
+    stamps = [packet.pts for packet in packets]
+    if any(stamp is None for stamp in stamps) or len(set(stamps)) != len(stamps):
+        return None
+    return {stamp: index for index, stamp in enumerate(sorted(stamps))}
+
+
+def _disposable_packets(codec: av.CodecContext, packets: list[av.Packet]) -> set[int]:
+    """Positions of H.264 packets whose pictures no other picture refers to.
+
+    Those (nal_ref_idc 0 in every slice) can be left undecoded without changing any
+    other picture, which is what FFmpeg's skip_frame=NONREF does; other codecs: none.
+    """
+    if codec.name != "h264":
+        return set()
+    extradata = bytes(codec.extradata or b"")
+    length_size = (extradata[4] & 3) + 1 if extradata[:1] == b"\x01" and len(extradata) > 4 else 0
+    return {
+        position
+        for position, packet in enumerate(packets)
+        if _is_nonref_h264(memoryview(packet).cast("B"), length_size)
+    }
+
+
+def _is_nonref_h264(data: memoryview, length_size: int) -> bool:
+    """True when the access unit has slices and all of them have nal_ref_idc == 0."""
+    headers = _nal_headers_avcc(data, length_size) if length_size else _nal_headers_annexb(bytes(data))
+    slices = [header for header in headers if header & 0x1F in (1, 5)]
+    return bool(slices) and all(header & 0x60 == 0 for header in slices)
+
+
+def _nal_headers_avcc(data: memoryview, length_size: int) -> list[int]:
+    headers, offset, end = [], 0, len(data)
+    while offset + length_size < end:
+        size = int.from_bytes(data[offset : offset + length_size], "big")
+        if size == 0 or offset + length_size + size > end:
+            return [0x65] if not headers else headers + [0x65]  # malformed: treat as a reference slice
+        headers.append(data[offset + length_size])
+        offset += length_size + size
+    return headers
+
+
+def _nal_headers_annexb(data: bytes) -> list[int]:
+    headers, offset = [], data.find(b"\x00\x00\x01")
+    while 0 <= offset and offset + 3 < len(data):
+        headers.append(data[offset + 3])
+        offset = data.find(b"\x00\x00\x01", offset + 3)
+    return headers

@@ -1,0 +1,203 @@
+"""Size and frame-count arithmetic of Qwen2.5-VL, as qwen-vl-utils 0.0.14 does it.
+
+Everything here is pure arithmetic so that the server can predict token counts without
+decoding pixels, and so that our decoder picks exactly the frames and sizes the reference
+(`qwen_vl_utils.process_vision_info`) picks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .errors import MediaError
+
+PATCH_SIZE = 14
+SPATIAL_MERGE_SIZE = 2
+#: One vision token covers FACTOR x FACTOR pixels (patch 14, merge 2).
+FACTOR = PATCH_SIZE * SPATIAL_MERGE_SIZE
+MAX_RATIO = 200
+
+IMAGE_MIN_PIXELS = 4 * FACTOR * FACTOR  # 3136
+IMAGE_MAX_PIXELS = 16384 * FACTOR * FACTOR  # 12845056
+
+VIDEO_FRAME_MIN_PIXELS = 128 * FACTOR * FACTOR  # 100352
+VIDEO_FRAME_MAX_PIXELS = 768 * FACTOR * FACTOR  # 602112
+#: qwen-vl-utils' total budget when none is given: 90% of a 128k-token context.
+DEFAULT_VIDEO_TOTAL_PIXELS = 128000 * FACTOR * FACTOR * 0.9
+
+FRAME_FACTOR = 2  # temporal patch size: frame counts are even
+FPS_MIN_FRAMES = 4
+FPS_MAX_FRAMES = 768
+
+
+def round_by_factor(number: float, factor: int) -> int:
+    """Closest multiple of `factor` (Python's round: ties go to the even multiple)."""
+    return round(number / factor) * factor
+
+
+def ceil_by_factor(number: float, factor: int) -> int:
+    return math.ceil(number / factor) * factor
+
+
+def floor_by_factor(number: float, factor: int) -> int:
+    return math.floor(number / factor) * factor
+
+
+def smart_resize(
+    height: int,
+    width: int,
+    factor: int = FACTOR,
+    min_pixels: float | None = None,
+    max_pixels: float | None = None,
+) -> tuple[int, int]:
+    """(height, width) rounded to multiples of `factor` with the area in [min, max] pixels.
+
+    Same results as qwen-vl-utils' smart_resize (which differs from transformers' copy
+    in clamping each side to at least one factor before the area checks).
+    """
+    max_pixels = IMAGE_MAX_PIXELS if max_pixels is None else max_pixels
+    min_pixels = IMAGE_MIN_PIXELS if min_pixels is None else min_pixels
+    if max_pixels < min_pixels:
+        raise MediaError(f"max_pixels ({max_pixels}) must not be smaller than min_pixels ({min_pixels})")
+    if height <= 0 or width <= 0:
+        raise MediaError(f"media has an empty size ({width}x{height} pixels)")
+    ratio = max(height, width) / min(height, width)
+    if ratio > MAX_RATIO:
+        raise MediaError(f"media aspect ratio is {ratio:.1f}:1 ({width}x{height}); at most {MAX_RATIO}:1 is supported")
+    h_bar = max(factor, round_by_factor(height, factor))
+    w_bar = max(factor, round_by_factor(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = floor_by_factor(height / beta, factor)
+        w_bar = floor_by_factor(width / beta, factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = ceil_by_factor(height * beta, factor)
+        w_bar = ceil_by_factor(width * beta, factor)
+    if h_bar == 0 or w_bar == 0:  # the reference would fail later, resizing to nothing
+        raise MediaError(f"media of {width}x{height} pixels is too elongated to fit in {max_pixels:g} pixels")
+    return h_bar, w_bar
+
+
+def frame_range(
+    total_frames: int,
+    video_fps: float,
+    video_start: float | None = None,
+    video_end: float | None = None,
+) -> tuple[int, int, int]:
+    """(first, last, count) of the frames inside [video_start, video_end] seconds.
+
+    The reference clamps both times to the video, starts at the first frame at or after
+    the start and ends at the last frame at or before the end.
+    """
+    if video_fps <= 0:
+        raise MediaError("video has no usable frame rate")
+    if total_frames <= 0:
+        raise MediaError("video has no decodable frames")
+    if video_start is None and video_end is None:
+        return 0, total_frames - 1, total_frames
+    max_duration = total_frames / video_fps
+    start_frame = 0
+    if video_start is not None:
+        start_frame = math.ceil(max(0.0, min(video_start, max_duration)) * video_fps)
+    end_frame = total_frames - 1
+    if video_end is not None:
+        end_frame = min(math.floor(max(0.0, min(video_end, max_duration)) * video_fps), total_frames - 1)
+    if start_frame >= end_frame:
+        raise MediaError(
+            f"video_start/video_end select no frames: frames {start_frame}..{end_frame} "
+            f"of a {max_duration:.2f} s video ({total_frames} frames at {video_fps:g} fps)"
+        )
+    return start_frame, end_frame, end_frame - start_frame + 1
+
+
+def smart_nframes(
+    total_frames: int,
+    video_fps: float,
+    *,
+    fps: float | None = 2.0,
+    nframes: int | None = None,
+    min_frames: int = FPS_MIN_FRAMES,
+    max_frames: int | None = None,
+) -> int:
+    """How many frames to sample: `nframes` rounded to even, else `fps` per second clamped.
+
+    `max_frames=None` means qwen-vl-utils' default, min(768, total_frames).
+    """
+    if nframes is not None:
+        count = round_by_factor(nframes, FRAME_FACTOR)
+    else:
+        rate = 2.0 if fps is None else fps
+        lo = ceil_by_factor(min_frames, FRAME_FACTOR)
+        hi = floor_by_factor(min(FPS_MAX_FRAMES, total_frames) if max_frames is None else max_frames, FRAME_FACTOR)
+        wanted = total_frames / video_fps * rate
+        count = floor_by_factor(min(min(max(wanted, lo), hi), total_frames), FRAME_FACTOR)
+    if not FRAME_FACTOR <= count <= total_frames:
+        raise MediaError(
+            f"cannot sample {count} frames from a video (range) of {total_frames} frames; "
+            f"between {FRAME_FACTOR} and {total_frames} are possible"
+        )
+    return count
+
+
+def sample_indices(start_frame: int, end_frame: int, nframes: int) -> list[int]:
+    """Evenly spaced frame indices, rounded exactly like the reference.
+
+    The reference rounds a float32 torch.linspace (ties to even), so we do the same
+    rather than re-deriving it in float64, which can round a tie differently.
+    """
+    return torch.linspace(start_frame, end_frame, nframes).round().long().tolist()
+
+
+def video_frame_pixel_limits(
+    nframes: int,
+    *,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    total_pixels: float | None = None,
+) -> tuple[int, float]:
+    """(min_pixels, max_pixels) for each frame of an `nframes` video under a total budget.
+
+    Each pair of frames (one temporal patch) gets an equal share of `total_pixels`,
+    capped at 768 tokens a frame and floored at 1.05 x min_pixels; a caller's
+    max_pixels can only lower that.
+    """
+    lo = VIDEO_FRAME_MIN_PIXELS if min_pixels is None else min_pixels
+    budget = DEFAULT_VIDEO_TOTAL_PIXELS if total_pixels is None else total_pixels
+    hi = max(min(VIDEO_FRAME_MAX_PIXELS, budget / nframes * FRAME_FACTOR), int(lo * 1.05))
+    if max_pixels is not None:
+        hi = min(max_pixels, hi)
+    return lo, hi
+
+
+def video_frame_size(
+    height: int,
+    width: int,
+    nframes: int,
+    *,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    total_pixels: float | None = None,
+) -> tuple[int, int]:
+    """(height, width) each sampled frame is resized to, as qwen-vl-utils' fetch_video."""
+    lo, hi = video_frame_pixel_limits(nframes, min_pixels=min_pixels, max_pixels=max_pixels, total_pixels=total_pixels)
+    return smart_resize(height, width, FACTOR, min_pixels=lo, max_pixels=hi)
+
+
+def image_size(
+    height: int,
+    width: int,
+    *,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+) -> tuple[int, int]:
+    """(height, width) an image is resized to, as qwen-vl-utils' fetch_image."""
+    return smart_resize(height, width, FACTOR, min_pixels=min_pixels, max_pixels=max_pixels)
+
+
+def num_tokens(grid_thw: tuple[int, int, int]) -> int:
+    """LLM tokens for a (t, h, w) patch grid: each 2x2 patch block merges into one."""
+    t, h, w = grid_thw
+    return t * h * w // (SPATIAL_MERGE_SIZE * SPATIAL_MERGE_SIZE)

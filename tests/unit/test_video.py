@@ -1,0 +1,369 @@
+"""load_video: frame choice, decoding paths, rotation, errors and the processor glue.
+
+Clips are made on the spot with PyAV. The comparison with qwen-vl-utils itself (decord
+reader plus the HF processor) is in test_video_fidelity.py; here the oracle is a naive
+decoder: decode every frame to RGB, pick the planned indices, resize with torchvision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import tempfile
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as tvF
+
+import cosmos_reason.media.video as video_module
+from cosmos_reason.media import vision_math as vm
+from cosmos_reason.media.errors import MediaError
+from cosmos_reason.media.video import (
+    DecodedVideo,
+    VideoOptions,
+    load_video,
+    processor_video_kwargs,
+    processor_videos,
+)
+
+
+def make_video(
+    width: int = 64,
+    height: int = 48,
+    fps: int = 30,
+    seconds: float = 1.0,
+    *,
+    codec: str = "libx264",
+    fmt: str = "mp4",
+    codec_options: dict[str, str] | None = None,
+    rotation: int | None = None,
+    faststart: bool = False,
+) -> bytes:
+    """A clip with moving gradients, a checkerboard and a moving box (so frames differ).
+
+    libx264 uses the 'veryfast' preset (B-frames, some of them non-reference) unless
+    codec_options say otherwise.
+    """
+    suffix = {"matroska": ".mkv", "webm": ".webm", "avi": ".avi"}.get(fmt, ".mp4")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "clip" + suffix)
+        options = {"movflags": "faststart"} if faststart else {}
+        with av.open(path, mode="w", format=fmt, options=options) as container:
+            stream = container.add_stream(codec, rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, _pixel_format(codec, width, height)
+            stream.options = codec_options if codec_options is not None else ({"preset": "veryfast"} if codec == "libx264" else {})
+            if rotation is not None:
+                stream.set_display_rotation(rotation)
+            yy, xx = np.mgrid[0:height, 0:width]
+            for i in range(int(round(fps * seconds))):
+                pixels = np.stack(
+                    [(xx * 3 + 5 * i) % 256, (yy * 2 + 3 * i) % 256, ((xx // 8 + yy // 8 + i // 4) % 2) * 220],
+                    -1,
+                ).astype(np.uint8)
+                x0 = (3 * i) % max(1, width - 8)
+                pixels[2:10, x0 : x0 + 8] = (255, 255, 0)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+def _pixel_format(codec: str, width: int, height: int) -> str:
+    if codec == "mjpeg":
+        return "yuvj420p"
+    return "yuv444p" if width % 2 or height % 2 else "yuv420p"  # 4:2:0 needs even sides
+
+
+def naive_reference(data: bytes, options: VideoOptions) -> tuple[list[int], torch.Tensor]:
+    """Decode every frame, then sample and resize the way qwen-vl-utils does."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate)
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    start, end, count = vm.frame_range(len(frames), fps, options.video_start, options.video_end)
+    n = vm.smart_nframes(
+        count, fps, fps=None if options.nframes else options.fps, nframes=options.nframes,
+        min_frames=options.min_frames, max_frames=options.max_frames,
+    )
+    indices = torch.linspace(start, end, n).round().long().tolist()
+    video = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(0, 3, 1, 2)
+    h, w = vm.video_frame_size(
+        video.shape[2], video.shape[3], n,
+        min_pixels=options.min_pixels, max_pixels=options.max_pixels, total_pixels=options.total_pixels,
+    )
+    return indices, tvF.resize(video, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=True)
+
+
+# ------------------------------------------------------------------ frame choice and pixels
+
+CLIPS = [
+    # width, height, fps, seconds, options
+    (64, 48, 30, 1.0, VideoOptions()),
+    (97, 131, 25, 2.0, VideoOptions()),
+    (160, 90, 24, 3.0, VideoOptions(nframes=6)),
+    (120, 68, 60, 2.0, VideoOptions(video_start=0.4, video_end=1.3)),
+    (80, 250, 30, 1.0, VideoOptions(fps=2.0, min_pixels=3136, max_pixels=20000)),
+]
+
+
+@pytest.mark.parametrize(("width", "height", "fps", "seconds", "options"), CLIPS)
+def test_matches_naive_full_decode(width: int, height: int, fps: int, seconds: float, options: VideoOptions) -> None:
+    data = make_video(width, height, fps, seconds)
+    indices, expected = naive_reference(data, options)
+    video = load_video(data, options)
+    assert list(video.frame_indices) == indices
+    assert video.frames.dtype == torch.uint8
+    assert video.frames.shape == expected.shape
+    assert torch.equal(video.frames, expected)
+
+
+def test_fields() -> None:
+    data = make_video(64, 48, 30, 2.0)
+    video = load_video(data, VideoOptions())
+    assert video.fps == 30.0
+    assert video.total_frames == video.clip_frames == 60
+    assert video.duration == pytest.approx(2.0)
+    assert video.num_frames == 8 and video.sample_fps == pytest.approx(4.0)
+    assert video.second_per_grid_ts == pytest.approx(0.5)
+    assert (video.source_height, video.source_width) == (48, 64)
+    assert video.metadata == {
+        "fps": 30.0,
+        "frames_indices": list(video.frame_indices),
+        "total_num_frames": 60,
+        "video_backend": "pyav",
+    }
+
+
+def test_clip_range_metadata_counts_clip_frames() -> None:
+    video = load_video(make_video(64, 48, 30, 2.0), VideoOptions(video_start=0.5, video_end=1.5))
+    assert video.clip_frames == 31 and video.total_frames == 60
+    assert video.frame_indices[0] == 15 and video.frame_indices[-1] == 45
+    assert video.sample_fps == pytest.approx(len(video.frame_indices) / 31 * 30)
+
+
+def test_nframes_override_rounds_to_even() -> None:
+    video = load_video(make_video(64, 48, 30, 1.0), VideoOptions(nframes=7))
+    assert video.num_frames == 8
+
+
+def test_video_options_defaults_are_cosmos_and_qwen_vl_utils() -> None:
+    options = VideoOptions()
+    assert (options.fps, options.total_pixels, options.min_frames, options.max_frames) == (4.0, 6_422_528, 4, 768)
+    assert options.nframes is None and options.video_start is None and options.video_end is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.fps = 2.0  # type: ignore[misc]
+
+
+def test_budget_shrinks_frames_of_a_longer_clip() -> None:
+    options = VideoOptions(fps=16.0)  # 12 s -> 192 frames: the 6.4 M pixel budget binds
+    video = load_video(make_video(640, 360, 24, 12.0, codec_options={"preset": "ultrafast"}), options)
+    assert video.num_frames == 192
+    assert tuple(video.frames.shape) == (192, 3, 224, 420)  # below 640x360, even below min_pixels
+    assert video.frames.is_contiguous() and video.frames.dtype == torch.uint8
+
+
+# ------------------------------------------------------------------ decoding paths
+
+
+def test_skips_non_reference_frames_without_changing_pixels() -> None:
+    data = make_video(96, 64, 30, 3.0)  # veryfast: B-frames, some never referenced
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        packets = video_module._read_packets(container, stream)
+        disposable = video_module._disposable_packets(stream.codec_context, packets)
+    assert disposable, "expected non-reference B-frames in a veryfast x264 clip"
+    options = VideoOptions()
+    plan = video_module._Plan.make(len(packets), 30.0, options)
+    timeline = video_module._pts_timeline(packets)
+    fast = video_module._decode(data, packets, plan, options, timeline, disposable)
+    slow = video_module._decode(data, packets, plan, options, None, set())
+    assert not fast.missing and not slow.missing
+    assert fast.count < slow.count  # fewer pictures decoded
+    assert torch.equal(fast.frames, slow.frames)
+
+
+def test_converts_only_kept_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    original = video_module.VideoReformatter
+
+    class CountingReformatter:
+        def __init__(self) -> None:
+            self._inner = original()
+
+        def reformat(self, frame: av.VideoFrame, **kwargs: object) -> av.VideoFrame:
+            calls.append(frame.pts)
+            return self._inner.reformat(frame, **kwargs)
+
+    monkeypatch.setattr(video_module, "VideoReformatter", CountingReformatter)
+    video = load_video(make_video(64, 48, 30, 4.0), VideoOptions())  # 120 frames, 16 kept
+    assert len(calls) == video.num_frames == 16
+
+
+@pytest.mark.parametrize(
+    ("codec", "fmt", "codec_options"),
+    [
+        ("libx264", "mp4", {"preset": "veryfast", "x264-params": "bframes=0"}),
+        ("libx264", "matroska", None),
+        ("mpeg4", "avi", {}),
+        ("libvpx-vp9", "webm", {"deadline": "realtime", "cpu-used": "8"}),
+        ("libx265", "mp4", {"preset": "ultrafast", "x265-params": "log-level=none"}),
+        ("mjpeg", "matroska", {}),
+    ],
+)
+def test_other_codecs_and_containers(codec: str, fmt: str, codec_options: dict[str, str] | None) -> None:
+    data = make_video(64, 48, 25, 1.2, codec=codec, fmt=fmt, codec_options=codec_options)
+    options = VideoOptions()
+    indices, expected = naive_reference(data, options)
+    video = load_video(data, options)
+    assert list(video.frame_indices) == indices
+    assert torch.equal(video.frames, expected)
+
+
+@pytest.mark.parametrize(("rotation", "quarter_turns"), [(90, 1), (180, 2), (-90, 3)])
+def test_display_rotation_applied(rotation: int, quarter_turns: int) -> None:
+    """The display matrix's counter-clockwise angle is applied, as decord applies it."""
+    data = make_video(64, 48, 10, 1.0, rotation=rotation)
+    video = load_video(data, VideoOptions(nframes=2, min_pixels=784, max_pixels=64 * 64 * 4))
+    with av.open(io.BytesIO(data)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    upright = np.ascontiguousarray(np.rot90(first, k=quarter_turns))
+    assert video.rotation == rotation % 360
+    assert (video.source_height, video.source_width) == upright.shape[:2]
+    expected = tvF.resize(torch.from_numpy(upright).permute(2, 0, 1), list(video.frames.shape[2:]),
+                          interpolation=InterpolationMode.BICUBIC, antialias=True)
+    assert torch.equal(video.frames[0], expected)
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_empty() -> None:
+    with pytest.raises(MediaError, match="video data is empty"):
+        load_video(b"", VideoOptions())
+
+
+@pytest.mark.parametrize("data", [b"this is not a video at all" * 10, bytes(range(256)) * 64, b"\x00" * 4096])
+def test_garbage(data: bytes) -> None:
+    with pytest.raises(MediaError, match="not a recognized video format|no video stream"):
+        load_video(data, VideoOptions())
+
+
+def test_audio_only() -> None:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="wav") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with pytest.raises(MediaError, match="no video stream \\(found: audio\\)"):
+        load_video(buffer.getvalue(), VideoOptions())
+
+
+def test_image_is_not_a_video() -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(buffer, format="PNG")
+    with pytest.raises(MediaError, match="only 1 frame"):
+        load_video(buffer.getvalue(), VideoOptions())
+
+
+def test_unsupported_codec() -> None:
+    data = make_video(64, 48, 10, 1.0)
+    entry = data.index(b"avc1", data.index(b"stsd"))  # the sample entry naming the codec
+    unknown = data[:entry] + b"zzz9" + data[entry + 4 :]
+    with pytest.raises(MediaError, match="codec is not supported"):
+        load_video(unknown, VideoOptions())
+
+
+def test_truncated_faststart_file() -> None:
+    data = make_video(64, 48, 30, 2.0, faststart=True)
+    with pytest.raises(MediaError, match="truncated"):
+        load_video(data[: len(data) * 6 // 10], VideoOptions())
+
+
+def test_truncated_file_without_index() -> None:
+    data = make_video(64, 48, 30, 2.0)  # moov box at the end: cutting it loses the index
+    with pytest.raises(MediaError, match="not a recognized video format"):
+        load_video(data[: len(data) // 2], VideoOptions())
+
+
+def test_corrupt_packets() -> None:
+    data = bytearray(make_video(64, 48, 30, 2.0, codec_options={"preset": "veryfast", "x264-params": "bframes=0"}))
+    start = data.find(b"mdat") + 8
+    data[start : start + 2000] = bytes(2000)  # zero the first frames' slices
+    try:
+        video = load_video(bytes(data), VideoOptions())
+    except MediaError as exc:
+        assert "decod" in str(exc)
+    else:  # FFmpeg may conceal the damage: then we still return the planned frames
+        assert video.num_frames == 8
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "matroska"])
+def test_no_frames(fmt: str, tmp_path: pytest.TempPathFactory) -> None:
+    path = str(tmp_path / f"empty.{fmt}")  # type: ignore[operator]
+    with av.open(path, mode="w", format=fmt) as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()
+    with open(path, "rb") as handle, pytest.raises(MediaError, match="no video stream|no decodable frames|not a recognized"):
+        load_video(handle.read(), VideoOptions())
+
+
+def test_bad_time_range() -> None:
+    data = make_video(64, 48, 30, 1.0)
+    with pytest.raises(MediaError, match="select no frames"):
+        load_video(data, VideoOptions(video_start=0.8, video_end=0.2))
+
+
+def test_too_many_frames_requested() -> None:
+    with pytest.raises(MediaError, match="cannot sample 40 frames"):
+        load_video(make_video(64, 48, 30, 1.0), VideoOptions(nframes=40))
+
+
+# ------------------------------------------------------------------ processor glue
+
+
+def _fake_video(height: int, width: int, frames: int = 4) -> DecodedVideo:
+    return DecodedVideo(
+        frames=torch.zeros((frames, 3, height, width), dtype=torch.uint8),
+        frame_indices=tuple(range(frames)),
+        sample_fps=4.0,
+        fps=30.0,
+        total_frames=30,
+        clip_frames=30,
+        duration=1.0,
+        source_height=height,
+        source_width=width,
+    )
+
+
+def test_processor_video_kwargs() -> None:
+    videos = [_fake_video(56, 56), _fake_video(28, 84)]
+    kwargs = processor_video_kwargs(videos)
+    assert kwargs["do_sample_frames"] is False
+    assert kwargs["video_metadata"] == [video.metadata for video in videos]
+
+
+def test_processor_videos_dtype() -> None:
+    video = _fake_video(224, 420)  # 94080 pixels, multiples of 28
+    assert processor_videos([video])[0].dtype == torch.float32  # no processor: always float
+    keeps = SimpleNamespace(do_resize=True, size={"shortest_edge": 3136, "longest_edge": 12845056}, patch_size=14,
+                            merge_size=2, temporal_patch_size=2, cap_pixels_per_frame=None, max_video_tokens=128000)
+    assert processor_videos([video], keeps)[0] is video.frames
+    enlarges = SimpleNamespace(**{**vars(keeps), "size": {"shortest_edge": 100352, "longest_edge": 602112}})
+    assert processor_videos([video], enlarges)[0].dtype == torch.float32
+    no_resize = SimpleNamespace(do_resize=False)
+    assert processor_videos([video], no_resize)[0].dtype == torch.uint8
+    assert processor_videos([video], object())[0].dtype == torch.float32
