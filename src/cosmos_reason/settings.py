@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .media.settings import MediaSettings
+
 API_KEY_ENV = "COSMOS_REASON_API_KEY"
 DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
 
@@ -37,6 +39,7 @@ class Settings:
     dtype: str = "auto"
     device: str = "auto"
     sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
+    media: MediaSettings = field(default_factory=MediaSettings)
     max_n: int = 16
     reasoning: bool = False  # add the reasoning instruction when a request does not say
     max_num_seqs: int = 32  # sequences decoded together by the hf engine

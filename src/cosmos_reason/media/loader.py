@@ -21,6 +21,7 @@ from .video import DecodedVideo, VideoOptions
 
 if TYPE_CHECKING:
     from ..protocol import MediaOverrides
+    from .settings import MediaSettings
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class MediaLoader:
         self.limits = limits or MediaLimits()
         self.video_defaults = video_defaults or VideoOptions()
         self.metrics = None  # set by create_app
+
+    @classmethod
+    def from_settings(cls, settings: MediaSettings) -> MediaLoader:
+        return cls(MediaLimits(max_image_pixels=settings.max_image_pixels), settings.video)
 
     async def _decode(self, kind: str, data: bytes, work):
         started = time.monotonic()

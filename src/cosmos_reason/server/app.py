@@ -35,7 +35,7 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.state.metrics = metrics = Metrics()
     if hasattr(engine, "stats"):
         metrics.watch_engine(engine.stats)
-    media = media or MediaLoader()
+    media = media or MediaLoader.from_settings(settings.media)
     media.metrics = metrics
     app.state.chat = ChatService(settings, engine, media, metrics)
     app.state.score = ScoreService(app.state.chat)
