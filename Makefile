@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 MODEL ?= demo
 PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install serve test clean
+.PHONY: install serve test browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +23,15 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/cosmos-reason serve --model $(MODEL) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The playground's end-to-end test drives Debian's chromium (never `playwright install`).
+# Installed when missing and running as root; otherwise that test fails and says why.
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "warning: $(CHROMIUM) is missing and this is not root: install Debian's chromium (the playground test will fail)"; fi; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info

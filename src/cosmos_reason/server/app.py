@@ -18,6 +18,7 @@ from .errors import install_error_handlers
 from ..metrics import Metrics
 from .middleware import RequestCountMiddleware, RequestIdMiddleware, UpperCaseMethodMiddleware
 from .routes import router
+from .ui import router as ui_router
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.state.chat = ChatService(settings, engine, media, metrics)
     app.state.score = ScoreService(app.state.chat)
     app.include_router(router)
+    app.include_router(ui_router)
     install_error_handlers(app)
     # Outermost last: method fix-up and request id wrap auth, so 401s carry an id too.
     protected = () if settings.public_metrics else ("/metrics",)
