@@ -119,3 +119,12 @@ async def test_logprobs_match_a_direct_forward_pass(engine, loaded):
     assert first.token == loaded.processor.tokenizer.decode([token_id])
     assert first.logprob == pytest.approx(float(expected[token_id]), abs=1e-4)
     assert first.top[0][1] == pytest.approx(float(expected.max()), abs=1e-4)
+
+
+async def test_abort_by_request_id_stops_the_generation(engine):
+    task = asyncio.ensure_future(collect(engine, "abort me", request_id="abort-me", max_tokens=5000, ignore_eos=True))
+    await wait_for(lambda: engine.stats().running_rows == 1)
+    await engine.abort("abort-me")
+    await wait_for(lambda: engine.stats().running_rows == 0, timeout=5)
+    result = await asyncio.wait_for(task, timeout=5)
+    assert result[0]["tokens"] < 5000

@@ -41,6 +41,7 @@ class HFEngine:
         self._info = _model_info(loaded)
         self._eos_ids = frozenset(_eos_ids(self.model))
         self._preprocess = ThreadPoolExecutor(self.limits.preprocess_workers, thread_name_prefix="preprocess")
+        self._groups: dict[str, Group] = {}
         self.scheduler = Scheduler(ModelRunner(self.model), self.limits.max_num_seqs, self.limits.max_queued_requests)
 
     @property
@@ -55,6 +56,7 @@ class HFEngine:
         inputs = await loop.run_in_executor(self._preprocess, build_inputs, self.processor, request.conversation)
         group = self._group(request, inputs, loop)
         self.scheduler.submit(group)
+        self._groups[request.request_id] = group
         finished = False
         try:
             while True:
@@ -66,6 +68,7 @@ class HFEngine:
                     raise item
                 yield item
         finally:
+            self._groups.pop(request.request_id, None)
             if not finished:
                 group.aborted.set()
                 self.scheduler.wake()
@@ -112,8 +115,10 @@ class HFEngine:
         return group
 
     async def abort(self, request_id: str) -> None:
-        # Aborts travel through the delta iterator's close; nothing is kept by id.
-        return None
+        group = self._groups.get(request_id)
+        if group is not None:
+            group.aborted.set()
+            self.scheduler.wake()
 
     async def check_health(self) -> None:
         if not self.scheduler.alive:
