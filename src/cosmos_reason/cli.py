@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
+from .media.settings import add_media_arguments, media_settings_from_args
 from .settings import SamplingDefaults, Settings, api_keys_from_env
 
 log = logging.getLogger("cosmos_reason")
@@ -33,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", default="tiny", help="tiny (default), 0.5b or 7b")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=make_demo_model)
+    from .jobs.cli import register as register_jobs  # annotate, critic, run-batch
+
+    register_jobs(sub)
     return parser
 
 
@@ -49,12 +54,23 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default=_D.dtype, choices=["auto", "bfloat16", "float16", "float32"],
                    help="auto: bfloat16 on a GPU, the checkpoint's own dtype elsewhere")
     p.add_argument("--device", default=_D.device, help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--engine", default=_D.engine, choices=["hf"])
+    p.add_argument("--engine", default=_D.engine, choices=["hf", "upstream"],
+                   help="hf: the model in this process; upstream: forward to the --upstream servers")
+    p.add_argument("--upstream", action="append", default=[], metavar="URL",
+                   help="an OpenAI-compatible server for --engine upstream (repeatable), e.g. "
+                        "'http://vllm-0:8000/v1?model=nvidia/Cosmos-Reason1-7B&key_env=VLLM_KEY'; "
+                        "options: model, key_env, key, api=auto|vllm|cosmos|openai, frames=png|webp|jpeg, "
+                        "timeout, connect_timeout (README, Deployment)")
     p.add_argument("--max-n", type=int, default=_D.max_n, help="most choices one request may ask for")
     p.add_argument("--max-num-seqs", type=int, default=_D.max_num_seqs,
                    help="sequences generated together (continuous batching)")
     p.add_argument("--max-queued-requests", type=int, default=_D.max_queued_requests,
                    help="requests waiting for a free sequence slot; beyond this, 429 with Retry-After")
+    p.add_argument("--max-prefill-tokens", type=int, default=_D.max_prefill_tokens,
+                   help="prompt tokens prefilled between two decode steps; longer prompts are prefilled in chunks "
+                        "of this size")
+    p.add_argument("--shutdown-timeout", type=float, default=_D.shutdown_timeout,
+                   help="on SIGTERM, seconds running requests get to finish before they are cut (then exit 0)")
     p.add_argument("--reasoning", action="store_true",
                    help="add the model card's <think>/<answer> instruction unless a request says 'reasoning': false")
     p.add_argument("--default-temperature", type=float, default=_S.temperature)
@@ -65,6 +81,7 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
                         f"{DEMO_MAX_TOKENS} for the demo model, whose random text rarely ends by itself)")
     p.add_argument("--public-metrics", action="store_true", help="serve /metrics without an API key")
     p.add_argument("--log-level", default=_D.log_level, choices=["debug", "info", "warning", "error"])
+    add_media_arguments(p)
     p.set_defaults(func=serve)
 
 
@@ -89,8 +106,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_n=args.max_n,
         max_num_seqs=args.max_num_seqs,
         max_queued_requests=args.max_queued_requests,
+        max_prefill_tokens=args.max_prefill_tokens,
+        shutdown_timeout=args.shutdown_timeout,
         reasoning=args.reasoning,
         public_metrics=args.public_metrics,
+        media=media_settings_from_args(args),
+        upstreams=tuple(args.upstream),
         log_level=args.log_level,
     )
 
@@ -114,9 +135,17 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(settings, engine)
     log.info("serving %r on http://%s:%d/v1", settings.model_name, settings.host, settings.port)
     # h11 accepts any method token, so the guide's `curl -X Post` reaches the app.
-    uvicorn.run(app, host=settings.host, port=settings.port, http="h11", log_level=settings.log_level,
-                timeout_graceful_shutdown=30)
-    return 0
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, http="h11", log_level=settings.log_level,
+                            log_config=_uvicorn_log_config(), timeout_graceful_shutdown=settings.shutdown_timeout)
+    server = uvicorn.Server(config)
+    # On SIGTERM uvicorn stops accepting, lets running requests (streams included) finish for up to
+    # timeout_graceful_shutdown, shuts the app down, and then re-raises the signal to the handler that was
+    # there before it. With the default handler the drained process would die of SIGTERM (status 143);
+    # this one only asks uvicorn to exit, so a drained server exits 0 (and a SIGTERM that arrives before
+    # uvicorn has installed its own handler still shuts it down).
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    server.run()
+    return 0 if server.started else 1
 
 
 def make_demo_model(args: argparse.Namespace) -> int:
@@ -132,8 +161,34 @@ def _is_demo(model: str) -> bool:
     return model.partition(":")[0] == "demo" and not Path(model).exists()
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+ACCESS_FORMAT = '%(asctime)s %(levelname)s access [%(request_id)s]: %(client_addr)s - "%(request_line)s" %(status_code)s'
+
+
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Every line carries the id of the request it is about (x-request-id), "-" outside requests."""
+    from .server.middleware import RequestIdLogFilter
+
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdLogFilter())
+    # httpx logs every media URL it fetches, query string (often a signature) included.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+
+
+def _uvicorn_log_config() -> dict:
+    """uvicorn's own logging configuration, with the request id on its lines and the access log."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"request_id": {"()": "cosmos_reason.server.middleware.RequestIdLogFilter"}}
+    config["formatters"]["default"]["fmt"] = LOG_FORMAT
+    config["formatters"]["access"]["fmt"] = ACCESS_FORMAT
+    for handler in config["handlers"].values():
+        handler["filters"] = ["request_id"]
+    return config
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Media settings: the part's own (next to its url) win over the request's.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -17,13 +19,14 @@ from .media.errors import MediaError
 from .media.loader import MediaLoader
 from .protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
 
+T = TypeVar("T")
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
 async def build_conversation(
     messages: list[ChatMessage], media: MediaLoader, overrides: dict[str, Any] | None = None
 ) -> Conversation:
-    turns = [await _turn(i, message, media, overrides or {}) for i, message in enumerate(messages)]
+    turns = await _in_order([_turn(i, message, media, overrides or {}) for i, message in enumerate(messages)])
     if not any(turn.role == "user" for turn in turns):
         raise APIError(400, "messages must contain at least one user message", param="messages")
     return Conversation(tuple(turns))
@@ -39,13 +42,22 @@ async def _turn(index: int, message: ChatMessage, media: MediaLoader, overrides:
         return Turn(role, ())
     if isinstance(content, str):
         return Turn(role, (Text(content),))
-    parts: list[Part] = []
     for j, part in enumerate(content):
-        where = f"messages[{index}].content[{j}]"
         if not isinstance(part, TextPart) and role != "user":
+            where = f"messages[{index}].content[{j}]"
             raise APIError(400, f"{where}: images and videos are only accepted in user messages", param=where)
-        parts.append(await _part(part, where, media, overrides))
+    parts = await _in_order(
+        [_part(part, f"messages[{index}].content[{j}]", media, overrides) for j, part in enumerate(content)])
     return Turn(role, tuple(parts))
+
+
+async def _in_order(work: list[Awaitable[T]]) -> list[T]:
+    """Load every part at once (the media pool bounds the real work); report the first failure in message order."""
+    results = await asyncio.gather(*work, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 async def _part(part: TextPart | ImageURLPart | VideoURLPart, where: str, media: MediaLoader,

@@ -44,7 +44,10 @@ class Settings:
     reasoning: bool = False  # add the reasoning instruction when a request does not say
     max_num_seqs: int = 32  # sequences decoded together by the hf engine
     max_queued_requests: int = 256  # requests waiting for a slot before new ones get 429
+    max_prefill_tokens: int = 8192  # prompt tokens prefilled between two decode steps (longer prompts: chunks)
+    shutdown_timeout: float = 30.0  # seconds running requests get to finish after SIGTERM
     public_metrics: bool = False  # serve /metrics without an API key
+    upstreams: tuple[str, ...] = ()  # --engine upstream: server specs, see engine/upstream_pool.py
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -58,6 +61,14 @@ class Settings:
             raise ValueError(f"max_n must be between 1 and max_num_seqs ({self.max_num_seqs}), got {self.max_n}")
         if self.max_queued_requests < 1:
             raise ValueError("max_queued_requests must be at least 1")
+        if self.max_prefill_tokens < 1:
+            raise ValueError("max_prefill_tokens must be at least 1")
+        if self.shutdown_timeout < 0:
+            raise ValueError("shutdown_timeout must not be negative")
+        if self.engine == "upstream" and not self.upstreams:
+            raise ValueError("--engine upstream needs at least one --upstream URL")
+        if self.upstreams and self.engine != "upstream":
+            raise ValueError("--upstream is only used with --engine upstream")
 
     @property
     def model_name(self) -> str:

@@ -126,7 +126,13 @@ def test_la_and_palette_transparency_on_white() -> None:
 
 @pytest.mark.parametrize(
     ("orientation", "size", "corner"),
-    [(1, (30, 20), (0, 0)), (3, (30, 20), (-1, -1)), (6, (20, 30), (0, -1)), (8, (20, 30), (-1, 0)), (2, (30, 20), (0, -1))],
+    [
+        (1, (30, 20), (0, 0)),
+        (3, (30, 20), (-1, -1)),
+        (6, (20, 30), (0, -1)),
+        (8, (20, 30), (-1, 0)),
+        (2, (30, 20), (0, -1)),
+    ],
 )
 def test_exif_orientation_applied(orientation: int, size: tuple[int, int], corner: tuple[int, int]) -> None:
     pixels = np.zeros((20, 30, 3), np.uint8)
@@ -149,7 +155,16 @@ def test_malformed_exif_is_ignored() -> None:
 # ---------------------------------------------------------------- resizing
 
 
-@pytest.mark.parametrize(("size", "min_pixels", "max_pixels"), [((1280, 720), 3136, 12845056), ((97, 131), 3136, 12845056), ((4000, 300), 3136, 200704), ((20, 20), 100352, 12845056), ((640, 480), None, 50176)])
+@pytest.mark.parametrize(
+    ("size", "min_pixels", "max_pixels"),
+    [
+        ((1280, 720), 3136, 12845056),
+        ((97, 131), 3136, 12845056),
+        ((4000, 300), 3136, 200704),
+        ((20, 20), 100352, 12845056),
+        ((640, 480), None, 50176),
+    ],
+)
 def test_smart_resize_like_fetch_image(size: tuple[int, int], min_pixels: int | None, max_pixels: int | None) -> None:
     qvu = pytest.importorskip("qwen_vl_utils.vision_process")
     source = gradient(*size)
@@ -227,7 +242,9 @@ def _png_header_only(width: int, height: int) -> bytes:
         return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
 
     ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize(("width", "height"), [(10000, 10000), (9500, 9500)])

@@ -56,11 +56,13 @@ def make_video(
         with av.open(path, mode="w", format=fmt, options=options) as container:
             stream = container.add_stream(codec, rate=fps)
             stream.width, stream.height, stream.pix_fmt = width, height, _pixel_format(codec, width, height)
-            stream.options = codec_options if codec_options is not None else ({"preset": "veryfast"} if codec == "libx264" else {})
+            stream.options = (
+                codec_options if codec_options is not None else ({"preset": "veryfast"} if codec == "libx264" else {})
+            )
             if rotation is not None:
                 stream.set_display_rotation(rotation)
             yy, xx = np.mgrid[0:height, 0:width]
-            for i in range(int(round(fps * seconds))):
+            for i in range(round(fps * seconds)):
                 pixels = np.stack(
                     [(xx * 3 + 5 * i) % 256, (yy * 2 + 3 * i) % 256, ((xx // 8 + yy // 8 + i // 4) % 2) * 220],
                     -1,
@@ -89,14 +91,22 @@ def naive_reference(data: bytes, options: VideoOptions) -> tuple[list[int], torc
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
     start, end, count = vm.frame_range(len(frames), fps, options.video_start, options.video_end)
     n = vm.smart_nframes(
-        count, fps, fps=None if options.nframes else options.fps, nframes=options.nframes,
-        min_frames=options.min_frames, max_frames=options.max_frames,
+        count,
+        fps,
+        fps=None if options.nframes else options.fps,
+        nframes=options.nframes,
+        min_frames=options.min_frames,
+        max_frames=options.max_frames,
     )
     indices = torch.linspace(start, end, n).round().long().tolist()
     video = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(0, 3, 1, 2)
     h, w = vm.video_frame_size(
-        video.shape[2], video.shape[3], n,
-        min_pixels=options.min_pixels, max_pixels=options.max_pixels, total_pixels=options.total_pixels,
+        video.shape[2],
+        video.shape[3],
+        n,
+        min_pixels=options.min_pixels,
+        max_pixels=options.max_pixels,
+        total_pixels=options.total_pixels,
     )
     return indices, tvF.resize(video, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=True)
 
@@ -162,10 +172,11 @@ def test_video_options_defaults_are_cosmos_and_qwen_vl_utils() -> None:
 
 
 def test_budget_shrinks_frames_of_a_longer_clip() -> None:
-    options = VideoOptions(fps=16.0)  # 12 s -> 192 frames: the 6.4 M pixel budget binds
-    video = load_video(make_video(640, 360, 24, 12.0, codec_options={"preset": "ultrafast"}), options)
-    assert video.num_frames == 192
-    assert tuple(video.frames.shape) == (192, 3, 224, 420)  # below 640x360, even below min_pixels
+    options = VideoOptions(fps=16.0)  # 6 s -> 96 frames: each gets 133802 of the 6.4 M pixels
+    video = load_video(make_video(640, 360, 24, 6.0, codec_options={"preset": "ultrafast"}), options)
+    assert video.num_frames == 96
+    assert tuple(video.frames.shape) == (96, 3, 252, 476)  # 119952 pixels a frame, below 640x360
+    assert vm.video_frame_size(360, 640, 96, total_pixels=6_422_528) == (252, 476)
     assert video.frames.is_contiguous() and video.frames.dtype == torch.uint8
 
 
@@ -236,8 +247,12 @@ def test_display_rotation_applied(rotation: int, quarter_turns: int) -> None:
     upright = np.ascontiguousarray(np.rot90(first, k=quarter_turns))
     assert video.rotation == rotation % 360
     assert (video.source_height, video.source_width) == upright.shape[:2]
-    expected = tvF.resize(torch.from_numpy(upright).permute(2, 0, 1), list(video.frames.shape[2:]),
-                          interpolation=InterpolationMode.BICUBIC, antialias=True)
+    expected = tvF.resize(
+        torch.from_numpy(upright).permute(2, 0, 1),
+        list(video.frames.shape[2:]),
+        interpolation=InterpolationMode.BICUBIC,
+        antialias=True,
+    )
     assert torch.equal(video.frames[0], expected)
 
 
@@ -317,7 +332,10 @@ def test_no_frames(fmt: str, tmp_path: pytest.TempPathFactory) -> None:
         stream = container.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         container.start_encoding()
-    with open(path, "rb") as handle, pytest.raises(MediaError, match="no video stream|no decodable frames|not a recognized"):
+    with (
+        open(path, "rb") as handle,
+        pytest.raises(MediaError, match="no video stream|no decodable frames|not a recognized"),
+    ):
         load_video(handle.read(), VideoOptions())
 
 
@@ -359,11 +377,54 @@ def test_processor_video_kwargs() -> None:
 def test_processor_videos_dtype() -> None:
     video = _fake_video(224, 420)  # 94080 pixels, multiples of 28
     assert processor_videos([video])[0].dtype == torch.float32  # no processor: always float
-    keeps = SimpleNamespace(do_resize=True, size={"shortest_edge": 3136, "longest_edge": 12845056}, patch_size=14,
-                            merge_size=2, temporal_patch_size=2, cap_pixels_per_frame=None, max_video_tokens=128000)
+    keeps = SimpleNamespace(
+        do_resize=True,
+        size={"shortest_edge": 3136, "longest_edge": 12845056},
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=2,
+        cap_pixels_per_frame=None,
+        max_video_tokens=128000,
+    )
     assert processor_videos([video], keeps)[0] is video.frames
     enlarges = SimpleNamespace(**{**vars(keeps), "size": {"shortest_edge": 100352, "longest_edge": 602112}})
     assert processor_videos([video], enlarges)[0].dtype == torch.float32
     no_resize = SimpleNamespace(do_resize=False)
     assert processor_videos([video], no_resize)[0].dtype == torch.uint8
     assert processor_videos([video], object())[0].dtype == torch.float32
+
+
+# ------------------------------------------------------------------ resize kernel
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ((720, 1280), (560, 1008)),
+        ((720, 1280), (224, 420)),
+        ((131, 97), (392, 280)),
+        ((48, 64), (56, 56)),
+        ((1000, 320), (644, 196)),
+        ((90, 160), (90, 112)),
+        ((90, 160), (56, 160)),
+        ((5, 7), (28, 28)),
+        ((3, 300), (28, 2800)),
+    ],
+)
+def test_resize_is_bit_identical_to_torchvision(source: tuple[int, int], target: tuple[int, int]) -> None:
+    rgb = np.random.default_rng(sum(source)).integers(0, 256, (*source, 3), dtype=np.uint8)
+    expected = tvF.resize(
+        torch.from_numpy(rgb).permute(2, 0, 1), list(target), interpolation=InterpolationMode.BICUBIC, antialias=True
+    )
+    got = video_module._resize_bicubic_aa(rgb, *target)
+    assert got.shape == (3, *target)
+    assert np.array_equal(got, expected.numpy())
+
+
+def test_spans_cover_without_thin_slices() -> None:
+    for total in [1, 2, 3, 4, 5, 47, 420, 1008, 1009, 4000]:
+        for step in [1, 2, 15, 47, 1000]:
+            spans = video_module._spans(total, step)
+            assert spans[0][0] == 0 and spans[-1][1] == total
+            assert all(a == b_prev for (a, _), (_, b_prev) in zip(spans[1:], spans[:-1]))
+            assert all(b - a >= 2 for a, b in spans) or spans == [(0, total)]

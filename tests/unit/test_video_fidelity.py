@@ -78,7 +78,10 @@ def clip_file(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 
 
 def reference(path: Path, ele: dict[str, Any], processor: Any) -> tuple[Any, dict[str, Any]]:
-    message = {"role": "user", "content": [{"type": "video", "video": str(path), **ele}, {"type": "text", "text": "What happens?"}]}
+    message = {
+        "role": "user",
+        "content": [{"type": "video", "video": str(path), **ele}, {"type": "text", "text": "What happens?"}],
+    }
     _, videos, kwargs = qvu.process_vision_info([message], return_video_kwargs=True, return_video_metadata=True)
     frames, metadata = zip(*videos)
     inputs = processor(text=[PROMPT], videos=list(frames), video_metadata=list(metadata), **kwargs, return_tensors="pt")
@@ -127,10 +130,38 @@ CASES = [
     ("budget-bound", (640, 360, 24, 10.0, {"codec_options": {"preset": "ultrafast"}}), VideoOptions(fps=8.0)),
     # 16 frames of an 800000-pixel budget: the 1.05 x min_pixels floor wins, frames end
     # below min_pixels (224x420) and a 100352-minimum processor enlarges them again.
-    ("budget-floor", (640, 360, 24, 4.0, {"codec_options": {"preset": "ultrafast"}}), VideoOptions(total_pixels=800_000)),
-    ("no-bframes", (320, 240, 30, 2.0, {"codec_options": {"preset": "veryfast", "x264-params": "bframes=0"}}), VideoOptions()),
-    ("hevc", (320, 240, 30, 2.0, {"codec": "libx265", "codec_options": {"preset": "ultrafast", "x265-params": "log-level=none"}}), VideoOptions()),
-    ("vp9-webm", (320, 240, 25, 2.0, {"codec": "libvpx-vp9", "fmt": "webm", "codec_options": {"deadline": "realtime", "cpu-used": "8"}}), VideoOptions()),
+    (
+        "budget-floor",
+        (640, 360, 24, 4.0, {"codec_options": {"preset": "ultrafast"}}),
+        VideoOptions(total_pixels=800_000),
+    ),
+    (
+        "no-bframes",
+        (320, 240, 30, 2.0, {"codec_options": {"preset": "veryfast", "x264-params": "bframes=0"}}),
+        VideoOptions(),
+    ),
+    (
+        "hevc",
+        (
+            320,
+            240,
+            30,
+            2.0,
+            {"codec": "libx265", "codec_options": {"preset": "ultrafast", "x265-params": "log-level=none"}},
+        ),
+        VideoOptions(),
+    ),
+    (
+        "vp9-webm",
+        (
+            320,
+            240,
+            25,
+            2.0,
+            {"codec": "libvpx-vp9", "fmt": "webm", "codec_options": {"deadline": "realtime", "cpu-used": "8"}},
+        ),
+        VideoOptions(),
+    ),
 ]
 
 
@@ -151,7 +182,9 @@ def test_matches_reference_path(
     assert torch.equal(got["input_ids"], expected["input_ids"])
     assert int((got["input_ids"] == VIDEO_PAD_ID).sum()) == int(expected["video_grid_thw"].prod()) // 4
     assert torch.equal(got["mm_token_type_ids"], expected["mm_token_type_ids"])
-    assert torch.tensor(got["second_per_grid_ts"]).tolist() == torch.tensor(expected["second_per_grid_ts"]).tolist()
+    assert (
+        torch.as_tensor(got["second_per_grid_ts"]).tolist() == torch.as_tensor(expected["second_per_grid_ts"]).tolist()
+    )
     assert got["pixel_values_videos"].shape == expected["pixel_values_videos"].shape
     assert torch.equal(got["pixel_values_videos"], expected["pixel_values_videos"])  # tolerance found: 0
 
@@ -167,3 +200,30 @@ def test_second_resize_needs_float_frames(processors: dict[str, Any], clip_file:
     raw = processor(text=[PROMPT], videos=[video.frames], **processor_video_kwargs([video]), return_tensors="pt")
     assert raw["video_grid_thw"].tolist() == expected["video_grid_thw"].tolist() == [[8, 18, 32]]
     assert not torch.equal(raw["pixel_values_videos"], expected["pixel_values_videos"])
+
+
+def test_two_videos_in_one_prompt(processors: dict[str, Any], clip_file: Callable[..., Path]) -> None:
+    processor = processors["checkpoint"]
+    first = clip_file(320, 240, 30, 3.0)
+    second = clip_file(97, 131, 60, 2.0)
+    options = [VideoOptions(), VideoOptions(nframes=6)]
+    content = [{"type": "video", "video": str(path), **ele_for(opt)} for path, opt in zip((first, second), options)]
+    _, videos, kwargs = qvu.process_vision_info(
+        [{"role": "user", "content": content}], return_video_kwargs=True, return_video_metadata=True
+    )
+    frames, metadata = zip(*videos)
+    text = ["<|vision_start|><|video_pad|><|vision_end|><|vision_start|><|video_pad|><|vision_end|>Compare."]
+    expected = processor(text=text, videos=list(frames), video_metadata=list(metadata), **kwargs, return_tensors="pt")
+    decoded = [load_video(path.read_bytes(), opt) for path, opt in zip((first, second), options)]
+    got = processor(
+        text=text,
+        videos=processor_videos(decoded, processor.video_processor),
+        **processor_video_kwargs(decoded),
+        return_tensors="pt",
+    )
+    assert got["video_grid_thw"].tolist() == expected["video_grid_thw"].tolist()
+    assert torch.equal(got["input_ids"], expected["input_ids"])
+    assert (
+        torch.as_tensor(got["second_per_grid_ts"]).tolist() == torch.as_tensor(expected["second_per_grid_ts"]).tolist()
+    )
+    assert torch.equal(got["pixel_values_videos"], expected["pixel_values_videos"])

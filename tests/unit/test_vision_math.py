@@ -14,18 +14,41 @@ from cosmos_reason.media.errors import MediaError
 qvu = pytest.importorskip("qwen_vl_utils.vision_process")
 
 SIZES = [
-    (720, 1280), (480, 640), (1000, 320), (131, 97), (1, 1), (28, 28), (14, 14), (42, 42), (56, 8000),
-    (1080, 1920), (2160, 3840), (224, 420), (333, 777), (27, 5000), (4000, 3000), (57, 85), (10, 2000),
+    (720, 1280),
+    (480, 640),
+    (1000, 320),
+    (131, 97),
+    (1, 1),
+    (28, 28),
+    (14, 14),
+    (42, 42),
+    (56, 8000),
+    (1080, 1920),
+    (2160, 3840),
+    (224, 420),
+    (333, 777),
+    (27, 5000),
+    (4000, 3000),
+    (57, 85),
+    (10, 2000),
 ]
 PIXEL_LIMITS = [
-    (None, None), (3136, 12845056), (100352, 602112), (100352, 105369), (4 * 784, 64 * 784), (784, 784 * 1024),
-    (256 * 28 * 28, 1280 * 28 * 28), (100352, 133802.66666666666),
+    (None, None),
+    (3136, 12845056),
+    (100352, 602112),
+    (100352, 105369),
+    (4 * 784, 64 * 784),
+    (784, 784 * 1024),
+    (256 * 28 * 28, 1280 * 28 * 28),
+    (100352, 133802.66666666666),
 ]
 
 
 @pytest.mark.parametrize(("height", "width"), SIZES)
 @pytest.mark.parametrize(("min_pixels", "max_pixels"), PIXEL_LIMITS)
-def test_smart_resize_matches_reference(height: int, width: int, min_pixels: float | None, max_pixels: float | None) -> None:
+def test_smart_resize_matches_reference(
+    height: int, width: int, min_pixels: float | None, max_pixels: float | None
+) -> None:
     try:
         expected = qvu.smart_resize(height, width, 28, min_pixels=min_pixels, max_pixels=max_pixels)
     except ValueError:
@@ -64,12 +87,26 @@ def test_ties_round_to_even_like_python() -> None:
 
 NFRAME_CASES = [
     # total_frames, video_fps, kwargs
-    (90, 30.0, {"fps": 4}), (24, 24.0, {"fps": 4}), (25, 25.0, {"fps": 4}), (120, 60.0, {"fps": 4}),
-    (3, 30.0, {"fps": 4}), (2, 30.0, {"fps": 4}), (360, 30.0, {"fps": 4}), (1800, 30.0, {"fps": 4}),
-    (100000, 30.0, {"fps": 4}), (300, 29.97, {"fps": 2}), (61, 30.0, {"fps": 16}), (17, 8.5, {"fps": 4}),
-    (90, 30.0, {"nframes": 6}), (90, 30.0, {"nframes": 7}), (90, 30.0, {"nframes": 1}), (90, 30.0, {"nframes": 91}),
-    (90, 30.0, {"nframes": 90}), (90, 30.0, {"fps": 4, "min_frames": 9, "max_frames": 31}),
-    (10, 30.0, {"fps": 4, "min_frames": 4, "max_frames": 768}), (5000, 30.0, {"fps": 30, "max_frames": 768}),
+    (90, 30.0, {"fps": 4}),
+    (24, 24.0, {"fps": 4}),
+    (25, 25.0, {"fps": 4}),
+    (120, 60.0, {"fps": 4}),
+    (3, 30.0, {"fps": 4}),
+    (2, 30.0, {"fps": 4}),
+    (360, 30.0, {"fps": 4}),
+    (1800, 30.0, {"fps": 4}),
+    (100000, 30.0, {"fps": 4}),
+    (300, 29.97, {"fps": 2}),
+    (61, 30.0, {"fps": 16}),
+    (17, 8.5, {"fps": 4}),
+    (90, 30.0, {"nframes": 6}),
+    (90, 30.0, {"nframes": 7}),
+    (90, 30.0, {"nframes": 1}),
+    (90, 30.0, {"nframes": 91}),
+    (90, 30.0, {"nframes": 90}),
+    (90, 30.0, {"fps": 4, "min_frames": 9, "max_frames": 31}),
+    (10, 30.0, {"fps": 4, "min_frames": 4, "max_frames": 768}),
+    (5000, 30.0, {"fps": 30, "max_frames": 768}),
 ]
 
 
@@ -92,8 +129,16 @@ def _our_kwargs(kwargs: dict) -> dict:
 
 
 RANGE_CASES = [
-    (90, 30.0, None, None), (90, 30.0, 0.5, None), (90, 30.0, None, 2.0), (90, 30.0, 0.51, 2.49), (90, 30.0, -3, 99),
-    (100, 25.0, 1.0, 3.2), (300, 29.97, 2.002, 7.3), (90, 30.0, 2.5, 2.5), (90, 30.0, 3.0, 1.0), (90, 30.0, 5.0, None),
+    (90, 30.0, None, None),
+    (90, 30.0, 0.5, None),
+    (90, 30.0, None, 2.0),
+    (90, 30.0, 0.51, 2.49),
+    (90, 30.0, -3, 99),
+    (100, 25.0, 1.0, 3.2),
+    (300, 29.97, 2.002, 7.3),
+    (90, 30.0, 2.5, 2.5),
+    (90, 30.0, 3.0, 1.0),
+    (90, 30.0, 5.0, None),
 ]
 
 
@@ -109,7 +154,10 @@ def test_frame_range_matches_reference(total: int, video_fps: float, start: floa
     assert vm.frame_range(total, video_fps, start, end) == expected
 
 
-@pytest.mark.parametrize(("start", "end", "n"), [(0, 89, 12), (0, 1799, 240), (15, 80, 8), (0, 359, 48), (0, 3, 4), (7, 1000, 768), (0, 1, 2)])
+@pytest.mark.parametrize(
+    ("start", "end", "n"),
+    [(0, 89, 12), (0, 1799, 240), (15, 80, 8), (0, 359, 48), (0, 3, 4), (7, 1000, 768), (0, 1, 2)],
+)
 def test_sample_indices_match_reference_linspace(start: int, end: int, n: int) -> None:
     expected = torch.linspace(start, end, n).round().long().tolist()
     got = vm.sample_indices(start, end, n)
@@ -133,12 +181,18 @@ def test_video_frame_size_matches_fetch_video(nframes: int, height: int, width: 
     """The size arithmetic of qwen-vl-utils' fetch_video (restated from its source)."""
     min_pixels = ele.get("min_pixels", qvu.VIDEO_MIN_TOKEN_NUM * 28 * 28)
     total_pixels = ele.get("total_pixels", qvu.MODEL_SEQ_LEN * 28 * 28 * 0.9)
-    max_pixels = max(min(qvu.VIDEO_MAX_TOKEN_NUM * 28 * 28, total_pixels / nframes * qvu.FRAME_FACTOR), int(min_pixels * 1.05))
+    max_pixels = max(
+        min(qvu.VIDEO_MAX_TOKEN_NUM * 28 * 28, total_pixels / nframes * qvu.FRAME_FACTOR), int(min_pixels * 1.05)
+    )
     max_pixels = min(ele.get("max_pixels", max_pixels), max_pixels)
     expected = qvu.smart_resize(height, width, 28, min_pixels=min_pixels, max_pixels=max_pixels)
     got = vm.video_frame_size(
-        height, width, nframes,
-        min_pixels=ele.get("min_pixels"), max_pixels=ele.get("max_pixels"), total_pixels=ele.get("total_pixels"),
+        height,
+        width,
+        nframes,
+        min_pixels=ele.get("min_pixels"),
+        max_pixels=ele.get("max_pixels"),
+        total_pixels=ele.get("total_pixels"),
     )
     assert got == expected
 
@@ -155,7 +209,11 @@ def test_constants_match_reference() -> None:
     assert vm.IMAGE_MAX_PIXELS == qvu.IMAGE_MAX_TOKEN_NUM * 28 * 28
     assert vm.VIDEO_FRAME_MIN_PIXELS == qvu.VIDEO_MIN_TOKEN_NUM * 28 * 28
     assert vm.VIDEO_FRAME_MAX_PIXELS == qvu.VIDEO_MAX_TOKEN_NUM * 28 * 28
-    assert (vm.FRAME_FACTOR, vm.FPS_MIN_FRAMES, vm.FPS_MAX_FRAMES) == (qvu.FRAME_FACTOR, qvu.FPS_MIN_FRAMES, qvu.FPS_MAX_FRAMES)
+    assert (vm.FRAME_FACTOR, vm.FPS_MIN_FRAMES, vm.FPS_MAX_FRAMES) == (
+        qvu.FRAME_FACTOR,
+        qvu.FPS_MIN_FRAMES,
+        qvu.FPS_MAX_FRAMES,
+    )
     assert math.isclose(vm.DEFAULT_VIDEO_TOTAL_PIXELS, 128000 * 28 * 28 * 0.9)
 
 

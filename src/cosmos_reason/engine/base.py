@@ -87,6 +87,9 @@ class ModelInfo:
 class EngineError(RuntimeError):
     """The engine failed for a reason that is not the client's fault."""
 
+    status = 500  # the HTTP status the API answers with
+    code = "engine_error"
+
 
 class EngineOverloadedError(EngineError):
     """Too many requests are waiting; the client should retry later."""
@@ -94,6 +97,29 @@ class EngineOverloadedError(EngineError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UpstreamError(EngineError):
+    """An upstream server (--engine upstream) failed: refused, dropped or answered 5xx."""
+
+    status = 502
+    code = "upstream_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """An upstream server did not answer in time."""
+
+    status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamClientError(ValueError):
+    """An upstream server rejected the request as the client's mistake (its 4xx);
+    the message is the upstream's own."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class PromptTooLongError(ValueError):

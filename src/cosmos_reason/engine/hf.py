@@ -19,7 +19,7 @@ from .base import Delta, EngineError, GenerationRequest, ModelInfo, NextTokenSco
 from .hf_inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
-from .scheduler import DONE, Scheduler, SchedulerStats
+from .scheduler import DEFAULT_MAX_PREFILL_TOKENS, DONE, Scheduler, SchedulerStats
 from .sequence import Group
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 class BatchingLimits:
     max_num_seqs: int = 32  # rows decoded together
     max_queued_requests: int = 256  # waiting for a slot; more get 429
+    max_prefill_tokens: int = DEFAULT_MAX_PREFILL_TOKENS  # prefill work between two decode steps
     preprocess_workers: int = 2
 
 
@@ -42,7 +43,8 @@ class HFEngine:
         self._eos_ids = frozenset(_eos_ids(self.model))
         self._preprocess = ThreadPoolExecutor(self.limits.preprocess_workers, thread_name_prefix="preprocess")
         self._groups: dict[str, Group] = {}
-        self.scheduler = Scheduler(ModelRunner(self.model), self.limits.max_num_seqs, self.limits.max_queued_requests)
+        self.scheduler = Scheduler(ModelRunner(self.model), self.limits.max_num_seqs, self.limits.max_queued_requests,
+                                   self.limits.max_prefill_tokens)
 
     @property
     def info(self) -> ModelInfo:
@@ -139,7 +141,8 @@ def create_hf_engine(settings) -> HFEngine:
     from .loading import load_model
 
     loaded = load_model(settings.model, dtype=settings.dtype, device=settings.device)
-    return HFEngine(loaded, BatchingLimits(settings.max_num_seqs, settings.max_queued_requests))
+    return HFEngine(loaded, BatchingLimits(settings.max_num_seqs, settings.max_queued_requests,
+                                           settings.max_prefill_tokens))
 
 
 def _eos_ids(model: Any) -> set[int]:

@@ -21,22 +21,28 @@ class BatchedKV:
     def length(self) -> int:
         return self.cache.get_seq_length() if self.cache is not None else 0
 
-    def join(self, cache: DynamicCache, rows: int) -> None:
-        """Add a freshly prefilled single-sequence cache as `rows` rows (n choices share one prefill)."""
+    def join(self, cache: DynamicCache, repeats: list[int], pads: list[int]) -> None:
+        """Add a freshly prefilled cache: its row i (left-padded by pads[i]) becomes repeats[i]
+        rows (n choices share one prefill; a repeat of 0 drops the row)."""
+        if len(repeats) == 1 and repeats[0] > 1 and pads == [0]:
+            cache.batch_repeat_interleave(repeats[0])
+        elif any(r != 1 for r in repeats):
+            device = cache.layers[0].keys.device
+            cache.batch_select_indices(torch.repeat_interleave(torch.arange(len(repeats), device=device),
+                                                               torch.tensor(repeats, device=device)))
+        incoming_pads = [p for p, r in zip(pads, repeats) for _ in range(r)]
         incoming = cache.get_seq_length()
         if self.cache is None:
-            if rows > 1:
-                cache.batch_repeat_interleave(rows)
-            self.cache, self.pads = cache, [0] * rows
+            self.cache, self.pads = cache, incoming_pads
             return
         width = max(self.length, incoming)
         grow = width - self.length
         self._pad_left(self.cache, grow)
         self._pad_left(cache, width - incoming)
         for mine, theirs in zip(self.cache.layers, cache.layers):
-            mine.keys = torch.cat([mine.keys, theirs.keys.expand(rows, -1, -1, -1)], dim=0)
-            mine.values = torch.cat([mine.values, theirs.values.expand(rows, -1, -1, -1)], dim=0)
-        self.pads = [p + grow for p in self.pads] + [width - incoming] * rows
+            mine.keys = torch.cat([mine.keys, theirs.keys], dim=0)
+            mine.values = torch.cat([mine.values, theirs.values], dim=0)
+        self.pads = [p + grow for p in self.pads] + [p + width - incoming for p in incoming_pads]
 
     def keep(self, indices: list[int]) -> None:
         """Drop every row not in `indices`, then the padding columns no row needs any more."""

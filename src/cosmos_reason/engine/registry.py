@@ -7,7 +7,10 @@ from importlib import import_module
 from ..settings import Settings
 from .base import Engine
 
-ENGINES = {"hf": "cosmos_reason.engine.hf:create_hf_engine"}
+ENGINES = {
+    "hf": "cosmos_reason.engine.hf:create_hf_engine",
+    "upstream": "cosmos_reason.engine.upstream:create_upstream_engine",
+}
 
 
 def create_engine(settings: Settings) -> Engine:

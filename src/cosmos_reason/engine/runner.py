@@ -1,9 +1,11 @@
-"""The model calls of the batching engine: one prefill per request, one decode
-step for the whole running batch. Positions are computed here (Qwen2.5-VL's 3-D
-mrope for media), so nothing depends on state the model keeps between calls."""
+"""The model calls of the batching engine: one prefill per request (whole, or in
+chunks for a prompt longer than the prefill budget), one decode step for the whole
+running batch. Positions are computed here (Qwen2.5-VL's 3-D mrope for media), so
+nothing depends on state the model keeps between calls."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,6 +15,26 @@ from .kv import BatchedKV
 from .sequence import Row
 
 _VISION_KEYS = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+
+
+@dataclass
+class PartialPrefill:
+    """A prompt being prefilled chunk by chunk: its embeddings (vision features already
+    in place), mrope positions and the cache filled so far."""
+
+    embeds: torch.Tensor  # [1, prompt, hidden]
+    positions: torch.Tensor  # [3, 1, prompt]
+    delta: int
+    cache: DynamicCache
+    done: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.embeds.shape[1]
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done
 
 
 class ModelRunner:
@@ -45,8 +67,80 @@ class ModelRunner:
         )
         return out.logits[0, -1].float(), cache, delta
 
-    def join(self, cache: DynamicCache, rows: int) -> None:
-        self.kv.join(cache, rows)
+    @torch.inference_mode()
+    def start_prefill(self, inputs: Any) -> PartialPrefill:
+        """Prepare a chunked prefill: the vision encoder runs here, once, and its features
+        replace the placeholder tokens' embeddings, as the model's own forward does."""
+        inputs = inputs.to(self.device)
+        positions, delta = self._prompt_positions(inputs)
+        ids = inputs["input_ids"]
+        inner = self.model.model
+        embeds = inner.get_input_embeddings()(ids)
+        if inputs.get("pixel_values") is not None:
+            features = inner.get_image_features(inputs["pixel_values"].to(self.model.dtype), inputs["image_grid_thw"],
+                                                return_dict=True).pooler_output
+            features = torch.cat(features, dim=0).to(embeds.device, embeds.dtype)
+            mask, _ = inner.get_placeholder_mask(ids, inputs_embeds=embeds, image_features=features)
+            embeds = embeds.masked_scatter(mask, features)
+        if inputs.get("pixel_values_videos") is not None:
+            features = inner.get_video_features(inputs["pixel_values_videos"].to(self.model.dtype),
+                                                inputs["video_grid_thw"], return_dict=True).pooler_output
+            features = torch.cat(features, dim=0).to(embeds.device, embeds.dtype)
+            _, mask = inner.get_placeholder_mask(ids, inputs_embeds=embeds, video_features=features)
+            embeds = embeds.masked_scatter(mask, features)
+        return PartialPrefill(embeds, positions, delta, DynamicCache(config=self.model.config))
+
+    @torch.inference_mode()
+    def prefill_chunk(self, state: PartialPrefill, size: int) -> torch.Tensor | None:
+        """Run the next `size` prompt tokens; the last-position logits once the prompt is done."""
+        start, end = state.done, min(state.done + size, state.total)
+        out = self.model(
+            inputs_embeds=state.embeds[:, start:end],
+            position_ids=state.positions[:, :, start:end],
+            cache=state.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        state.done = end
+        return out.logits[0, -1].float() if end == state.total else None
+
+    @torch.inference_mode()
+    def prefill_batch(self, batch: list[Any]) -> tuple[torch.Tensor, DynamicCache, list[int], list[int]]:
+        """Several prompts in one forward pass, left-padded to the longest (media of all of them
+        through the vision encoder together). Returns last-position logits [prompts, vocab], the
+        batch's cache, each prompt's mrope delta and its left padding."""
+        batch = [inputs.to(self.device) for inputs in batch]
+        lengths = [int(inputs["input_ids"].shape[1]) for inputs in batch]
+        pads = [max(lengths) - n for n in lengths]
+        positions, deltas = zip(*(self._prompt_positions(inputs) for inputs in batch))
+
+        def stack(key: str) -> torch.Tensor:
+            return torch.cat([torch.nn.functional.pad(inputs[key], (pad, 0)) for inputs, pad in zip(batch, pads)])
+
+        kwargs = {}
+        for key in _VISION_KEYS:
+            parts = [inputs[key] for inputs in batch if inputs.get(key) is not None]
+            if parts:
+                kwargs[key] = torch.cat(parts)
+        for key in ("pixel_values", "pixel_values_videos"):
+            if key in kwargs:
+                kwargs[key] = kwargs[key].to(self.model.dtype)
+        has_types = all(inputs.get("mm_token_type_ids") is not None for inputs in batch)
+        cache = DynamicCache(config=self.model.config)
+        out = self.model(
+            input_ids=stack("input_ids"),
+            attention_mask=stack("attention_mask"),
+            position_ids=torch.cat([torch.nn.functional.pad(p, (pad, 0)) for p, pad in zip(positions, pads)], dim=1),
+            mm_token_type_ids=stack("mm_token_type_ids") if has_types else None,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+            **kwargs,
+        )
+        return out.logits[:, -1].float(), cache, list(deltas), pads
+
+    def join(self, cache: DynamicCache, repeats: list[int], pads: list[int]) -> None:
+        self.kv.join(cache, repeats, pads)
 
     def keep(self, indices: list[int]) -> None:
         self.kv.keep(indices)

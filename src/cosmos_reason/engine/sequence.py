@@ -52,7 +52,6 @@ class Group:
         return self.inputs["input_ids"][0]
 
     def make_rows(self, rope_delta: int) -> list[Row]:
-        seen = torch.unique(self.prompt_ids)
         seed = self.sampling.seed
         self.rows = [
             Row(
@@ -60,7 +59,7 @@ class Group:
                 index=i,
                 detok=IncrementalDetokenizer(self.decode),
                 stops=StopMatcher(self.sampling.stop),
-                sampling=RowSampling(self.sampling, seen, _generator(seed, i)),
+                sampling=RowSampling(self.sampling, _generator(seed, i)),
                 length=self.prompt_tokens,
                 rope_delta=rope_delta,
             )
@@ -83,7 +82,6 @@ def accept_token(row: Row, token: int, logprob: TokenLogprob | None) -> None:
     """Account for a chosen token: text, stop strings, eos and length; emit what is new."""
     group, params = row.group, row.group.sampling
     row.generated += 1
-    row.sampling.seen = _add_seen(row.sampling.seen, token)
     logprobs = (logprob,) if logprob is not None else ()
     if token in group.eos_ids:
         finish_row(row, "stop", logprobs)
@@ -115,8 +113,3 @@ def _emit(row: Row, text: str, finish: str | None, logprobs: tuple[TokenLogprob,
     group = row.group
     group.emit(Delta(row.index, text, group.prompt_tokens, row.generated, finish, logprobs))
 
-
-def _add_seen(seen: torch.Tensor, token: int) -> torch.Tensor:
-    if bool((seen == token).any()):
-        return seen
-    return torch.cat([seen, torch.tensor([token], dtype=seen.dtype)])

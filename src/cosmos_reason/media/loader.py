@@ -1,7 +1,17 @@
-"""Fetching media bytes from the URL a client sent, then decoding them.
+"""Media URL -> decoded image or video: fetch, identify, look up the cache, decode.
 
-First cut: `data:` URIs (base64). The kind of media is decided by the content,
-not the declared mime type (the user guide labels a PNG `image/jpeg`).
+Sources: `data:` URIs (base64; the content decides what it is, not the declared
+mime: the user guide labels a PNG `image/jpeg`), `http(s)://` (media/fetch.py: public
+addresses only unless allowed, redirects checked hop by hop, byte caps, timeouts) and
+`file://` under the allowed folders.
+
+Work is bounded: CPU work (base64, hashing, file reads, decoding) runs on a thread
+pool of 2 x `media_workers` threads behind two semaphores of `media_workers` each, one
+for the short "prepare" steps (hash, base64, read) and one for decodes, so at most
+`media_workers` decodes run at once and the rest wait without holding a thread; a
+cache hit never waits behind a long decode. Downloads are limited separately.
+Decoded results are cached by content and effective settings (media/cache.py), and
+concurrent requests for the same uncached media share one decode.
 """
 
 from __future__ import annotations
@@ -9,83 +19,269 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
+import sys
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PIL import Image
 
+from .cache import MediaCache, UrlMemo, content_id
 from .errors import MediaError
+from .fetch import AddressPolicy, HttpFetcher, LocalFiles, Resolver
+from .settings import MediaSettings
 from .video import DecodedVideo, VideoOptions
 
 if TYPE_CHECKING:
+    import ssl
+
+    import httpcore
+
     from ..protocol import MediaOverrides
-    from .settings import MediaSettings
 
+T = TypeVar("T")
 
-@dataclass(frozen=True)
-class MediaLimits:
-    max_image_pixels: int = 89_478_485
+#: How long an http(s) URL's content id is remembered, so a repeat skips the download.
+URL_MEMO_SECONDS = 60.0
+_STRICT_BASE64 = sys.version_info >= (3, 11)
 
 
 def decode_data_uri(url: str) -> bytes:
+    return _b64_bytes(_data_payload(url))
+
+
+def _b64decode(payload: str) -> bytes:
+    try:
+        try:
+            if _STRICT_BASE64:
+                return binascii.a2b_base64(payload, strict_mode=True)  # validates in C: no regex pass
+            return base64.b64decode(payload, validate=True)
+        except binascii.Error:
+            if not any(c in payload for c in " \n\r\t"):
+                raise
+            return base64.b64decode("".join(payload.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise MediaError("data URI payload is not valid base64") from None
+
+
+def _data_payload(url: str) -> str:
+    """The base64 text of a data: URI, after checking its header."""
     header, sep, payload = url.partition(",")
     if not sep:
         raise MediaError("data URI has no ',' before its payload")
     if not header.lower().endswith(";base64"):
         raise MediaError("only base64 data URIs are supported (data:<mime>;base64,<data>)")
-    try:
-        data = base64.b64decode("".join(payload.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise MediaError("data URI payload is not valid base64") from None
-    if not data:
+    if not payload.strip():
         raise MediaError("data URI payload is empty")
-    return data
+    return payload
 
 
 def video_options(defaults: VideoOptions, overrides: MediaOverrides | None) -> VideoOptions:
     return replace(defaults, **overrides.given()) if overrides else defaults
 
 
+@dataclass(frozen=True)
+class _Source:
+    content: str | None  # sha256 hex of the bytes (of the base64 text for data: URIs); None: cache off
+    read: Callable[[], bytes]  # the bytes, produced inside the decode job
+    origin: Hashable | None = None  # (kind, url) for an http(s) URL whose content may be memoized
+
+
 class MediaLoader:
-    def __init__(self, limits: MediaLimits | None = None, video_defaults: VideoOptions | None = None) -> None:
-        self.limits = limits or MediaLimits()
-        self.video_defaults = video_defaults or VideoOptions()
+    def __init__(self, settings: MediaSettings | None = None, *, resolver: Resolver | None = None,
+                 network_backend: httpcore.AsyncNetworkBackend | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.settings = settings = settings or MediaSettings()
+        self.video_defaults = settings.video
         self.metrics = None  # set by create_app
+        self.cache = MediaCache(settings.media_cache_bytes)
+        self.url_memo = UrlMemo(URL_MEMO_SECONDS)
+        policy = AddressPolicy(settings.allow_private_media_urls, settings.allowed_media_domains)
+        self.http = HttpFetcher(policy, max_redirects=settings.max_redirects, resolver=resolver,
+                                inner=network_backend, ssl_context=ssl_context)
+        self.files = LocalFiles(settings.allowed_local_media_paths)
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._inflight: dict[Hashable, asyncio.Future] = {}
 
     @classmethod
     def from_settings(cls, settings: MediaSettings) -> MediaLoader:
-        return cls(MediaLimits(max_image_pixels=settings.max_image_pixels), settings.video)
+        return cls(settings)
 
-    async def _decode(self, kind: str, data: bytes, work):
-        started = time.monotonic()
-        try:
-            return await asyncio.to_thread(work)
-        finally:
-            if self.metrics is not None:
-                self.metrics.media_bytes.labels(kind).inc(len(data))
-                self.metrics.media_seconds.labels(kind).observe(time.monotonic() - started)
+    async def close(self) -> None:
+        """Close the shared http client and stop the workers (the app's shutdown calls it)."""
+        await self.http.close()
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            executor.shutdown(wait=False, cancel_futures=True)
 
-    async def fetch(self, url: str) -> bytes:
-        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-        if scheme == "data":
-            return decode_data_uri(url)
-        if scheme in ("http", "https", "file"):
-            raise MediaError(f"{scheme}:// media URLs are not supported yet; send a base64 data: URI")
-        raise MediaError("media URL must be a data: URI (data:image/png;base64,...)")
+    # ---- public API ---------------------------------------------------------------
 
     async def load_image(self, url: str, options: MediaOverrides | None = None) -> Image.Image:
         from .image import load_image
 
-        data = await self.fetch(url)
         given = options.given() if options else {}
-        decode = partial(load_image, data, min_pixels=given.get("min_pixels"), max_pixels=given.get("max_pixels"),
-                         max_image_pixels=self.limits.max_image_pixels)
-        return await self._decode("image", data, decode)
+        min_pixels = given.get("min_pixels", self.settings.image_min_pixels)
+        max_pixels = given.get("max_pixels", self.settings.image_max_pixels)
+        limit = self.settings.max_image_pixels
+        decode = partial(load_image, min_pixels=min_pixels, max_pixels=max_pixels, max_image_pixels=limit)
+        return await self._load("image", url, (min_pixels, max_pixels, limit), decode)
 
     async def load_video(self, url: str, options: MediaOverrides | None = None) -> DecodedVideo:
         from .video import load_video
 
-        data = await self.fetch(url)
-        return await self._decode("video", data, partial(load_video, data, video_options(self.video_defaults, options)))
+        chosen = video_options(self.video_defaults, options)
+        return await self._load("video", url, chosen, partial(load_video, options=chosen))
+
+    async def fetch(self, url: str, kind: str = "image") -> bytes:
+        """The raw bytes a media URL names (no cache, no decoding)."""
+        source = await self._source(kind, url)
+        return await self._run("prepare", source.read)
+
+    # ---- the path -----------------------------------------------------------------
+
+    async def _load(self, kind: str, url: str, params: Hashable, decode: Callable[[bytes], T]) -> T:
+        if self.cache.enabled and _scheme(url) in ("http", "https"):
+            memo = self.url_memo.get((kind, url))
+            if memo is not None:
+                hit = self.cache.get((kind, memo, params))
+                if hit is not None:
+                    return hit
+        source = await self._source(kind, url)
+        if source.content is None:
+            return await self._decode(kind, source, decode, None)
+        key = (kind, source.content, params)
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = await self._decode_once(key, kind, source, decode)
+        if source.origin is not None:
+            self.url_memo.put(source.origin, source.content)
+        return hit
+
+    async def _source(self, kind: str, url: str) -> _Source:
+        scheme = _scheme(url)
+        if scheme == "data":
+            payload = _data_payload(url)
+            content = await self._content_id(payload)
+            return _Source(content and "b64:" + content, partial(_b64_bytes, payload))
+        if scheme in ("http", "https"):
+            s = self.settings
+            timeout = s.video_fetch_timeout if kind == "video" else s.image_fetch_timeout
+            max_bytes = s.max_video_bytes if kind == "video" else s.max_image_bytes
+            async with self._gate("download"):
+                fetched = await self.http.fetch(url, max_bytes=max_bytes, timeout=timeout, what=kind)
+            content = await self._content_id(fetched.data)
+            origin = (kind, url) if fetched.reusable else None
+            return _Source(content, lambda: fetched.data, origin)
+        if scheme == "file":
+            path = self.files.path(url)
+            max_bytes = self.settings.max_video_bytes if kind == "video" else self.settings.max_image_bytes
+            data = await self._run("prepare", partial(self.files.read, path, max_bytes, kind))
+            return _Source(await self._content_id(data), lambda: data)
+        if not scheme:
+            raise MediaError("media URL must be a data: URI (data:image/png;base64,...), an http(s):// URL "
+                             "or a file:// URL")
+        raise MediaError(f"unsupported media URL scheme {scheme!r}; use data:, http(s):// or file://")
+
+    async def _content_id(self, data: bytes | str) -> str | None:
+        return await self._run("prepare", partial(content_id, data)) if self.cache.enabled else None
+
+    async def _decode_once(self, key: Hashable, kind: str, source: _Source, decode: Callable[[bytes], T]) -> T:
+        """Decode in the pool; concurrent requests for the same key share one decode."""
+        self._bind_loop()
+        job = self._inflight.get(key)
+        if job is None:
+            job = asyncio.ensure_future(self._decode(kind, source, decode, key))
+            self._inflight[key] = job
+            job.add_done_callback(partial(self._finished, key))
+        return await asyncio.shield(job)
+
+    def _finished(self, key: Hashable, job: asyncio.Future) -> None:
+        if self._inflight.get(key) is job:
+            del self._inflight[key]
+        if not job.cancelled():
+            job.exception()  # retrieved: nobody may be left waiting for it
+
+    async def _decode(self, kind: str, source: _Source, decode: Callable[[bytes], T], key: Hashable | None) -> T:
+        started = time.monotonic()
+        size = 0
+
+        def work() -> T:
+            nonlocal size
+            data = source.read()
+            size = len(data)
+            result = decode(data)
+            if key is not None:
+                self.cache.put(key, result)
+            return result
+
+        try:
+            return await self._run("decode", work)
+        finally:
+            if self.metrics is not None:
+                self.metrics.media_bytes.labels(kind).inc(size)
+                self.metrics.media_seconds.labels(kind).observe(time.monotonic() - started)
+
+    # ---- the bounded pool ----------------------------------------------------------
+
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # semaphores and futures belong to one event loop
+            self._loop, self._gates, self._inflight = loop, {}, {}
+
+    def _gate(self, name: str) -> asyncio.Semaphore:
+        self._bind_loop()
+        gate = self._gates.get(name)
+        if gate is None:
+            workers = self.settings.media_workers
+            gate = self._gates[name] = asyncio.Semaphore(max(4, 2 * workers) if name == "download" else workers)
+        return gate
+
+    @property
+    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=2 * self.settings.media_workers, thread_name_prefix="media")
+        return self._executor
+
+    async def _run(self, gate_name: str, work: Callable[[], T]) -> T:
+        """Run work on a pool thread once the gate lets it; the slot is freed when the work
+        really ends (a cancelled request does not free it while its decode still runs)."""
+        gate = self._gate(gate_name)
+        loop = asyncio.get_running_loop()
+        await gate.acquire()
+        try:
+            future = self.executor.submit(work)
+        except BaseException:
+            gate.release()
+            raise
+        future.add_done_callback(partial(_release_from_any_thread, loop, gate))
+        try:
+            return await asyncio.wrap_future(future)
+        except MediaError:
+            raise
+        except (MemoryError, RecursionError):
+            raise MediaError("the media is too large to decode on this server") from None
+
+
+def _release_from_any_thread(loop: asyncio.AbstractEventLoop, gate: asyncio.Semaphore, _: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(gate.release)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass
+
+
+def _b64_bytes(payload: str) -> bytes:
+    data = _b64decode(payload)
+    if not data:
+        raise MediaError("data URI payload is empty")
+    return data
+
+
+def _scheme(url: str) -> str:
+    head, sep, _ = url[:16].partition(":")
+    return head.strip().lower() if sep else ""

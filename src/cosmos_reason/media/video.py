@@ -1,15 +1,16 @@
 """Video decoding: bytes in, the sampled and resized frames the Qwen2.5-VL processor wants out.
 
-The frames, their indices and their size are exactly those of the reference path,
+The frames, their indices and their pixels are exactly those of the reference path,
 qwen-vl-utils' `fetch_video` with its decord reader (frame count = the stream's packets,
 frame rate = the stream's average rate, `video_start`/`video_end` clipping, smart_nframes,
 rounded float32 linspace indices, torchvision bicubic antialiased resize), but:
 
 * the input is an in-memory buffer (no temporary file), decoded with PyAV;
-* every packet is decoded (H.264 cannot skip reference frames) but only the kept
-  frames are converted to RGB and resized, one at a time, so memory holds the
-  compressed packets plus the kept, already-resized frames: never the whole video;
-* conversion and resize run on a helper thread while the decoder goes on.
+* every picture that a kept picture depends on is decoded; H.264 pictures nothing refers
+  to (nal_ref_idc 0) are skipped unless kept, and decoding stops after the last kept one;
+* only the kept frames are converted to RGB and resized, one at a time on a helper thread
+  while the decoder goes on, so memory holds the compressed packets (about the input's
+  size) plus the kept, already-resized frames: never the whole video.
 
 `load_video` is synchronous and CPU-bound; the server calls it in a worker pool.
 """
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import pairwise
 from typing import Any
 
 import av
@@ -47,7 +49,7 @@ _MAX_PENDING = 4
 class VideoOptions:
     """How to sample a video; the names and meanings are qwen-vl-utils' message keys.
 
-    `nframes`, when given, replaces `fps` sampling. Sizes are in pixels: each frame gets
+    `nframes`, when given, replaces `fps` sampling (qwen-vl-utils accepts only one). Sizes are in pixels: each frame gets
     at most an even share of `total_pixels` per pair of frames (and at most 768 tokens),
     at least `min_pixels` (default 128 tokens). `video_start`/`video_end` are seconds.
     The defaults are Cosmos-Reason1's: 4 fps and an 8192-token (6,422,528-pixel) budget.
@@ -68,8 +70,9 @@ class VideoOptions:
 class DecodedVideo:
     """The kept frames of a video and what the processor needs to know about them.
 
-    frames: uint8 torch tensor (T, 3, H, W), RGB, already resized the way qwen-vl-utils
-        resizes (the HF processor may resize once more, as it does in the reference).
+    frames: uint8 torch tensor (T, 3, H, W), contiguous, RGB, already resized the way
+        qwen-vl-utils resizes (the HF processor may resize once more, as it does in the
+        reference: pass them through processor_videos).
     frame_indices: index in the source stream of each kept frame.
     sample_fps: frames per second of the kept frames (qwen-vl-utils' sample_fps).
     fps: the source stream's average frame rate.
@@ -78,6 +81,7 @@ class DecodedVideo:
         `total_num_frames` qwen-vl-utils reports to the processor.
     duration: seconds, total_frames / fps.
     source_height, source_width: the decoded (rotation-applied) frame size.
+    rotation: counter-clockwise degrees applied from the stream's display matrix.
     """
 
     frames: torch.Tensor
@@ -242,7 +246,9 @@ def _read_packets(container: av.container.InputContainer, stream: av.video.strea
             if packet.size:  # skip the empty packet PyAV appends to flush the decoder
                 packets.append(packet)
     except av.FFmpegError as exc:
-        raise MediaError(f"video data is truncated or corrupt after {len(packets)} frames ({_ffmpeg_reason(exc)})") from None
+        raise MediaError(
+            f"video data is truncated or corrupt after {len(packets)} frames ({_ffmpeg_reason(exc)})"
+        ) from None
     declared = stream.frames
     if declared and len(packets) < declared:
         raise MediaError(f"video data is truncated: the file lists {declared} frames but holds {len(packets)}")
@@ -376,48 +382,57 @@ def _resize_bicubic_aa(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
 
     qwen-vl-utils calls torchvision's resize (bicubic, antialias) on uint8, which runs
     torch's separable float kernel: width pass, then height pass, then clamp and round.
-    We run the same kernel pass by pass on slices small enough to stay single-threaded:
-    OpenMP workers spin for milliseconds after each parallel region, and on a busy machine
-    that spinning starved the decoder threads (a 60 s clip took 5x longer). Slicing does
-    not change any value: each output depends only on its own row or column.
+    We run the same kernel pass by pass on slices small enough to stay single-threaded,
+    handing torch only contiguous slices (else it copies them, in parallel): OpenMP
+    workers spin for milliseconds after each parallel region, and on a busy machine that
+    spinning starved the decoder threads (a 60 s clip took 5x longer). Slicing does not
+    change any value: each output depends only on its own row or column.
     """
-    src = np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32)  # numpy: never threaded
-    channels, src_h, src_w = src.shape
-    if (src_h, src_w) == (height, width):
+    if rgb.shape[:2] == (height, width):
         return rgb.transpose(2, 0, 1)
-    wide = torch.from_numpy(src).unsqueeze(0)
+    src_h, src_w, channels = rgb.shape
+    chw = rgb.transpose(2, 0, 1)
     if src_w != width:
-        wide = _resize_axis(wide, (src_h, width), rows=max(1, _INLINE_ELEMENTS // (width * channels)))
-    out = np.empty((channels, height, width), dtype=np.float32)
-    if src_h != height:
-        step = max(1, _INLINE_ELEMENTS // (height * channels))
-        for left in range(0, width, step):
-            part = wide[:, :, :, left : left + step]
-            out[:, :, left : left + step] = _interpolate(part, (height, part.shape[3]))[0].numpy()
+        wide = np.empty((channels, src_h, width), dtype=np.float32)
+        for top, bottom in _spans(src_h, _INLINE_ELEMENTS // (width * channels)):
+            wide[:, top:bottom] = _interpolate(chw[:, top:bottom], (bottom - top, width))
     else:
-        out[:] = wide[0].numpy()
+        wide = chw.astype(np.float32)
+    if src_h != height:
+        out = np.empty((channels, height, width), dtype=np.float32)
+        for left, right in _spans(width, _INLINE_ELEMENTS // (height * channels)):
+            out[:, :, left:right] = _interpolate(wide[:, :, left:right], (height, right - left))
+    else:
+        out = wide
     np.clip(out, 0, 255, out=out)
     np.rint(out, out=out)  # round half to even, as torch.round
     return out.astype(np.uint8)
 
 
-def _resize_axis(image: torch.Tensor, size: tuple[int, int], rows: int) -> torch.Tensor:
-    """Width pass of the separable kernel, a few rows at a time."""
-    result = torch.empty((1, image.shape[1], size[0], size[1]), dtype=torch.float32)
-    for top in range(0, image.shape[2], rows):
-        part = image[:, :, top : top + rows]
-        result[:, :, top : top + rows] = _interpolate(part, (part.shape[2], size[1]))
-    return result
+def _spans(total: int, step: int) -> list[tuple[int, int]]:
+    """Split range(total) into near-equal slices of at most ~step, none of size 1.
+
+    (torch's antialiased kernel mishandles a slice one pixel thick; tiny inputs
+    go through in one piece, exactly as the reference computes them.)
+    """
+    count = max(1, -(-total // max(1, step)))
+    if total < 4 or count == 1:
+        return [(0, total)]
+    count = min(count, total // 2)
+    bounds = [round(i * total / count) for i in range(count + 1)]
+    return list(pairwise(bounds))
 
 
-def _interpolate(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
+def _interpolate(part: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """torch's bicubic antialiased kernel on one (C, h, w) slice, copied contiguous by numpy."""
+    image = torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32)).unsqueeze(0)
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)[0].numpy()
 
 
 def _rotation(frame: av.VideoFrame) -> int:
     """Counter-clockwise turn (0/90/180/270) the display matrix asks for, as decord applies it."""
     try:
-        return int(round(frame.rotation)) % 360
+        return round(frame.rotation) % 360
     except (AttributeError, TypeError, ValueError):
         return 0
 
@@ -523,7 +538,8 @@ def _nal_headers_avcc(data: memoryview, length_size: int) -> list[int]:
     while offset + length_size < end:
         size = int.from_bytes(data[offset : offset + length_size], "big")
         if size == 0 or offset + length_size + size > end:
-            return [0x65] if not headers else headers + [0x65]  # malformed: treat as a reference slice
+            headers.append(0x65)  # malformed: count it as a reference slice, never skipped
+            return headers
         headers.append(data[offset + length_size])
         offset += length_size + size
     return headers

@@ -28,6 +28,7 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     async def lifespan(_: FastAPI):
         yield
         await engine.shutdown()
+        await media.close()
 
     app = FastAPI(title="cosmos-reason", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,6 +13,21 @@ from ..metrics import Metrics
 
 KNOWN_ROUTES = ("/v1/chat/completions", "/v1/score", "/v1/models", "/v1/tasks", "/health", "/metrics", "/")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# The id of the request being handled, for log lines. Set by RequestIdMiddleware and not reset:
+# uvicorn runs every request in a task of its own, so the value ends with the request, and
+# Starlette's last-resort 500 handler (outside every middleware) still sees it.
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Put the current request's id on every log record as `request_id` ("-" outside a request).
+    Attach it to handlers (not loggers) so records from every logger get it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        return True
 
 
 class UpperCaseMethodMiddleware:
@@ -39,6 +56,7 @@ class RequestIdMiddleware:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        REQUEST_ID.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

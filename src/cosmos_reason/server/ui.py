@@ -55,7 +55,7 @@ async def ui_config(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "auth_required": bool(settings.api_keys),
-            "max_upload_bytes": max_upload_bytes(getattr(settings, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)),
+            "max_upload_bytes": max_upload_bytes(settings.media.max_request_bytes),
             "model": settings.model_name,
             # Not secrets: what the page shows as the defaults of its settings fields.
             "reasoning": bool(getattr(settings, "reasoning", False)),

@@ -21,6 +21,7 @@ from ..engine.base import (
     GenerationRequest,
     PromptTooLongError,
     TokenLogprob,
+    UpstreamClientError,
 )
 from ..errors import APIError
 from ..media.loader import MediaLoader
@@ -189,8 +190,10 @@ def engine_errors() -> Iterator[None]:
         raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from None
     except EngineOverloadedError as exc:
         raise APIError(429, str(exc), code="server_busy", headers={"retry-after": str(exc.retry_after)}) from None
+    except UpstreamClientError as exc:
+        raise APIError(exc.status, str(exc), code="upstream_rejected") from None
     except EngineError as exc:
-        raise APIError(500, str(exc), code="engine_error") from None
+        raise APIError(exc.status, str(exc), code=exc.code) from None
 
 
 def _reason(reason: str | None) -> str:

@@ -22,6 +22,8 @@ def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, 
         stop=request.stop_strings(),
         n=request.n,
         ignore_eos=request.ignore_eos,
+        logprobs=request.logprobs,
+        top_logprobs=request.top_logprobs or 0,
     )
 
 

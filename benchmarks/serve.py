@@ -1,0 +1,545 @@
+"""Serving benchmark: many concurrent streaming clients against an OpenAI-compatible server.
+
+For each checkpoint size and each workload (text-only, text + one 640x480 image), in one run:
+
+  ours          `python -m cosmos_reason serve --model DIR` (the hf engine, continuous batching)
+  transformers  `transformers serve DIR` (the peer; for Qwen2.5-VL it runs model.generate one
+                request at a time: its continuous batching is for text-only LLMs)
+  static        the same prompts as one left-padded batch through plain `model.generate`
+                in this process: no HTTP, no queueing, every row the same length (the ceiling)
+
+Clients: N concurrent streaming clients (openai.AsyncOpenAI), each sending its requests
+one after another. Every request asks for exactly --max-tokens tokens, greedy with the model
+card's repetition penalty (1.05): our server through `ignore_eos`, transformers serve through
+a `generation_config` with min_new_tokens = max_new_tokens, `generate` through min_new_tokens.
+Token counts come from the servers' own usage numbers, and tokens/s uses the counted tokens.
+
+Reported per run: completion tokens/s and requests/s over the measured wall time, time to
+first (non-empty) content and whole-request latency p50/p99. The static batch's TTFT is its
+prefill (all rows get their first token together) and its latency the whole batch.
+
+Run: .venv/bin/python benchmarks/serve.py [--sizes tiny,0.5b] [--clients 16] [--max-tokens 64]
+     .venv/bin/python benchmarks/serve.py --url http://host:8000/v1 --model NAME   (clients only)
+Needs the `bench` extra (transformers[serving], openai). Results: benchmarks/results/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import gc
+import io
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image, ImageDraw
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "serve.json"
+REPETITION_PENALTY = 1.05
+QUESTIONS = [
+    "What is happening in this scene? Describe the motion of every object step by step.",
+    "Is it safe for the robot to move forward? Explain the physics involved.",
+    "What will happen next if the ball keeps rolling toward the edge of the table?",
+    "Describe the spatial relationship between the objects and predict their trajectories.",
+]
+
+
+# ---- workload -------------------------------------------------------------------------------
+
+def scene_image(width: int = 640, height: int = 480) -> bytes:
+    """A deterministic synthetic scene (gradient floor, a table, a ball), as JPEG bytes."""
+    y = np.linspace(0, 1, height)[:, None, None]
+    x = np.linspace(0, 1, width)[None, :, None]
+    pixels = (np.concatenate([0.4 + 0.5 * x + 0 * y, 0.3 + 0.4 * y + 0 * x, 0.6 - 0.3 * x * y], axis=2) * 255)
+    image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((120, 260, 520, 290), fill=(110, 70, 40))
+    draw.ellipse((400, 200, 460, 260), fill=(200, 30, 30))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def messages(workload: str, i: int, image_url: str) -> list[dict]:
+    text = f"Request {i}. {QUESTIONS[i % len(QUESTIONS)]}"
+    if workload == "text":
+        return [{"role": "user", "content": text}]
+    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}},
+                                         {"type": "text", "text": text}]}]
+
+
+def request_extras(system: str, max_tokens: int) -> dict:
+    """How each server is told: greedy, the card's repetition penalty, exactly max_tokens tokens."""
+    if system == "ours":
+        return {"temperature": 0.0, "extra_body": {"ignore_eos": True, "repetition_penalty": REPETITION_PENALTY}}
+    gen = {"do_sample": False, "repetition_penalty": REPETITION_PENALTY,
+           "max_new_tokens": max_tokens, "min_new_tokens": max_tokens}
+    return {"temperature": 0.0, "extra_body": {"generation_config": json.dumps(gen)}}
+
+
+# ---- measuring ------------------------------------------------------------------------------
+
+@dataclass
+class RequestResult:
+    ttft: float
+    latency: float
+    tokens: int
+
+
+@dataclass
+class Run:
+    system: str
+    size: str
+    workload: str
+    clients: int
+    requests: int
+    completion_tokens: int
+    wall_s: float
+    tokens_per_s: float
+    requests_per_s: float
+    ttft_p50_s: float
+    ttft_p99_s: float
+    latency_p50_s: float
+    latency_p99_s: float
+    prompt_tokens: int | None = None
+    load_avg_1m: float | None = None  # the machine's load when the run ended (others share it)
+    others_cpu: float | None = None  # share of the machine's CPU time used by other processes during the run
+    note: str = ""
+    error: str | None = None
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def summarise(system: str, size: str, workload: str, clients: int, results: list[RequestResult],
+              wall: float, prompt_tokens: int | None = None, note: str = "") -> Run:
+    tokens = sum(r.tokens for r in results)
+    return Run(system, size, workload, clients, len(results), tokens, wall, tokens / wall, len(results) / wall,
+               percentile([r.ttft for r in results], 50), percentile([r.ttft for r in results], 99),
+               percentile([r.latency for r in results], 50), percentile([r.latency for r in results], 99),
+               prompt_tokens, round(os.getloadavg()[0], 2), note)
+
+
+async def one_request(client, model: str, msgs: list[dict], max_tokens: int, extras: dict,
+                      usage_option: bool) -> tuple[RequestResult, int | None]:
+    start = time.perf_counter()
+    first = None
+    tokens = chunks = 0
+    prompt = None
+    kwargs = dict(extras)
+    if usage_option:
+        kwargs["stream_options"] = {"include_usage": True}
+    stream = await client.chat.completions.create(model=model, messages=msgs, max_tokens=max_tokens,
+                                                  stream=True, **kwargs)
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            chunks += 1
+            if first is None:
+                first = time.perf_counter()
+        if chunk.usage is not None:
+            tokens, prompt = chunk.usage.completion_tokens, chunk.usage.prompt_tokens
+    end = time.perf_counter()
+    return RequestResult((first or end) - start, end - start, tokens or chunks), prompt
+
+
+async def drive(url: str, model: str, system: str, workload: str, clients: int, per_client: int,
+                max_tokens: int, image_url: str) -> tuple[list[RequestResult], float, int | None]:
+    from openai import AsyncOpenAI
+
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=clients + 4), timeout=3600)
+    client = AsyncOpenAI(base_url=url, api_key=os.environ.get("BENCH_API_KEY", "bench"), max_retries=0,
+                         http_client=http)
+    extras = request_extras(system, max_tokens)
+    results: list[RequestResult] = []
+    prompts: list[int] = []
+
+    async def worker(c: int) -> None:
+        for r in range(per_client):
+            res, prompt = await one_request(client, model, messages(workload, c * per_client + r, image_url),
+                                            max_tokens, extras, usage_option=system == "ours")
+            results.append(res)
+            if prompt:
+                prompts.append(prompt)
+
+    start = time.perf_counter()
+    await asyncio.gather(*[worker(c) for c in range(clients)])
+    wall = time.perf_counter() - start
+    await client.close()
+    await http.aclose()
+    return results, wall, (max(prompts) if prompts else None)
+
+
+async def warm_up(url: str, model: str, system: str, image_url: str) -> None:
+    """One short request per workload, so first-call costs (kernels, processor) are not measured."""
+    for workload in ("text", "image"):
+        await drive(url, model, system, workload, 1, 1, 4, image_url)
+
+
+class CpuMeter:
+    """How much of the machine other processes used while a run was measured (this benchmark
+    process and the server under test excluded): this machine may be shared, and on 2 cores a
+    neighbour's work changes the numbers a lot."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+
+    def __enter__(self) -> CpuMeter:
+        self.start = (time.monotonic(), _busy_seconds(), _process_seconds(self.pids))
+        self.others: float | None = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall, busy, own = (b - a for a, b in zip(self.start, (time.monotonic(), _busy_seconds(),
+                                                              _process_seconds(self.pids))))
+        if wall > 0 and busy is not None:
+            self.others = round(max(0.0, busy - own) / (wall * (os.cpu_count() or 1)), 3)
+
+
+def _busy_seconds() -> float:
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_idle(max_wait: float, pids: list[int]) -> None:
+    """Wait (up to max_wait seconds) for a 2-second window in which others use < 15% of the machine."""
+    deadline = time.monotonic() + max_wait
+    while time.monotonic() < deadline:
+        with CpuMeter(pids) as meter:
+            time.sleep(2)
+        if (meter.others or 0) < 0.15:
+            return
+    print(f"  (machine still busy after {max_wait:.0f}s; measuring anyway)", flush=True)
+
+
+# ---- servers --------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, command: list[str], port: int, log_name: str) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = Path(tempfile.gettempdir()) / log_name
+        self.proc = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; log: {self.log}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"server not ready after {timeout}s; log: {self.log}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_ours(checkpoint: Path, clients: int, args) -> tuple[Server, str]:
+    port = free_port()
+    command = [sys.executable, "-m", "cosmos_reason", "serve", "--model", str(checkpoint), "--host", "127.0.0.1",
+               "--port", str(port), "--max-num-seqs", str(max(clients, 32)), "--served-model-name", "bench",
+               "--log-level", "warning", *args.ours_args]
+    return Server(command, port, f"bench-ours-{port}.log"), "bench"
+
+
+def start_transformers(checkpoint: Path, args) -> tuple[Server, str]:
+    port = free_port()
+    exe = Path(sys.executable).with_name("transformers")
+    command = [str(exe), "serve", str(checkpoint), "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning"]
+    return Server(command, port, f"bench-transformers-{port}.log"), str(checkpoint)
+
+
+def run_server(system: str, checkpoint: Path, size: str, args, image_url: str) -> list[Run]:
+    server, model = start_ours(checkpoint, args.clients, args) if system == "ours" else start_transformers(checkpoint, args)
+    runs = []
+    try:
+        server.wait_ready()
+        asyncio.run(warm_up(server.url + "/v1", model, system, image_url))
+        per_client = args.requests_per_client if system == "ours" else args.peer_requests_per_client
+        pids = [os.getpid(), server.proc.pid]
+        for workload in args.workloads:
+            try:
+                wait_for_idle(args.wait_idle, pids)
+                with CpuMeter(pids) as meter:
+                    results, wall, prompt = asyncio.run(drive(server.url + "/v1", model, system, workload,
+                                                              args.clients, per_client, args.max_tokens, image_url))
+                runs.append(summarise(system, size, workload, args.clients, results, wall, prompt))
+                runs[-1].others_cpu = meter.others
+            except Exception as exc:  # a mode that fails is reported as failed, not hidden
+                runs.append(failed(system, size, workload, args.clients, exc))
+            print_run(runs[-1])
+    except Exception as exc:
+        for workload in args.workloads:
+            runs.append(failed(system, size, workload, args.clients, exc))
+            print_run(runs[-1])
+    finally:
+        server.stop()
+    return runs
+
+
+def failed(system: str, size: str, workload: str, clients: int, exc: Exception) -> Run:
+    nan = float("nan")
+    return Run(system, size, workload, clients, 0, 0, nan, nan, nan, nan, nan, nan, nan,
+               error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+# ---- the static-batch ceiling ---------------------------------------------------------------
+
+class _FirstTokenClock:
+    """A generate streamer that notes when the first generated tokens arrive."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.first: float | None = None
+
+    def put(self, value) -> None:
+        self.calls += 1
+        if self.calls == 2 and self.first is None:  # call 1 is the prompt
+            self.first = time.perf_counter()
+
+    def end(self) -> None:
+        pass
+
+
+def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Run]:
+    import torch
+
+    from cosmos_reason.engine.hf_inputs import prompt_text
+    from cosmos_reason.engine.loading import load_model
+
+    loaded = load_model(str(checkpoint))
+    model, processor = loaded.model, loaded.processor
+    processor.tokenizer.padding_side = "left"
+    image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+    runs = []
+    for workload in args.workloads:
+        from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn
+
+        texts, images = [], []
+        for i in range(args.clients):
+            question = messages(workload, i, "")[0]["content"]
+            question = question if isinstance(question, str) else question[1]["text"]
+            parts = ((ImageInput(image),) if workload == "image" else ()) + (Text(question),)
+            texts.append(prompt_text(processor, Conversation((Turn("user", parts),))))
+            if workload == "image":
+                images.append(image)
+        gen = dict(do_sample=False, repetition_penalty=REPETITION_PENALTY, top_k=None, top_p=None, temperature=None)
+
+        def prepare(count: int):
+            inputs = processor(text=texts[:count], images=images[:count] or None, return_tensors="pt",
+                               padding=True).to(model.device)
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+            return inputs
+
+        with torch.inference_mode():
+            model.generate(**prepare(2), max_new_tokens=2, min_new_tokens=2, **gen)  # warm-up
+            wait_for_idle(args.wait_idle, [os.getpid()])
+            meter = CpuMeter([os.getpid()]).__enter__()
+            # Timed like the server's work: the processor (image preprocessing) included.
+            start = time.perf_counter()
+            inputs = prepare(len(texts))
+            preprocess = time.perf_counter() - start
+            clock = _FirstTokenClock()
+            out = model.generate(**inputs, max_new_tokens=args.max_tokens, min_new_tokens=args.max_tokens,
+                                 streamer=clock, **gen)
+            if model.device.type == "cuda":
+                torch.cuda.synchronize()
+            wall = time.perf_counter() - start
+            meter.__exit__()
+        new = int(out.shape[1] - inputs["input_ids"].shape[1])
+        ttft = (clock.first or start + wall) - start
+        results = [RequestResult(ttft, wall, new) for _ in range(args.clients)]
+        prompt = int(inputs["attention_mask"].sum(dim=1).max())
+        runs.append(summarise("static", size, workload, args.clients, results, wall, prompt,
+                              note=f"one left-padded batch through model.generate; processor {preprocess:.2f}s "
+                                   f"of the wall time ({len(results) * new / (wall - preprocess):.1f} tokens/s "
+                                   f"for generate alone)"))
+        runs[-1].others_cpu = meter.others
+        print_run(runs[-1])
+    del model, loaded
+    gc.collect()
+    return runs
+
+
+# ---- reporting ------------------------------------------------------------------------------
+
+def print_run(run: Run) -> None:
+    if run.error:
+        print(f"  {run.size:>5} {run.workload:<6} {run.system:<13} FAILED: {run.error}", flush=True)
+        return
+    print(f"  {run.size:>5} {run.workload:<6} {run.system:<13} {run.tokens_per_s:8.1f} tok/s "
+          f"{run.requests_per_s:6.2f} req/s  ttft p50 {run.ttft_p50_s:6.2f}s p99 {run.ttft_p99_s:6.2f}s  "
+          f"latency p50 {run.latency_p50_s:6.2f}s p99 {run.latency_p99_s:6.2f}s  "
+          f"({run.requests} req, {run.completion_tokens} tok, {run.wall_s:.1f}s, others' CPU "
+          f"{_pct(run.others_cpu)})", flush=True)
+
+
+def ratios(runs: list[Run]) -> list[dict]:
+    out = []
+    by = {(r.size, r.workload, r.system): r for r in runs}
+    for size, workload in dict.fromkeys((r.size, r.workload) for r in runs):
+        ours = by.get((size, workload, "ours"))
+        if ours is None or ours.error:
+            continue
+        row = {"size": size, "workload": workload}
+        for other in ("static", "transformers"):
+            ref = by.get((size, workload, other))
+            row[f"ours_vs_{other}"] = ours.tokens_per_s / ref.tokens_per_s if ref and not ref.error else None
+        out.append(row)
+    return out
+
+
+def markdown_table(runs: list[Run]) -> str:
+    lines = ["| model | workload | system | tokens/s | req/s | TTFT p50 / p99 (s) | latency p50 / p99 (s) "
+             "| others' CPU |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        if r.error:
+            lines.append(f"| {r.size} | {r.workload} | {r.system} | failed: {r.error.splitlines()[0][:80]} | | | | |")
+            continue
+        lines.append(f"| {r.size} | {r.workload} | {r.system} | {r.tokens_per_s:.1f} | {r.requests_per_s:.2f} | "
+                     f"{r.ttft_p50_s:.2f} / {r.ttft_p99_s:.2f} | {r.latency_p50_s:.2f} / {r.latency_p99_s:.2f} "
+                     f"| {_pct(r.others_cpu)} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="tiny,0.5b", help="demo checkpoint sizes (tiny, 0.5b, 7b)")
+    parser.add_argument("--checkpoint", type=Path, help="a checkpoint folder instead of the demo sizes")
+    parser.add_argument("--systems", default="static,ours,transformers")
+    parser.add_argument("--workloads", default="text,image")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests-per-client", type=int, default=2, help="for our server")
+    parser.add_argument("--peer-requests-per-client", type=int, default=1,
+                        help="for transformers serve, which answers one request at a time")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--image-size", default="640x480", help="WIDTHxHEIGHT of the image workload's picture")
+    parser.add_argument("--wait-idle", type=float, default=60,
+                        help="before each measured run, wait up to this many seconds for other processes to "
+                             "leave the machine (mostly) idle")
+    parser.add_argument("--ours-args", default="", help="extra flags for `cosmos_reason serve`, space-separated")
+    parser.add_argument("--url", help="only drive clients against this server (its /v1 URL)")
+    parser.add_argument("--model", default=None, help="model name to send with --url")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    args.workloads = args.workloads.split(",")
+    args.ours_args = args.ours_args.split()
+    width, height = (int(v) for v in args.image_size.lower().split("x"))
+    image_bytes = scene_image(width, height)
+    image_url = "data:image/jpeg;base64," + base64.b64encode(image_bytes).decode()
+
+    if args.url:
+        for workload in args.workloads:
+            results, wall, prompt = asyncio.run(drive(args.url, args.model, "ours", workload, args.clients,
+                                                      args.requests_per_client, args.max_tokens, image_url))
+            print_run(summarise("url", "-", workload, args.clients, results, wall, prompt))
+        return 0
+
+    from cosmos_reason.demo.checkpoint import ensure_demo_model
+
+    started = time.perf_counter()
+    runs: list[Run] = []
+    targets = [("custom", args.checkpoint)] if args.checkpoint else [(s, None) for s in args.sizes.split(",")]
+    for size, checkpoint in targets:
+        checkpoint = checkpoint or ensure_demo_model(size)
+        print(f"{size}: {checkpoint}", flush=True)
+        for system in args.systems.split(","):
+            if system == "static":
+                runs += run_static(checkpoint, size, args, image_bytes)
+            else:
+                runs += run_server(system, checkpoint, size, args, image_url)
+    total = time.perf_counter() - started
+
+    table = markdown_table(runs)
+    print("\n" + table + "\n")
+    for row in ratios(runs):
+        print(f"  {row['size']:>5} {row['workload']:<6} ours/static "
+              f"{_fmt(row['ours_vs_static'])}  ours/transformers {_fmt(row['ours_vs_transformers'])}")
+    import torch
+    import transformers
+
+    report = {
+        "benchmark": "benchmarks/serve.py",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus": os.cpu_count(), "torch": torch.__version__, "transformers": transformers.__version__,
+                    "torch_threads": torch.get_num_threads(),
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "settings": {"clients": args.clients, "max_tokens": args.max_tokens,
+                     "requests_per_client": {"ours": args.requests_per_client,
+                                             "transformers": args.peer_requests_per_client},
+                     "sampling": f"greedy, repetition_penalty {REPETITION_PENALTY}, fixed output length",
+                     "image": f"one {args.image_size} JPEG per request"},
+        "total_seconds": total,
+        "runs": [asdict(r) for r in runs],
+        "ratios": ratios(runs),
+        "table_markdown": table,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+    print(f"wrote {args.output} ({total:.0f}s)")
+    return 0
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

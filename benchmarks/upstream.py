@@ -1,0 +1,280 @@
+"""`--engine upstream` benchmark: what the front costs, and what media forwarding sends.
+
+1. Overhead. One upstream (our own server on the demo checkpoint, a separate process) and
+   one front (`--engine upstream` over it). The same workload is run straight at the
+   upstream and through the front, with the openai SDK: --concurrency streams at once
+   (16), --requests per run, each a short prompt asking for --max-tokens tokens (ignore_eos,
+   temperature 0, repetition_penalty 1, include_usage). Runs alternate direct/front in an ABBA order after a
+   warm-up of each, and the table shows medians over the runs:
+
+     throughput   completion tokens (usage) per second of wall time, all streams together
+     TTFT         time from sending a request to its first content chunk, median over requests
+     loss         1 - front throughput / direct throughput
+     added TTFT   front median TTFT - direct median TTFT
+     front CPU    CPU time of the front process per 1000 streamed tokens (from /proc)
+
+   Targets: at most 5 % loss and at most 5 ms added median TTFT. Because TTFT under 16
+   streams includes seconds of queueing on a CPU model, the front's own latency is also
+   measured one request at a time ("alone": 4 x 8 requests each way, ABBA).
+
+2. Bytes per 60 s video. The 60 s 1280x720 30 fps clip of benchmarks/media.py, decoded as
+   our media pipeline does by default (4 fps, Cosmos-Reason1's 8192-token budget), then
+   encoded as each upstream would receive it: vLLM's frame list with PNG (default), lossless
+   WebP or JPEG frames, and the lossless FFV1 file for our own server; sizes are of the JSON string sent
+   (base64 included), next to the original file's.
+
+Run: .venv/bin/python benchmarks/upstream.py [--requests 32] [--rounds 3] [--max-tokens 32]
+Results: benchmarks/results/upstream.json. Everything shares this machine's CPUs (upstream,
+front, client), so on a small machine the front's CPU competes with the model's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from openai import AsyncOpenAI
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "upstream.json"
+UPSTREAM_KEY = "bench-upstream"
+FRONT_KEY = "bench-front"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cosmos-reason-bench-{self.port}.log"
+        command = [sys.executable, "-m", "cosmos_reason", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "warning", *args]
+        self.proc = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
+
+    def wait(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.log.read_text())
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(self.log.read_text())
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def run_load(base_url: str, key: str, model: str, requests: int, concurrency: int, max_tokens: int,
+                   tag: str) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    async with httpx.AsyncClient(limits=limits, timeout=600) as http:
+        client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, http_client=http)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(requests):
+            queue.put_nowait(i)
+        ttfts: list[float] = []
+        tokens = 0
+
+        async def one(i: int) -> None:
+            nonlocal tokens
+            started = time.perf_counter()
+            stream = await client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": f"Tell story number {i} ({tag})."}],
+                max_tokens=max_tokens, temperature=0, stream=True, stream_options={"include_usage": True},
+                extra_body={"ignore_eos": True, "repetition_penalty": 1.0})
+            first = None
+            async for chunk in stream:
+                if first is None and chunk.choices and chunk.choices[0].delta.content:
+                    first = time.perf_counter() - started
+                if chunk.usage is not None:
+                    tokens += chunk.usage.completion_tokens
+            ttfts.append(first if first is not None else float("nan"))
+
+        async def worker() -> None:
+            while not queue.empty():
+                await one(queue.get_nowait())
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return {"wall_s": wall, "tokens": tokens, "throughput_tok_s": tokens / wall,
+            "median_ttft_ms": statistics.median(ttfts) * 1e3, "ttft_ms": [round(t * 1e3, 1) for t in ttfts]}
+
+
+def overhead(args: argparse.Namespace) -> dict[str, Any]:
+    cache = {"COSMOS_REASON_CACHE": os.environ.get("COSMOS_REASON_CACHE", str(Path.home() / ".cache" / "cosmos-reason"))}
+    upstream = Server(["--model", args.model, "--api-key", UPSTREAM_KEY, "--max-num-seqs", str(max(32, args.concurrency)),
+                       "--served-model-name", "bench"], env=cache)
+    upstream.wait()
+    front = Server(["--engine", "upstream", "--upstream", f"{upstream.url}/v1?key_env=BENCH_UPSTREAM_KEY",
+                    "--api-key", FRONT_KEY, "--served-model-name", "bench"], env={"BENCH_UPSTREAM_KEY": UPSTREAM_KEY})
+    try:
+        front.wait()
+        targets = {"direct": (upstream.url, UPSTREAM_KEY), "front": (front.url, FRONT_KEY)}
+
+        def load(name: str) -> dict[str, Any]:
+            url, key = targets[name]
+            cpu = front.cpu_seconds()
+            result = asyncio.run(run_load(url, key, "bench", args.requests, args.concurrency, args.max_tokens, name))
+            result["front_cpu_s"] = front.cpu_seconds() - cpu
+            return result
+
+        for name in targets:  # warm-up: connections, caches, allocator
+            load(name)
+        # One request at a time: the front's own latency, without 16 streams' queueing noise.
+        alone: dict[str, list[float]] = {"direct": [], "front": []}
+        alone_cpu = 0.0
+        for name in ["direct", "front", "front", "direct"] * 2:
+            url, key = targets[name]
+            cpu = front.cpu_seconds()
+            alone[name] += asyncio.run(run_load(url, key, "bench", 8, 1, 4, name))["ttft_ms"]
+            if name == "front":
+                alone_cpu += front.cpu_seconds() - cpu
+        order = (["direct", "front", "front", "direct"] * args.rounds)[: 2 * args.rounds]
+        runs: dict[str, list[dict[str, Any]]] = {"direct": [], "front": []}
+        for name in order:
+            runs[name].append(load(name))
+            print(f"  {name:<6} {runs[name][-1]['throughput_tok_s']:8.1f} tok/s  "
+                  f"median TTFT {runs[name][-1]['median_ttft_ms']:7.1f} ms", file=sys.stderr, flush=True)
+    finally:
+        front.stop()
+        upstream.stop()
+    summary = {name: {"throughput_tok_s": statistics.median(r["throughput_tok_s"] for r in rs),
+                      "median_ttft_ms": statistics.median(r["median_ttft_ms"] for r in rs)} for name, rs in runs.items()}
+    front_tokens = sum(r["tokens"] for r in runs["front"])
+    loss = 1 - summary["front"]["throughput_tok_s"] / summary["direct"]["throughput_tok_s"]
+    added = summary["front"]["median_ttft_ms"] - summary["direct"]["median_ttft_ms"]
+    return {
+        "settings": {"model": args.model, "concurrency": args.concurrency, "requests_per_run": args.requests,
+                     "max_tokens": args.max_tokens, "rounds": args.rounds, "order": order},
+        "direct": summary["direct"],
+        "front": summary["front"],
+        "throughput_loss_pct": round(100 * loss, 2),
+        "added_median_ttft_ms": round(added, 2),
+        "alone": {"requests_each": len(alone["direct"]), "max_tokens": 4,
+                  "direct_median_ttft_ms": round(statistics.median(alone["direct"]), 2),
+                  "front_median_ttft_ms": round(statistics.median(alone["front"]), 2),
+                  "added_median_ttft_ms": round(statistics.median(alone["front"]) - statistics.median(alone["direct"]), 2),
+                  "front_cpu_ms_per_request": round(1e3 * alone_cpu / len(alone["front"]), 2)},
+        "front_cpu_share_of_machine_pct": round(100 * sum(r["front_cpu_s"] for r in runs["front"])
+                                                / sum(r["wall_s"] for r in runs["front"]) / (os.cpu_count() or 1), 1),
+        "front_cpu_ms_per_1000_tokens": round(1e6 * sum(r["front_cpu_s"] for r in runs["front"]) / max(1, front_tokens), 1),
+        "targets": {"throughput_loss_pct": 5.0, "added_median_ttft_ms": 5.0},
+        "targets_met": {"throughput": loss <= 0.05, "ttft": added <= 5.0},
+        "runs": {name: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "ttft_ms"}
+                        for r in rs] for name, rs in runs.items()},
+    }
+
+
+def media_bytes() -> dict[str, Any]:
+    sys.path.insert(0, str(HERE))
+    from media import make_clip  # benchmarks/media.py: the same synthetic 60 s clip
+
+    from cosmos_reason.engine import upstream_media
+    from cosmos_reason.media.video import load_video
+
+    path = make_clip("60s")
+    data = path.read_bytes()
+    video = load_video(data)
+    height, width = video.frames.shape[2:]
+    rows = {"original file (data: URI)": (len(base64.b64encode(data)), 0.0)}
+    forms = {
+        "vllm frames=png (default)": lambda: upstream_media.video_frames_data_uri(video, "png"),
+        "vllm frames=webp": lambda: upstream_media.video_frames_data_uri(video, "webp"),
+        "vllm frames=jpeg": lambda: upstream_media.video_frames_data_uri(video, "jpeg"),
+        "cosmos FFV1/AVI": lambda: upstream_media.cosmos_video_part(video)["url"],
+    }
+    for name, encode in forms.items():
+        started = time.perf_counter()
+        uri = encode()
+        rows[name] = (len(uri), time.perf_counter() - started)
+    raw = video.frames.numel()
+    return {
+        "clip": path.name, "seconds": 60, "kept_frames": video.num_frames, "frame_size": [int(height), int(width)],
+        "sample_fps": video.sample_fps, "raw_rgb_bytes": raw,
+        "forms": {name: {"bytes_sent": size, "mb": round(size / 1e6, 2), "encode_s": round(seconds, 2)}
+                  for name, (size, seconds) in rows.items()},
+        "note": "synthetic high-entropy content (sharp moving gradients and a checkerboard): a worst case for "
+                "compression; natural video compresses better in every form",
+    }
+
+
+def print_tables(report: dict[str, Any]) -> None:
+    o = report["overhead"]
+    s = o["settings"]
+    print(f"\nfront overhead: {s['concurrency']} concurrent streams, {s['requests_per_run']} requests x "
+          f"{s['max_tokens']} tokens per run, {s['rounds']} runs each way (medians)")
+    print(f"{'':<12}{'tok/s':>10}{'median TTFT ms':>16}")
+    for name in ("direct", "front"):
+        print(f"{name:<12}{o[name]['throughput_tok_s']:>10.1f}{o[name]['median_ttft_ms']:>16.1f}")
+    met = o["targets_met"]
+    print(f"throughput loss {o['throughput_loss_pct']:.1f} % (target <= 5 %: {'met' if met['throughput'] else 'NOT met'}); "
+          f"added median TTFT {o['added_median_ttft_ms']:.1f} ms (target <= 5 ms: {'met' if met['ttft'] else 'NOT met'}); "
+          f"front CPU {o['front_cpu_ms_per_1000_tokens']:.0f} ms per 1000 tokens "
+          f"({o['front_cpu_share_of_machine_pct']:.0f} % of this machine's CPUs during the front runs)")
+    a = o["alone"]
+    print(f"one request at a time ({a['requests_each']} each, {a['max_tokens']} tokens): median TTFT direct "
+          f"{a['direct_median_ttft_ms']:.1f} ms, front {a['front_median_ttft_ms']:.1f} ms, "
+          f"added {a['added_median_ttft_ms']:.1f} ms; front CPU {a['front_cpu_ms_per_request']:.1f} ms per request")
+    if "media" not in report:
+        return
+    m = report["media"]
+    print(f"\nbytes sent per 60 s video ({m['kept_frames']} frames of {m['frame_size'][0]}x{m['frame_size'][1]}, "
+          f"raw RGB {m['raw_rgb_bytes'] / 1e6:.1f} MB)")
+    for name, row in m["forms"].items():
+        print(f"  {name:<28}{row['mb']:>8.1f} MB   encode {row['encode_s']:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="demo", help="checkpoint for the upstream (default: the tiny demo)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=32, help="requests per run")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="runs each way")
+    parser.add_argument("--skip-media", action="store_true")
+    args = parser.parse_args()
+    load_at_start = os.getloadavg()
+    report: dict[str, Any] = {"overhead": overhead(args)}
+    if not args.skip_media:
+        report["media"] = media_bytes()
+    report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                         "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}
+    print_tables(report)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,459 @@
+"""`cosmos-reason annotate`: one chat request per image or video, one JSON line per item.
+
+Exactly once, resumable:
+
+* The **key** of an item's work is sha256 of its content (the URL for URLs) plus its
+  prompt, task and options (canonical JSON). A line is *the answer for this item and this
+  key*: rerunning skips every item whose (item, key) already has a line. A file whose
+  size and mtime match its line is skipped without being read again.
+* Another item with the same key (a duplicate file, a moved folder) gets a line copied
+  from the first one (``reused_from``), without asking the model again.
+* Lines are written as results arrive, each one durable before the next (see journal.py),
+  so a crash loses at most the items in flight, which the next run redoes.
+* Transient failures are retried with backoff. An item that still fails gets an error
+  line with ``"retryable": true`` that the next run removes and redoes; permanent
+  failures (a corrupt file: 400) get an error line and stay done. When items keep
+  failing in a row the target is down: the run stops (exit 3) instead of marking the
+  rest failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..protocol import MEDIA_OPTION_NAMES
+from ..tasks import UnknownTaskError, critic_score, get_task, parse_answer
+from .clients import Target
+from .inputs import Item, classify_file
+from .journal import Journal, Row
+from .runner import Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, run_pool, with_retries
+
+log = logging.getLogger("cosmos_reason.jobs")
+CHAT_PATH = "/v1/chat/completions"
+_MIME = {"image": "image/*", "video": "video/*"}
+
+
+# ---- keys ---------------------------------------------------------------------
+
+
+def spec_text(prompt: str | None, task: str | None, options: dict[str, Any]) -> str:
+    """The request's identity apart from the media: canonical JSON of prompt, task, options."""
+    return json.dumps({"prompt": prompt, "task": task, "options": options}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+def work_key(content_id: str, spec: str) -> str:
+    return hashlib.sha256(f"{content_id}\n{spec}".encode()).hexdigest()
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.blake2b("\0".join(map(str, parts)).encode(), digest_size=16).digest()
+
+
+class ResultIndex:
+    """What the output already holds, in compact digests (about 100 bytes a line)."""
+
+    def __init__(self) -> None:
+        self.fast: set[bytes] = set()  # (item, size, mtime_ns, spec): skip without reading
+        self.done: set[bytes] = set()  # (item, key)
+        self.by_key: dict[str, int] = {}  # key -> offset of a line to copy for duplicates
+
+    def add(self, offset: int, row: Row) -> None:
+        key, item = row.get("key"), row.get("item")
+        if not key or item is None:
+            return
+        self.done.add(_digest(item, key))
+        self.by_key.setdefault(key, offset)
+        if row.get("size") is not None and row.get("mtime_ns") is not None:
+            spec = spec_text(row.get("prompt"), row.get("task"), row.get("options") or {})
+            self.fast.add(_digest(item, row["size"], row["mtime_ns"], spec))
+
+    def has_fast(self, item: str, size: int, mtime_ns: int, spec: str) -> bool:
+        return _digest(item, size, mtime_ns, spec) in self.fast
+
+    def is_done(self, item: str, key: str) -> bool:
+        return _digest(item, key) in self.done
+
+
+def retryable(row: Row) -> bool:
+    error = row.get("error")
+    return isinstance(error, dict) and bool(error.get("retryable"))
+
+
+# ---- one item -----------------------------------------------------------------
+
+
+@dataclass
+class Work:
+    """Everything needed to run one item; plain data, so it can ship to a Ray actor."""
+
+    item: str
+    key: str
+    is_url: bool = False
+    kind: str | None = None
+    prompt: str | None = None
+    task: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    sha256: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    read_error: str | None = None
+
+    def base_row(self) -> Row:
+        row: Row = {
+            "item": self.item, "kind": self.kind, "sha256": self.sha256, "size": self.size,
+            "mtime_ns": self.mtime_ns, "key": self.key, "prompt": self.prompt, "task": self.task,
+            "options": self.options,
+        }
+        if self.meta:
+            row["meta"] = self.meta
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(request fields, media_options)."""
+    media = {k: v for k, v in options.items() if k in MEDIA_OPTION_NAMES}
+    request = {k: v for k, v in options.items() if k not in MEDIA_OPTION_NAMES}
+    return request, media
+
+
+def media_url(work: Work, data: bytes | None) -> str:
+    if work.is_url:
+        return work.item
+    assert data is not None
+    return f"data:{_MIME.get(work.kind or '', 'application/octet-stream')};base64,{base64.b64encode(data).decode()}"
+
+
+def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, Any]:
+    """The chat request for one item: the media part, then the prompt (none: the task's question)."""
+    request, media = split_options(dict(work.options))
+    system = request.pop("system", None)
+    kind = work.kind or "image"
+    content: list[dict[str, Any]] = [{"type": f"{kind}_url", f"{kind}_url": {"url": media_url(work, data)}}]
+    if work.prompt:
+        content.append({"type": "text", "text": work.prompt})
+    messages: list[dict[str, Any]] = [{"role": "system", "content": str(system)}] if system else []
+    messages.append({"role": "user", "content": content})
+    body: dict[str, Any] = {"messages": messages, **request}
+    if model:
+        body["model"] = model
+    if work.task:
+        body["task"] = work.task
+    if media:
+        body["media_options"] = media
+    body["stream"] = False
+    return body
+
+
+def result_fields(body: dict[str, Any], task: str | None) -> Row:
+    """Answer, reasoning, parsed fields and usage from a chat completion."""
+    recipe = get_task(task) if task else None
+    parse = recipe is not None and recipe.answer_parser != "text"
+    choices = []
+    for choice in sorted(body.get("choices") or [], key=lambda c: c.get("index", 0)):
+        message = choice.get("message") or {}
+        content = message.get("content")
+        choices.append({
+            "content": content,
+            "reasoning": message.get("reasoning_content") or message.get("reasoning"),
+            "finish_reason": choice.get("finish_reason"),
+            "parsed": parse_answer(recipe, content or "") if parse else None,
+        })
+    first = choices[0] if choices else {}
+    fields: Row = {
+        "model": body.get("model"),
+        "content": first.get("content"),
+        "reasoning": first.get("reasoning"),
+        "finish_reason": first.get("finish_reason"),
+        "parsed": first.get("parsed"),
+        "usage": body.get("usage"),
+    }
+    if len(choices) > 1:
+        fields["choices"] = choices
+    if recipe is not None and recipe.name == "critic" and choices:
+        fields["critic_score"] = critic_score([c["parsed"] or {} for c in choices])
+    return fields
+
+
+def error_row(work: Work, message: str, *, kind: str, status: int | None = None, retryable: bool = False,
+              **extra: Any) -> Row:
+    return {**work.base_row(), "content": None,
+            "error": {"type": kind, "status": status, "message": message, "retryable": retryable}, **extra}
+
+
+async def execute(target: Target, model: str | None, policy: RetryPolicy, work: Work, data: bytes | None,
+                  timeout: float | None = None) -> Row:
+    """Run one item and return its line (an answer or an error; never raises for the item's own faults)."""
+    started = time.monotonic()
+    if work.read_error:
+        return _timed(error_row(work, work.read_error, kind="input"), started, 0)
+    if work.kind is None:
+        return _timed(error_row(work, "not a recognized image or video (checked by magic bytes, Pillow and "
+                                      "PyAV)", kind="input"), started, 0)
+    if not work.prompt and not work.task:
+        return _timed(error_row(work, "no prompt and no task for this item", kind="input"), started, 0)
+    if work.task:
+        try:
+            get_task(work.task)
+        except UnknownTaskError as exc:
+            return _timed(error_row(work, str(exc), kind="input"), started, 0)
+    body = build_body(work, data, model)
+    try:
+        reply, attempts = await with_retries(lambda: target.post(CHAT_PATH, body, timeout=timeout), policy,
+                                             what=work.item)
+    except RetriesExhausted as exc:
+        return _timed(error_row(work, str(exc), kind="transient", status=exc.last.status, retryable=True),
+                      started, exc.attempts)
+    if not reply.ok:
+        row = error_row(work, reply.error_message(), kind="http", status=reply.status, model=model,
+                        request_id=reply.request_id)
+        return _timed(row, started, attempts, reply.seconds)
+    row = {**work.base_row(), **result_fields(reply.body, work.task), "request_id": reply.request_id,
+           "error": None}
+    return _timed(row, started, attempts, reply.seconds)
+
+
+def _timed(row: Row, started: float, attempts: int, request_seconds: float | None = None) -> Row:
+    timing: dict[str, Any] = {"seconds": round(time.monotonic() - started, 4), "attempts": attempts}
+    if request_seconds is not None:
+        timing["request_seconds"] = round(request_seconds, 4)
+    timing["finished_at"] = _now()
+    row["timing"] = timing
+    return row
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# ---- the job --------------------------------------------------------------------
+
+_IGNORED, _SKIPPED = "ignored", "skipped"
+
+
+@dataclass
+class Resolved:
+    work: Work
+    data: bytes | None = None
+
+
+class AnnotateJob:
+    """Annotate `items` into `out` through `target` (or hand the work to `execute_many`, see ray_runner)."""
+
+    def __init__(self, items: list[Item], out: str | os.PathLike, *, target: Target | None = None,
+                 concurrency: int = 4, policy: RetryPolicy | None = None, quiet: bool = False,
+                 retry_errors: bool = False, timeout: float | None = None, breaker_limit: int | None = None,
+                 sync: bool = True) -> None:
+        self.items = items
+        self.out = out
+        self.target = target
+        self.concurrency = max(1, concurrency)
+        self.policy = policy or RetryPolicy()
+        self.quiet = quiet
+        self.retry_errors = retry_errors
+        self.timeout = timeout
+        self.breaker = Breaker(breaker_limit or max(8, 2 * self.concurrency))
+        self.sync = sync
+        self.summary = Summary(total=len(items))
+        self.index = ResultIndex()
+        self.journal: Journal | None = None
+        self.progress: Progress | None = None
+        self.model: str | None = None
+        self._inflight: dict[str, asyncio.Future] = {}
+
+    # -- setup shared with the Ray runner
+
+    def open_journal(self) -> Journal:
+        def drop(row: Row) -> bool:
+            return retryable(row) or (self.retry_errors and row.get("error") is not None)
+
+        self.journal = Journal(self.out, sync=self.sync).open(self.index.add, drop=drop)
+        j = self.journal
+        if j.truncated_bytes:
+            log.warning("%s: cut off a half-written last line (%d bytes); that item is redone", self.out,
+                        j.truncated_bytes)
+        if j.invalid_lines:
+            log.warning("%s: removed %d lines that were not JSON; those items are redone", self.out, j.invalid_lines)
+        if j.dropped_lines:
+            log.info("%s: %d failed items will be retried", self.out, j.dropped_lines)
+        if j.rows:
+            log.info("%s: %d lines already there; resuming", self.out, j.rows)
+        return j
+
+    def start_progress(self) -> None:
+        self.progress = Progress(len(self.items), quiet=self.quiet, desc="annotate", summary=self.summary)
+
+    def write(self, row: Row) -> None:
+        assert self.journal is not None
+        offset = self.journal.append(row)
+        if not retryable(row):
+            self.index.add(offset, row)
+        if row.get("reused_from") is not None:
+            self.summary.reused += 1
+        elif retryable(row):
+            self.summary.unfinished += 1
+        elif row.get("error"):
+            self.summary.failed += 1
+        else:
+            self.summary.done += 1
+            self.summary.add_usage(row.get("usage"))
+        self._advance()
+
+    def _advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance()
+
+    # -- resolving an item: skip, ignore, reuse, or work to do
+
+    async def resolve(self, item: Item) -> Resolved | str | None:
+        """_SKIPPED / _IGNORED, None when a line was copied, or the Work (and bytes) to run."""
+        spec = spec_text(item.prompt, item.task, item.options)
+        work = Work(item.source, key="", is_url=item.is_url, kind=item.kind, prompt=item.prompt, task=item.task,
+                    options=item.options, meta=item.meta)
+        data = None
+        if item.is_url:
+            work.kind = work.kind or "image"  # a URL without a telling extension or "kind"
+            content_id = f"url:{item.source}"
+        else:
+            try:
+                loaded = await asyncio.to_thread(self._load, item, spec, work)
+            except OSError as exc:
+                work.read_error = f"cannot read {item.source}: {exc.strerror or exc}"
+                loaded = None
+            if isinstance(loaded, str):
+                return loaded
+            data = loaded
+            content_id = f"sha256:{work.sha256}" if work.sha256 else f"path:{item.source}"
+        work.key = work_key(content_id, spec)
+        if self.index.is_done(item.source, work.key):
+            return _SKIPPED
+        if work.key in self.index.by_key:
+            assert self.journal is not None
+            self.write(_reused(self.journal.read_row(self.index.by_key[work.key]), work))
+            return None
+        return Resolved(work, data)
+
+    def _load(self, item: Item, spec: str, work: Work) -> bytes | str:
+        stat = os.stat(item.source)
+        work.size, work.mtime_ns = stat.st_size, stat.st_mtime_ns
+        if self.index.has_fast(item.source, stat.st_size, stat.st_mtime_ns, spec):
+            return _SKIPPED
+        if work.kind is None:
+            work.kind = classify_file(item.source)
+        if work.kind is None and not item.explicit:
+            return _IGNORED
+        data = read_bytes(item.source)
+        work.sha256 = hashlib.sha256(data).hexdigest()
+        return data
+
+    def count(self, outcome: str) -> None:
+        if outcome == _SKIPPED:
+            self.summary.skipped += 1
+            self._advance()
+        elif outcome == _IGNORED:
+            self.summary.ignored += 1
+            if self.progress is not None:
+                self.progress.shrink()
+
+    # -- the local run
+
+    async def _one(self, item: Item) -> None:
+        resolved = await self.resolve(item)
+        if isinstance(resolved, str):
+            self.count(resolved)
+            return
+        if resolved is None:
+            return
+        work = resolved.work
+        while work.key in self._inflight:  # the same content and request is running right now
+            original = await asyncio.shield(self._inflight[work.key])
+            if original is not None:
+                self.write(_reused(original, work))
+                return
+        future = asyncio.get_running_loop().create_future()
+        self._inflight[work.key] = future
+        try:
+            assert self.target is not None
+            row = await execute(self.target, self.model, self.policy, work, resolved.data, self.timeout)
+            row.setdefault("model", self.model)
+            self.write(row)
+            future.set_result(None if retryable(row) else row)
+        finally:
+            if not future.done():
+                future.set_result(None)
+            self._inflight.pop(work.key, None)
+        if retryable(row):
+            self.breaker.failure(row["error"]["message"])
+        else:
+            self.breaker.success()
+
+    async def run(self) -> Summary:
+        """Annotate everything not done yet. Sets summary.interrupted / summary.stopped."""
+        assert self.target is not None
+        self.open_journal()
+        try:
+            self.model, _ = await with_retries(self.target.model_id, self.policy, what="GET /v1/models")
+            self.start_progress()
+            await run_pool(self.items, self._one, self.concurrency)
+        except TargetDown as exc:
+            self.summary.stopped = str(exc)
+        except RetriesExhausted as exc:
+            self.summary.stopped = f"{self.target.description}: {exc}"
+        except asyncio.CancelledError:
+            self.summary.interrupted = True
+            raise
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+            if self.journal is not None:
+                self.journal.close()
+        return self.summary
+
+
+def _reused(original: Row, work: Work) -> Row:
+    row = {**original, **work.base_row()}
+    row["reused_from"] = original.get("item")
+    row["timing"] = {"seconds": 0.0, "attempts": 0, "finished_at": _now()}
+    for name in ("kind", "sha256"):
+        if row.get(name) is None:
+            row[name] = original.get(name)
+    return row
+
+
+def run_job(job: AnnotateJob, main: Callable[[], Any]) -> Summary:
+    """Run `main()` (a coroutine factory) under asyncio; Ctrl-C and SIGTERM end it cleanly."""
+    import signal
+
+    async def guarded() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+        await main()
+
+    try:
+        asyncio.run(guarded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        job.summary.interrupted = True
+    return job.summary

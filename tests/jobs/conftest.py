@@ -1,0 +1,119 @@
+"""Helpers for the jobs tests: media folders, the app on a scripted engine, a fake server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.media_factory import mp4_bytes, png_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "test-model"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scripted_target(engine, **settings):
+    """The real app (create_app) around a scripted engine, reached in-process."""
+    from cosmos_reason.jobs.clients import in_process_target
+    from cosmos_reason.settings import Settings
+
+    return in_process_target("unused", engine=engine,
+                             settings=Settings(model="/ckpt", served_model_names=(MODEL,), **settings))
+
+
+def write_images(folder: Path, count: int, prefix: str = "img", start_seed: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"{prefix}{i:04d}.png"
+        path.write_bytes(png_bytes(16, 12, seed=start_seed + i))
+        paths.append(path)
+    return paths
+
+
+def write_video(path: Path, seconds: float = 1.0, fps: int = 10) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(mp4_bytes(seconds=seconds, fps=fps, width=32, height=24))
+    return path
+
+
+def read_lines(path: Path) -> list[dict]:
+    """Every line, each of which must be a JSON object."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        row = json.loads(line)
+        assert isinstance(row, dict), f"line {number} is not an object"
+        rows.append(row)
+    return rows
+
+
+def jobs_command(*args: str) -> list[str]:
+    """`python -m cosmos_reason.jobs ...`: the jobs CLI without importing the server (fast start)."""
+    return [sys.executable, "-m", "cosmos_reason.jobs", *args]
+
+
+def run_jobs(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(jobs_command(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+
+
+def summary_of(result: subprocess.CompletedProcess) -> dict:
+    lines = [line for line in result.stdout.splitlines() if line.startswith('{"summary"')]
+    assert lines, f"no summary (rc {result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return json.loads(lines[-1])["summary"]
+
+
+class FakeServer:
+    """tests/jobs/fake_server.py in its own process: the real app and uvicorn, a scripted engine."""
+
+    def __init__(self, *, delay: float = 0.0, pieces: list[str] | None = None, api_key: str | None = None,
+                 flaky_every: int = 0) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {"port": self.port, "delay": delay, "pieces": pieces, "api_key": api_key,
+                  "flaky_every": flaky_every}
+        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cosmos-reason-fake-{self.port}.log"
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_server.py")),
+                                      json.dumps(config)], cwd=ROOT, stdout=self.log.open("w"),
+                                     stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 120) -> FakeServer:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fake server exited:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(self.log.read_text())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def fake_server():
+    server = FakeServer(delay=0.01, pieces=["A", " caption", " of", " this", " image", "."]).wait_ready()
+    yield server
+    server.stop()

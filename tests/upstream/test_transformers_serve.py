@@ -1,0 +1,75 @@
+"""The text path against a server that is not ours: `transformers serve` (a strict OpenAI
+server: unknown request fields are refused, so the front talks to it with api=openai)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from .conftest import FRONT_KEY, FRONT_MODEL, front_process, free_port
+
+pytestmark = pytest.mark.e2e
+
+MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Where does a dropped ball go?"}]
+GREEDY = {"temperature": 0, "top_p": 0.95, "max_tokens": 10}
+
+
+@pytest.fixture(scope="module")
+def transformers_serve(demo_model_dir: Path):
+    command = shutil.which("transformers", path=os.path.dirname(sys.executable))
+    if command is None:
+        pytest.skip("`transformers serve` is not installed (pip install 'transformers[serving]')")
+    port = free_port()
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"transformers-serve-{port}.log"
+    proc = subprocess.Popen([command, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
+                             str(demo_model_dir)], stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    front = front_process([url])
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"transformers serve exited:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(log.read_text())
+            time.sleep(0.25)
+        front.wait_ready()
+        yield url, str(demo_model_dir), front
+    finally:
+        front.stop()
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_greedy_text_through_the_front_equals_transformers_serve(transformers_serve):
+    url, model, front = transformers_serve
+    theirs = OpenAI(api_key="none", base_url=f"{url}/v1", max_retries=0).chat.completions.create(
+        model=model, messages=MESSAGES, **GREEDY)
+    client = OpenAI(api_key=FRONT_KEY, base_url=f"{front.url}/v1", max_retries=0)
+    ours = client.chat.completions.create(model=FRONT_MODEL, messages=MESSAGES, **GREEDY)
+    assert ours.choices[0].message.content == theirs.choices[0].message.content
+    assert ours.choices[0].finish_reason == theirs.choices[0].finish_reason == "length"
+    assert (ours.usage.prompt_tokens, ours.usage.completion_tokens) == (theirs.usage.prompt_tokens,
+                                                                        theirs.usage.completion_tokens)
+    stream = client.chat.completions.create(model=FRONT_MODEL, messages=MESSAGES, stream=True,
+                                            stream_options={"include_usage": True}, **GREEDY)
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content for c in chunks if c.choices) == theirs.choices[0].message.content
+    assert chunks[-1].usage.completion_tokens == theirs.usage.completion_tokens
+    assert "api=openai" in front.output()  # said once which of our sampling fields it can't send
