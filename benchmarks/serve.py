@@ -1,12 +1,14 @@
 """Serving benchmark: many concurrent streaming clients against an OpenAI-compatible server.
 
-For each checkpoint size and each workload (text-only, text + one 640x480 image), in one run:
+For each checkpoint size and each workload (text-only, text + one 640x480 image), in one run
+and on the same checkpoint:
 
   ours          `python -m cosmos_reason serve --model DIR` (the hf engine, continuous batching)
   transformers  `transformers serve DIR` (the peer; for Qwen2.5-VL it runs model.generate one
                 request at a time: its continuous batching is for text-only LLMs)
-  static        the same prompts as one left-padded batch through plain `model.generate`
-                in this process: no HTTP, no queueing, every row the same length (the ceiling)
+  static        the same prompts (one per client) as one left-padded batch through plain
+                `model.generate` in this process, the processor's work included: no HTTP, no
+                queueing, every row the same length: the ceiling for this engine
 
 Clients: N concurrent streaming clients (openai.AsyncOpenAI), each sending its requests
 one after another. Every request asks for exactly --max-tokens tokens, greedy with the model
@@ -16,11 +18,15 @@ Token counts come from the servers' own usage numbers, and tokens/s uses the cou
 
 Reported per run: completion tokens/s and requests/s over the measured wall time, time to
 first (non-empty) content and whole-request latency p50/p99. The static batch's TTFT is its
-prefill (all rows get their first token together) and its latency the whole batch.
+preprocessing and prefill (all rows get their first token together) and its latency the whole
+batch. Each run also records how much of the machine other processes used meanwhile (on a
+shared 2-core machine a neighbour changes everything); --wait-idle waits for a quiet moment
+before each run, --profile DIR records py-spy profiles of the servers.
 
 Run: .venv/bin/python benchmarks/serve.py [--sizes tiny,0.5b] [--clients 16] [--max-tokens 64]
      .venv/bin/python benchmarks/serve.py --url http://host:8000/v1 --model NAME   (clients only)
-Needs the `bench` extra (transformers[serving], openai). Results: benchmarks/results/serve.json.
+Needs the `bench` extra (openai, transformers[serving]; py-spy for --profile).
+Results: benchmarks/results/serve.json (every run, the ratios, and the table for the README).
 """
 
 from __future__ import annotations
@@ -31,15 +37,16 @@ import base64
 import gc
 import io
 import json
+import math
 import os
 import platform
+import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +248,52 @@ def wait_for_idle(max_wait: float, pids: list[int]) -> None:
     print(f"  (machine still busy after {max_wait:.0f}s; measuring anyway)", flush=True)
 
 
+class Profiler:
+    """py-spy on the server during a measured run (--profile DIR): raw stacks, and a summary of
+    where each busy thread spent its samples."""
+
+    def __init__(self, folder: Path | None, pid: int, name: str) -> None:
+        self.proc = None
+        if folder is None:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        self.raw, self.summary = folder / f"{name}.raw", folder / f"{name}.txt"
+        exe = Path(sys.executable).with_name("py-spy")
+        self.proc = subprocess.Popen([str(exe), "record", "-p", str(pid), "-r", "100", "-f", "raw", "--threads",
+                                      "-o", str(self.raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=60)
+        self.summary.write_text(summarise_profile(self.raw))
+        print(f"  profile: {self.summary}", flush=True)
+
+
+def summarise_profile(raw: Path, top: int = 25) -> str:
+    """Per thread: its share of the samples, then the functions (inclusive) it spent them in."""
+    from collections import Counter
+
+    threads: dict[str, Counter] = {}
+    totals: Counter = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        thread = frames[0]
+        totals[thread] += int(count)
+        inclusive = threads.setdefault(thread, Counter())
+        for frame in set(frames[1:]):
+            inclusive[frame] += int(count)
+    everything = sum(totals.values()) or 1
+    out = []
+    for thread, samples in totals.most_common():
+        out.append(f"{thread}: {samples / everything:.0%} of samples")
+        for frame, n in threads[thread].most_common(top):
+            out.append(f"  {n / samples:6.1%}  {frame}")
+    return "\n".join(out) + "\n"
+
+
 # ---- servers --------------------------------------------------------------------------------
 
 def free_port() -> int:
@@ -304,9 +357,11 @@ def run_server(system: str, checkpoint: Path, size: str, args, image_url: str) -
         for workload in args.workloads:
             try:
                 wait_for_idle(args.wait_idle, pids)
+                profiler = Profiler(args.profile, server.proc.pid, f"{system}-{size}-{workload}")
                 with CpuMeter(pids) as meter:
                     results, wall, prompt = asyncio.run(drive(server.url + "/v1", model, system, workload,
                                                               args.clients, per_client, args.max_tokens, image_url))
+                profiler.stop()
                 runs.append(summarise(system, size, workload, args.clients, results, wall, prompt))
                 runs[-1].others_cpu = meter.others
             except Exception as exc:  # a mode that fails is reported as failed, not hidden
@@ -367,13 +422,14 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
             texts.append(prompt_text(processor, Conversation((Turn("user", parts),))))
             if workload == "image":
                 images.append(image)
-        gen = dict(do_sample=False, repetition_penalty=REPETITION_PENALTY, top_k=None, top_p=None, temperature=None)
+        gen = {"do_sample": False, "repetition_penalty": REPETITION_PENALTY, "top_k": None, "top_p": None,
+               "temperature": None}
 
-        def prepare(count: int):
+        def prepare(count: int, texts=texts, images=images):
             inputs = processor(text=texts[:count], images=images[:count] or None, return_tensors="pt",
-                               padding=True).to(model.device)
+                               padding=True).to(loaded.device)
             if "pixel_values" in inputs:
-                inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+                inputs["pixel_values"] = inputs["pixel_values"].to(loaded.dtype)
             return inputs
 
         with torch.inference_mode():
@@ -401,7 +457,7 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
                                    f"for generate alone)"))
         runs[-1].others_cpu = meter.others
         print_run(runs[-1])
-    del model, loaded
+    loaded = model = None  # free the weights before the servers load their own copies
     gc.collect()
     return runs
 
@@ -467,6 +523,8 @@ def main() -> int:
     parser.add_argument("--url", help="only drive clients against this server (its /v1 URL)")
     parser.add_argument("--model", default=None, help="model name to send with --url")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record py-spy profiles of the servers during the measured runs into this folder")
     args = parser.parse_args()
     args.workloads = args.workloads.split(",")
     args.ours_args = args.ours_args.split()
@@ -517,7 +575,7 @@ def main() -> int:
                      "sampling": f"greedy, repetition_penalty {REPETITION_PENALTY}, fixed output length",
                      "image": f"one {args.image_size} JPEG per request"},
         "total_seconds": total,
-        "runs": [asdict(r) for r in runs],
+        "runs": [{k: _clean(v) for k, v in asdict(r).items()} for r in runs],
         "ratios": ratios(runs),
         "table_markdown": table,
     }
@@ -535,9 +593,11 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}x"
 
 
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value  # a failed run's NaN -> null
+
+
 def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
-        return None
     return str(value)
 
 

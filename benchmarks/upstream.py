@@ -3,27 +3,29 @@
 1. Overhead. One upstream (our own server on the demo checkpoint, a separate process) and
    one front (`--engine upstream` over it). The same workload is run straight at the
    upstream and through the front, with the openai SDK: --concurrency streams at once
-   (16), --requests per run, each a short prompt asking for --max-tokens tokens (ignore_eos,
-   temperature 0, repetition_penalty 1, include_usage). Runs alternate direct/front in an ABBA order after a
-   warm-up of each, and the table shows medians over the runs:
+   (16), --requests per run (16: one wave), each a short prompt asking for --max-tokens
+   tokens (ignore_eos, temperature 0, repetition_penalty 1, include_usage). After a
+   warm-up of each, runs go in ABBA blocks (direct, front, front, direct), so that a
+   change in the machine's load during a block hits both sides alike:
 
      throughput   completion tokens (usage) per second of wall time, all streams together
-     TTFT         time from sending a request to its first content chunk, median over requests
-     loss         1 - front throughput / direct throughput
-     added TTFT   front median TTFT - direct median TTFT
-     front CPU    CPU time of the front process per 1000 streamed tokens (from /proc)
+     TTFT         time from sending a request to its first content chunk, median of a run
+     loss         1 - front throughput / direct throughput, per block; median of the blocks
+     added TTFT   front TTFT - direct TTFT, per block; median of the blocks
+     front CPU    CPU time of the front process (from /proc) per 1000 streamed tokens
 
-   Targets: at most 5 % loss and at most 5 ms added median TTFT. Because TTFT under 16
-   streams includes seconds of queueing on a CPU model, the front's own latency is also
-   measured one request at a time ("alone": 4 x 8 requests each way, ABBA).
+   Targets: at most 5 % loss and at most 5 ms added median TTFT. TTFT under 16 streams
+   includes seconds of queueing on a CPU model, so the front's own latency is also
+   measured one request at a time ("alone": 4 x 8 requests each way, ABBA), with the
+   front's CPU time per request.
 
 2. Bytes per 60 s video. The 60 s 1280x720 30 fps clip of benchmarks/media.py, decoded as
    our media pipeline does by default (4 fps, Cosmos-Reason1's 8192-token budget), then
-   encoded as each upstream would receive it: vLLM's frame list with PNG (default), lossless
-   WebP or JPEG frames, and the lossless FFV1 file for our own server; sizes are of the JSON string sent
-   (base64 included), next to the original file's.
+   encoded as each upstream would receive it: vLLM's frame list with PNG (default),
+   lossless WebP or JPEG frames, and the lossless FFV1 file for our own server; sizes are
+   of the string sent (base64 included), next to the original file's as a data: URI.
 
-Run: .venv/bin/python benchmarks/upstream.py [--requests 32] [--rounds 3] [--max-tokens 32]
+Run: .venv/bin/python benchmarks/upstream.py [--requests 16] [--blocks 6] [--max-tokens 32]
 Results: benchmarks/results/upstream.json. Everything shares this machine's CPUs (upstream,
 front, client), so on a small machine the front's CPU competes with the model's.
 """
@@ -160,7 +162,7 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
             alone[name] += asyncio.run(run_load(url, key, "bench", 8, 1, 4, name))["ttft_ms"]
             if name == "front":
                 alone_cpu += front.cpu_seconds() - cpu
-        order = (["direct", "front", "front", "direct"] * args.rounds)[: 2 * args.rounds]
+        order = ["direct", "front", "front", "direct"] * args.blocks
         runs: dict[str, list[dict[str, Any]]] = {"direct": [], "front": []}
         for name in order:
             runs[name].append(load(name))
@@ -172,15 +174,22 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
     summary = {name: {"throughput_tok_s": statistics.median(r["throughput_tok_s"] for r in rs),
                       "median_ttft_ms": statistics.median(r["median_ttft_ms"] for r in rs)} for name, rs in runs.items()}
     front_tokens = sum(r["tokens"] for r in runs["front"])
-    loss = 1 - summary["front"]["throughput_tok_s"] / summary["direct"]["throughput_tok_s"]
-    added = summary["front"]["median_ttft_ms"] - summary["direct"]["median_ttft_ms"]
+    # Per ABBA block (2 direct runs around 2 front runs): drift in the machine's load cancels.
+    losses, deltas = [], []
+    for b in range(args.blocks):
+        d, f = runs["direct"][2 * b: 2 * b + 2], runs["front"][2 * b: 2 * b + 2]
+        losses.append(1 - sum(r["throughput_tok_s"] for r in f) / sum(r["throughput_tok_s"] for r in d))
+        deltas.append((sum(r["median_ttft_ms"] for r in f) - sum(r["median_ttft_ms"] for r in d)) / 2)
+    loss, added = statistics.median(losses), statistics.median(deltas)
     return {
         "settings": {"model": args.model, "concurrency": args.concurrency, "requests_per_run": args.requests,
-                     "max_tokens": args.max_tokens, "rounds": args.rounds, "order": order},
+                     "max_tokens": args.max_tokens, "blocks": args.blocks, "order": "ABBA (direct, front, front, direct) x blocks"},
         "direct": summary["direct"],
         "front": summary["front"],
-        "throughput_loss_pct": round(100 * loss, 2),
-        "added_median_ttft_ms": round(added, 2),
+        "throughput_loss_pct": round(100 * loss, 2),  # median over blocks
+        "added_median_ttft_ms": round(added, 2),  # median over blocks
+        "per_block": {"throughput_loss_pct": [round(100 * x, 1) for x in losses],
+                      "added_median_ttft_ms": [round(x, 1) for x in deltas]},
         "alone": {"requests_each": len(alone["direct"]), "max_tokens": 4,
                   "direct_median_ttft_ms": round(statistics.median(alone["direct"]), 2),
                   "front_median_ttft_ms": round(statistics.median(alone["front"]), 2),
@@ -233,7 +242,8 @@ def print_tables(report: dict[str, Any]) -> None:
     o = report["overhead"]
     s = o["settings"]
     print(f"\nfront overhead: {s['concurrency']} concurrent streams, {s['requests_per_run']} requests x "
-          f"{s['max_tokens']} tokens per run, {s['rounds']} runs each way (medians)")
+          f"{s['max_tokens']} tokens per run, {s['blocks']} ABBA blocks (medians of runs; loss and added TTFT: "
+          f"medians of the blocks' own comparisons)")
     print(f"{'':<12}{'tok/s':>10}{'median TTFT ms':>16}")
     for name in ("direct", "front"):
         print(f"{name:<12}{o[name]['throughput_tok_s']:>10.1f}{o[name]['median_ttft_ms']:>16.1f}")
@@ -259,9 +269,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="demo", help="checkpoint for the upstream (default: the tiny demo)")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=32, help="requests per run")
+    parser.add_argument("--requests", type=int, default=16, help="requests per run")
     parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="runs each way")
+    parser.add_argument("--blocks", type=int, default=6, help="ABBA blocks: direct, front, front, direct")
     parser.add_argument("--skip-media", action="store_true")
     args = parser.parse_args()
     load_at_start = os.getloadavg()

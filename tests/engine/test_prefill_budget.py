@@ -84,3 +84,23 @@ async def test_short_prompts_share_an_iteration_while_they_fit_the_budget(loaded
     scheduler._drop_aborted()
     assert scheduler.partial is None
     await engine.shutdown()
+
+
+async def test_waiting_prompts_are_prefilled_together_and_answer_as_they_would_alone(loaded):
+    engine = HFEngine(loaded, BatchingLimits(max_num_seqs=4, max_queued_requests=8))
+    batches: list[str] = []
+    spy(engine.scheduler.runner, "prefill_batch", batches, "b")
+    questions = [("hello", None), ("What is in the picture?", gradient_image()), ("a b c d e f", None)]
+    try:
+        alone = [await collect(engine, q, image, max_tokens=12) for q, image in questions]
+        assert batches == []
+        blocker = asyncio.ensure_future(collect(engine, "block", n=4, temperature=1.0, max_tokens=5000,
+                                                ignore_eos=True))
+        await wait_for(lambda: engine.stats().running_rows == 4)  # every seat taken: newcomers wait
+        together = [asyncio.ensure_future(collect(engine, q, image, max_tokens=12)) for q, image in questions]
+        await wait_for(lambda: engine.stats().waiting_requests == 3)
+        blocker.cancel()  # the seats free at once; the three are admitted in one iteration
+        assert [await t for t in together] == alone
+        assert batches == ["b"]
+    finally:
+        await engine.shutdown()

@@ -112,7 +112,7 @@ class FakeServer:
             self.proc.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fake_server():
     server = FakeServer(delay=0.01, pieces=["A", " caption", " of", " this", " image", "."]).wait_ready()
     yield server

@@ -65,6 +65,7 @@ def test_kill_9_at_random_points_then_rerun_gives_exactly_one_line_per_item(tmp_
     print("lines at each kill:", kills)
     assert len(kills) >= 2 and kills[0] < ITEMS + 1, f"kills did not land mid-run: {kills}"
 
+    before = _line_count(out)  # a round may also have finished the run before its kill
     result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url,
                       "--concurrency", "4", "--quiet")
     assert result.returncode == 0, result.stderr
@@ -73,7 +74,7 @@ def test_kill_9_at_random_points_then_rerun_gives_exactly_one_line_per_item(tmp_
     counts = Counter(row["item"] for row in rows)
     assert set(counts) == {str(p) for p in [*paths, media / "corrupt.png"]}
     assert max(counts.values()) == 1, [item for item, n in counts.items() if n > 1]
-    assert summary["skipped"] == kills[-1] and summary["done"] + summary["failed"] + summary["skipped"] == ITEMS + 1
+    assert summary["skipped"] == before and summary["done"] + summary["failed"] + summary["skipped"] == ITEMS + 1
     corrupt = next(row for row in rows if row["item"].endswith("corrupt.png"))
     assert corrupt["error"]["status"] == 400
 

@@ -15,10 +15,14 @@ from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn, Vid
 from cosmos_reason.engine import upstream_media
 from cosmos_reason.engine.base import SamplingParams, TokenLogprob, UpstreamError
 from cosmos_reason.engine.upstream import _StreamReader, candidate_logprobs, chat_body
-from cosmos_reason.engine.upstream_pool import Upstream, UpstreamSpec, check_models_response, parse_upstream
+from cosmos_reason.engine.upstream_pool import (
+    Upstream,
+    UpstreamSpec,
+    check_models_response,
+    parse_upstream,
+)
 from cosmos_reason.media.video import DecodedVideo, VideoOptions, load_video
 from cosmos_reason.settings import Settings
-
 
 # ---------------------------------------------------------------------------- --upstream syntax
 

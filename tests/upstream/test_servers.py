@@ -157,7 +157,7 @@ def test_images_and_videos_reach_the_upstream_as_the_same_pixels(front, upstream
 
 
 def test_n_choices_with_logprobs_and_exact_usage(front, upstreams):
-    kwargs = dict(messages=CONVERSATION, n=2, logprobs=True, top_logprobs=2, temperature=0, max_tokens=6)
+    kwargs = {"messages": CONVERSATION, "n": 2, "logprobs": True, "top_logprobs": 2, "temperature": 0, "max_tokens": 6}
     ours = via_front(front).chat.completions.create(model=FRONT_MODEL, **kwargs)
     theirs = direct(upstreams[1]).chat.completions.create(model=DEMO, **kwargs)
     assert answer(ours) == answer(theirs)
@@ -217,13 +217,13 @@ def test_a_client_going_away_cancels_the_upstream_generation(front, upstreams):
         return sum(upstream_metric(u, "cosmos_reason_running_sequences") for u in upstreams)
 
     before = generated()
-    with httpx.Client(timeout=30, headers={"authorization": FRONT_KEY}) as client:
-        with client.stream("POST", f"{front.url}/v1/chat/completions", json=body) as response:
-            lines = 0
-            for line in response.iter_lines():
-                lines += line.startswith("data:")
-                if lines == 4:
-                    break
+    with httpx.Client(timeout=30, headers={"authorization": FRONT_KEY}) as client, \
+            client.stream("POST", f"{front.url}/v1/chat/completions", json=body) as response:
+        lines = 0
+        for line in response.iter_lines():
+            lines += line.startswith("data:")
+            if lines == 4:
+                break
     deadline = time.monotonic() + 5
     while running() and time.monotonic() < deadline:
         time.sleep(0.05)

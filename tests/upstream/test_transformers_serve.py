@@ -14,7 +14,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from .conftest import FRONT_KEY, FRONT_MODEL, front_process, free_port
+from .conftest import FRONT_KEY, FRONT_MODEL, free_port, front_process
 
 pytestmark = pytest.mark.e2e
 

@@ -78,7 +78,12 @@ from .base import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from .upstream_pool import Upstream, UpstreamPool, describe_transport_error, parse_upstream
+from .upstream_pool import (
+    Upstream,
+    UpstreamPool,
+    describe_transport_error,
+    parse_upstream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +341,7 @@ class _Bodies:
         if key not in self.cache:
             conversation, sampling = self.request.conversation, self.request.sampling
             has_media = any(not isinstance(p, Text) for t in conversation.turns for p in t.parts)
-            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, upstream.spec.frames)  # noqa: E731
+            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, upstream.spec.frames)
             try:
                 body = await asyncio.to_thread(build) if has_media else build()
             except ValueError as exc:
