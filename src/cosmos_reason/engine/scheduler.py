@@ -2,14 +2,16 @@
 
 Each iteration spends at most `max_prefill_tokens` prompt tokens of prefill work
 (always at least one piece), then runs one decode step for every running row. A
-prompt that fits the budget is prefilled whole, in one forward pass; several such
-prompts share an iteration while their total stays within the budget. A longer
-prompt is prefilled in chunks of `max_prefill_tokens` tokens, one or more per
-iteration, so running rows keep decoding between its chunks (its vision encoder
-runs once, with the first chunk). Chunk boundaries depend only on the prompt and
-the budget, never on what else is running, so a request's output does not depend
-on its neighbours. Rows join the batch after their prefill and leave as soon as
-they finish.
+prompt that fits the budget is prefilled whole; the prompts admitted in the same
+iteration (while their total stays within the budget) are prefilled together, as
+one left-padded forward pass. A longer prompt is prefilled in chunks of
+`max_prefill_tokens` tokens, one or more per iteration, so running rows keep
+decoding between its chunks (its vision encoder runs once, with the first chunk).
+Chunk boundaries depend only on the prompt and the budget, never on what else is
+running. Rows join the batch after their prefill and leave as soon as they finish.
+
+Choosing tokens is one batched step for the whole batch (sampler.py); only the
+per-choice bookkeeping (text, stop strings, deltas) is per row.
 """
 
 from __future__ import annotations

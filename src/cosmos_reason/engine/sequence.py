@@ -59,7 +59,7 @@ class Group:
                 index=i,
                 detok=IncrementalDetokenizer(self.decode),
                 stops=StopMatcher(self.sampling.stop),
-                sampling=RowSampling(self.sampling, _generator(seed, i)),
+                sampling=RowSampling(self.sampling, _generator(seed, i, self.prompt_ids.device)),
                 length=self.prompt_tokens,
                 rope_delta=rope_delta,
             )
@@ -72,10 +72,12 @@ class Group:
         return all(row.finish is not None for row in self.rows)
 
 
-def _generator(seed: int | None, index: int) -> torch.Generator | None:
+def _generator(seed: int | None, index: int, device: torch.device) -> torch.Generator | None:
+    """A seeded choice's own generator, on the device its logits are on (the prompt's, once
+    prefilled): multinomial refuses a generator from another device."""
     if seed is None:
         return None
-    return torch.Generator().manual_seed(seed + index)
+    return torch.Generator(device=device).manual_seed(seed + index)
 
 
 def accept_token(row: Row, token: int, logprob: TokenLogprob | None) -> None:
