@@ -6,9 +6,11 @@ returned frames, metadata and kwargs. Ours: `load_video` on the bytes, then the 
 with `processor_videos` and `processor_video_kwargs`.
 
 Compared: sampled frame indices, video_grid_thw, input_ids (so the number of video tokens),
-second_per_grid_ts, mm_token_type_ids, and pixel_values_videos. The tolerance found is zero:
-PyAV's and decord's RGB conversions agree bit for bit on these clips and both paths resize
-with the same torchvision call, so pixel values are compared for exact equality.
+second_per_grid_ts, mm_token_type_ids, and pixel_values_videos. Everything but the pixels is
+compared for equality. PyAV's and decord's RGB conversions agree bit for bit on these clips,
+and our resize computes torchvision's bicubic antialiased resize with torch's own weights as
+matrix products, whose sums can land on the other side of a .5 boundary: pixel values may
+differ by one uint8 step (after the processor's normalisation, 1 / 255 / std), rarely.
 
 Two processors: the checkpoint's (Qwen2.5-VL-7B's preprocessor_config.json, whose video
 limits 3136..12845056 never resize qwen-vl-utils' frames again) and one with transformers'
@@ -28,6 +30,16 @@ from cosmos_reason.media.video import VideoOptions, load_video, processor_video_
 from tests.unit.test_video import make_video
 
 pytest.importorskip("decord")  # the reference reader (test-only dependency)
+
+#: One uint8 step after the processor's normalisation, for the smallest channel std (CLIP's).
+ONE_STEP = 1 / 255 / 0.26130258
+
+
+def assert_pixels_within_rounding(got: torch.Tensor, expected: torch.Tensor) -> None:
+    assert got.shape == expected.shape
+    diff = (got - expected).abs()
+    assert float(diff.max()) <= ONE_STEP * 1.001
+    assert float((diff > 1e-5).float().mean()) < 1e-2  # drawn test clips hit exact .5 sums far more than camera frames
 qvu = pytest.importorskip("qwen_vl_utils.vision_process")
 
 PROMPT = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What happens?<|im_end|>\n<|im_start|>assistant\n"
@@ -185,8 +197,7 @@ def test_matches_reference_path(
     assert (
         torch.as_tensor(got["second_per_grid_ts"]).tolist() == torch.as_tensor(expected["second_per_grid_ts"]).tolist()
     )
-    assert got["pixel_values_videos"].shape == expected["pixel_values_videos"].shape
-    assert torch.equal(got["pixel_values_videos"], expected["pixel_values_videos"])  # tolerance found: 0
+    assert_pixels_within_rounding(got["pixel_values_videos"], expected["pixel_values_videos"])
 
 
 def test_second_resize_needs_float_frames(processors: dict[str, Any], clip_file: Callable[..., Path]) -> None:
@@ -199,7 +210,7 @@ def test_second_resize_needs_float_frames(processors: dict[str, Any], clip_file:
     assert tuple(video.frames.shape[2:]) == (224, 420)  # qwen-vl-utils' size, enlarged by this processor
     raw = processor(text=[PROMPT], videos=[video.frames], **processor_video_kwargs([video]), return_tensors="pt")
     assert raw["video_grid_thw"].tolist() == expected["video_grid_thw"].tolist() == [[8, 18, 32]]
-    assert not torch.equal(raw["pixel_values_videos"], expected["pixel_values_videos"])
+    assert float((raw["pixel_values_videos"] - expected["pixel_values_videos"]).abs().max()) > 2 * ONE_STEP
 
 
 def test_two_videos_in_one_prompt(processors: dict[str, Any], clip_file: Callable[..., Path]) -> None:
@@ -226,4 +237,4 @@ def test_two_videos_in_one_prompt(processors: dict[str, Any], clip_file: Callabl
     assert (
         torch.as_tensor(got["second_per_grid_ts"]).tolist() == torch.as_tensor(expected["second_per_grid_ts"]).tolist()
     )
-    assert torch.equal(got["pixel_values_videos"], expected["pixel_values_videos"])
+    assert_pixels_within_rounding(got["pixel_values_videos"], expected["pixel_values_videos"])
