@@ -62,14 +62,15 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, cpus: set[int] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cosmos-reason-bench-{self.port}.log"
         command = [sys.executable, "-m", "cosmos_reason", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                    "--log-level", "warning", *args]
         self.proc = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})},
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
 
     def wait(self, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
@@ -133,13 +134,27 @@ async def run_load(base_url: str, key: str, model: str, requests: int, concurren
             "median_ttft_ms": statistics.median(ttfts) * 1e3, "ttft_ms": [round(t * 1e3, 1) for t in ttfts]}
 
 
+def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(upstream's CPUs, front's and client's CPUs): the upstream gets the second half to itself."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None, None
+    half = len(cpus) // 2
+    return set(cpus[half:]), set(cpus[:half])
+
+
 def overhead(args: argparse.Namespace) -> dict[str, Any]:
     cache = {"COSMOS_REASON_CACHE": os.environ.get("COSMOS_REASON_CACHE", str(Path.home() / ".cache" / "cosmos-reason"))}
+    upstream_cpus, front_cpus = cpu_split(args.pin)
+    all_cpus = os.sched_getaffinity(0)
     upstream = Server(["--model", args.model, "--api-key", UPSTREAM_KEY, "--max-num-seqs", str(max(32, args.concurrency)),
-                       "--served-model-name", "bench"], env=cache)
+                       "--served-model-name", "bench"], env=cache, cpus=upstream_cpus)
     upstream.wait()
     front = Server(["--engine", "upstream", "--upstream", f"{upstream.url}/v1?key_env=BENCH_UPSTREAM_KEY",
-                    "--api-key", FRONT_KEY, "--served-model-name", "bench"], env={"BENCH_UPSTREAM_KEY": UPSTREAM_KEY})
+                    "--api-key", FRONT_KEY, "--served-model-name", "bench"], env={"BENCH_UPSTREAM_KEY": UPSTREAM_KEY},
+                   cpus=front_cpus)
+    if front_cpus:
+        os.sched_setaffinity(0, front_cpus)  # the clients run beside the front, as they would beside a real one
     try:
         front.wait()
         targets = {"direct": (upstream.url, UPSTREAM_KEY), "front": (front.url, FRONT_KEY)}
@@ -169,6 +184,7 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {name:<6} {runs[name][-1]['throughput_tok_s']:8.1f} tok/s  "
                   f"median TTFT {runs[name][-1]['median_ttft_ms']:7.1f} ms", file=sys.stderr, flush=True)
     finally:
+        os.sched_setaffinity(0, all_cpus)
         front.stop()
         upstream.stop()
     summary = {name: {"throughput_tok_s": statistics.median(r["throughput_tok_s"] for r in rs),
@@ -183,6 +199,8 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
     loss, added = statistics.median(losses), statistics.median(deltas)
     return {
         "settings": {"model": args.model, "concurrency": args.concurrency, "requests_per_run": args.requests,
+                     "upstream_cpus": sorted(upstream_cpus) if upstream_cpus else "shared",
+                     "front_and_client_cpus": sorted(front_cpus) if front_cpus else "shared",
                      "max_tokens": args.max_tokens, "blocks": args.blocks, "order": "ABBA (direct, front, front, direct) x blocks"},
         "direct": summary["direct"],
         "front": summary["front"],
@@ -273,6 +291,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--blocks", type=int, default=6, help="ABBA blocks: direct, front, front, direct")
     parser.add_argument("--skip-media", action="store_true")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let the upstream, the front and the client share every CPU (by default the upstream "
+                             "gets half of them to itself, as a GPU server has its own device)")
     args = parser.parse_args()
     load_at_start = os.getloadavg()
     report: dict[str, Any] = {"overhead": overhead(args)}

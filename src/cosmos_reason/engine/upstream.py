@@ -190,12 +190,16 @@ class UpstreamEngine:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._http_error(upstream, response.status_code, _error_message(response))
+                done = False
                 async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
+                    # After [DONE] the body is read to its end (it ends right there), so that the
+                    # connection goes back to the pool instead of being closed half-read.
+                    if done or not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        break
+                        done = True
+                        continue
                     for delta in reader.feed(self._event(upstream, data)):
                         yield delta
             if inflight.aborted:
