@@ -127,7 +127,7 @@ class HFEngine:
             raise EngineError("engine loop is not running")
 
     async def shutdown(self) -> None:
-        self.scheduler.stop()
+        await asyncio.to_thread(self.scheduler.stop)  # waits for the step in progress
         self._preprocess.shutdown(wait=False, cancel_futures=True)
 
     def _decode(self, ids: list[int]) -> str:

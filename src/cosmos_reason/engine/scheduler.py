@@ -74,9 +74,13 @@ class Scheduler:
     def wake(self) -> None:
         self._inbox.put(None)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the loop after its current step and wait for it (blocking): a process that exits
+        while the thread is inside a torch call can abort in C++ ("terminate called ...")."""
         self._stopped.set()
         self.wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     @property
     def alive(self) -> bool:
