@@ -34,7 +34,6 @@ import io
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,13 +42,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache" / "annotate"
 RESULTS = HERE / "results" / "annotate.json"
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # for tests.servers, the test suite's server launcher
+
+from tests.servers import ServerProcess  # noqa: E402
 
 
 def make_images(folder: Path, count: int) -> Path:
@@ -116,32 +117,6 @@ class NullEngine:
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "cosmos_reason", "serve", "--model", "demo", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    proc.kill()
-    raise TimeoutError(log.read_text())
-
-
 async def run_once(target, folder: Path, count: int, prompt: str, options: dict, concurrency: int,
                    work: Path) -> dict[str, Any]:
     from cosmos_reason.jobs.annotate import AnnotateJob
@@ -177,8 +152,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        proc, url = start_server(work / "server.log")
+        server = ServerProcess(["--model", "demo", "--log-level", "warning"])
         try:
+            server.wait_ready(300)
+            url = server.url
             for name, (folder, count, prompt) in sets.items():
                 for c in args.concurrency:
                     target = server_target(url, concurrency=c)
@@ -189,8 +166,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     results.append({"set": name, "target": "server", "concurrency": c, **row})
                     print(f"  {name:6} server     c={c:<3} {row['items_per_s']:7.2f} items/s", flush=True)
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            server.stop(60)
         c = max(args.concurrency)
         started = time.perf_counter()
         target = in_process_target("demo")

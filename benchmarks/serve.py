@@ -41,10 +41,8 @@ import math
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,6 +54,9 @@ from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "serve.json"
+sys.path.insert(0, str(HERE.parent))  # for tests.servers, the test suite's server launcher
+
+from tests.servers import ServerProcess, free_port  # noqa: E402
 REPETITION_PENALTY = 1.05
 QUESTIONS = [
     "What is happening in this scene? Describe the motion of every object step by step.",
@@ -301,61 +302,25 @@ def summarise_profile(raw: Path, top: int = 25) -> str:
 
 # ---- servers --------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_ours(checkpoint: Path, clients: int, args) -> tuple[ServerProcess, str]:
+    flags = ["--model", str(checkpoint), "--max-num-seqs", str(max(clients, 32)), "--served-model-name", "bench",
+             "--log-level", "warning", *args.ours_args]
+    return ServerProcess(flags), "bench"
 
 
-class Server:
-    def __init__(self, command: list[str], port: int, log_name: str) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = Path(tempfile.gettempdir()) / log_name
-        self.proc = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; log: {self.log}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"server not ready after {timeout}s; log: {self.log}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def start_ours(checkpoint: Path, clients: int, args) -> tuple[Server, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "cosmos_reason", "serve", "--model", str(checkpoint), "--host", "127.0.0.1",
-               "--port", str(port), "--max-num-seqs", str(max(clients, 32)), "--served-model-name", "bench",
-               "--log-level", "warning", *args.ours_args]
-    return Server(command, port, f"bench-ours-{port}.log"), "bench"
-
-
-def start_transformers(checkpoint: Path, args) -> tuple[Server, str]:
+def start_transformers(checkpoint: Path, args) -> tuple[ServerProcess, str]:
     port = free_port()
     exe = Path(sys.executable).with_name("transformers")
     command = [str(exe), "serve", str(checkpoint), "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "warning"]
-    return Server(command, port, f"bench-transformers-{port}.log"), str(checkpoint)
+    return ServerProcess(command=command, port=port, log_name=f"bench-transformers-{port}.log"), str(checkpoint)
 
 
 def run_server(system: str, checkpoint: Path, size: str, args, image_url: str) -> list[Run]:
     server, model = start_ours(checkpoint, args.clients, args) if system == "ours" else start_transformers(checkpoint, args)
     runs = []
     try:
-        server.wait_ready()
+        server.wait_ready(600)  # a 7B checkpoint takes minutes to load
         asyncio.run(warm_up(server.url + "/v1", model, system, image_url))
         per_client = args.requests_per_client if system == "ours" else args.peer_requests_per_client
         repeats = args.repeats if system == "ours" else args.peer_repeats
@@ -381,7 +346,7 @@ def run_server(system: str, checkpoint: Path, size: str, args, image_url: str) -
             runs.append(failed(system, size, workload, args.clients, exc))
             print_run(runs[-1])
     finally:
-        server.stop()
+        server.stop(60)
     return runs
 
 

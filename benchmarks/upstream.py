@@ -38,9 +38,7 @@ import base64
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -53,48 +51,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "upstream.json"
 UPSTREAM_KEY = "bench-upstream"
 FRONT_KEY = "bench-front"
+sys.path.insert(0, str(HERE.parent))  # for tests.servers, the test suite's server launcher
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, args: list[str], env: dict[str, str] | None = None, cpus: set[int] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cosmos-reason-bench-{self.port}.log"
-        command = [sys.executable, "-m", "cosmos_reason", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--log-level", "warning", *args]
-        self.proc = subprocess.Popen(command, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})},
-                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
-
-    def wait(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.log.read_text())
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise TimeoutError(self.log.read_text())
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+from tests.servers import ServerProcess  # noqa: E402
 
 
 async def run_load(base_url: str, key: str, model: str, requests: int, concurrency: int, max_tokens: int,
@@ -147,16 +106,17 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
     cache = {"COSMOS_REASON_CACHE": os.environ.get("COSMOS_REASON_CACHE", str(Path.home() / ".cache" / "cosmos-reason"))}
     upstream_cpus, front_cpus = cpu_split(args.pin)
     all_cpus = os.sched_getaffinity(0)
-    upstream = Server(["--model", args.model, "--api-key", UPSTREAM_KEY, "--max-num-seqs", str(max(32, args.concurrency)),
-                       "--served-model-name", "bench"], env=cache, cpus=upstream_cpus)
-    upstream.wait()
-    front = Server(["--engine", "upstream", "--upstream", f"{upstream.url}/v1?key_env=BENCH_UPSTREAM_KEY",
-                    "--api-key", FRONT_KEY, "--served-model-name", "bench"], env={"BENCH_UPSTREAM_KEY": UPSTREAM_KEY},
-                   cpus=front_cpus)
+    upstream = ServerProcess(["--model", args.model, "--api-key", UPSTREAM_KEY, "--max-num-seqs",
+                              str(max(32, args.concurrency)), "--served-model-name", "bench", "--log-level", "warning"],
+                             env=cache, cpus=upstream_cpus)
+    upstream.wait_ready(300)
+    front = ServerProcess(["--engine", "upstream", "--upstream", f"{upstream.url}/v1?key_env=BENCH_UPSTREAM_KEY",
+                           "--api-key", FRONT_KEY, "--served-model-name", "bench", "--log-level", "warning"],
+                          env={"BENCH_UPSTREAM_KEY": UPSTREAM_KEY}, cpus=front_cpus)
     if front_cpus:
         os.sched_setaffinity(0, front_cpus)  # the clients run beside the front, as they would beside a real one
     try:
-        front.wait()
+        front.wait_ready(300)
         targets = {"direct": (upstream.url, UPSTREAM_KEY), "front": (front.url, FRONT_KEY)}
 
         def load(name: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ import httpx
 import pytest
 
 from tests.media_factory import mp4_bytes, png_bytes
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "test-model"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scripted_target(engine, **settings):
