@@ -3,7 +3,8 @@
 Most tests use the real server process on the demo checkpoint (`server`, with an API
 key). The demo model never writes <think> tags, so the reasoning panel and a
 mid-stream error are checked against the app run in-process on a scripted engine.
-The reasoning test also writes the README's screenshot, docs/playground.png.
+The reasoning test also takes the README's screenshot; it replaces docs/playground.png only
+with UPDATE_SCREENSHOT=1, so a test run leaves the tree as it was.
 
 `make test` installs /usr/bin/chromium when it is missing; without it these tests
 fail (never skip), so a CI run cannot pass without having tried the page.
@@ -344,7 +345,7 @@ def test_server_error_message_is_shown(server, browser_page: Page, media):
 # ---- in-process, on a scripted engine --------------------------------------------------------------
 
 
-def test_reasoning_streams_into_its_panel_follow_up_and_screenshot(browser_page: Page, media):
+def test_reasoning_streams_into_its_panel_follow_up_and_screenshot(browser_page: Page, media, tmp_path):
     engine = ScreenshotEngine(pieces=REASONING_PIECES, prompt_tokens=1287, delay=0.15)
     with InProcessServer(engine) as app:
         page = browser_page.page
@@ -389,8 +390,10 @@ def test_reasoning_streams_into_its_panel_follow_up_and_screenshot(browser_page:
         assert messages[1] == {"role": "assistant", "content": "Yes"}
         assert messages[2] == {"role": "user", "content": FOLLOW_UP_QUESTION}
 
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT))
+        shot = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOT") == "1" else tmp_path / SCREENSHOT.name
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot))
+        assert shot.read_bytes().startswith(b"\x89PNG")
 
 
 def test_mid_stream_error_event_is_shown(browser_page: Page, media):
