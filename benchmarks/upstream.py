@@ -14,10 +14,16 @@
      added TTFT   front TTFT - direct TTFT, per block; median of the blocks
      front CPU    CPU time of the front process (from /proc) per 1000 streamed tokens
 
-   Targets: at most 5 % loss and at most 5 ms added median TTFT. TTFT under 16 streams
-   includes seconds of queueing on a CPU model, so the front's own latency is also
-   measured one request at a time ("alone": 4 x 8 requests each way, ABBA), with the
-   front's CPU time per request.
+   Targets: at most 5 % loss and at most 5 ms added median TTFT. Two arrival patterns:
+   "burst", the 16 requests of a run sent in the same instant (the front then handles them
+   one after another before the upstream sees the last), and "steady", the same 16 streams
+   with their starts spread over one request's duration, each worker then sending its
+   next request as soon as the last ends (--steady-rounds per worker, --steady-blocks ABBA
+   blocks). The front's own latency is also measured one request at a time ("alone":
+   4 x 8 requests each way, ABBA), with the front's CPU time per request.
+
+   CPUs: by default the upstream gets half of the machine's CPUs to itself (a GPU server
+   has its own device) and the front and the clients share the rest; --no-pin shares all.
 
 2. Bytes per 60 s video. The 60 s 1280x720 30 fps clip of benchmarks/media.py, decoded as
    our media pipeline does by default (4 fps, Cosmos-Reason1's 8192-token budget), then
@@ -26,8 +32,7 @@
    of the string sent (base64 included), next to the original file's as a data: URI.
 
 Run: .venv/bin/python benchmarks/upstream.py [--requests 16] [--blocks 6] [--max-tokens 32]
-Results: benchmarks/results/upstream.json. Everything shares this machine's CPUs (upstream,
-front, client), so on a small machine the front's CPU competes with the model's.
+Results: benchmarks/results/upstream.json.
 """
 
 from __future__ import annotations
@@ -57,7 +62,8 @@ from tests.servers import ServerProcess  # noqa: E402
 
 
 async def run_load(base_url: str, key: str, model: str, requests: int, concurrency: int, max_tokens: int,
-                   tag: str) -> dict[str, Any]:
+                   tag: str, stagger_s: float = 0.0) -> dict[str, Any]:
+    """`requests` streams through `concurrency` workers; worker i starts i * stagger_s late."""
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
     async with httpx.AsyncClient(limits=limits, timeout=600) as http:
         client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, http_client=http)
@@ -82,12 +88,13 @@ async def run_load(base_url: str, key: str, model: str, requests: int, concurren
                     tokens += chunk.usage.completion_tokens
             ttfts.append(first if first is not None else float("nan"))
 
-        async def worker() -> None:
+        async def worker(delay: float) -> None:
+            await asyncio.sleep(delay)
             while not queue.empty():
                 await one(queue.get_nowait())
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(w * stagger_s) for w in range(concurrency)))
         wall = time.perf_counter() - started
     return {"wall_s": wall, "tokens": tokens, "throughput_tok_s": tokens / wall,
             "median_ttft_ms": statistics.median(ttfts) * 1e3, "ttft_ms": [round(t * 1e3, 1) for t in ttfts]}
@@ -119,10 +126,11 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
         front.wait_ready(300)
         targets = {"direct": (upstream.url, UPSTREAM_KEY), "front": (front.url, FRONT_KEY)}
 
-        def load(name: str) -> dict[str, Any]:
+        def load(name: str, requests: int = args.requests, stagger_s: float = 0.0) -> dict[str, Any]:
             url, key = targets[name]
             cpu = front.cpu_seconds()
-            result = asyncio.run(run_load(url, key, "bench", args.requests, args.concurrency, args.max_tokens, name))
+            result = asyncio.run(run_load(url, key, "bench", requests, args.concurrency, args.max_tokens, name,
+                                          stagger_s))
             result["front_cpu_s"] = front.cpu_seconds() - cpu
             return result
 
@@ -141,8 +149,17 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
         runs: dict[str, list[dict[str, Any]]] = {"direct": [], "front": []}
         for name in order:
             runs[name].append(load(name))
-            print(f"  {name:<6} {runs[name][-1]['throughput_tok_s']:8.1f} tok/s  "
+            print(f"  burst  {name:<6} {runs[name][-1]['throughput_tok_s']:8.1f} tok/s  "
                   f"median TTFT {runs[name][-1]['median_ttft_ms']:7.1f} ms", file=sys.stderr, flush=True)
+        # Steady state: the same 16 streams, but their starts spread over one request's duration
+        # (taken from the direct burst runs), each worker then going on back to back, so that
+        # requests arrive one by one as earlier ones finish instead of all in the same instant.
+        gap = statistics.median(r["wall_s"] for r in runs["direct"]) / args.concurrency
+        steady: dict[str, list[dict[str, Any]]] = {"direct": [], "front": []}
+        for name in ["direct", "front", "front", "direct"] * args.steady_blocks:
+            steady[name].append(load(name, args.concurrency * args.steady_rounds, gap))
+            print(f"  steady {name:<6} {steady[name][-1]['throughput_tok_s']:8.1f} tok/s  "
+                  f"median TTFT {steady[name][-1]['median_ttft_ms']:7.1f} ms", file=sys.stderr, flush=True)
     finally:
         os.sched_setaffinity(0, all_cpus)
         front.stop()
@@ -150,13 +167,11 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
     summary = {name: {"throughput_tok_s": statistics.median(r["throughput_tok_s"] for r in rs),
                       "median_ttft_ms": statistics.median(r["median_ttft_ms"] for r in rs)} for name, rs in runs.items()}
     front_tokens = sum(r["tokens"] for r in runs["front"])
-    # Per ABBA block (2 direct runs around 2 front runs): drift in the machine's load cancels.
-    losses, deltas = [], []
-    for b in range(args.blocks):
-        d, f = runs["direct"][2 * b: 2 * b + 2], runs["front"][2 * b: 2 * b + 2]
-        losses.append(1 - sum(r["throughput_tok_s"] for r in f) / sum(r["throughput_tok_s"] for r in d))
-        deltas.append((sum(r["median_ttft_ms"] for r in f) - sum(r["median_ttft_ms"] for r in d)) / 2)
-    loss, added = statistics.median(losses), statistics.median(deltas)
+    loss, added, losses, deltas = compare(runs, args.blocks)
+    steady_loss, steady_added, steady_losses, steady_deltas = compare(steady, args.steady_blocks)
+    steady_summary = {name: {"throughput_tok_s": statistics.median(r["throughput_tok_s"] for r in rs),
+                             "median_ttft_ms": statistics.median(r["median_ttft_ms"] for r in rs)}
+                      for name, rs in steady.items()}
     return {
         "settings": {"model": args.model, "concurrency": args.concurrency, "requests_per_run": args.requests,
                      "upstream_cpus": sorted(upstream_cpus) if upstream_cpus else "shared",
@@ -176,11 +191,33 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
         "front_cpu_share_of_machine_pct": round(100 * sum(r["front_cpu_s"] for r in runs["front"])
                                                 / sum(r["wall_s"] for r in runs["front"]) / (os.cpu_count() or 1), 1),
         "front_cpu_ms_per_1000_tokens": round(1e6 * sum(r["front_cpu_s"] for r in runs["front"]) / max(1, front_tokens), 1),
+        "steady": {
+            "requests_per_run": args.concurrency * args.steady_rounds, "blocks": args.steady_blocks,
+            "worker_start_gap_s": round(gap, 4),
+            "direct": steady_summary["direct"], "front": steady_summary["front"],
+            "throughput_loss_pct": round(100 * steady_loss, 2), "added_median_ttft_ms": round(steady_added, 2),
+            "per_block": {"throughput_loss_pct": [round(100 * x, 1) for x in steady_losses],
+                          "added_median_ttft_ms": [round(x, 1) for x in steady_deltas]},
+            "targets_met": {"throughput": steady_loss <= 0.05, "ttft": steady_added <= 5.0},
+            "runs": {name: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "ttft_ms"}
+                            for r in rs] for name, rs in steady.items()},
+        },
         "targets": {"throughput_loss_pct": 5.0, "added_median_ttft_ms": 5.0},
         "targets_met": {"throughput": loss <= 0.05, "ttft": added <= 5.0},
         "runs": {name: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "ttft_ms"}
                         for r in rs] for name, rs in runs.items()},
     }
+
+
+def compare(runs: dict[str, list[dict[str, Any]]], blocks: int) -> tuple[float, float, list[float], list[float]]:
+    """Per ABBA block (2 direct runs around 2 front runs, so drift in the machine's load cancels):
+    throughput loss and added median TTFT; returns their medians over the blocks, then the lists."""
+    losses, deltas = [], []
+    for b in range(blocks):
+        d, f = runs["direct"][2 * b: 2 * b + 2], runs["front"][2 * b: 2 * b + 2]
+        losses.append(1 - sum(r["throughput_tok_s"] for r in f) / sum(r["throughput_tok_s"] for r in d))
+        deltas.append((sum(r["median_ttft_ms"] for r in f) - sum(r["median_ttft_ms"] for r in d)) / 2)
+    return statistics.median(losses), statistics.median(deltas), losses, deltas
 
 
 def media_bytes() -> dict[str, Any]:
@@ -230,6 +267,14 @@ def print_tables(report: dict[str, Any]) -> None:
           f"added median TTFT {o['added_median_ttft_ms']:.1f} ms (target <= 5 ms: {'met' if met['ttft'] else 'NOT met'}); "
           f"front CPU {o['front_cpu_ms_per_1000_tokens']:.0f} ms per 1000 tokens "
           f"({o['front_cpu_share_of_machine_pct']:.0f} % of this machine's CPUs during the front runs)")
+    st = o["steady"]
+    print(f"steady state: {s['concurrency']} streams started {st['worker_start_gap_s'] * 1e3:.0f} ms apart, "
+          f"{st['requests_per_run']} requests per run, {st['blocks']} ABBA blocks")
+    for name in ("direct", "front"):
+        print(f"{name:<12}{st[name]['throughput_tok_s']:>10.1f}{st[name]['median_ttft_ms']:>16.1f}")
+    sm = st["targets_met"]
+    print(f"throughput loss {st['throughput_loss_pct']:.1f} % ({'met' if sm['throughput'] else 'NOT met'}); "
+          f"added median TTFT {st['added_median_ttft_ms']:.1f} ms ({'met' if sm['ttft'] else 'NOT met'})")
     a = o["alone"]
     print(f"one request at a time ({a['requests_each']} each, {a['max_tokens']} tokens): median TTFT direct "
           f"{a['direct_median_ttft_ms']:.1f} ms, front {a['front_median_ttft_ms']:.1f} ms, "
@@ -250,6 +295,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16, help="requests per run")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--blocks", type=int, default=6, help="ABBA blocks: direct, front, front, direct")
+    parser.add_argument("--steady-blocks", type=int, default=4, help="ABBA blocks of the steady-state load")
+    parser.add_argument("--steady-rounds", type=int, default=4,
+                        help="requests per worker in a steady-state run (the first ones start staggered)")
     parser.add_argument("--skip-media", action="store_true")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="let the upstream, the front and the client share every CPU (by default the upstream "
