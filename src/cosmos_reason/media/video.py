@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import io
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import av
@@ -324,7 +324,7 @@ class _FrameSink:
         self._pending: deque[Future[None]] = deque()
         self._reformatter = VideoReformatter()  # reused: building a scaler per frame is slow
         self._frames: np.ndarray | None = None
-        self._resize: Any = None
+        self._resize: Callable[[np.ndarray], np.ndarray] | None = None
         self.submitted = 0
         self.filled = 0
         self.source_size = (0, 0)
@@ -355,7 +355,7 @@ class _FrameSink:
         if self._frames is None:
             self._allocate(rgb.shape[0], rgb.shape[1])
             self.rotation = rotation
-        assert self._frames is not None
+        assert self._frames is not None and self._resize is not None
         chw = self._resize(rgb)
         for position in self._plan.slots[index]:
             self._frames[position] = chw
@@ -373,17 +373,20 @@ class _FrameSink:
             total_pixels=options.total_pixels,
         )
         self._frames = np.empty((self._plan.nframes, 3, out_h, out_w), dtype=np.uint8)
-        if (out_h, out_w) == (height, width):
-            self._resize = lambda rgb: rgb.transpose(2, 0, 1)
-        else:
-            self._resize = _Resizer(height, width, out_h, out_w)
+        self._resize = _resizer(height, width, out_h, out_w)
 
 
 def _resize_bicubic_aa(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     """(H, W, 3) uint8 -> (3, height, width) uint8: qwen-vl-utils' resize, within rounding."""
-    if rgb.shape[:2] == (height, width):
-        return rgb.transpose(2, 0, 1)
-    return _Resizer(rgb.shape[0], rgb.shape[1], height, width)(rgb)
+    return _resizer(rgb.shape[0], rgb.shape[1], height, width)(rgb)
+
+
+def _resizer(src_h: int, src_w: int, height: int, width: int) -> Callable[[np.ndarray], np.ndarray]:
+    """(H, W, 3) uint8 frames of one size -> (3, height, width) uint8; frames already at that
+    size are only transposed."""
+    if (src_h, src_w) == (height, width):
+        return lambda rgb: rgb.transpose(2, 0, 1)
+    return _Resizer(src_h, src_w, height, width)
 
 
 class _Resizer:
@@ -452,9 +455,7 @@ def _band_blocks(size: int, new_size: int) -> tuple[tuple[int, int, int, int, np
     return tuple(blocks)
 
 
-_blas_limited = False
-
-
+@cache
 def _single_threaded_blas() -> None:
     """Keep numpy's BLAS (OpenBLAS) to one thread in this process, once.
 
@@ -462,12 +463,9 @@ def _single_threaded_blas() -> None:
     decoder's threads use the cores: OpenBLAS's own threads would busy-wait against them.
     torch's BLAS (MKL) is separate and keeps its threads.
     """
-    global _blas_limited
-    if not _blas_limited:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=1, user_api="blas")
-        _blas_limited = True
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _rotation(frame: av.VideoFrame) -> int:
