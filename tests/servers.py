@@ -27,7 +27,7 @@ def free_port() -> int:
 class ServerProcess:
     def __init__(self, args: Sequence[str] = (), env: dict[str, str] | None = None, *,
                  command: Sequence[str] | None = None, port: int | None = None, cpus: set[int] | None = None,
-                 log_name: str | None = None) -> None:
+                 log_name: str | None = None, cwd: Path | None = None) -> None:
         """`command` replaces `cosmos_reason serve` (give the `port` it listens on); `cpus` pins it."""
         self.port = port if port is not None else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -35,7 +35,7 @@ class ServerProcess:
         if command is None:
             command = [sys.executable, "-m", "cosmos_reason", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                        *args]
-        self.proc = subprocess.Popen(list(command), stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(list(command), cwd=cwd, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})},
                                      preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
 

@@ -6,14 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.media_factory import mp4_bytes, png_bytes
-from tests.servers import free_port
+from tests.servers import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "test-model"
@@ -70,40 +68,19 @@ def summary_of(result: subprocess.CompletedProcess) -> dict:
     return json.loads(lines[-1])["summary"]
 
 
-class FakeServer:
+class FakeServer(ServerProcess):
     """tests/jobs/fake_server.py in its own process: the real app and uvicorn, a scripted engine."""
 
     def __init__(self, *, delay: float = 0.0, pieces: list[str] | None = None, api_key: str | None = None,
                  flaky_every: int = 0) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = {"port": self.port, "delay": delay, "pieces": pieces, "api_key": api_key,
-                  "flaky_every": flaky_every}
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cosmos-reason-fake-{self.port}.log"
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_server.py")),
-                                      json.dumps(config)], cwd=ROOT, stdout=self.log.open("w"),
-                                     stderr=subprocess.STDOUT)
+        port = free_port()
+        config = {"port": port, "delay": delay, "pieces": pieces, "api_key": api_key, "flaky_every": flaky_every}
+        super().__init__(command=[sys.executable, str(Path(__file__).with_name("fake_server.py")), json.dumps(config)],
+                         port=port, cwd=ROOT, log_name=f"cosmos-reason-fake-{port}.log")
 
     def wait_ready(self, timeout: float = 120) -> FakeServer:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"fake server exited:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(self.log.read_text())
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().wait_ready(timeout)
+        return self
 
 
 @pytest.fixture(scope="session")

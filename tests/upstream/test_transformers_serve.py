@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
-from .conftest import FRONT_KEY, FRONT_MODEL, free_port, front_process
+from .conftest import FRONT_KEY, FRONT_MODEL, ServerProcess, free_port, front_process
 
 pytestmark = pytest.mark.e2e
 
@@ -28,33 +25,16 @@ def transformers_serve(demo_model_dir: Path):
     if command is None:
         pytest.skip("`transformers serve` is not installed (pip install 'transformers[serving]')")
     port = free_port()
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"transformers-serve-{port}.log"
-    proc = subprocess.Popen([command, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
-                             str(demo_model_dir)], stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    front = front_process([url])
+    peer = ServerProcess(command=[command, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
+                                  str(demo_model_dir)], port=port, log_name=f"transformers-serve-{port}.log")
+    front = front_process([peer.url])
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"transformers serve exited:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(log.read_text())
-            time.sleep(0.25)
+        peer.wait_ready()
         front.wait_ready()
-        yield url, str(demo_model_dir), front
+        yield peer.url, str(demo_model_dir), front
     finally:
         front.stop()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        peer.stop()
 
 
 def test_greedy_text_through_the_front_equals_transformers_serve(transformers_serve):
