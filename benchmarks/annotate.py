@@ -150,6 +150,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "videos": (make_videos(CACHE / "videos", args.videos), args.videos, "What happens in this video?")}
     options = {"max_tokens": args.max_tokens, "temperature": args.temperature}
     results: list[dict[str, Any]] = []
+
+    async def every_set(target, label: str, c: int, work: Path) -> None:
+        """Both sets through one in-process target at concurrency c, then close it."""
+        try:
+            for name, (folder, count, prompt) in sets.items():
+                row = await run_once(target, folder, count, prompt, options, c, work)
+                results.append({"set": name, "target": label, "concurrency": c, **row})
+                print(f"  {name:6} {label:<10} c={c:<3} {row['items_per_s']:7.2f} items/s", flush=True)
+        finally:
+            await target.aclose()
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         server = ServerProcess(["--model", "demo", "--log-level", "warning"])
@@ -171,23 +182,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         target = in_process_target("demo")
         load_seconds = time.perf_counter() - started
-        try:
-            for name, (folder, count, prompt) in sets.items():
-                row = await run_once(target, folder, count, prompt, options, c, work)
-                results.append({"set": name, "target": "in-process", "concurrency": c, **row})
-                print(f"  {name:6} in-process c={c:<3} {row['items_per_s']:7.2f} items/s", flush=True)
-        finally:
-            await target.aclose()
+        await every_set(target, "in-process", c, work)
         from cosmos_reason.jobs.clients import serve_settings
 
         target = in_process_target("demo", engine=NullEngine(), settings=serve_settings("demo"))
-        try:
-            for name, (folder, count, prompt) in sets.items():
-                row = await run_once(target, folder, count, prompt, options, c, work)
-                results.append({"set": name, "target": "no model", "concurrency": c, **row})
-                print(f"  {name:6} no model   c={c:<3} {row['items_per_s']:7.2f} items/s", flush=True)
-        finally:
-            await target.aclose()
+        await every_set(target, "no model", c, work)
     return {"results": results, "in_process_load_seconds": round(load_seconds, 2)}
 
 

@@ -422,11 +422,15 @@ class AnnotateJob:
             self.summary.interrupted = True
             raise
         finally:
-            if self.progress is not None:
-                self.progress.close()
-            if self.journal is not None:
-                self.journal.close()
+            self.close()
         return self.summary
+
+    def close(self) -> None:
+        """Close the progress bar and the journal, whichever are open (the Ray runner's end too)."""
+        if self.progress is not None:
+            self.progress.close()
+        if self.journal is not None:
+            self.journal.close()
 
 
 def _reused(original: Row, work: Work) -> Row:

@@ -96,10 +96,7 @@ def run_annotate_ray(job: AnnotateJob, *, address: str | None, model: str, serve
     except KeyboardInterrupt:
         job.summary.interrupted = True
     finally:
-        if job.progress is not None:
-            job.progress.close()
-        if job.journal is not None:
-            job.journal.close()
+        job.close()
     return job.summary
 
 
