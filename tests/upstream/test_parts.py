@@ -19,6 +19,7 @@ from cosmos_reason.engine.upstream_pool import (
     Upstream,
     UpstreamSpec,
     check_models_response,
+    env_proxy,
     parse_upstream,
 )
 from cosmos_reason.media.video import DecodedVideo, VideoOptions, load_video
@@ -74,6 +75,18 @@ def test_auto_api_follows_the_servers_own_name(owner, api):
     upstream = Upstream(UpstreamSpec("http://h/v1"), card={"id": "m", "owned_by": owner})
     assert upstream.api == api
     assert Upstream(UpstreamSpec("http://h/v1", api="cosmos"), card={"owned_by": "vllm"}).api == "cosmos"
+
+
+def test_upstreams_go_through_the_environments_proxy_unless_no_proxy_names_them(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert env_proxy("http://vllm-0:8000/v1") is None
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy:3128")
+    monkeypatch.setenv("NO_PROXY", "vllm-1,.cluster.local")
+    assert env_proxy("http://vllm-0:8000/v1") == "http://proxy:3128"
+    assert env_proxy("http://vllm-1:8000/v1") is None
+    assert env_proxy("http://vllm-2.cluster.local:8000/v1") is None
+    assert env_proxy("https://vllm-0:8000/v1") is None  # HTTPS_PROXY is not set
 
 
 # ---------------------------------------------------------------------------- request body

@@ -61,7 +61,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from ..conversation import Conversation, ImageInput, Text, VideoInput
 from .base import (
@@ -92,6 +92,7 @@ MAX_ATTEMPTS = 2
 #: Alternatives asked for when scoring (vLLM's default --max-logprobs, our server's maximum).
 SCORE_TOP_LOGPROBS = 20
 _CLIENT_STATUSES = {400: 400, 413: 413, 422: 400}
+_JSON_HEADERS = {"content-type": "application/json"}
 
 
 class UpstreamEngine:
@@ -164,8 +165,7 @@ class UpstreamEngine:
         for inflight in list(self._inflight.get(request_id, ())):
             inflight.aborted = True
             if inflight.response is not None:
-                with contextlib.suppress(Exception):
-                    await inflight.response.aclose()
+                inflight.response.close()  # drops the connection: the upstream sees the client go
 
     async def check_health(self) -> None:
         if not self.pool.healthy():
@@ -184,38 +184,31 @@ class UpstreamEngine:
         reader = _StreamReader(request.sampling.n)
         url = f"{upstream.spec.base_url}/chat/completions"
         try:
-            async with upstream.http().stream("POST", url, content=body,
-                                              headers={"content-type": "application/json"}) as response:
+            async with upstream.http().post(url, data=body, headers=_JSON_HEADERS) as response:
                 inflight.response = response
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._http_error(upstream, response.status_code, _error_message(response))
-                done = False
-                async for line in response.aiter_lines():
-                    # After [DONE] the body is read to its end (it ends right there), so that the
-                    # connection goes back to the pool instead of being closed half-read.
-                    if done or not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        continue
-                    for delta in reader.feed(self._event(upstream, data)):
-                        yield delta
+                if response.status >= 400:
+                    raise self._http_error(upstream, response.status, _error_message(response.status,
+                                                                                      await response.read()))
+                async for data in _sse_data(response.content):
+                    # Read to the body's end (it ends right after [DONE]), so that the connection
+                    # goes back to the pool instead of being closed half-read.
+                    if data != b"[DONE]":
+                        for delta in reader.feed(self._event(upstream, data)):
+                            yield delta
             if inflight.aborted:
                 for delta in reader.abort():
                     yield delta
                 return
             for delta in reader.finish(upstream.name):
                 yield delta
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout):
+        except TimeoutError as exc:  # aiohttp's (a ClientError too) and asyncio's
+            if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 reason = f"no connection within {upstream.spec.connect_timeout:g} s"
             else:
                 reason = f"no answer within {upstream.spec.timeout:g} s"
             self.pool.mark_failed(upstream, reason)
             raise UpstreamTimeoutError(f"upstream server {upstream.name} timed out: {reason}") from None
-        except (httpx.TransportError, httpx.StreamError) as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             if inflight.aborted:
                 for delta in reader.abort():
                     yield delta
@@ -231,14 +224,16 @@ class UpstreamEngine:
             if not attempts:
                 self._inflight.pop(request.request_id, None)
 
-    def _event(self, upstream: Upstream, data: str) -> dict[str, Any]:
+    def _event(self, upstream: Upstream, data: bytes) -> dict[str, Any]:
         try:
             event = json.loads(data)
         except ValueError:
             self.pool.mark_failed(upstream, "sent a stream event that is not JSON")
-            raise UpstreamError(f"upstream server {upstream.name} sent a stream event that is not JSON: {data[:200]!r}") from None
+            raise UpstreamError(f"upstream server {upstream.name} sent a stream event that is not JSON: "
+                                f"{data[:200].decode(errors='replace')!r}") from None
         if not isinstance(event, dict):
-            raise UpstreamError(f"upstream server {upstream.name} sent an unexpected stream event: {data[:200]!r}")
+            raise UpstreamError(f"upstream server {upstream.name} sent an unexpected stream event: "
+                                f"{data[:200].decode(errors='replace')!r}")
         if "error" in event or event.get("object") == "error":
             error = event.get("error") if isinstance(event.get("error"), dict) else event
             status = _int(error.get("code")) or _int(error.get("status")) or \
@@ -262,8 +257,22 @@ class UpstreamEngine:
 
 @dataclass(eq=False)
 class _Inflight:
-    response: httpx.Response | None = None
+    response: aiohttp.ClientResponse | None = None
     aborted: bool = False
+
+
+async def _sse_data(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The `data:` fields of a server-sent event stream, to the body's end. Lines are split
+    here rather than with the reader's readline, whose line length is capped (64 KiB)."""
+    pending = b""
+    async for chunk in body.iter_any():
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].strip()
+    if pending.startswith(b"data:"):
+        yield pending[5:].strip()
 
 
 class _StreamReader:
@@ -458,12 +467,12 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(status: int, raw: bytes) -> str:
     """The upstream's own error message: OpenAI's envelope, vLLM's older one, FastAPI's, or text."""
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
-        return response.text.strip()[:1000] or f"HTTP {response.status_code}"
+        return raw.decode(errors="replace").strip()[:1000] or f"HTTP {status}"
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and error.get("message"):

@@ -28,13 +28,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+import aiohttp
 import httpx
 
 log = logging.getLogger(__name__)
@@ -123,7 +126,7 @@ class Upstream:
     served: int = 0  # requests sent to it, for logs and tests
     warned: bool = False  # said once that api=openai drops our extra sampling fields
     card: dict[str, Any] | None = None  # its /v1/models entry for our model
-    client: httpx.AsyncClient | None = field(default=None, repr=False)
+    client: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -146,11 +149,20 @@ class Upstream:
     def headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.spec.api_key}"} if self.spec.api_key else {}
 
-    def http(self) -> httpx.AsyncClient:
-        if self.client is None:
-            timeout = httpx.Timeout(self.spec.timeout, connect=self.spec.connect_timeout)
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-            self.client = httpx.AsyncClient(timeout=timeout, limits=limits, headers=self.headers())
+    def http(self) -> aiohttp.ClientSession:
+        """The upstream's HTTP client (made on first use, inside the running event loop).
+
+        aiohttp rather than httpx on this path: the front relays every token of every
+        stream, and httpx's connection pool and pure-Python parsing cost several times
+        aiohttp's C parser and pool per request and per chunk (see benchmarks/upstream.py)."""
+        if self.client is None or self.client.closed:
+            timeout = aiohttp.ClientTimeout(total=None, connect=self.spec.connect_timeout,
+                                            sock_connect=self.spec.connect_timeout, sock_read=self.spec.timeout)
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+            # HTTP(S)_PROXY / NO_PROXY are read once here: aiohttp's trust_env would look them
+            # (and ~/.netrc) up again on a worker thread for every request.
+            self.client = aiohttp.ClientSession(headers=self.headers(), timeout=timeout, connector=connector,
+                                                proxy=env_proxy(self.spec.base_url))
         return self.client
 
 
@@ -233,13 +245,15 @@ class UpstreamPool:
     async def probe(self, upstream: Upstream) -> bool:
         """GET /v1/models with the upstream's key: in when it answers and serves our model."""
         self._probed[id(upstream)] = time.monotonic()
+        timeout = min(5.0, upstream.spec.timeout)
         try:
-            response = await upstream.http().get(f"{upstream.spec.base_url}/models",
-                                                 timeout=min(5.0, upstream.spec.timeout))
-        except httpx.HTTPError as exc:
-            self.mark_failed(upstream, f"probe failed: {describe_transport_error(exc)}")
+            async with upstream.http().get(f"{upstream.spec.base_url}/models",
+                                           timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                status, body = response.status, await response.read()
+        except (aiohttp.ClientError, OSError) as exc:  # timeouts included (TimeoutError is an OSError)
+            self.mark_failed(upstream, f"probe failed: {describe_transport_error(exc, timeout)}")
             return False
-        reason = check_models_response(upstream.spec, response.status_code, _json(response))
+        reason = check_models_response(upstream.spec, status, _json(body))
         if isinstance(reason, str):
             self.mark_failed(upstream, reason)
             return False
@@ -257,7 +271,7 @@ class UpstreamPool:
                 log.warning("upstream %s: %s; probing it in the background", upstream.name, reason)
                 upstream.healthy, upstream.reason = False, reason
                 continue
-            result = check_models_response(upstream.spec, response.status_code, _json(response))
+            result = check_models_response(upstream.spec, response.status_code, _json(response.content))
             if isinstance(result, str):
                 log.warning("upstream %s: %s", upstream.name, result)
                 upstream.healthy, upstream.reason = False, result
@@ -273,7 +287,7 @@ class UpstreamPool:
                 await self._probe_task
         for upstream in self.upstreams:
             if upstream.client is not None:
-                await upstream.client.aclose()
+                await upstream.client.close()
                 upstream.client = None
 
 
@@ -295,13 +309,25 @@ def check_models_response(spec: UpstreamSpec, status: int, body: Any) -> dict[st
     return f"does not serve model {spec.model!r} (it serves: {served})"
 
 
-def describe_transport_error(exc: BaseException) -> str:
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) names for `url`, if any."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    if not proxies.get(parts.scheme) or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxies[parts.scheme]
+
+
+def describe_transport_error(exc: BaseException, timeout: float | None = None) -> str:
+    """What went wrong on the wire, for logs and error messages (httpx's or aiohttp's errors)."""
+    if isinstance(exc, TimeoutError) and not str(exc).strip():
+        return f"TimeoutError: no answer within {timeout:g} s" if timeout else "TimeoutError"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(body: bytes) -> Any:
     try:
-        return response.json()
+        return json.loads(body)
     except ValueError:
         return None
