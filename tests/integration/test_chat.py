@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import httpx
 import openai
 import pytest
@@ -57,6 +60,38 @@ async def test_stream_ends_with_done(client):
         lines = [line async for line in response.aiter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     assert all(line.startswith("data: ") for line in lines)
+
+
+async def test_events_ready_together_go_out_in_one_write(engine):
+    """Role chunk with the first token's; the last token's with usage and [DONE]: one write
+    (a syscall and a wakeup at both ends) per token, not per event. Driven as raw ASGI, the
+    way uvicorn calls it, to see the body messages one by one."""
+    app = create_app(Settings(model="/ckpt", served_model_names=(MODEL,)), engine)
+    body = json.dumps({"model": MODEL, "messages": USER, "stream": True,
+                       "stream_options": {"include_usage": True}}).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "query_string": b"",
+             "root_path": "", "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
+    requests = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive():
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # the client stays connected
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    writes = [m["body"].decode() for m in sent if m["type"] == "http.response.body" and m.get("body")]
+    # The engine yields 5 deltas: "Hello", ",", " world", "!" and the (empty) finishing one.
+    assert len(writes) == 5
+    assert '"role":"assistant"' in writes[0] and '"content":"Hello"' in writes[0]
+    assert '"content":"!"' in writes[3]
+    assert writes[-1].count("data: ") == 3 and '"finish_reason":"stop"' in writes[-1]
+    assert '"usage"' in writes[-1] and writes[-1].endswith("data: [DONE]\n\n")
 
 
 async def test_max_tokens_cuts_with_length(sdk):

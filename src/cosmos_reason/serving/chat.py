@@ -106,7 +106,7 @@ class ChatService:
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         chunks = _Chunks(model, gen.sampling.n, raw=request.raw_output, logprobs=gen.sampling.logprobs,
                          timer=RequestTimer(self.metrics))
-        return _sse(chunks.run(deltas, first, include_usage))
+        return chunks.run(deltas, first, include_usage)
 
 
 class _Chunks:
@@ -119,21 +119,30 @@ class _Chunks:
         self.logprobs = logprobs
 
     async def run(self, deltas: AsyncIterator[Delta], first: Delta | None, include_usage: bool) -> AsyncIterator[str]:
+        """The SSE events, ending in [DONE]. Events ready at the same moment go out as one
+        write: the role chunk with the first delta's, the last choice's finishing chunk
+        with the usage chunk and [DONE] (each write is a syscall and a wakeup on both ends)."""
         from ..protocol import Delta as DeltaOut
 
-        yield self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant")) for i in range(len(self.shapers))])
+        ready = [self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant")) for i in range(len(self.shapers))])]
+        open_choices = len(self.shapers)
         try:
             async for delta in _chain(first, deltas):
                 self.timer.delta()
                 choice = self.choice(delta)
                 if choice is not None:
-                    yield self.chunk([choice])
+                    ready.append(self.chunk([choice]))
+                open_choices -= delta.finish_reason is not None
+                if ready and open_choices > 0:  # after the last one, only usage and [DONE] are left
+                    yield _sse(ready)
+                    ready = []
         except APIError as exc:
-            yield json.dumps(exc.body())
+            yield _sse([*ready, json.dumps(exc.body())], done=True)
             return
         self.timer.done(self.prompt_tokens, sum(self.tokens))
         if include_usage:
-            yield self.chunk([], _usage(self.prompt_tokens, self.tokens))
+            ready.append(self.chunk([], _usage(self.prompt_tokens, self.tokens)))
+        yield _sse(ready, done=True)
 
     def choice(self, delta: Delta) -> ChunkChoice | None:
         self.tokens[delta.index], self.prompt_tokens = delta.completion_tokens, delta.prompt_tokens
@@ -166,10 +175,9 @@ async def _chain(first: Delta | None, rest: AsyncIterator[Delta]) -> AsyncIterat
         yield item
 
 
-async def _sse(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    async for line in lines:
-        yield f"data: {line}\n\n"
-    yield "data: [DONE]\n\n"
+def _sse(events: list[str], done: bool = False) -> str:
+    text = "".join(f"data: {event}\n\n" for event in events)
+    return text + "data: [DONE]\n\n" if done else text
 
 
 async def _guarded(deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
