@@ -69,19 +69,34 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Run `work` while waiting for the ASGI disconnect message; cancel it if the client goes."""
-    task = asyncio.ensure_future(work)
+    """Run `work` in this task while a watcher waits for the ASGI disconnect message; if the
+    client goes first, `work` is cancelled and ClientGone raised.
+
+    `work` runs here rather than in a task of its own, so a request goes on to its engine
+    without queueing behind every other ready task: when many requests arrive at once,
+    each is forwarded as soon as its own work is done instead of all near the end."""
+    task = asyncio.current_task()
+    assert task is not None
+    state = {"running": True, "gone": False}
+
+    def on_watcher_done(watcher: asyncio.Future) -> None:
+        if state["running"] and not watcher.cancelled() and watcher.exception() is None:
+            state["gone"] = True
+            task.cancel()
+
     watcher = asyncio.ensure_future(_disconnected(request))
+    watcher.add_done_callback(on_watcher_done)
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if not state["gone"]:
+            raise
+        if hasattr(task, "uncancel"):  # Python 3.11+: this cancellation is handled here
+            task.uncancel()
+        raise ClientGone() from None
     finally:
+        state["running"] = False
         watcher.cancel()
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise ClientGone()
-    return task.result()
 
 
 async def _disconnected(request: Request) -> None:
