@@ -61,6 +61,9 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
                         "'http://vllm-0:8000/v1?model=nvidia/Cosmos-Reason1-7B&key_env=VLLM_KEY'; "
                         "options: model, key_env, key, api=auto|vllm|cosmos|openai, frames=png|webp|jpeg, "
                         "timeout, connect_timeout (README, Deployment)")
+    p.add_argument("--workers", type=int, default=_D.workers,
+                   help="--engine upstream: front processes sharing the port, for fleets whose token rate "
+                        "outruns one process (each worker balances its own requests; /metrics adds them up)")
     p.add_argument("--max-n", type=int, default=_D.max_n, help="most choices one request may ask for")
     p.add_argument("--max-num-seqs", type=int, default=_D.max_num_seqs,
                    help="sequences generated together (continuous batching)")
@@ -112,6 +115,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         public_metrics=args.public_metrics,
         media=media_settings_from_args(args),
         upstreams=tuple(args.upstream),
+        workers=args.workers,
         log_level=args.log_level,
     )
 
@@ -121,23 +125,32 @@ def serve(args: argparse.Namespace) -> int:
 
     from .engine.loading import ModelLoadError
     from .engine.registry import create_engine
+    from .engine.upstream_pool import parse_upstream
     from .server.app import create_app
 
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     try:
         settings = settings_from_args(args)
-        engine = create_engine(settings)
+        if settings.workers > 1:
+            for spec in settings.upstreams:  # each worker reads them again; say what is wrong once, here
+                parse_upstream(spec)
+            engine = None
+        else:
+            engine = create_engine(settings)
     except (ModelLoadError, ValueError) as exc:
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
         return 1
-    if engine.info.random_weights:
-        log.warning("serving the DEMO model (%s): RANDOM weights, its answers are meaningless", engine.info.source)
-    app = create_app(settings, engine)
     log.info("serving %r on http://%s:%d/v1", settings.model_name, settings.host, settings.port)
     # h11 accepts any method token, so the guide's `curl -X Post` reaches the app.
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, http="h11", log_level=settings.log_level,
-                            log_config=_uvicorn_log_config(), timeout_graceful_shutdown=settings.shutdown_timeout)
-    server = uvicorn.Server(config)
+    options = dict(host=settings.host, port=settings.port, http="h11", log_level=settings.log_level,
+                   log_config=_uvicorn_log_config(), timeout_graceful_shutdown=settings.shutdown_timeout)
+    if engine is None:
+        from .server.workers import serve_workers
+
+        return serve_workers(settings, options)
+    if engine.info.random_weights:
+        log.warning("serving the DEMO model (%s): RANDOM weights, its answers are meaningless", engine.info.source)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), **options))
     # On SIGTERM uvicorn stops accepting, lets running requests (streams included) finish for up to
     # timeout_graceful_shutdown, shuts the app down, and then re-raises the signal to the handler that was
     # there before it. With the default handler the drained process would die of SIGTERM (status 143);
@@ -151,7 +164,7 @@ def serve(args: argparse.Namespace) -> int:
 def make_demo_model(args: argparse.Namespace) -> int:
     from .demo.checkpoint import make_demo_model as build
 
-    _setup_logging("info")
+    setup_logging("info")
     path = build(args.dir, size=args.size, seed=args.seed)
     print(f"wrote demo checkpoint ({args.size}, RANDOM weights) to {path}")
     return 0
@@ -165,7 +178,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 ACCESS_FORMAT = '%(asctime)s %(levelname)s access [%(request_id)s]: %(client_addr)s - "%(request_line)s" %(status_code)s'
 
 
-def _setup_logging(level: str) -> None:
+def setup_logging(level: str) -> None:
     """Every line carries the id of the request it is about (x-request-id), "-" outside requests."""
     from .server.middleware import RequestIdLogFilter
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
 
 _LATENCY = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _ITL = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
@@ -16,8 +18,11 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("cosmos_reason_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
-        self.queue_depth = Gauge("cosmos_reason_queue_depth", "Requests waiting for a sequence slot", registry=r)
-        self.running = Gauge("cosmos_reason_running_sequences", "Sequences being generated", registry=r)
+        # (livesum: with several worker processes, the sum over the live ones)
+        self.queue_depth = Gauge("cosmos_reason_queue_depth", "Requests waiting for a sequence slot", registry=r,
+                                 multiprocess_mode="livesum")
+        self.running = Gauge("cosmos_reason_running_sequences", "Sequences being generated", registry=r,
+                             multiprocess_mode="livesum")
         self.ttft = Histogram("cosmos_reason_time_to_first_token_seconds", "Time to first token", buckets=_LATENCY, registry=r)
         self.itl = Histogram("cosmos_reason_inter_token_latency_seconds", "Time between streamed deltas", buckets=_ITL, registry=r)
         self.e2e = Histogram("cosmos_reason_request_latency_seconds", "Whole request latency", buckets=_LATENCY, registry=r)
@@ -33,6 +38,12 @@ class Metrics:
         self.running.set_function(lambda: getattr(stats(), "running_rows", 0))
 
     def render(self) -> bytes:
+        """This process's metrics; under `serve --workers N`, every worker's added up (the
+        values live in PROMETHEUS_MULTIPROC_DIR, see server/workers.py)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)
 
 

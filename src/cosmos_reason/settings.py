@@ -48,6 +48,7 @@ class Settings:
     shutdown_timeout: float = 30.0  # seconds running requests get to finish after SIGTERM
     public_metrics: bool = False  # serve /metrics without an API key
     upstreams: tuple[str, ...] = ()  # --engine upstream: server specs, see engine/upstream_pool.py
+    workers: int = 1  # front processes sharing the port (--engine upstream only), see server/workers.py
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -69,6 +70,11 @@ class Settings:
             raise ValueError("--engine upstream needs at least one --upstream URL")
         if self.upstreams and self.engine != "upstream":
             raise ValueError("--upstream is only used with --engine upstream")
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.workers > 1 and self.engine != "upstream":
+            raise ValueError("--workers above 1 needs --engine upstream: the hf engine holds the model in one "
+                             "process (for more throughput, run replicas behind a front with --engine upstream)")
 
     @property
     def model_name(self) -> str:
