@@ -3,8 +3,8 @@
 1. Overhead. One upstream (our own server on the demo checkpoint, a separate process) and
    one front (`--engine upstream` over it). The same workload is run straight at the
    upstream and through the front, with a lean aiohttp client: --concurrency streams at once
-   (16), --requests per run (16: one wave), each a short prompt asking for --max-tokens
-   tokens (ignore_eos, temperature 0, repetition_penalty 1, include_usage). After a
+   (16), each a short prompt asking for --max-tokens tokens (32; ignore_eos, temperature 0,
+   repetition_penalty 1, include_usage). After a
    warm-up of each, runs go in ABBA blocks (direct, front, front, direct), so that a
    change in the machine's load during a block hits both sides alike:
 
@@ -14,13 +14,21 @@
      added TTFT   front TTFT - direct TTFT, per block; median of the blocks
      front CPU    CPU time of the front process (from /proc) per 1000 streamed tokens
 
-   Targets: at most 5 % loss and at most 5 ms added median TTFT. Two arrival patterns:
-   "burst", the 16 requests of a run sent in the same instant (the front then handles them
-   one after another before the upstream sees the last), and "steady", the same 16 streams
-   with their starts spread over one request's duration, each worker then sending its
-   next request as soon as the last ends (--steady-rounds per worker, --steady-blocks ABBA
-   blocks). The front's own latency is also measured one request at a time ("alone":
-   4 x 8 requests each way, ABBA), with the front's CPU time per request.
+   Targets: at most 5 % loss and at most 5 ms added median TTFT. Three arrival patterns,
+   each in its own ABBA blocks:
+
+     closed     16 workers start together and each sends its next request as soon as the
+                last ends (--rounds each, so 64 requests a run): a client held at 16
+                concurrent streams, as vLLM's benchmark_serving --max-concurrency 16 does
+     staggered  the same, but the workers' starts spread over one request's duration, so
+                that requests arrive one by one as earlier ones finish
+     burst      one wave: the run's 16 requests sent in the same instant and nothing
+                after (--burst-blocks); the front handles them one after another on
+                its event loop before the upstream sees the last, the worst moment
+                for a single front process
+
+   The front's own latency is also measured one request at a time ("alone": 8 x 8
+   requests each way, ABBA), with the front's CPU time per request.
 
    CPUs: by default the upstream gets half of the machine's CPUs to itself (a GPU server
    has its own device) and the front and the clients share the rest; --no-pin shares all.
@@ -31,7 +39,7 @@
    lossless WebP or JPEG frames, and the lossless FFV1 file for our own server; sizes are
    of the string sent (base64 included), next to the original file's as a data: URI.
 
-Run: .venv/bin/python benchmarks/upstream.py [--requests 16] [--blocks 6] [--max-tokens 32]
+Run: .venv/bin/python benchmarks/upstream.py [--blocks 8] [--burst-blocks 24] [--max-tokens 32]
 Results: benchmarks/results/upstream.json.
 """
 
@@ -57,7 +65,7 @@ UPSTREAM_KEY = "bench-upstream"
 FRONT_KEY = "bench-front"
 sys.path.insert(0, str(HERE.parent))  # for tests.servers, the test suite's server launcher
 
-from tests.servers import ServerProcess  # noqa: E402
+from tests.servers import ServerProcess, free_port  # noqa: E402
 
 
 async def run_load(base_url: str, key: str, model: str, requests: int, concurrency: int, max_tokens: int,
@@ -111,6 +119,14 @@ async def run_load(base_url: str, key: str, model: str, requests: int, concurren
             "median_ttft_ms": statistics.median(ttfts) * 1e3, "ttft_ms": [round(t * 1e3, 1) for t in ttfts]}
 
 
+def process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
     """(upstream's CPUs, front's and client's CPUs): the upstream gets the second half to itself."""
     cpus = sorted(os.sched_getaffinity(0))
@@ -122,14 +138,23 @@ def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
 
 def overhead(args: argparse.Namespace) -> dict[str, Any]:
     cache = {"COSMOS_REASON_CACHE": os.environ.get("COSMOS_REASON_CACHE", str(Path.home() / ".cache" / "cosmos-reason"))}
-    upstream_cpus, front_cpus = cpu_split(args.pin)
+    # The paced stand-in needs next to no CPU: nothing is pinned then, and the front's workers
+    # may use every core.
+    upstream_cpus, front_cpus = cpu_split(args.pin and args.upstream == "demo")
     all_cpus = os.sched_getaffinity(0)
-    upstream = ServerProcess(["--model", args.model, "--api-key", UPSTREAM_KEY, "--max-num-seqs",
-                              str(max(32, args.concurrency)), "--served-model-name", "bench", "--log-level", "warning"],
-                             env=cache, cpus=upstream_cpus)
+    if args.upstream == "paced":
+        port = free_port()
+        upstream = ServerProcess(command=[sys.executable, str(HERE / "paced_upstream.py"), "--port", str(port),
+                                          "--ttft-ms", str(args.paced_ttft_ms), "--itl-ms", str(args.paced_itl_ms)],
+                                 port=port, log_name=f"paced-upstream-{port}.log")
+    else:
+        upstream = ServerProcess(["--model", args.model, "--api-key", UPSTREAM_KEY, "--max-num-seqs",
+                                  str(max(32, args.concurrency)), "--served-model-name", "bench", "--log-level",
+                                  "warning"], env=cache, cpus=upstream_cpus)
     upstream.wait_ready(300)
     front = ServerProcess(["--engine", "upstream", "--upstream", f"{upstream.url}/v1?key_env=BENCH_UPSTREAM_KEY",
-                           "--api-key", FRONT_KEY, "--served-model-name", "bench", "--log-level", "warning"],
+                           "--api-key", FRONT_KEY, "--served-model-name", "bench", "--log-level", "warning",
+                           "--workers", str(args.front_workers)],
                           env={"BENCH_UPSTREAM_KEY": UPSTREAM_KEY}, cpus=front_cpus)
     if front_cpus:
         os.sched_setaffinity(0, front_cpus)  # the clients run beside the front, as they would beside a real one
@@ -137,83 +162,83 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
         front.wait_ready(300)
         targets = {"direct": (upstream.url, UPSTREAM_KEY), "front": (front.url, FRONT_KEY)}
 
-        def load(name: str, requests: int = args.requests, stagger_s: float = 0.0) -> dict[str, Any]:
+        def front_cpu() -> float:
+            """CPU seconds of the front: its process and, with --front-workers, its workers."""
+            children = Path(f"/proc/{front.proc.pid}/task/{front.proc.pid}/children").read_text().split()
+            return front.cpu_seconds() + sum(process_cpu_seconds(int(pid)) for pid in children)
+
+        def load(name: str, requests: int, stagger_s: float = 0.0) -> dict[str, Any]:
             url, key = targets[name]
-            cpu = front.cpu_seconds()
+            cpu = front_cpu()
             result = asyncio.run(run_load(url, key, "bench", requests, args.concurrency, args.max_tokens, name,
                                           stagger_s))
-            result["front_cpu_s"] = front.cpu_seconds() - cpu
+            result["front_cpu_s"] = front_cpu() - cpu
             return result
 
         for name in targets:  # warm-up: connections, caches, allocator
-            load(name)
+            load(name, args.concurrency)
         # One request at a time: the front's own latency, without 16 streams' queueing noise.
         alone: dict[str, list[float]] = {"direct": [], "front": []}
         alone_cpu = 0.0
-        for name in ["direct", "front", "front", "direct"] * 2:
+        for name in ["direct", "front", "front", "direct"] * 4:
             url, key = targets[name]
-            cpu = front.cpu_seconds()
+            cpu = front_cpu()
             alone[name] += asyncio.run(run_load(url, key, "bench", 8, 1, 4, name))["ttft_ms"]
             if name == "front":
-                alone_cpu += front.cpu_seconds() - cpu
-        order = ["direct", "front", "front", "direct"] * args.blocks
-        runs: dict[str, list[dict[str, Any]]] = {"direct": [], "front": []}
-        for name in order:
-            runs[name].append(load(name))
-            print(f"  burst  {name:<6} {runs[name][-1]['throughput_tok_s']:8.1f} tok/s  "
-                  f"median TTFT {runs[name][-1]['median_ttft_ms']:7.1f} ms", file=sys.stderr, flush=True)
-        # Steady state: the same 16 streams, but their starts spread over one request's duration
-        # (taken from the direct burst runs), each worker then going on back to back, so that
-        # requests arrive one by one as earlier ones finish instead of all in the same instant.
-        gap = statistics.median(r["wall_s"] for r in runs["direct"]) / args.concurrency
-        steady: dict[str, list[dict[str, Any]]] = {"direct": [], "front": []}
-        for name in ["direct", "front", "front", "direct"] * args.steady_blocks:
-            steady[name].append(load(name, args.concurrency * args.steady_rounds, gap))
-            print(f"  steady {name:<6} {steady[name][-1]['throughput_tok_s']:8.1f} tok/s  "
-                  f"median TTFT {steady[name][-1]['median_ttft_ms']:7.1f} ms", file=sys.stderr, flush=True)
+                alone_cpu += front_cpu() - cpu
+        # Starts spread over one request's duration, taken from a closed-loop run's first wave.
+        gap = load("direct", args.concurrency)["wall_s"] / args.concurrency
+        plans = {"closed": (args.concurrency * args.rounds, 0.0, args.blocks),
+                 "staggered": (args.concurrency * args.rounds, gap, args.blocks),
+                 "burst": (args.concurrency, 0.0, args.burst_blocks)}
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for pattern, (requests, stagger, blocks) in plans.items():
+            runs[pattern] = {"direct": [], "front": []}
+            for name in ["direct", "front", "front", "direct"] * blocks:
+                run = load(name, requests, stagger)
+                runs[pattern][name].append(run)
+                print(f"  {pattern:<9} {name:<6} {run['throughput_tok_s']:8.1f} tok/s  "
+                      f"median TTFT {run['median_ttft_ms']:7.1f} ms", file=sys.stderr, flush=True)
     finally:
         os.sched_setaffinity(0, all_cpus)
         front.stop()
         upstream.stop()
-    summary = {name: {"throughput_tok_s": statistics.median(r["throughput_tok_s"] for r in rs),
-                      "median_ttft_ms": statistics.median(r["median_ttft_ms"] for r in rs)} for name, rs in runs.items()}
-    front_tokens = sum(r["tokens"] for r in runs["front"])
-    loss, added, losses, deltas = compare(runs, args.blocks)
-    steady_loss, steady_added, steady_losses, steady_deltas = compare(steady, args.steady_blocks)
-    steady_summary = {name: {"throughput_tok_s": statistics.median(r["throughput_tok_s"] for r in rs),
-                             "median_ttft_ms": statistics.median(r["median_ttft_ms"] for r in rs)}
-                      for name, rs in steady.items()}
+    front_runs = [r for pattern in runs.values() for r in pattern["front"]]
     return {
-        "settings": {"model": args.model, "concurrency": args.concurrency, "requests_per_run": args.requests,
+        "settings": {"upstream": args.upstream if args.upstream == "paced" else f"cosmos-reason on {args.model}",
+                     **({"paced_ttft_ms": args.paced_ttft_ms, "paced_itl_ms": args.paced_itl_ms}
+                        if args.upstream == "paced" else {}),
+                     "front_workers": args.front_workers,
+                     "concurrency": args.concurrency, "max_tokens": args.max_tokens,
                      "upstream_cpus": sorted(upstream_cpus) if upstream_cpus else "shared",
                      "front_and_client_cpus": sorted(front_cpus) if front_cpus else "shared",
-                     "max_tokens": args.max_tokens, "blocks": args.blocks, "order": "ABBA (direct, front, front, direct) x blocks"},
-        "direct": summary["direct"],
-        "front": summary["front"],
-        "throughput_loss_pct": round(100 * loss, 2),  # median over blocks
-        "added_median_ttft_ms": round(added, 2),  # median over blocks
-        "per_block": {"throughput_loss_pct": [round(100 * x, 1) for x in losses],
-                      "added_median_ttft_ms": [round(x, 1) for x in deltas]},
+                     "order": "ABBA (direct, front, front, direct) x blocks", "staggered_start_gap_s": round(gap, 4)},
+        "targets": {"throughput_loss_pct": 5.0, "added_median_ttft_ms": 5.0},
+        "patterns": {pattern: summarize(runs[pattern], requests, blocks)
+                     for pattern, (requests, _, blocks) in plans.items()},
         "alone": {"requests_each": len(alone["direct"]), "max_tokens": 4,
                   "direct_median_ttft_ms": round(statistics.median(alone["direct"]), 2),
                   "front_median_ttft_ms": round(statistics.median(alone["front"]), 2),
                   "added_median_ttft_ms": round(statistics.median(alone["front"]) - statistics.median(alone["direct"]), 2),
                   "front_cpu_ms_per_request": round(1e3 * alone_cpu / len(alone["front"]), 2)},
-        "front_cpu_share_of_machine_pct": round(100 * sum(r["front_cpu_s"] for r in runs["front"])
-                                                / sum(r["wall_s"] for r in runs["front"]) / (os.cpu_count() or 1), 1),
-        "front_cpu_ms_per_1000_tokens": round(1e6 * sum(r["front_cpu_s"] for r in runs["front"]) / max(1, front_tokens), 1),
-        "steady": {
-            "requests_per_run": args.concurrency * args.steady_rounds, "blocks": args.steady_blocks,
-            "worker_start_gap_s": round(gap, 4),
-            "direct": steady_summary["direct"], "front": steady_summary["front"],
-            "throughput_loss_pct": round(100 * steady_loss, 2), "added_median_ttft_ms": round(steady_added, 2),
-            "per_block": {"throughput_loss_pct": [round(100 * x, 1) for x in steady_losses],
-                          "added_median_ttft_ms": [round(x, 1) for x in steady_deltas]},
-            "targets_met": {"throughput": steady_loss <= 0.05, "ttft": steady_added <= 5.0},
-            "runs": {name: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "ttft_ms"}
-                            for r in rs] for name, rs in steady.items()},
-        },
-        "targets": {"throughput_loss_pct": 5.0, "added_median_ttft_ms": 5.0},
+        "front_cpu_ms_per_1000_tokens": round(1e6 * sum(r["front_cpu_s"] for r in front_runs)
+                                              / max(1, sum(r["tokens"] for r in front_runs)), 1),
+        "front_cpu_share_of_machine_pct": round(100 * sum(r["front_cpu_s"] for r in front_runs)
+                                                / sum(r["wall_s"] for r in front_runs) / (os.cpu_count() or 1), 1),
+    }
+
+
+def summarize(runs: dict[str, list[dict[str, Any]]], requests: int, blocks: int) -> dict[str, Any]:
+    loss, added, losses, deltas = compare(runs, blocks)
+    return {
+        "requests_per_run": requests, "blocks": blocks,
+        **{name: {"throughput_tok_s": round(statistics.median(r["throughput_tok_s"] for r in rs), 1),
+                  "median_ttft_ms": round(statistics.median(r["median_ttft_ms"] for r in rs), 1)}
+           for name, rs in runs.items()},
+        "throughput_loss_pct": round(100 * loss, 2),  # median over blocks
+        "added_median_ttft_ms": round(added, 2),  # median over blocks
+        "per_block": {"throughput_loss_pct": [round(100 * x, 1) for x in losses],
+                      "added_median_ttft_ms": [round(x, 1) for x in deltas]},
         "targets_met": {"throughput": loss <= 0.05, "ttft": added <= 5.0},
         "runs": {name: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "ttft_ms"}
                         for r in rs] for name, rs in runs.items()},
@@ -267,29 +292,22 @@ def media_bytes() -> dict[str, Any]:
 def print_tables(report: dict[str, Any]) -> None:
     o = report["overhead"]
     s = o["settings"]
-    print(f"\nfront overhead: {s['concurrency']} concurrent streams, {s['requests_per_run']} requests x "
-          f"{s['max_tokens']} tokens per run, {s['blocks']} ABBA blocks (medians of runs; loss and added TTFT: "
-          f"medians of the blocks' own comparisons)")
-    print(f"{'':<12}{'tok/s':>10}{'median TTFT ms':>16}")
-    for name in ("direct", "front"):
-        print(f"{name:<12}{o[name]['throughput_tok_s']:>10.1f}{o[name]['median_ttft_ms']:>16.1f}")
-    met = o["targets_met"]
-    print(f"throughput loss {o['throughput_loss_pct']:.1f} % (target <= 5 %: {'met' if met['throughput'] else 'NOT met'}); "
-          f"added median TTFT {o['added_median_ttft_ms']:.1f} ms (target <= 5 ms: {'met' if met['ttft'] else 'NOT met'}); "
-          f"front CPU {o['front_cpu_ms_per_1000_tokens']:.0f} ms per 1000 tokens "
-          f"({o['front_cpu_share_of_machine_pct']:.0f} % of this machine's CPUs during the front runs)")
-    st = o["steady"]
-    print(f"steady state: {s['concurrency']} streams started {st['worker_start_gap_s'] * 1e3:.0f} ms apart, "
-          f"{st['requests_per_run']} requests per run, {st['blocks']} ABBA blocks")
-    for name in ("direct", "front"):
-        print(f"{name:<12}{st[name]['throughput_tok_s']:>10.1f}{st[name]['median_ttft_ms']:>16.1f}")
-    sm = st["targets_met"]
-    print(f"throughput loss {st['throughput_loss_pct']:.1f} % ({'met' if sm['throughput'] else 'NOT met'}); "
-          f"added median TTFT {st['added_median_ttft_ms']:.1f} ms ({'met' if sm['ttft'] else 'NOT met'})")
+    print(f"\nfront overhead: {s['concurrency']} concurrent streams of {s['max_tokens']} tokens, ABBA blocks "
+          f"(medians of runs; loss and added TTFT: medians of the blocks' own comparisons)")
+    print(f"{'pattern':<11}{'requests':>9}{'blocks':>7}{'direct tok/s':>14}{'front tok/s':>13}{'loss %':>8}"
+          f"{'direct TTFT':>13}{'front TTFT':>12}{'added ms':>10}  targets")
+    for pattern, p in o["patterns"].items():
+        met = "met" if all(p["targets_met"].values()) else \
+            ", ".join(f"{k} NOT met" for k, v in p["targets_met"].items() if not v)
+        print(f"{pattern:<11}{p['requests_per_run']:>9}{p['blocks']:>7}{p['direct']['throughput_tok_s']:>14.1f}"
+              f"{p['front']['throughput_tok_s']:>13.1f}{p['throughput_loss_pct']:>8.1f}"
+              f"{p['direct']['median_ttft_ms']:>13.1f}{p['front']['median_ttft_ms']:>12.1f}"
+              f"{p['added_median_ttft_ms']:>10.1f}  {met}")
     a = o["alone"]
     print(f"one request at a time ({a['requests_each']} each, {a['max_tokens']} tokens): median TTFT direct "
           f"{a['direct_median_ttft_ms']:.1f} ms, front {a['front_median_ttft_ms']:.1f} ms, "
-          f"added {a['added_median_ttft_ms']:.1f} ms; front CPU {a['front_cpu_ms_per_request']:.1f} ms per request")
+          f"added {a['added_median_ttft_ms']:.1f} ms; front CPU {a['front_cpu_ms_per_request']:.1f} ms per request, "
+          f"{o['front_cpu_ms_per_1000_tokens']:.0f} ms per 1000 streamed tokens")
     if "media" not in report:
         return
     m = report["media"]
@@ -303,12 +321,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="demo", help="checkpoint for the upstream (default: the tiny demo)")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=16, help="requests per run")
     parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--blocks", type=int, default=6, help="ABBA blocks: direct, front, front, direct")
-    parser.add_argument("--steady-blocks", type=int, default=4, help="ABBA blocks of the steady-state load")
-    parser.add_argument("--steady-rounds", type=int, default=4,
-                        help="requests per worker in a steady-state run (the first ones start staggered)")
+    parser.add_argument("--blocks", type=int, default=8,
+                        help="ABBA blocks (direct, front, front, direct) of the closed and staggered patterns")
+    parser.add_argument("--rounds", type=int, default=4, help="requests per worker in a closed or staggered run")
+    parser.add_argument("--burst-blocks", type=int, default=24,
+                        help="ABBA blocks of the burst pattern (one wave each run: noisier, so more of them)")
+    parser.add_argument("--upstream", choices=["demo", "paced"], default="demo",
+                        help="demo: our own server on --model (default); paced: benchmarks/paced_upstream.py, a "
+                             "stand-in for a GPU server that answers on a fixed clock at next to no CPU")
+    parser.add_argument("--paced-ttft-ms", type=float, default=20.0)
+    parser.add_argument("--paced-itl-ms", type=float, default=10.0)
+    parser.add_argument("--front-workers", type=int, default=1, help="the front's --workers")
     parser.add_argument("--skip-media", action="store_true")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="let the upstream, the front and the client share every CPU (by default the upstream "
@@ -321,9 +345,11 @@ def main() -> None:
     report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                          "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()}
     print_tables(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(HERE.parent)}")
+    results = RESULTS if (args.upstream, args.front_workers) == ("demo", 1) else \
+        RESULTS.with_name(f"upstream_{args.upstream}_workers{args.front_workers}.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {results.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":
