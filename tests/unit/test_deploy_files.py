@@ -1,0 +1,35 @@
+"""deploy/: the front's command lines in the compose file and the Kubernetes manifest are
+ones our `serve` accepts, with upstream URLs our --upstream syntax reads. (The files
+themselves need GPUs and Docker or a cluster; they are not run here.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cosmos_reason.cli import build_parser, settings_from_args
+from cosmos_reason.engine.upstream_pool import parse_upstream
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def compose_front() -> list[str]:
+    return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]["cosmos-reason"]["command"]
+
+
+def kubernetes_front() -> list[str]:
+    for doc in yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text()):
+        if doc and doc.get("kind") == "Deployment" and doc["metadata"]["name"] == "cosmos-reason":
+            return doc["spec"]["template"]["spec"]["containers"][0]["args"]
+    raise AssertionError("no cosmos-reason Deployment in kubernetes.yaml")
+
+
+@pytest.mark.parametrize("front", [compose_front, kubernetes_front])
+def test_the_fronts_command_line_is_one_serve_accepts(front):
+    args = build_parser().parse_args(["serve", *front()])
+    settings = settings_from_args(args)
+    assert settings.engine == "upstream" and settings.workers == 4
+    specs = [parse_upstream(url, environ={"VLLM_API_KEY": "k"}) for url in settings.upstreams]
+    assert len(specs) == 2 and all(s.model == "nvidia/Cosmos-Reason1-7B" and s.api_key == "k" for s in specs)
