@@ -201,7 +201,7 @@ class UpstreamEngine:
                 return
             for delta in reader.finish(upstream.name):
                 yield delta
-        except TimeoutError as exc:  # aiohttp's (a ClientError too) and asyncio's
+        except (TimeoutError, asyncio.TimeoutError) as exc:  # aiohttp's (ClientErrors too); one class from 3.11
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
                 reason = f"no connection within {upstream.spec.connect_timeout:g} s"
             else:

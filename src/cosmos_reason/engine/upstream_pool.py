@@ -250,7 +250,7 @@ class UpstreamPool:
             async with upstream.http().get(f"{upstream.spec.base_url}/models",
                                            timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 status, body = response.status, await response.read()
-        except (aiohttp.ClientError, OSError) as exc:  # timeouts included (TimeoutError is an OSError)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:  # timeouts included
             self.mark_failed(upstream, f"probe failed: {describe_transport_error(exc, timeout)}")
             return False
         reason = check_models_response(upstream.spec, status, _json(body))
@@ -320,7 +320,7 @@ def env_proxy(url: str) -> str | None:
 
 def describe_transport_error(exc: BaseException, timeout: float | None = None) -> str:
     """What went wrong on the wire, for logs and error messages (httpx's or aiohttp's errors)."""
-    if isinstance(exc, TimeoutError) and not str(exc).strip():
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) and not str(exc).strip():
         return f"TimeoutError: no answer within {timeout:g} s" if timeout else "TimeoutError"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
