@@ -65,7 +65,7 @@ UPSTREAM_KEY = "bench-upstream"
 FRONT_KEY = "bench-front"
 sys.path.insert(0, str(HERE.parent))  # for tests.servers, the test suite's server launcher
 
-from tests.servers import ServerProcess, free_port  # noqa: E402
+from tests.servers import ServerProcess, free_port, process_cpu_seconds  # noqa: E402
 
 
 async def run_load(base_url: str, key: str, model: str, requests: int, concurrency: int, max_tokens: int,
@@ -119,14 +119,6 @@ async def run_load(base_url: str, key: str, model: str, requests: int, concurren
             "median_ttft_ms": statistics.median(ttfts) * 1e3, "ttft_ms": [round(t * 1e3, 1) for t in ttfts]}
 
 
-def process_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_split(pin: bool) -> tuple[set[int] | None, set[int] | None]:
     """(upstream's CPUs, front's and client's CPUs): the upstream gets the second half to itself."""
     cpus = sorted(os.sched_getaffinity(0))
@@ -164,8 +156,7 @@ def overhead(args: argparse.Namespace) -> dict[str, Any]:
 
         def front_cpu() -> float:
             """CPU seconds of the front: its process and, with --front-workers, its workers."""
-            children = Path(f"/proc/{front.proc.pid}/task/{front.proc.pid}/children").read_text().split()
-            return front.cpu_seconds() + sum(process_cpu_seconds(int(pid)) for pid in children)
+            return front.cpu_seconds() + sum(process_cpu_seconds(pid) for pid in front.children())
 
         def load(name: str, requests: int, stagger_s: float = 0.0) -> dict[str, Any]:
             url, key = targets[name]

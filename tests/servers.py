@@ -24,6 +24,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ServerProcess:
     def __init__(self, args: Sequence[str] = (), env: dict[str, str] | None = None, *,
                  command: Sequence[str] | None = None, port: int | None = None, cpus: set[int] | None = None,
@@ -57,8 +66,12 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the process has used so far (from /proc)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
+
+    def children(self) -> list[int]:
+        """The pids of the server's child processes (e.g. its --workers)."""
+        pid = self.proc.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
     def stop(self, timeout: float = 30) -> None:
         self.proc.terminate()

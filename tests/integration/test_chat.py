@@ -12,7 +12,6 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from cosmos_reason.server.app import create_app
 from cosmos_reason.settings import Settings
-from tests.fakes import ScriptedEngine
 
 from .conftest import MODEL
 

@@ -17,11 +17,10 @@ from .conftest import FRONT_KEY, FRONT_MODEL, front_process
 pytestmark = pytest.mark.e2e
 
 
-def worker_pids(pid: int) -> list[int]:
+def worker_pids(front) -> list[int]:
     """The uvicorn worker processes under the front's supervisor (not multiprocessing's helper)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children
-            if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+    return [pid for pid in front.children()
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
 
 
 def ask(url: str, i: int) -> str:
@@ -46,7 +45,7 @@ def test_workers_share_the_port_add_up_metrics_and_replace_the_dead(upstreams):
     proc = front_process([f"{upstreams[0].url}/v1?key_env=UPSTREAM_KEY"], "--workers", "2")
     try:
         proc.wait_ready()
-        workers = worker_pids(proc.proc.pid)
+        workers = worker_pids(proc)
         assert len(workers) == 2
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda i: ask(proc.url, i), range(24)))
@@ -58,7 +57,7 @@ def test_workers_share_the_port_add_up_metrics_and_replace_the_dead(upstreams):
         assert all(ask(proc.url, i) for i in range(4))  # the other worker goes on serving
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            current = worker_pids(proc.proc.pid)
+            current = worker_pids(proc)
             if len(current) == 2 and workers[0] not in current:
                 break
             time.sleep(0.5)

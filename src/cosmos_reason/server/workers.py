@@ -21,12 +21,12 @@ import pickle
 import shutil
 import tempfile
 
+from ..metrics import MULTIPROC_ENV
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
 SETTINGS_ENV = "COSMOS_REASON_WORKER_SETTINGS"
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def serve_workers(settings: Settings, uvicorn_options: dict) -> int:
