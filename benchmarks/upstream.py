@@ -73,9 +73,9 @@ async def run_load(base_url: str, key: str, model: str, requests: int, concurren
     """`requests` streams through `concurrency` workers; worker i starts i * stagger_s late.
 
     The client is lean on purpose (aiohttp, one json.loads per event, as vLLM's own serving
-    benchmark does): it shares a core with the front, so a heavy client (the openai SDK costs
-    about 15 ms of CPU per streamed request here, more than the front itself) would measure
-    the client's appetite rather than the front's."""
+    benchmark does): it shares a core with the front, so a heavy client (the openai SDK
+    parses every chunk into pydantic models) would measure the client's appetite rather
+    than the front's."""
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as http:
