@@ -22,7 +22,11 @@ class SamplingParams:
     temperature: float = 0.6
     top_p: float = 0.95
     top_k: int = 0  # 0 = no top-k filter
+    min_p: float = 0.0  # 0 = no min-p filter
     repetition_penalty: float = 1.05
+    presence_penalty: float = 0.0  # OpenAI semantics: subtracted once from every generated token's logit
+    frequency_penalty: float = 0.0  # OpenAI semantics: subtracted per occurrence in the generated tokens
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit), sorted by id
     seed: int | None = None
     stop: tuple[str, ...] = ()
     n: int = 1
