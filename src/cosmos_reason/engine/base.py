@@ -16,6 +16,9 @@ from ..conversation import Conversation
 FinishReason = Literal["stop", "length", "abort"]
 
 
+GREEDY_BELOW = 1e-5
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_tokens: int
@@ -42,7 +45,9 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0.0
+        """Temperatures below 1e-5 pick the most likely token, as vLLM does: dividing logits
+        by a denormal temperature overflows to inf and the softmax to NaN."""
+        return self.temperature < GREEDY_BELOW
 
 
 @dataclass(frozen=True)

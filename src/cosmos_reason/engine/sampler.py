@@ -1,7 +1,9 @@
 """Choosing each row's next token from its logits, with its own sampling settings.
 
 The order of adjustments is transformers' (repetition penalty, temperature,
-top-k, top-p), so a greedy row picks exactly what `generate` would.
+top-k, top-p, min-p), so a row picks exactly what `generate` would; OpenAI's
+`logit_bias` comes first and its presence/frequency penalties (over the
+generated tokens only) right after the repetition penalty, as in vLLM.
 
 The running batch's choice is one step of batched tensor ops: the repetition
 penalty gathers and scatters every row's token history at once (`History`
@@ -9,6 +11,10 @@ keeps it as a left-padded matrix, like the KV cache), greedy rows take one
 argmax, and only rows that sample do a little work of their own (their seeded
 generator must draw alone so that a seeded request does not depend on its
 neighbours).
+
+One row's failure is that row's alone: a row whose scores are not a
+distribution gets an exception in place of its token, and the scheduler ends
+that request with an error while the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -78,7 +84,31 @@ def apply_repetition_penalty(logits: torch.Tensor, history: torch.Tensor, penalt
     logits.scatter_(1, history, scores)
 
 
-def filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+def apply_logit_bias(logits: torch.Tensor, rows: list[RowSampling]) -> None:
+    """In place: each row's OpenAI `logit_bias` (token id -> value added to its logit)."""
+    for i, row in enumerate(rows):
+        if row.params.logit_bias:
+            ids, values = zip(*row.params.logit_bias)
+            index = torch.tensor(ids, device=logits.device)
+            logits[i].index_add_(0, index, torch.tensor(values, dtype=logits.dtype, device=logits.device))
+
+
+def apply_presence_frequency(logits: torch.Tensor, history: torch.Tensor, generated: list[int],
+                             rows: list[RowSampling]) -> None:
+    """In place: OpenAI's presence and frequency penalties over each row's generated tokens
+    (the last `generated[i]` columns of its history; the prompt does not count, as in vLLM).
+    One scatter for the whole batch: counts[i, t] = occurrences of t among row i's output."""
+    width = history.shape[1]
+    columns = torch.arange(width, device=history.device).view(1, -1)
+    start = torch.tensor([width - g for g in generated], device=history.device).view(-1, 1)
+    counts = torch.zeros_like(logits).scatter_add_(1, history, (columns >= start).to(logits.dtype))
+    presence = torch.tensor([row.params.presence_penalty for row in rows], device=logits.device).view(-1, 1)
+    frequency = torch.tensor([row.params.frequency_penalty for row in rows], device=logits.device).view(-1, 1)
+    logits -= frequency * counts + presence * (counts > 0).to(logits.dtype)
+
+
+def filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float, min_p: float = 0.0) -> torch.Tensor:
+    """transformers' warpers in its order: top-k, top-p, then min-p (on temperature-scaled logits)."""
     if top_k > 0 and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -88,27 +118,49 @@ def filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.
         drop = cumulative <= (1 - top_p)
         drop[-1] = False  # always keep the most likely token
         logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+    if min_p > 0.0:
+        probs = logits.softmax(-1)
+        logits = logits.masked_fill(probs < min_p * probs.max(), float("-inf"))
     return logits
+
+
+class SamplingFailed(ValueError):
+    """One row's adjusted scores are not a distribution (NaN or no finite logit)."""
 
 
 def draw(logits: torch.Tensor, row: RowSampling) -> int:
     """One sampling row's token from its (penalised) logits [vocab]."""
     params = row.params
-    scores = filter_top_k_top_p(logits / params.temperature, params.top_k, params.top_p)
+    scores = filter_top_k_top_p(logits / params.temperature, params.top_k, params.top_p, params.min_p)
     probs = torch.softmax(scores, dim=-1)
+    if not bool(torch.isfinite(probs).all()) or not float(probs.sum()) > 0:
+        raise SamplingFailed(f"temperature {params.temperature:g} and penalties left no valid distribution")
     return int(torch.multinomial(probs, 1, generator=row.generator))
 
 
 @torch.inference_mode()
 def choose_tokens(logits: torch.Tensor, history: torch.Tensor, penalty: torch.Tensor,
-                  rows: list[RowSampling]) -> list[int]:
-    """Every row's next token. `logits` [rows, vocab] float32 is adjusted in place."""
+                  rows: list[RowSampling], generated: list[int]) -> list[int | Exception]:
+    """Every row's next token. `logits` [rows, vocab] float32 is adjusted in place (vLLM's order:
+    logit bias, then the repetition penalty, then presence/frequency; then temperature, top-k,
+    top-p and min-p for rows that sample). A row whose scores break (NaN, nothing finite) gets
+    its exception in place of a token; the other rows are unaffected."""
+    if any(row.params.logit_bias for row in rows):
+        apply_logit_bias(logits, rows)
     if any(row.params.repetition_penalty != 1.0 for row in rows):
         apply_repetition_penalty(logits, history, penalty)
-    tokens = torch.argmax(logits, dim=-1).tolist()
+    if any(row.params.presence_penalty or row.params.frequency_penalty for row in rows) and any(generated):
+        apply_presence_frequency(logits, history, generated, rows)
+    tokens: list[int | Exception] = list(torch.argmax(logits, dim=-1).tolist())
+    broken = (~torch.isfinite(logits).any(dim=-1) | torch.isnan(logits).any(dim=-1)).tolist()
     for i, row in enumerate(rows):
-        if not row.params.greedy:
-            tokens[i] = draw(logits[i], row)
+        if broken[i]:
+            tokens[i] = SamplingFailed("the adjusted logits are not finite (check the penalties and logit_bias)")
+        elif not row.params.greedy:
+            try:
+                tokens[i] = draw(logits[i], row)
+            except Exception as exc:  # this row's failure, not the batch's
+                tokens[i] = exc
     return tokens
 
 

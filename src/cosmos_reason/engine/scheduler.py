@@ -277,10 +277,27 @@ class Scheduler:
                 penalty: torch.Tensor) -> list[int]:
         """Choose every row's next token in one batched step, then account for each."""
         raw = {i: logits[i].clone() for i, row in enumerate(rows) if row.group.sampling.logprobs}
-        tokens = choose_tokens(logits, history, penalty, [row.sampling for row in rows])
-        for i, (row, token) in enumerate(zip(rows, tokens)):
-            accept_token(row, token, self._logprob(row, raw[i], token) if i in raw else None)
+        chosen = choose_tokens(logits, history, penalty, [row.sampling for row in rows],
+                               [row.generated for row in rows])
+        tokens = []
+        for i, (row, token) in enumerate(zip(rows, chosen)):
+            if isinstance(token, Exception):
+                self._fail_group(row.group, token)
+                token = 0  # a placeholder in the history; the row leaves at the next retire
+            elif row.finish is None:
+                accept_token(row, token, self._logprob(row, raw[i], token) if i in raw else None)
+            tokens.append(token)
         return tokens
+
+    @staticmethod
+    def _fail_group(group: Group, exc: Exception) -> None:
+        """One request's sampling failed: end all its choices with an error; others go on."""
+        if group.done:
+            return
+        log.warning("sampling failed for %s: %s", group.request_id, exc)
+        for row in group.rows:
+            row.finish = row.finish or "abort"
+        group.emit(EngineError(f"sampling failed: {exc}"))
 
     @staticmethod
     def _logprob(row: Row, logits: torch.Tensor, token: int) -> TokenLogprob | None:
