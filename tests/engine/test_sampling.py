@@ -14,8 +14,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from cosmos_reason.engine.base import EngineError
-from cosmos_reason.engine.sampler import apply_presence_frequency, filter_top_k_top_p
+from cosmos_reason.engine.base import EngineError, SamplingParams
+from cosmos_reason.engine.sampler import RowSampling, apply_presence_frequency, draw, sampling_weights
 
 from .conftest import collect, wait_for
 
@@ -84,21 +84,65 @@ def test_presence_and_frequency_count_generated_tokens_only():
     assert logits[1].tolist() == [0, 0, 0, 0, -0.25, 0, 0, 0]
 
 
-@pytest.mark.parametrize("top_k, top_p, min_p", [(0, 1.0, 0.1), (20, 0.9, 0.05), (0, 0.95, 0.3), (50, 1.0, 0.0)])
-def test_filters_equal_transformers_warpers(top_k, top_p, min_p):
-    logits = torch.randn(1, 300, generator=torch.Generator().manual_seed(top_k + int(100 * min_p))) * 3
-    expected = TemperatureLogitsWarper(0.7)(None, logits.clone())
+def _transformers_probs(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, min_p: float):
+    scores = TemperatureLogitsWarper(temperature)(None, logits.clone())
     for warper in ([TopKLogitsWarper(top_k)] if top_k else []) + ([TopPLogitsWarper(top_p)] if top_p < 1 else []) \
             + ([MinPLogitsWarper(min_p)] if min_p else []):
-        expected = warper(None, expected)
-    ours = filter_top_k_top_p(logits[0] / 0.7, top_k, top_p, min_p)
-    assert torch.equal(torch.isinf(ours), torch.isinf(expected[0]))
-    kept = ~torch.isinf(ours)
-    assert torch.allclose(ours[kept], expected[0][kept])
+        scores = warper(None, scores)
+    return scores.softmax(-1)
+
+
+SETTINGS = [(0.6, 0, 0.95, 0.0), (1.0, 0, 1.0, 0.1), (0.7, 20, 0.9, 0.05), (0.8, 0, 0.5, 0.3), (1.3, 50, 1.0, 0.0)]
+
+
+@pytest.mark.parametrize("spread", [0.5, 3.0, 12.0], ids=["flat", "random-model", "peaked"])
+def test_one_batched_pass_gives_transformers_distribution_for_every_row(spread):
+    """All settings in one batch over the real vocabulary size: each row's distribution is the one
+    transformers' warpers define for that row (same tokens kept, same probabilities)."""
+    vocab = 151_936
+    logits = torch.randn(len(SETTINGS), vocab, generator=torch.Generator().manual_seed(7)) * spread
+    temperature = torch.tensor([s[0] for s in SETTINGS]).view(-1, 1)
+    weights = sampling_weights(logits / temperature, torch.tensor([s[1] for s in SETTINGS]),
+                               torch.tensor([s[2] for s in SETTINGS]), torch.tensor([s[3] for s in SETTINGS]))
+    ours = weights / weights.sum(-1, keepdim=True)
+    for row, setting in enumerate(SETTINGS):
+        expected = _transformers_probs(logits[row:row + 1], *setting)[0]
+        assert torch.equal(ours[row] > 0, expected > 0), setting
+        assert torch.allclose(ours[row], expected, atol=1e-7, rtol=1e-4), setting
+
+
+def test_draws_follow_the_distribution():
+    """Inverse transform sampling picks each token with its probability (a chi-square bound far
+    beyond chance: 99.99th percentile for 7 degrees of freedom is 29.9) and never a dropped one."""
+    probs = torch.tensor([[0.0, 0.05, 0.1, 0.0, 0.2, 0.15, 0.25, 0.05, 0.2]])
+    rows = [RowSampling(SamplingParams(max_tokens=1, temperature=1.0), torch.Generator().manual_seed(3))]
+    draws = 20_000
+    counts = torch.zeros(9)
+    for _ in range(draws):
+        counts[draw(probs, rows)[0]] += 1
+    expected = probs[0] * draws
+    kept = probs[0] > 0
+    assert counts[~kept].sum() == 0
+    chi2 = float(((counts[kept] - expected[kept]) ** 2 / expected[kept]).sum())
+    assert chi2 < 29.9
+
+
+async def test_seeded_request_gives_the_same_tokens_alone_and_among_fifteen_others(loaded):
+    from cosmos_reason.engine.hf import BatchingLimits, HFEngine
+
+    engine = HFEngine(loaded, BatchingLimits(max_num_seqs=16, max_queued_requests=16))
+    try:
+        seeded = {"max_tokens": 12, "temperature": 0.6, "top_p": 0.95, "repetition_penalty": 1.05, "seed": 1234}
+        alone = await collect(engine, "the seeded one", **seeded)
+        crowd = await asyncio.gather(*[
+            collect(engine, f"neighbour {i}", max_tokens=12, temperature=0.6, top_p=0.95,
+                    **({"seed": i} if i % 2 else {})) for i in range(7)],
+            collect(engine, "the seeded one", **seeded),
+            *[collect(engine, f"neighbour {i}", max_tokens=12, temperature=0.9, top_k=40) for i in range(8)])
+        assert crowd[7] == alone
+    finally:
+        await engine.shutdown()
 
 
 def _row(**params):
-    from cosmos_reason.engine.base import SamplingParams
-    from cosmos_reason.engine.sampler import RowSampling
-
     return RowSampling(SamplingParams(max_tokens=1, **params), None)

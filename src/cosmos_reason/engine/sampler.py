@@ -5,12 +5,16 @@ top-k, top-p, min-p), so a row picks exactly what `generate` would; OpenAI's
 `logit_bias` comes first and its presence/frequency penalties (over the
 generated tokens only) right after the repetition penalty, as in vLLM.
 
-The running batch's choice is one step of batched tensor ops: the repetition
-penalty gathers and scatters every row's token history at once (`History`
-keeps it as a left-padded matrix, like the KV cache), greedy rows take one
-argmax, and only rows that sample do a little work of their own (their seeded
-generator must draw alone so that a seeded request does not depend on its
-neighbours).
+The running batch's choice is one step of batched tensor ops over [rows, vocab]:
+the repetition penalty gathers and scatters every row's token history at once
+(`History` keeps it as a left-padded matrix, like the KV cache), greedy rows
+take one argmax, and the rows that sample go through temperature, top-k,
+top-p and min-p together. Top-p never sorts the 152k-token vocabulary: a
+histogram of each row's probability mass over log-probability bins locates
+the bin where the nucleus ends, and only that bin's tokens are sorted (exact:
+the bins are ordered by probability). Tokens are drawn by inverse transform
+sampling, one uniform number per row; a seeded row takes its number from its
+own generator, so its tokens do not depend on its neighbours.
 
 One row's failure is that row's alone: a row whose scores are not a
 distribution gets an exception in place of its token, and the scheduler ends
@@ -107,35 +111,76 @@ def apply_presence_frequency(logits: torch.Tensor, history: torch.Tensor, genera
     logits -= frequency * counts + presence * (counts > 0).to(logits.dtype)
 
 
-def filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float, min_p: float = 0.0) -> torch.Tensor:
-    """transformers' warpers in its order: top-k, top-p, then min-p (on temperature-scaled logits)."""
-    if top_k > 0 and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p < 1.0:
-        ordered, order = torch.sort(logits, descending=False)
-        cumulative = ordered.softmax(-1).cumsum(-1)
-        drop = cumulative <= (1 - top_p)
-        drop[-1] = False  # always keep the most likely token
-        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
-    if min_p > 0.0:
-        probs = logits.softmax(-1)
-        logits = logits.masked_fill(probs < min_p * probs.max(), float("-inf"))
-    return logits
+TOP_P_BINS = 4096  # histogram bins over the TOP_P_RANGE nats below a row's best token
+TOP_P_RANGE = 40.0  # tokens further below share the lowest bin (their mass is negligible)
+
+
+def sampling_weights(scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
+                     min_p: torch.Tensor) -> torch.Tensor:
+    """What each row samples from, unnormalised: exp(score - best) of temperature-scaled `scores`
+    [m, vocab], zero where transformers' warpers (top-k, top-p, min-p, in its order) drop a
+    token; every row at once. `top_k` [m] (0 = off), `top_p` [m] (1 = off), `min_p` [m] (0 = off).
+    Normalised, each row is the softmax transformers samples from. `scores` is overwritten."""
+    vocab = scores.shape[-1]
+    relative = scores.sub_(scores.amax(-1, keepdim=True))  # in place; <= 0, the best token at 0
+    weights = relative.exp()
+    limited = (top_k > 0) & (top_k < vocab)
+    if bool(limited.any()):
+        largest = torch.topk(relative, int(top_k[limited].max()), dim=-1).values
+        kth = largest.gather(1, (top_k.clamp(1, largest.shape[1]) - 1).view(-1, 1))
+        weights.masked_fill_(limited.view(-1, 1) & (relative < kth), 0.0)
+    if bool((top_p < 1).any()):
+        weights.masked_fill_(~_top_p_keep(relative, weights, top_p), 0.0)
+    if bool((min_p > 0).any()):
+        # min-p compares with the best token (weight 1), which every filter keeps: renormalising
+        # first, as transformers does, changes no ratio.
+        weights.masked_fill_(weights < min_p.view(-1, 1), 0.0)
+    return weights
+
+
+def _top_p_keep(relative: torch.Tensor, weights: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """transformers' top-p without sorting the vocabulary: it drops the least likely tokens while
+    their cumulative mass (ascending, including the token) stays <= 1 - top_p. A histogram of
+    the mass over log-probability bins finds, per row, the one bin where that cut falls; only
+    the tokens in that bin are sorted. Bins are monotone in probability, so every token in a
+    lower bin is dropped and every token in a higher bin kept, exactly as a full sort would."""
+    rows = weights.shape[0]
+    bins = torch.add(torch.tensor(float(TOP_P_BINS)), relative, alpha=TOP_P_BINS / TOP_P_RANGE)
+    bins = bins.clamp_(0, TOP_P_BINS - 1).long()  # truncation: monotone in the relative score
+    mass = torch.zeros(rows, TOP_P_BINS, dtype=weights.dtype, device=weights.device).scatter_add_(1, bins, weights)
+    below = mass.cumsum(-1)
+    drop_mass = (1 - top_p).view(-1, 1).to(weights.dtype) * below[:, -1:]  # of the unnormalised total
+    cut = (below <= drop_mass).sum(-1)  # the first bin whose cumulative mass exceeds it
+    keep = bins > cut.view(-1, 1)
+    for r in range(rows):
+        if float(top_p[r]) >= 1:
+            keep[r] = True
+            continue
+        c = int(cut[r])
+        members = (bins[r] == c).nonzero().view(-1)
+        ordered, order = weights[r, members].sort()
+        before = below[r, c - 1] if c > 0 else weights.new_zeros(())
+        keep[r, members[order]] = before + ordered.cumsum(-1) > drop_mass[r]
+    return keep
 
 
 class SamplingFailed(ValueError):
     """One row's adjusted scores are not a distribution (NaN or no finite logit)."""
 
 
-def draw(logits: torch.Tensor, row: RowSampling) -> int:
-    """One sampling row's token from its (penalised) logits [vocab]."""
-    params = row.params
-    scores = filter_top_k_top_p(logits / params.temperature, params.top_k, params.top_p, params.min_p)
-    probs = torch.softmax(scores, dim=-1)
-    if not bool(torch.isfinite(probs).all()) or not float(probs.sum()) > 0:
-        raise SamplingFailed(f"temperature {params.temperature:g} and penalties left no valid distribution")
-    return int(torch.multinomial(probs, 1, generator=row.generator))
+def draw(weights: torch.Tensor, rows: list[RowSampling]) -> list[int]:
+    """One token per row of `weights` [m, vocab] (unnormalised, >= 0) by inverse transform
+    sampling: a uniform number per row (from the row's own generator when seeded, so that a
+    seeded request draws the same whatever its neighbours) against the row's cumulative sum."""
+    uniform = torch.rand(len(rows), device=weights.device)
+    for i, row in enumerate(rows):
+        if row.generator is not None:
+            uniform[i] = torch.rand((), generator=row.generator, device=weights.device)
+    cdf = weights.cumsum(-1)
+    total = cdf[:, -1:]
+    # strictly below the total, so the search never passes the last token with weight
+    targets = torch.minimum(uniform.view(-1, 1) * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, targets, right=True).view(-1).tolist()
 
 
 @torch.inference_mode()
@@ -143,24 +188,37 @@ def choose_tokens(logits: torch.Tensor, history: torch.Tensor, penalty: torch.Te
                   rows: list[RowSampling], generated: list[int]) -> list[int | Exception]:
     """Every row's next token. `logits` [rows, vocab] float32 is adjusted in place (vLLM's order:
     logit bias, then the repetition penalty, then presence/frequency; then temperature, top-k,
-    top-p and min-p for rows that sample). A row whose scores break (NaN, nothing finite) gets
-    its exception in place of a token; the other rows are unaffected."""
+    top-p and min-p for rows that sample, all rows in one batched pass). A row whose scores
+    break (NaN, nothing finite) gets its exception in place of a token; the others go on."""
     if any(row.params.logit_bias for row in rows):
         apply_logit_bias(logits, rows)
     if any(row.params.repetition_penalty != 1.0 for row in rows):
         apply_repetition_penalty(logits, history, penalty)
     if any(row.params.presence_penalty or row.params.frequency_penalty for row in rows) and any(generated):
         apply_presence_frequency(logits, history, generated, rows)
-    tokens: list[int | Exception] = list(torch.argmax(logits, dim=-1).tolist())
-    broken = (~torch.isfinite(logits).any(dim=-1) | torch.isnan(logits).any(dim=-1)).tolist()
+    best, argmax = logits.max(dim=-1)  # NaN anywhere in a row makes its max NaN
+    tokens: list[int | Exception] = list(argmax.tolist())
+    broken = (torch.isnan(best) | (best == float("-inf"))).tolist()
+    sampled = []
     for i, row in enumerate(rows):
         if broken[i]:
             tokens[i] = SamplingFailed("the adjusted logits are not finite (check the penalties and logit_bias)")
         elif not row.params.greedy:
-            try:
-                tokens[i] = draw(logits[i], row)
-            except Exception as exc:  # this row's failure, not the batch's
-                tokens[i] = exc
+            sampled.append(i)
+    if sampled:
+        params = [rows[i].params for i in sampled]
+        device = logits.device
+        temperature = torch.tensor([p.temperature for p in params], device=device).view(-1, 1)
+        scores = logits.div_(temperature) if len(sampled) == len(rows) else logits[sampled].div_(temperature)
+        weights = sampling_weights(scores, torch.tensor([p.top_k for p in params], device=device),
+                                   torch.tensor([p.top_p for p in params], device=device),
+                                   torch.tensor([p.min_p for p in params], device=device))
+        total = weights.sum(-1)
+        valid = (torch.isfinite(total) & (total > 0)).tolist()
+        drawn = draw(torch.nan_to_num(weights, nan=0.0) if not all(valid) else weights, [rows[i] for i in sampled])
+        for j, i in enumerate(sampled):
+            tokens[i] = drawn[j] if valid[j] else SamplingFailed(
+                f"temperature {params[j].temperature:g} and the penalties left no valid distribution")
     return tokens
 
 
