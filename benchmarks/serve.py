@@ -11,10 +11,13 @@ and on the same checkpoint:
                 queueing, every row the same length: the ceiling for this engine
 
 Clients: N concurrent streaming clients (openai.AsyncOpenAI), each sending its requests
-one after another. Every request asks for exactly --max-tokens tokens, greedy with the model
-card's repetition penalty (1.05): our server through `ignore_eos`, transformers serve through
-a `generation_config` with min_new_tokens = max_new_tokens, `generate` through min_new_tokens.
-Token counts come from the servers' own usage numbers, and tokens/s uses the counted tokens.
+one after another (--clients 1,16 runs each count). Every request asks for exactly
+--max-tokens tokens: our server through `ignore_eos`, transformers serve through a
+`generation_config` with min_new_tokens = max_new_tokens, `generate` through min_new_tokens.
+Sampling (--samplings): `card`, what every request gets by default (the model card's
+temperature 0.6, top_p 0.95, repetition penalty 1.05), is the main workload; `greedy`
+(temperature 0, the card's repetition penalty) runs beside it. Token counts come from the
+servers' own usage numbers, and tokens/s uses the counted tokens.
 
 Reported per run: completion tokens/s and requests/s over the measured wall time, time to
 first (non-empty) content and whole-request latency p50/p99. The static batch's TTFT is its
@@ -23,7 +26,7 @@ batch. Each run also records how much of the machine other processes used meanwh
 shared 2-core machine a neighbour changes everything); --wait-idle waits for a quiet moment
 before each run, --profile DIR records py-spy profiles of the servers.
 
-Run: .venv/bin/python benchmarks/serve.py [--sizes tiny,0.5b] [--clients 16] [--max-tokens 64]
+Run: .venv/bin/python benchmarks/serve.py [--sizes tiny,0.5b] [--clients 1,16] [--max-tokens 64]
      .venv/bin/python benchmarks/serve.py --url http://host:8000/v1 --model NAME   (clients only)
 Needs the `bench` extra (openai, transformers[serving]; py-spy for --profile).
 Results: benchmarks/results/serve.json (every run, the ratios, and the table for the README).
@@ -58,6 +61,10 @@ sys.path.insert(0, str(HERE.parent))  # for tests.servers, the test suite's serv
 
 from tests.servers import ServerProcess, free_port  # noqa: E402
 REPETITION_PENALTY = 1.05
+SAMPLINGS = {  # the model card's default, and greedy beside it
+    "card": {"temperature": 0.6, "top_p": 0.95, "repetition_penalty": REPETITION_PENALTY},
+    "greedy": {"temperature": 0.0, "repetition_penalty": REPETITION_PENALTY},
+}
 QUESTIONS = [
     "What is happening in this scene? Describe the motion of every object step by step.",
     "Is it safe for the robot to move forward? Explain the physics involved.",
@@ -90,13 +97,24 @@ def messages(workload: str, i: int, image_url: str) -> list[dict]:
                                          {"type": "text", "text": text}]}]
 
 
-def request_extras(system: str, max_tokens: int) -> dict:
-    """How each server is told: greedy, the card's repetition penalty, exactly max_tokens tokens."""
+def generate_kwargs(sampling: str) -> dict:
+    """The settings as `generate` takes them (the checkpoint's generation_config overridden)."""
+    settings = SAMPLINGS[sampling]
+    if settings["temperature"] == 0:
+        return {"do_sample": False, "repetition_penalty": settings["repetition_penalty"], "top_k": None,
+                "top_p": None, "temperature": None}
+    return {"do_sample": True, "top_k": None, **settings}
+
+
+def request_extras(system: str, max_tokens: int, sampling: str) -> dict:
+    """How each server is told: the sampling settings, exactly max_tokens tokens."""
+    settings = SAMPLINGS[sampling]
     if system == "ours":
-        return {"temperature": 0.0, "extra_body": {"ignore_eos": True, "repetition_penalty": REPETITION_PENALTY}}
-    gen = {"do_sample": False, "repetition_penalty": REPETITION_PENALTY,
-           "max_new_tokens": max_tokens, "min_new_tokens": max_tokens}
-    return {"temperature": 0.0, "extra_body": {"generation_config": json.dumps(gen)}}
+        return {"temperature": settings["temperature"], **({"top_p": settings["top_p"]} if "top_p" in settings else {}),
+                "extra_body": {"ignore_eos": True, "repetition_penalty": settings["repetition_penalty"]}}
+    gen = {**generate_kwargs(sampling), "max_new_tokens": max_tokens, "min_new_tokens": max_tokens}
+    gen = {k: v for k, v in gen.items() if v is not None}
+    return {"temperature": settings["temperature"], "extra_body": {"generation_config": json.dumps(gen)}}
 
 
 # ---- measuring ------------------------------------------------------------------------------
@@ -114,6 +132,7 @@ class Run:
     size: str
     workload: str
     clients: int
+    sampling: str
     requests: int
     completion_tokens: int
     wall_s: float
@@ -136,10 +155,10 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def summarise(system: str, size: str, workload: str, clients: int, results: list[RequestResult],
+def summarise(system: str, size: str, workload: str, clients: int, sampling: str, results: list[RequestResult],
               wall: float, prompt_tokens: int | None = None, note: str = "") -> Run:
     tokens = sum(r.tokens for r in results)
-    return Run(system, size, workload, clients, len(results), tokens, wall, tokens / wall, len(results) / wall,
+    return Run(system, size, workload, clients, sampling, len(results), tokens, wall, tokens / wall, len(results) / wall,
                percentile([r.ttft for r in results], 50), percentile([r.ttft for r in results], 99),
                percentile([r.latency for r in results], 50), percentile([r.latency for r in results], 99),
                prompt_tokens=prompt_tokens, load_avg_1m=round(os.getloadavg()[0], 2), note=note)
@@ -168,13 +187,13 @@ async def one_request(client, model: str, msgs: list[dict], max_tokens: int, ext
 
 
 async def drive(url: str, model: str, system: str, workload: str, clients: int, per_client: int,
-                max_tokens: int, image_url: str) -> tuple[list[RequestResult], float, int | None]:
+                max_tokens: int, image_url: str, sampling: str) -> tuple[list[RequestResult], float, int | None]:
     from openai import AsyncOpenAI
 
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=clients + 4), timeout=3600)
     client = AsyncOpenAI(base_url=url, api_key=os.environ.get("BENCH_API_KEY", "bench"), max_retries=0,
                          http_client=http)
-    extras = request_extras(system, max_tokens)
+    extras = request_extras(system, max_tokens, sampling)
     results: list[RequestResult] = []
     prompts: list[int] = []
 
@@ -197,7 +216,7 @@ async def drive(url: str, model: str, system: str, workload: str, clients: int, 
 async def warm_up(url: str, model: str, system: str, image_url: str) -> None:
     """One short request per workload, so first-call costs (kernels, processor) are not measured."""
     for workload in ("text", "image"):
-        await drive(url, model, system, workload, 1, 1, 4, image_url)
+        await drive(url, model, system, workload, 1, 1, 4, image_url, "card")
 
 
 class CpuMeter:
@@ -317,7 +336,7 @@ def start_transformers(checkpoint: Path, args) -> tuple[ServerProcess, str]:
 
 
 def run_server(system: str, checkpoint: Path, size: str, args, image_url: str) -> list[Run]:
-    server, model = start_ours(checkpoint, args.clients, args) if system == "ours" else start_transformers(checkpoint, args)
+    server, model = start_ours(checkpoint, max(args.clients), args) if system == "ours" else start_transformers(checkpoint, args)
     runs = []
     try:
         server.wait_ready(600)  # a 7B checkpoint takes minutes to load
@@ -325,34 +344,39 @@ def run_server(system: str, checkpoint: Path, size: str, args, image_url: str) -
         per_client = args.requests_per_client if system == "ours" else args.peer_requests_per_client
         repeats = args.repeats if system == "ours" else args.peer_repeats
         pids = [os.getpid(), server.proc.pid]
-        for workload in args.workloads:
+        for workload, sampling, clients in cases(args):
             for repeat in range(repeats):
                 try:
                     wait_for_idle(args.wait_idle, pids)
                     profiler = Profiler(args.profile if repeat == 0 else None, server.proc.pid,
-                                        f"{system}-{size}-{workload}")
+                                        f"{system}-{size}-{workload}-{sampling}-{clients}")
                     with CpuMeter(pids) as meter:
                         results, wall, prompt = asyncio.run(drive(server.url + "/v1", model, system, workload,
-                                                                  args.clients, per_client, args.max_tokens,
-                                                                  image_url))
+                                                                  clients, per_client, args.max_tokens,
+                                                                  image_url, sampling))
                     profiler.stop()
-                    runs.append(summarise(system, size, workload, args.clients, results, wall, prompt))
+                    runs.append(summarise(system, size, workload, clients, sampling, results, wall, prompt))
                     runs[-1].others_cpu, runs[-1].cpu_cores, runs[-1].repeat = meter.others, meter.cores, repeat
                 except Exception as exc:  # a mode that fails is reported as failed, not hidden
-                    runs.append(failed(system, size, workload, args.clients, exc))
+                    runs.append(failed(system, size, workload, clients, sampling, exc))
                 print_run(runs[-1])
     except Exception as exc:
-        for workload in args.workloads:
-            runs.append(failed(system, size, workload, args.clients, exc))
+        for workload, sampling, clients in cases(args):
+            runs.append(failed(system, size, workload, clients, sampling, exc))
             print_run(runs[-1])
     finally:
         server.stop(60)
     return runs
 
 
-def failed(system: str, size: str, workload: str, clients: int, exc: Exception) -> Run:
+def cases(args) -> list[tuple[str, str, int]]:
+    """(workload, sampling, clients) in the order they run."""
+    return [(w, s, c) for w in args.workloads for s in args.samplings for c in args.clients]
+
+
+def failed(system: str, size: str, workload: str, clients: int, sampling: str, exc: Exception) -> Run:
     nan = float("nan")
-    return Run(system, size, workload, clients, 0, 0, nan, nan, nan, nan, nan, nan, nan,
+    return Run(system, size, workload, clients, sampling, 0, 0, nan, nan, nan, nan, nan, nan, nan,
                error=f"{type(exc).__name__}: {exc}"[:500])
 
 
@@ -385,19 +409,18 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
     processor.tokenizer.padding_side = "left"
     image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
     runs = []
-    for workload in args.workloads:
-        from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn
+    from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn
 
+    for workload, sampling, clients in cases(args):
         texts, images = [], []
-        for i in range(args.clients):
+        for i in range(clients):
             question = messages(workload, i, "")[0]["content"]
             question = question if isinstance(question, str) else question[1]["text"]
             parts = ((ImageInput(image),) if workload == "image" else ()) + (Text(question),)
             texts.append(prompt_text(processor, Conversation((Turn("user", parts),))))
             if workload == "image":
                 images.append(image)
-        gen = {"do_sample": False, "repetition_penalty": REPETITION_PENALTY, "top_k": None, "top_p": None,
-               "temperature": None}
+        gen = generate_kwargs(sampling)
 
         def prepare(count: int, texts=texts, images=images):
             inputs = processor(text=texts[:count], images=images[:count] or None, return_tensors="pt",
@@ -407,7 +430,7 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
             return inputs
 
         with torch.inference_mode():
-            model.generate(**prepare(2), max_new_tokens=2, min_new_tokens=2, **gen)  # warm-up
+            model.generate(**prepare(min(2, clients)), max_new_tokens=2, min_new_tokens=2, **gen)  # warm-up
         for repeat in range(args.repeats):
             wait_for_idle(args.wait_idle, [os.getpid()])
             with torch.inference_mode(), CpuMeter([os.getpid()]) as meter:
@@ -423,9 +446,9 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
                 wall = time.perf_counter() - start
             new = int(out.shape[1] - inputs["input_ids"].shape[1])
             ttft = (clock.first or start + wall) - start
-            results = [RequestResult(ttft, wall, new) for _ in range(args.clients)]
+            results = [RequestResult(ttft, wall, new) for _ in range(clients)]
             prompt = int(inputs["attention_mask"].sum(dim=1).max())
-            runs.append(summarise("static", size, workload, args.clients, results, wall, prompt,
+            runs.append(summarise("static", size, workload, clients, sampling, results, wall, prompt,
                                   note=f"one left-padded batch through model.generate; processor {preprocess:.2f}s "
                                        f"of the wall time ({len(results) * new / (wall - preprocess):.1f} tokens/s "
                                        f"for generate alone)"))
@@ -439,10 +462,11 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
 # ---- reporting ------------------------------------------------------------------------------
 
 def print_run(run: Run) -> None:
+    head = f"  {run.size:>5} {run.workload:<6} {run.sampling:<6} x{run.clients:<3} {run.system:<13}"
     if run.error:
-        print(f"  {run.size:>5} {run.workload:<6} {run.system:<13} FAILED: {run.error}", flush=True)
+        print(f"{head} FAILED: {run.error}", flush=True)
         return
-    print(f"  {run.size:>5} {run.workload:<6} {run.system:<13} {run.tokens_per_s:8.1f} tok/s "
+    print(f"{head} {run.tokens_per_s:8.1f} tok/s "
           f"{run.requests_per_s:6.2f} req/s  ttft p50 {run.ttft_p50_s:6.2f}s p99 {run.ttft_p99_s:6.2f}s  "
           f"latency p50 {run.latency_p50_s:6.2f}s p99 {run.latency_p99_s:6.2f}s  "
           f"({run.requests} req, {run.completion_tokens} tok, {run.wall_s:.1f}s, cores used {run.cpu_cores}, "
@@ -452,46 +476,57 @@ def print_run(run: Run) -> None:
 SYSTEM_ORDER = ("static", "ours", "transformers")
 
 
+def _case(run: Run) -> tuple:
+    return (run.size, run.workload, run.sampling, run.clients)
+
+
 def best_runs(runs: list[Run]) -> list[Run]:
-    """Per model, workload and system, the repeat with the most tokens/s (a neighbour's work only
-    ever slows a run down), ordered model, workload, then static, ours, transformers."""
+    """Per model, workload, sampling, clients and system, the repeat with the most tokens/s (a
+    neighbour's work only ever slows a run down), in run order, then static, ours, transformers."""
     best: dict[tuple, Run] = {}
     for run in runs:
-        key = (run.size, run.workload, run.system)
+        key = (*_case(run), run.system)
         held = best.get(key)
         if held is None or (held.error and not run.error) or (
                 not run.error and not held.error and run.tokens_per_s > held.tokens_per_s):
             best[key] = run
-    sizes = list(dict.fromkeys(r.size for r in runs))
-    workloads = list(dict.fromkeys(r.workload for r in runs))
-    return sorted(best.values(), key=lambda r: (sizes.index(r.size), workloads.index(r.workload),
+    order = list(dict.fromkeys(_case(r) for r in runs))
+    return sorted(best.values(), key=lambda r: (order.index(_case(r)),
                                                  SYSTEM_ORDER.index(r.system) if r.system in SYSTEM_ORDER else 9))
 
 
 def ratios(runs: list[Run]) -> list[dict]:
+    """Per case: ours against the static batch and transformers serve with the same settings, and
+    (for the card's sampling) ours sampled against ours greedy."""
     out = []
-    by = {(r.size, r.workload, r.system): r for r in runs}
-    for size, workload in dict.fromkeys((r.size, r.workload) for r in runs):
-        ours = by.get((size, workload, "ours"))
+    by = {(*_case(r), r.system): r for r in runs}
+    for case in dict.fromkeys(_case(r) for r in runs):
+        ours = by.get((*case, "ours"))
         if ours is None or ours.error:
             continue
-        row = {"size": size, "workload": workload}
+        size, workload, sampling, clients = case
+        row = {"size": size, "workload": workload, "sampling": sampling, "clients": clients}
         for other in ("static", "transformers"):
-            ref = by.get((size, workload, other))
+            ref = by.get((*case, other))
             row[f"ours_vs_{other}"] = ours.tokens_per_s / ref.tokens_per_s if ref and not ref.error else None
+        if sampling != "greedy":
+            greedy = by.get((size, workload, "greedy", clients, "ours"))
+            row["ours_vs_ours_greedy"] = (ours.tokens_per_s / greedy.tokens_per_s
+                                          if greedy and not greedy.error else None)
         out.append(row)
     return out
 
 
 def markdown_table(runs: list[Run]) -> str:
-    lines = ["| model | workload | system | tokens/s | req/s | TTFT p50 / p99 (s) | latency p50 / p99 (s) "
-             "| others' CPU |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| model | workload | sampling | clients | system | tokens/s | req/s | TTFT p50 / p99 (s) "
+             "| latency p50 / p99 (s) | others' CPU |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in runs:
+        head = f"| {r.size} | {r.workload} | {r.sampling} | {r.clients} | {r.system} |"
         if r.error:
-            lines.append(f"| {r.size} | {r.workload} | {r.system} | failed: {r.error.splitlines()[0][:80]} | | | | |")
+            lines.append(f"{head} failed: {r.error.splitlines()[0][:80]} | | | | |")
             continue
-        lines.append(f"| {r.size} | {r.workload} | {r.system} | {r.tokens_per_s:.1f} | {r.requests_per_s:.2f} | "
+        lines.append(f"{head} {r.tokens_per_s:.1f} | {r.requests_per_s:.2f} | "
                      f"{r.ttft_p50_s:.2f} / {r.ttft_p99_s:.2f} | {r.latency_p50_s:.2f} / {r.latency_p99_s:.2f} "
                      f"| {_pct(r.others_cpu)} |")
     return "\n".join(lines)
@@ -503,7 +538,10 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint folder instead of the demo sizes")
     parser.add_argument("--systems", default="static,ours,transformers")
     parser.add_argument("--workloads", default="text,image")
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", default="1,16", help="concurrent clients, comma-separated: each count is a run")
+    parser.add_argument("--samplings", default="card,greedy",
+                        help="card (the model card's default: temperature 0.6, top_p 0.95, repetition penalty "
+                             "1.05) and/or greedy (temperature 0, same penalty)")
     parser.add_argument("--requests-per-client", type=int, default=2, help="for our server")
     parser.add_argument("--peer-requests-per-client", type=int, default=1,
                         help="for transformers serve, which answers one request at a time")
@@ -523,16 +561,21 @@ def main() -> int:
                         help="record py-spy profiles of the servers during the measured runs into this folder")
     args = parser.parse_args()
     args.workloads = args.workloads.split(",")
+    args.clients = [int(c) for c in str(args.clients).split(",")]
+    args.samplings = args.samplings.split(",")
+    unknown = set(args.samplings) - set(SAMPLINGS)
+    if unknown:
+        parser.error(f"--samplings: unknown {sorted(unknown)}; choose from {sorted(SAMPLINGS)}")
     args.ours_args = args.ours_args.split()
     width, height = (int(v) for v in args.image_size.lower().split("x"))
     image_bytes = scene_image(width, height)
     image_url = "data:image/jpeg;base64," + base64.b64encode(image_bytes).decode()
 
     if args.url:
-        for workload in args.workloads:
-            results, wall, prompt = asyncio.run(drive(args.url, args.model, "ours", workload, args.clients,
-                                                      args.requests_per_client, args.max_tokens, image_url))
-            print_run(summarise("url", "-", workload, args.clients, results, wall, prompt))
+        for workload, sampling, clients in cases(args):
+            results, wall, prompt = asyncio.run(drive(args.url, args.model, "ours", workload, clients,
+                                                      args.requests_per_client, args.max_tokens, image_url, sampling))
+            print_run(summarise("url", "-", workload, clients, sampling, results, wall, prompt))
         return 0
 
     from cosmos_reason.demo.checkpoint import ensure_demo_model
@@ -554,8 +597,9 @@ def main() -> int:
     table = markdown_table(best)
     print("\n" + table + "\n")
     for row in ratios(best):
-        print(f"  {row['size']:>5} {row['workload']:<6} ours/static "
-              f"{_fmt(row['ours_vs_static'])}  ours/transformers {_fmt(row['ours_vs_transformers'])}")
+        print(f"  {row['size']:>5} {row['workload']:<6} {row['sampling']:<6} x{row['clients']:<3} ours/static "
+              f"{_fmt(row['ours_vs_static'])}  ours/transformers {_fmt(row['ours_vs_transformers'])}"
+              + (f"  sampled/greedy {_fmt(row.get('ours_vs_ours_greedy'))}" if row["sampling"] != "greedy" else ""))
     import torch
     import transformers
 
@@ -569,7 +613,8 @@ def main() -> int:
         "settings": {"clients": args.clients, "max_tokens": args.max_tokens,
                      "requests_per_client": {"ours": args.requests_per_client,
                                              "transformers": args.peer_requests_per_client},
-                     "sampling": f"greedy, repetition_penalty {REPETITION_PENALTY}, fixed output length",
+                     "samplings": {name: SAMPLINGS[name] for name in args.samplings},
+                     "output_length": "fixed: every request asks for exactly max_tokens",
                      "image": f"one {args.image_size} JPEG per request"},
         "total_seconds": total,
         "runs": [{k: _clean(v) for k, v in asdict(r).items()} for r in runs],
