@@ -15,7 +15,8 @@ from transformers.generation.logits_process import (
 )
 
 from cosmos_reason.engine.base import EngineError, SamplingParams
-from cosmos_reason.engine.sampler import RowSampling, apply_presence_frequency, draw, sampling_weights
+from cosmos_reason.engine.draw import RowSampling, draw, sampling_weights
+from cosmos_reason.engine.sampler import apply_presence_frequency, choose_tokens
 
 from .conftest import collect, wait_for
 
@@ -125,6 +126,29 @@ def test_draws_follow_the_distribution():
     assert counts[~kept].sum() == 0
     chi2 = float(((counts[kept] - expected[kept]) ** 2 / expected[kept]).sum())
     assert chi2 < 29.9
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p, min_p", [
+    (0.6, 0, 0.95, 0.0),  # the card: nearly every draw kept at the first try
+    (1.0, 0, 0.3, 0.2),  # a small nucleus: many rows reach the exact path
+    (0.8, 5, 0.9, 0.0),  # top-k: the exact path
+])
+def test_batched_choice_samples_transformers_distribution(temperature, top_k, top_p, min_p):
+    """Many identical rows through choose_tokens in one call: the token frequencies match the
+    distribution transformers' warpers define (chi-square far beyond chance) and no token the
+    warpers drop is ever drawn."""
+    logits = torch.randn(1, 40, generator=torch.Generator().manual_seed(11)) * 2
+    expected = _transformers_probs(logits, temperature, top_k, top_p, min_p)[0]
+    draws = 40_000
+    params = SamplingParams(max_tokens=1, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                            repetition_penalty=1.0)
+    tokens = choose_tokens(logits.repeat(draws, 1), torch.zeros(draws, 1, dtype=torch.long), torch.ones(draws, 1),
+                           [RowSampling(params, None)] * draws, [0] * draws)
+    counts = torch.bincount(torch.tensor(tokens), minlength=40).double()
+    kept = expected > 0
+    assert counts[~kept].sum() == 0
+    chi2 = float(((counts[kept] - draws * expected[kept]) ** 2 / (draws * expected[kept])).sum())
+    assert chi2 < 3 * int(kept.sum()) + 30  # mean is dof; this bound is beyond the 99.99th percentile
 
 
 async def test_seeded_request_gives_the_same_tokens_alone_and_among_fifteen_others(loaded):

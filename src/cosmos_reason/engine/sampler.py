@@ -8,13 +8,8 @@ generated tokens only) right after the repetition penalty, as in vLLM.
 The running batch's choice is one step of batched tensor ops over [rows, vocab]:
 the repetition penalty gathers and scatters every row's token history at once
 (`History` keeps it as a left-padded matrix, like the KV cache), greedy rows
-take one argmax, and the rows that sample go through temperature, top-k,
-top-p and min-p together. Top-p never sorts the 152k-token vocabulary: a
-histogram of each row's probability mass over log-probability bins locates
-the bin where the nucleus ends, and only that bin's tokens are sorted (exact:
-the bins are ordered by probability). Tokens are drawn by inverse transform
-sampling, one uniform number per row; a seeded row takes its number from its
-own generator, so its tokens do not depend on its neighbours.
+take one argmax, and the rows that sample draw together (draw.py: exact
+transformers distributions without sorting the vocabulary).
 
 One row's failure is that row's alone: a row whose scores are not a
 distribution gets an exception in place of its token, and the scheduler ends
@@ -23,17 +18,9 @@ that request with an error while the rest of the batch goes on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from .base import SamplingParams
-
-
-@dataclass
-class RowSampling:
-    params: SamplingParams
-    generator: torch.Generator | None
+from .draw import RowSampling, sample
 
 
 class History:
@@ -111,76 +98,8 @@ def apply_presence_frequency(logits: torch.Tensor, history: torch.Tensor, genera
     logits -= frequency * counts + presence * (counts > 0).to(logits.dtype)
 
 
-TOP_P_BINS = 4096  # histogram bins over the TOP_P_RANGE nats below a row's best token
-TOP_P_RANGE = 40.0  # tokens further below share the lowest bin (their mass is negligible)
-
-
-def sampling_weights(scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
-                     min_p: torch.Tensor) -> torch.Tensor:
-    """What each row samples from, unnormalised: exp(score - best) of temperature-scaled `scores`
-    [m, vocab], zero where transformers' warpers (top-k, top-p, min-p, in its order) drop a
-    token; every row at once. `top_k` [m] (0 = off), `top_p` [m] (1 = off), `min_p` [m] (0 = off).
-    Normalised, each row is the softmax transformers samples from. `scores` is overwritten."""
-    vocab = scores.shape[-1]
-    relative = scores.sub_(scores.amax(-1, keepdim=True))  # in place; <= 0, the best token at 0
-    weights = relative.exp()
-    limited = (top_k > 0) & (top_k < vocab)
-    if bool(limited.any()):
-        largest = torch.topk(relative, int(top_k[limited].max()), dim=-1).values
-        kth = largest.gather(1, (top_k.clamp(1, largest.shape[1]) - 1).view(-1, 1))
-        weights.masked_fill_(limited.view(-1, 1) & (relative < kth), 0.0)
-    if bool((top_p < 1).any()):
-        weights.masked_fill_(~_top_p_keep(relative, weights, top_p), 0.0)
-    if bool((min_p > 0).any()):
-        # min-p compares with the best token (weight 1), which every filter keeps: renormalising
-        # first, as transformers does, changes no ratio.
-        weights.masked_fill_(weights < min_p.view(-1, 1), 0.0)
-    return weights
-
-
-def _top_p_keep(relative: torch.Tensor, weights: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """transformers' top-p without sorting the vocabulary: it drops the least likely tokens while
-    their cumulative mass (ascending, including the token) stays <= 1 - top_p. A histogram of
-    the mass over log-probability bins finds, per row, the one bin where that cut falls; only
-    the tokens in that bin are sorted. Bins are monotone in probability, so every token in a
-    lower bin is dropped and every token in a higher bin kept, exactly as a full sort would."""
-    rows = weights.shape[0]
-    bins = torch.add(torch.tensor(float(TOP_P_BINS)), relative, alpha=TOP_P_BINS / TOP_P_RANGE)
-    bins = bins.clamp_(0, TOP_P_BINS - 1).long()  # truncation: monotone in the relative score
-    mass = torch.zeros(rows, TOP_P_BINS, dtype=weights.dtype, device=weights.device).scatter_add_(1, bins, weights)
-    below = mass.cumsum(-1)
-    drop_mass = (1 - top_p).view(-1, 1).to(weights.dtype) * below[:, -1:]  # of the unnormalised total
-    cut = (below <= drop_mass).sum(-1)  # the first bin whose cumulative mass exceeds it
-    keep = bins > cut.view(-1, 1)
-    for r in range(rows):
-        if float(top_p[r]) >= 1:
-            keep[r] = True
-            continue
-        c = int(cut[r])
-        members = (bins[r] == c).nonzero().view(-1)
-        ordered, order = weights[r, members].sort()
-        before = below[r, c - 1] if c > 0 else weights.new_zeros(())
-        keep[r, members[order]] = before + ordered.cumsum(-1) > drop_mass[r]
-    return keep
-
-
 class SamplingFailed(ValueError):
     """One row's adjusted scores are not a distribution (NaN or no finite logit)."""
-
-
-def draw(weights: torch.Tensor, rows: list[RowSampling]) -> list[int]:
-    """One token per row of `weights` [m, vocab] (unnormalised, >= 0) by inverse transform
-    sampling: a uniform number per row (from the row's own generator when seeded, so that a
-    seeded request draws the same whatever its neighbours) against the row's cumulative sum."""
-    uniform = torch.rand(len(rows), device=weights.device)
-    for i, row in enumerate(rows):
-        if row.generator is not None:
-            uniform[i] = torch.rand((), generator=row.generator, device=weights.device)
-    cdf = weights.cumsum(-1)
-    total = cdf[:, -1:]
-    # strictly below the total, so the search never passes the last token with weight
-    targets = torch.minimum(uniform.view(-1, 1) * total, torch.nextafter(total, torch.zeros_like(total)))
-    return torch.searchsorted(cdf, targets, right=True).view(-1).tolist()
 
 
 @torch.inference_mode()
@@ -206,19 +125,11 @@ def choose_tokens(logits: torch.Tensor, history: torch.Tensor, penalty: torch.Te
         elif not row.params.greedy:
             sampled.append(i)
     if sampled:
-        params = [rows[i].params for i in sampled]
-        device = logits.device
-        temperature = torch.tensor([p.temperature for p in params], device=device).view(-1, 1)
-        scores = logits.div_(temperature) if len(sampled) == len(rows) else logits[sampled].div_(temperature)
-        weights = sampling_weights(scores, torch.tensor([p.top_k for p in params], device=device),
-                                   torch.tensor([p.top_p for p in params], device=device),
-                                   torch.tensor([p.min_p for p in params], device=device))
-        total = weights.sum(-1)
-        valid = (torch.isfinite(total) & (total > 0)).tolist()
-        drawn = draw(torch.nan_to_num(weights, nan=0.0) if not all(valid) else weights, [rows[i] for i in sampled])
-        for j, i in enumerate(sampled):
-            tokens[i] = drawn[j] if valid[j] else SamplingFailed(
-                f"temperature {params[j].temperature:g} and the penalties left no valid distribution")
+        drawn = sample(logits if len(sampled) == len(rows) else logits[sampled], best[sampled],
+                       [rows[i] for i in sampled])
+        for i, token in zip(sampled, drawn):
+            tokens[i] = token if token is not None else SamplingFailed(
+                f"temperature {rows[i].params.temperature:g} and the penalties left no valid distribution")
     return tokens
 
 

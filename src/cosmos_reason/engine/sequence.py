@@ -11,7 +11,7 @@ import torch
 
 from .base import Delta, SamplingParams, TokenLogprob
 from .detokenize import IncrementalDetokenizer, StopMatcher
-from .sampler import RowSampling
+from .draw import RowSampling
 
 
 @dataclass
