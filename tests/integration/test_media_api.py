@@ -17,6 +17,7 @@ from cosmos_reason.settings import Settings
 from tests.fakes import ScriptedEngine
 from tests.media_factory import data_uri, mp4_bytes, png_bytes
 from tests.media_server import PUBLIC_IP, FakeDNS, NatBackend, closed_port, serve_media
+from tests.unit.test_video_container import FORBIDDEN, secrets_nearby  # noqa: F401 - a fixture
 
 from .conftest import MODEL
 
@@ -291,3 +292,28 @@ async def test_malformed_urls_are_400s(url):
         assert response.status_code == 400, response.text
         assert response.json()["error"]["param"] == "messages[0].content[0].image_url"
         await still_serving(client)
+
+
+# ---- containers: only allowlisted ones, nothing outside the bytes sent (tests/unit/test_video_container.py) ----
+
+
+@pytest.mark.parametrize("name", FORBIDDEN)
+async def test_a_video_naming_local_files_is_a_400_on_chat_and_score(name, secrets_nearby):
+    engine = ScriptedEngine()
+    body = ask(video(data_uri(FORBIDDEN[name], "video/mp4")))
+    async with client_for(engine) as client:
+        await assert_400(client, body, "messages[0].content[0].video_url", "containers accepted are MP4")
+        response = await client.post("/v1/score", json=body)
+        assert response.status_code == 400, response.text
+        assert "containers accepted are" in response.json()["error"]["message"]
+    assert not any(r.conversation.videos() for r in engine.requests)  # no frame of any file reached the model
+
+
+async def test_a_forbidden_container_is_refused_from_http_and_file_urls_too(secrets_nearby):
+    (secrets_nearby / "playlist.mp4").write_bytes(FORBIDDEN["ffconcat"])
+    settings = MediaSettings(allow_private_media_urls=True, allowed_local_media_paths=(str(secrets_nearby),))
+    with serve_media({"/playlist.mp4": FORBIDDEN["ffconcat"]}) as media_host:
+        async with client_for(ScriptedEngine(), settings) as client:
+            for url in (media_host.url("/playlist.mp4"), f"file://{secrets_nearby}/playlist.mp4"):
+                await assert_400(client, ask(video(url)), "messages[0].content[0].video_url",
+                                 "not a recognized video format")

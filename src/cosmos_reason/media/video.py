@@ -6,7 +6,8 @@ _Resizer): frame count = the stream's packets,
 frame rate = the stream's average rate, `video_start`/`video_end` clipping, smart_nframes,
 rounded float32 linspace indices, torchvision's bicubic antialiased resize. But:
 
-* the input is an in-memory buffer (no temporary file), decoded with PyAV;
+* the input is an in-memory buffer (no temporary file), decoded with PyAV, in an
+  allowlisted container opened with no access to anything else (container.py);
 * every picture that a kept picture depends on is decoded; H.264 pictures nothing refers
   to (nal_ref_idc 0) are skipped unless kept, and decoding stops after the last kept one;
 * only the kept frames are converted to RGB and resized, one at a time on a helper thread
@@ -18,7 +19,6 @@ rounded float32 linspace indices, torchvision's bicubic antialiased resize. But:
 
 from __future__ import annotations
 
-import io
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
 
+from .container import ffmpeg_reason, open_container
 from .errors import MediaError
 from .vision_math import (
     FRAME_FACTOR,
@@ -168,7 +169,7 @@ def load_video(data: bytes, options: VideoOptions | None = None) -> DecodedVideo
     options = options or VideoOptions()
     if not data:
         raise MediaError("video data is empty")
-    with _open(data) as container:
+    with open_container(data) as container:
         stream = _video_stream(container)
         fps = _frame_rate(stream)
         packets = _read_packets(container, stream)
@@ -214,18 +215,6 @@ def _sample(
 # --------------------------------------------------------------------------- demuxing
 
 
-def _open(data: bytes) -> av.container.InputContainer:
-    try:
-        return av.open(io.BytesIO(data), mode="r")
-    except av.FFmpegError as exc:
-        raise MediaError(f"data is not a recognized video format ({_ffmpeg_reason(exc)})") from None
-
-
-def _ffmpeg_reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).rstrip(". ")
-
-
 def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     if not container.streams.video:
         kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
@@ -248,7 +237,7 @@ def _read_packets(container: av.container.InputContainer, stream: av.video.strea
                 packets.append(packet)
     except av.FFmpegError as exc:
         raise MediaError(
-            f"video data is truncated or corrupt after {len(packets)} frames ({_ffmpeg_reason(exc)})"
+            f"video data is truncated or corrupt after {len(packets)} frames ({ffmpeg_reason(exc)})"
         ) from None
     declared = stream.frames
     if declared and len(packets) < declared:
@@ -498,7 +487,7 @@ def _decode(
     sink = _FrameSink(plan, options)
     count = 0
     try:
-        with _open(data) as container:
+        with open_container(data) as container:
             codec = container.streams.video[0].codec_context
             codec.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of this path
             sent = _packets_to_send(packets, plan, timeline, disposable)
@@ -531,7 +520,7 @@ def _pictures(codec: av.CodecContext, packets: Iterator[av.Packet]) -> Iterator[
             yield from codec.decode(packet)
         yield from codec.decode(None)
     except av.FFmpegError as exc:
-        raise MediaError(f"video could not be decoded ({_ffmpeg_reason(exc)})") from None
+        raise MediaError(f"video could not be decoded ({ffmpeg_reason(exc)})") from None
 
 
 # --------------------------------------------------------------------------- packet facts
