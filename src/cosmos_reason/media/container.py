@@ -64,15 +64,20 @@ def _transport_stream(data: bytes, packet: int, offset: int) -> bool:
     return len(positions) >= 2 and all(data[p] == _TS_SYNC for p in positions)
 
 
-def open_container(data: bytes) -> av.container.InputContainer:
-    """Open an allowed container over `data` with the demuxer chosen from its magic bytes."""
+def open_container(data: bytes, max_pixels: int | None = None) -> av.container.InputContainer:
+    """Open an allowed container over `data` with the demuxer chosen from its magic bytes.
+
+    With `max_pixels`, the decoders FFmpeg runs while probing the streams refuse larger
+    pictures (their size then reads 0x0), so no oversized frame is decoded even there.
+    """
     demuxer = sniff_container(data)
     if demuxer is None:
         allowed = ", ".join(ALLOWED_CONTAINERS.values())
         raise MediaError(f"data is not a recognized video format; the containers accepted are {allowed}")
     options = {**_NO_ESCAPE, "format_whitelist": demuxer, **_DEMUXER_OPTIONS.get(demuxer, {})}
+    codec_options = {"max_pixels": str(max_pixels)} if max_pixels else {}
     try:
-        return av.open(io.BytesIO(data), mode="r", format=demuxer, container_options=options)
+        return av.open(io.BytesIO(data), mode="r", format=demuxer, options=codec_options, container_options=options)
     except av.FFmpegError as exc:
         raise MediaError(
             f"data is not a recognized video format ({ALLOWED_CONTAINERS[demuxer]}: {ffmpeg_reason(exc)})"

@@ -94,6 +94,9 @@ class MediaLoader:
         self.settings = settings = settings or MediaSettings()
         self.video_defaults = settings.video
         self.metrics = None  # set by create_app
+        #: The model's context in tokens (None: unknown), asked at each load: create_app
+        #: points it at the engine, whose context an upstream may only learn later.
+        self.context_length: Callable[[], int | None] = lambda: None
         self.cache = MediaCache(settings.media_cache_bytes)
         self.url_memo = UrlMemo(URL_MEMO_SECONDS)
         policy = AddressPolicy(settings.allow_private_media_urls, settings.allowed_media_domains)
@@ -125,14 +128,17 @@ class MediaLoader:
         min_pixels = given.get("min_pixels", self.settings.image_min_pixels)
         max_pixels = given.get("max_pixels", self.settings.image_max_pixels)
         limit = self.settings.max_image_pixels
-        decode = partial(load_image, min_pixels=min_pixels, max_pixels=max_pixels, max_image_pixels=limit)
+        decode = partial(load_image, min_pixels=min_pixels, max_pixels=max_pixels, max_image_pixels=limit,
+                         max_tokens=self.context_length())
         return await self._load("image", url, (min_pixels, max_pixels, limit), decode)
 
     async def load_video(self, url: str, options: MediaOverrides | None = None) -> DecodedVideo:
         from .video import load_video
 
         chosen = video_options(self.video_defaults, options)
-        return await self._load("video", url, chosen, partial(load_video, options=chosen))
+        decode = partial(load_video, options=chosen, max_frame_pixels=self.settings.max_image_pixels,
+                         max_tokens=self.context_length())
+        return await self._load("video", url, chosen, decode)
 
     async def fetch(self, url: str, kind: str = "image") -> bytes:
         """The raw bytes a media URL names (no cache, no decoding)."""

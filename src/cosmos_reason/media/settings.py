@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .image import DEFAULT_MAX_IMAGE_PIXELS
 from .video import VideoOptions
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
@@ -26,7 +27,7 @@ class MediaSettings:
     video: VideoOptions = field(default_factory=VideoOptions)
     image_min_pixels: int | None = None  # None: leave it to the checkpoint's processor
     image_max_pixels: int | None = None
-    max_image_pixels: int = 89_478_485  # decompression-bomb limit (Pillow's default)
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # decompression-bomb limit (Pillow's), video frames too
     # Where media may come from.
     allowed_local_media_paths: tuple[str, ...] = ()  # file:// only under these folders
     allowed_media_domains: tuple[str, ...] = ()  # http(s) only to these hosts (and subdomains); () = any

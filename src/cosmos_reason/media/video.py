@@ -35,9 +35,12 @@ from av.video.reformatter import VideoReformatter
 
 from .container import ffmpeg_reason, open_container
 from .errors import MediaError
+from .image import DEFAULT_MAX_IMAGE_PIXELS
 from .vision_math import (
     FRAME_FACTOR,
+    PATCH_SIZE,
     frame_range,
+    num_tokens,
     sample_indices,
     smart_nframes,
     video_frame_size,
@@ -160,21 +163,38 @@ def _kept_size(video: DecodedVideo, video_processor: Any | None) -> bool:
     return height % factor == 0 and width % factor == 0 and min_pixels <= height * width <= max_pixels
 
 
-def load_video(data: bytes, options: VideoOptions | None = None) -> DecodedVideo:
+@dataclass(frozen=True)
+class _Limits:
+    frame_pixels: int  # largest decoded frame (the images' decompression-bomb bound)
+    tokens: int | None  # vision tokens the video may take (the model's context); None: unchecked
+
+
+def load_video(
+    data: bytes,
+    options: VideoOptions | None = None,
+    *,
+    max_frame_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    max_tokens: int | None = None,
+) -> DecodedVideo:
     """Decode an in-memory video and return the frames qwen-vl-utils would sample.
 
     Raises MediaError for empty or non-video data, audio-only files, unsupported
-    codecs, truncated files and videos without (enough) decodable frames.
+    codecs, truncated files and videos without (enough) decodable frames; for frames
+    over `max_frame_pixels` (checked from the stream header, and by the decoder
+    itself), and for sampling that would need more than `max_tokens` vision tokens or
+    an aspect ratio the model cannot take (both from the arithmetic, before decoding).
     """
     options = options or VideoOptions()
+    limits = _Limits(max_frame_pixels, max_tokens)
     if not data:
         raise MediaError("video data is empty")
-    with open_container(data) as container:
+    with open_container(data, max_frame_pixels) as container:
         stream = _video_stream(container)
+        size = _frame_size(stream, max_frame_pixels)
         fps = _frame_rate(stream)
         packets = _read_packets(container, stream)
         disposable = _disposable_packets(stream.codec_context, packets)
-    plan, decoded = _sample(data, packets, disposable, fps, options)
+    plan, decoded = _sample(data, packets, disposable, fps, options, size, limits)
     return DecodedVideo(
         frames=decoded.frames,
         frame_indices=tuple(plan.indices),
@@ -190,23 +210,31 @@ def load_video(data: bytes, options: VideoOptions | None = None) -> DecodedVideo
 
 
 def _sample(
-    data: bytes, packets: list[av.Packet], disposable: set[int], fps: float, options: VideoOptions
+    data: bytes,
+    packets: list[av.Packet],
+    disposable: set[int],
+    fps: float,
+    options: VideoOptions,
+    size: tuple[int, int],
+    limits: _Limits,
 ) -> tuple[_Plan, _Decoded]:
     """Plan from the packet count and decode; fall back to slower, surer ways if needed."""
     plan = _Plan.make(len(packets), fps, options)
+    _check_output(plan, size, options, limits.tokens)
     timeline = _pts_timeline(packets)
     decoded = None
+    pixels = limits.frame_pixels
     if timeline is not None:
         # Fast path: frame index = rank of the packet's pts (decord's mapping); skip
         # non-reference packets whose frame is not kept.
-        decoded = _decode(data, packets, plan, options, timeline, disposable)
+        decoded = _decode(data, packets, plan, options, timeline, disposable, max_pixels=pixels)
     if decoded is None or decoded.missing:
-        decoded = _decode(data, packets, plan, options, None, set())
+        decoded = _decode(data, packets, plan, options, None, set(), max_pixels=pixels)
     if decoded.missing and decoded.count >= FRAME_FACTOR:
         # Some packets gave no picture, so the stream is shorter than its packet count:
         # sample again over the pictures that exist (decord would fail here).
         plan = _Plan.make(decoded.count, fps, options)
-        decoded = _decode(data, packets, plan, options, None, set())
+        decoded = _decode(data, packets, plan, options, None, set(), max_pixels=pixels)
     if decoded.missing:
         raise MediaError("video has no decodable frames" if decoded.count == 0 else "video frames could not be decoded")
     return plan, decoded
@@ -223,6 +251,40 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
     if stream.codec_context is None:
         raise MediaError("video codec is not supported")
     return stream
+
+
+def _frame_size(stream: av.video.stream.VideoStream, max_pixels: int) -> tuple[int, int]:
+    """(height, width) from the stream's header, refused beyond `max_pixels` before any decoding.
+
+    A size of 0x0 here means FFmpeg's probe met a picture over the limit (open_container
+    makes the probing decoders refuse those) or could not read one at all.
+    """
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width <= 0 or height <= 0:
+        raise MediaError(f"video frames are more than the {max_pixels} pixels allowed, or of a size that cannot be read")
+    if width * height > max_pixels:
+        raise MediaError(f"video frames are {width}x{height} pixels, more than the {max_pixels} allowed")
+    return height, width
+
+
+def _check_output(plan: _Plan, size: tuple[int, int], options: VideoOptions, max_tokens: int | None) -> None:
+    """Refuse, from the arithmetic alone, sampling that the model cannot take.
+
+    The frame size qwen-vl-utils will resize to comes from the header's size (rotation
+    swaps the sides, not the area), so an aspect ratio beyond 200:1 or a min_pixels /
+    max_pixels that would need more vision tokens than the context fails here, before
+    any frame is decoded or any output buffer allocated.
+    """
+    height, width = video_frame_size(
+        *size, plan.nframes, min_pixels=options.min_pixels, max_pixels=options.max_pixels,
+        total_pixels=options.total_pixels,
+    )
+    tokens = num_tokens((plan.nframes // FRAME_FACTOR, height // PATCH_SIZE, width // PATCH_SIZE))
+    if max_tokens is not None and tokens > max_tokens:
+        raise MediaError(
+            f"video would take {tokens} vision tokens ({plan.nframes} frames of {width}x{height} pixels), more than "
+            f"the model's context of {max_tokens}; lower min_pixels, max_pixels, total_pixels, fps or nframes"
+        )
 
 
 def _read_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> list[av.Packet]:
@@ -478,17 +540,20 @@ def _decode(
     options: VideoOptions,
     timeline: dict[int, int] | None,
     disposable: set[int],
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> _Decoded:
     """Decode packets in order and hand only the wanted pictures to the sink.
 
     With a pts timeline a picture's index is looked up from its pts and disposable
     packets of unwanted frames are never sent; without one, pictures are counted.
+    The decoder refuses pictures over `max_pixels` (a header may lie about the size).
     """
     sink = _FrameSink(plan, options)
     count = 0
     try:
-        with open_container(data) as container:
+        with open_container(data, max_pixels) as container:
             codec = container.streams.video[0].codec_context
+            codec.options = {**codec.options, "max_pixels": str(max_pixels)}
             codec.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of this path
             sent = _packets_to_send(packets, plan, timeline, disposable)
             for frame in _pictures(codec, sent):
