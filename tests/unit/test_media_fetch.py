@@ -3,6 +3,7 @@ redirects, byte caps, timeouts, allow-lists and file roots."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import ssl
@@ -209,6 +210,38 @@ async def test_a_slow_host_times_out_per_modality(host):
         await media.load_video(host.url("/slow?s=3", host="public.example"))
     assert time.monotonic() - started < 2.5
     await media.close()
+
+
+async def test_slow_hosts_do_not_starve_a_fast_one():
+    """Downloads hold no server-wide slot: with more slow downloads open than the old gate
+    had slots (and than decode slots), an image from another host still arrives."""
+    with serve_media({"/image.png": PNG}) as slow, serve_media({"/image.png": PNG}) as fast:
+        media, _, _ = public_loader({"slow.example": [PUBLIC_IP], "fast.example": [PUBLIC_IP]}, media_workers=1,
+                                    image_fetch_timeout=300)
+        slow_ones = [asyncio.ensure_future(media.load_image(slow.url(f"/hold?n={i}", host="slow.example")))
+                     for i in range(6)]
+        for _ in slow_ones:  # every slow download is open at the host and waiting for it
+            assert await asyncio.to_thread(slow.held.acquire, timeout=30)
+        image = await asyncio.wait_for(media.load_image(fast.url("/image.png", host="fast.example")), 30)
+        assert image.size == (40, 30)
+        assert not any(task.done() for task in slow_ones)  # the slow ones were still downloading
+        slow.release.set()
+        assert [i.size for i in await asyncio.gather(*slow_ones)] == [(40, 30)] * 6
+        await media.close()
+
+
+async def test_one_host_gets_a_share_of_the_connections_not_all():
+    with serve_media({"/image.png": PNG}) as slow:
+        media, _, _ = public_loader({"slow.example": [PUBLIC_IP]}, media_workers=1, image_fetch_timeout=300)
+        per_host = media.http.per_host
+        slow_ones = [asyncio.ensure_future(media.load_image(slow.url(f"/hold?n={i}", host="slow.example")))
+                     for i in range(per_host + 2)]
+        for _ in range(per_host):
+            assert await asyncio.to_thread(slow.held.acquire, timeout=30)
+        assert not await asyncio.to_thread(slow.held.acquire, timeout=0.3)  # the rest wait their host's turn
+        slow.release.set()
+        assert len(await asyncio.gather(*slow_ones)) == per_host + 2
+        await media.close()
 
 
 async def test_dns_failure_and_refused_connection_are_media_errors():

@@ -16,6 +16,10 @@ http(s) safety (server-side request forgery):
 * Bodies are streamed and counted (after content decoding, so a gzip bomb counts at
   its decoded size); the download stops when it passes the modality's byte cap, and
   the whole fetch, redirects included, has one deadline.
+* Downloads are I/O: they take no server-wide slot (a slow host would starve fast ones).
+  What bounds them is the shared client's connection pool (`MAX_CONNECTIONS`), a
+  share of it per host (`PER_HOST`, so one slow host cannot hold them all), each
+  modality's byte cap and the deadline.
 
 file:// URLs resolve symlinks and '..' first and must then lie under one of the
 `--allowed-local-media-path` folders.
@@ -24,6 +28,7 @@ file:// URLs resolve symlinks and '..' first and must then lie under one of the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -31,7 +36,7 @@ import socket
 import ssl
 import stat
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,7 +218,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 def guarded_client(policy: AddressPolicy, *, resolver: Resolver | None = None,
                    inner: httpcore.AsyncNetworkBackend | None = None,
-                   ssl_context: ssl.SSLContext | None = None, max_connections: int = 16) -> httpx.AsyncClient:
+                   ssl_context: ssl.SSLContext | None = None, max_connections: int = 64) -> httpx.AsyncClient:
     """An httpx client whose every connection goes through GuardedBackend."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx builds its httpcore pool without a way to pass a network backend; swap in an
@@ -236,15 +241,46 @@ class Fetched:
     reusable: bool  # the response did not forbid caching (no-store / no-cache)
 
 
+#: Connections the shared client opens at once, and downloads from one host at once.
+MAX_CONNECTIONS = 64
+PER_HOST = 8
+
+
+class _HostShares:
+    """At most `per_host` downloads from one host name at once; the rest wait for that host only."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}  # host -> (slots, users); gone when unused
+
+    @contextlib.asynccontextmanager
+    async def hold(self, host: str) -> AsyncIterator[None]:
+        slots, users = self._hosts.get(host) or (asyncio.Semaphore(self.per_host), 0)
+        self._hosts[host] = (slots, users + 1)
+        try:
+            async with slots:
+                yield
+        finally:
+            slots, users = self._hosts[host]
+            if users == 1:
+                del self._hosts[host]
+            else:
+                self._hosts[host] = (slots, users - 1)
+
+
 class HttpFetcher:
     """Downloads http(s) media with one shared client (created on first use)."""
 
     def __init__(self, policy: AddressPolicy, *, max_redirects: int = 5, resolver: Resolver | None = None,
-                 inner: httpcore.AsyncNetworkBackend | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+                 inner: httpcore.AsyncNetworkBackend | None = None, ssl_context: ssl.SSLContext | None = None,
+                 max_connections: int = MAX_CONNECTIONS, per_host: int = PER_HOST) -> None:
         self.policy = policy
         self.max_redirects = max_redirects
-        self._client_args = {"resolver": resolver, "inner": inner, "ssl_context": ssl_context}
+        self.per_host = per_host
+        self._client_args = {"resolver": resolver, "inner": inner, "ssl_context": ssl_context,
+                             "max_connections": max_connections}
         self._client: httpx.AsyncClient | None = None
+        self._hosts = _HostShares(per_host)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -260,9 +296,17 @@ class HttpFetcher:
     async def fetch(self, url: str, *, max_bytes: int, timeout: float, what: str = "media") -> Fetched:
         """The body at url (following redirects), or MediaError saying what went wrong."""
         try:
-            return await asyncio.wait_for(self._follow(url, max_bytes, timeout, what), timeout)
+            return await asyncio.wait_for(self._fetch_in_host_share(url, max_bytes, timeout, what), timeout)
         except asyncio.TimeoutError:
             raise MediaError(f"fetching the {what} took longer than {timeout:g} s") from None
+
+    async def _fetch_in_host_share(self, url: str, max_bytes: int, timeout: float, what: str) -> Fetched:
+        try:
+            host = urllib.parse.urlsplit(url).hostname or ""
+        except ValueError:
+            host = ""  # malformed: _follow says what is wrong with it
+        async with self._hosts.hold(host):
+            return await self._follow(url, max_bytes, timeout, what)
 
     async def _follow(self, url: str, max_bytes: int, timeout: float, what: str) -> Fetched:
         try:

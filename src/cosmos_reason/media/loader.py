@@ -9,7 +9,9 @@ Work is bounded: CPU work (base64, hashing, file reads, decoding) runs on a thre
 pool of 2 x `media_workers` threads behind two semaphores of `media_workers` each, one
 for the short "prepare" steps (hash, base64, read) and one for decodes, so at most
 `media_workers` decodes run at once and the rest wait without holding a thread; a
-cache hit never waits behind a long decode. Downloads are limited separately.
+cache hit never waits behind a long decode. Downloads take no slot here: they are I/O,
+bounded by the http client's connections (a share per host), byte caps and deadlines
+(media/fetch.py), so a slow host never makes other requests wait.
 Decoded results are cached by content and effective settings (media/cache.py), and
 concurrent requests for the same uncached media share one decode.
 """
@@ -175,8 +177,7 @@ class MediaLoader:
             s = self.settings
             timeout = s.video_fetch_timeout if kind == "video" else s.image_fetch_timeout
             max_bytes = s.max_video_bytes if kind == "video" else s.max_image_bytes
-            async with self._gate("download"):
-                fetched = await self.http.fetch(url, max_bytes=max_bytes, timeout=timeout, what=kind)
+            fetched = await self.http.fetch(url, max_bytes=max_bytes, timeout=timeout, what=kind)
             content = await self._content_id(fetched.data)
             origin = (kind, url) if fetched.reusable else None
             return _Source(content, lambda: fetched.data, origin)
@@ -241,7 +242,7 @@ class MediaLoader:
         gate = self._gates.get(name)
         if gate is None:
             workers = self.settings.media_workers
-            gate = self._gates[name] = asyncio.Semaphore(max(4, 2 * workers) if name == "download" else workers)
+            gate = self._gates[name] = asyncio.Semaphore(workers)
         return gate
 
     @property
