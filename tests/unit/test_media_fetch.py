@@ -336,6 +336,32 @@ async def test_a_fifo_is_refused_without_hanging(tree):
         await loader(allowed_local_media_paths=(str(tree),)).load_image(f"file://{tree}/pipe.png")
 
 
+def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path):
+    """The file:// race: the URL is checked while album/ is a real folder inside the root,
+    then album/ becomes a symlink to the outside before the file is opened."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "album").mkdir(parents=True)
+    (outside / "album").mkdir(parents=True)
+    (root / "album" / "photo.png").write_bytes(PNG)
+    (outside / "album" / "photo.png").write_bytes(b"the outside secret")
+    files = LocalFiles([str(root)])
+    path = files.path(f"file://{root}/album/photo.png")
+    assert files.read(path, 1 << 20) == PNG
+    (root / "album").rename(tmp_path / "moved-away")
+    (root / "album").symlink_to(outside / "album", target_is_directory=True)
+    with pytest.raises(FetchRefused, match="outside the folders"):
+        files.read(path, 1 << 20)
+
+
+def test_symlinks_that_stay_inside_the_root_are_followed(tree):
+    (tree / "sub" / "pic.png").write_bytes(PNG)
+    (tree / "sub-inside").symlink_to(tree / "sub", target_is_directory=True)
+    (tree / "sub" / "up.png").symlink_to("../a b.png")
+    files = LocalFiles([str(tree)])
+    for tail in ("/sub-inside/pic.png", "/sub/up.png", "/sub-inside/up.png", "/inside-link.png"):
+        assert files.read(files.path(f"file://{tree}{tail}"), 1 << 20) == PNG
+
+
 def test_local_files_check_does_not_touch_files_outside(tmp_path):
     files = LocalFiles([str(tmp_path)])
     with pytest.raises(FetchRefused, match="outside"):

@@ -21,8 +21,7 @@ http(s) safety (server-side request forgery):
   share of it per host (`PER_HOST`, so one slow host cannot hold them all), each
   modality's byte cap and the deadline.
 
-file:// URLs resolve symlinks and '..' first and must then lie under one of the
-`--allowed-local-media-path` folders.
+file:// URLs: media/local_files.py (LocalFiles is re-exported here).
 """
 
 from __future__ import annotations
@@ -31,19 +30,17 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import os
 import socket
 import ssl
-import stat
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpcore
 import httpx
 
-from .errors import MediaError
+from .errors import FetchRefused, MediaError
+from .local_files import LocalFiles  # noqa: F401 - re-exported: file:// lives in local_files.py
 
 log = logging.getLogger(__name__)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -69,10 +66,6 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "cosmos-reason/0.1 (media fetcher)"
 _PRIVATE_HINT = "start the server with --allow-private-media-urls to allow private networks"
-
-
-class FetchRefused(MediaError):
-    """The URL points somewhere this server will not fetch from."""
 
 
 def address_problem(ip: IPAddress, allow_private: bool = False) -> str | None:
@@ -406,58 +399,3 @@ def _size(n: int) -> str:
         if n >= size:
             return f"{n / size:g} {unit}"
     return f"{n} bytes"
-
-
-# ---- file:// ----------------------------------------------------------------
-
-
-class LocalFiles:
-    """file:// URLs, allowed only under the given folders (after resolving symlinks and '..')."""
-
-    def __init__(self, roots: Iterable[str]) -> None:
-        self.roots = tuple(Path(os.path.realpath(Path(r).expanduser())) for r in roots)
-
-    def path(self, url: str) -> Path:
-        """The resolved path the URL names, or FetchRefused. Does not touch the file itself."""
-        if not self.roots:
-            raise FetchRefused("file:// URLs are not allowed on this server; start it with "
-                               "--allowed-local-media-path DIR to serve files under DIR")
-        parts = urllib.parse.urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            raise FetchRefused("file:// URLs must name a local file: file:///path/to/file")
-        raw = urllib.parse.unquote(parts.path)
-        if not raw.startswith("/") or "\x00" in raw:
-            raise FetchRefused("file:// URLs must hold an absolute path: file:///path/to/file")
-        resolved = Path(os.path.realpath(raw))
-        if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots):
-            raise FetchRefused(f"{raw} is outside the folders this server reads media from; allow its folder "
-                               "with --allowed-local-media-path")
-        return resolved
-
-    @staticmethod
-    def read(path: Path, max_bytes: int, what: str = "media") -> bytes:
-        """Read a regular file of at most max_bytes (blocking: run it in a worker)."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        try:
-            fd = os.open(path, flags)
-        except FileNotFoundError:
-            raise MediaError(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise MediaError(f"{path} is a folder, not a file") from None
-        except OSError as exc:
-            raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from None
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            raise MediaError(f"{path} is a folder, not a file" if stat.S_ISDIR(info.st_mode)
-                             else f"{path} is not a regular file")
-        with os.fdopen(fd, "rb") as file:
-            if info.st_size > max_bytes:
-                raise MediaError(f"{path} is larger than the {_size(max_bytes)} this server reads "
-                                 f"(--max-{'video' if what == 'video' else 'image'}-bytes)")
-            data = file.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise MediaError(f"{path} is larger than the {_size(max_bytes)} this server reads")
-        if not data:
-            raise MediaError(f"{path} is empty")
-        return data

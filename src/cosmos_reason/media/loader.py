@@ -32,7 +32,8 @@ from PIL import Image
 
 from .cache import MediaCache, UrlMemo, content_id
 from .errors import MediaError
-from .fetch import AddressPolicy, HttpFetcher, LocalFiles, Resolver
+from .fetch import AddressPolicy, HttpFetcher, Resolver
+from .local_files import LocalFiles
 from .settings import MediaSettings
 from .video import DecodedVideo, VideoOptions
 

@@ -113,8 +113,8 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
     d, v = MediaSettings(), VideoOptions()
     g = parser.add_argument_group("media sources and safety")
     g.add_argument("--allowed-local-media-path", action="append", default=[], metavar="DIR",
-                   help="allow file:// media URLs under DIR (repeatable; symlinks and '..' are resolved "
-                        "before the check). Without it file:// URLs are refused")
+                   help="allow file:// media URLs under DIR (repeatable; symlinks are followed only while "
+                        "they stay under DIR). Without it file:// URLs are refused")
     g.add_argument("--allowed-media-domains", action="append", default=[], metavar="HOST",
                    help="fetch http(s) media only from HOST or its subdomains (repeatable; default: any "
                         "public host)")
