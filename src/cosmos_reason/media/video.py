@@ -125,9 +125,24 @@ def processor_video_kwargs(videos: list[DecodedVideo]) -> dict[str, Any]:
 
     The same the reference passes: the per-video metadata (from which the processor
     derives second_per_grid_ts = 2 / sample_fps) and do_sample_frames=False because
-    the frames are already sampled.
+    the frames are already sampled. Plus, where transformers has it,
+    cap_pixels_per_frame=False: qwen-vl-utils' per-frame cap is already applied by
+    load_video, and the processor capping again would differ from the reference (which
+    leaves the option unset, i.e. False, and so gets transformers' warning on every call).
     """
-    return {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
+    kwargs: dict[str, Any] = {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
+    if _processor_has_frame_cap():
+        kwargs["cap_pixels_per_frame"] = False
+    return kwargs
+
+
+@cache
+def _processor_has_frame_cap() -> bool:
+    try:
+        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+    except ImportError:
+        return False
+    return hasattr(Qwen2VLVideoProcessor, "cap_pixels_per_frame")
 
 
 def processor_videos(videos: list[DecodedVideo], video_processor: Any | None = None) -> list[torch.Tensor]:
