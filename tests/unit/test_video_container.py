@@ -111,3 +111,12 @@ def test_an_animated_gif_is_a_video():
 def test_an_image_is_not_a_video_container():
     with pytest.raises(MediaError, match="not a recognized video format"):
         load_video(png_bytes(32, 32), VideoOptions())
+
+
+def test_even_a_demuxer_that_opens_files_could_not_reach_them(secrets_nearby, monkeypatch):
+    """The second wall, should the magic-byte check ever pick a demuxer that opens other
+    files: no protocol (file, http, udp...) and no other format may be opened from inside."""
+    monkeypatch.setattr(container_module, "sniff_container", lambda data: "concat")
+    monkeypatch.setitem(ALLOWED_CONTAINERS, "concat", "ffconcat (for this test only)")
+    with pytest.raises(MediaError, match="not a recognized video format"):
+        load_video(FORBIDDEN["ffconcat"], VideoOptions())
