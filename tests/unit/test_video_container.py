@@ -87,9 +87,17 @@ def test_the_ffconcat_payload_really_reads_the_local_file_when_ffmpeg_probes(sec
     ("avi", "mpeg4", "avi"),
     ("mpegts", "libx264", "mpegts"),
     ("mpeg", "mpeg2video", "mpeg"),
+    ("flv", "libx264", "flv"),
+    ("asf", "wmv2", "asf"),
+    ("mxf", "mpeg2video", "mxf"),
+    ("yuv4mpegpipe", "rawvideo", "yuv4mpegpipe"),
+    ("mpeg2video", "mpeg2video", "mpegvideo"),
+    ("h264", "libx264", "h264"),
+    ("hevc", "libx265", "hevc"),
 ])
 def test_allowed_containers_are_recognised_and_decode(fmt, codec, demuxer):
-    options = {"deadline": "realtime", "cpu-used": "8"} if codec == "libvpx-vp9" else {}
+    options = {"libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
+               "libx265": {"x265-params": "log-level=none"}}.get(codec, {})
     data = make_video(64, 48, 25, 1.2, codec=codec, fmt=fmt, codec_options=options)
     assert sniff_container(data) == demuxer
     assert demuxer in ALLOWED_CONTAINERS

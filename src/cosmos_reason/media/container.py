@@ -22,19 +22,29 @@ import av
 
 from .errors import MediaError
 
-#: demuxer -> what users call it. Every one reads only the buffer it is given.
+#: demuxer -> what users call it. Every one reads only the buffer it is given. The list is
+#: the video files the jobs pick up (jobs/inputs.py) that FFmpeg here can decode.
 ALLOWED_CONTAINERS = {
     "mov": "MP4/QuickTime (.mp4, .mov, .m4v, .3gp)",
     "matroska": "Matroska/WebM (.mkv, .webm)",
     "avi": "AVI",
     "mpegts": "MPEG transport stream (.ts, .m2ts)",
     "mpeg": "MPEG program stream (.mpg, .vob)",
+    "flv": "FLV",
+    "asf": "ASF/WMV",
+    "mxf": "MXF",
+    "yuv4mpegpipe": "Y4M",
+    "mpegvideo": "raw MPEG-1/2 video (.m2v)",
+    "h264": "raw H.264 (.h264)",
+    "hevc": "raw H.265 (.hevc)",
     "gif": "GIF",
 }
 
 #: ISO base media (MP4/QuickTime) top-level boxes a file may start with.
 _ISO_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
 _TS_SYNC = 0x47
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+_MXF_KEY = bytes.fromhex("060e2b34020501010d010201")  # a header partition pack
 
 #: No protocol is named "none": nested opens of files, URLs or sockets all fail.
 _NO_ESCAPE = {"protocol_whitelist": "none"}
@@ -51,10 +61,35 @@ def sniff_container(data: bytes) -> str | None:
         return "avi"
     if data[:4] == b"\x00\x00\x01\xba":
         return "mpeg"
+    if data[:4] == b"\x00\x00\x01\xb3":
+        return "mpegvideo"
+    if data[:4] == b"FLV\x01":
+        return "flv"
+    if data[:16] == _ASF_GUID:
+        return "asf"
+    if data[:12] == _MXF_KEY:
+        return "mxf"
+    if data[:10] == b"YUV4MPEG2 ":
+        return "yuv4mpegpipe"
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return "gif"
     if _transport_stream(data, 188, 0) or _transport_stream(data, 192, 4):
         return "mpegts"
+    return _elementary_stream(data)
+
+
+def _elementary_stream(data: bytes) -> str | None:
+    """Raw H.264/H.265 (Annex B): a start code, then a parameter set or access unit delimiter."""
+    start = 4 if data[:4] == b"\x00\x00\x00\x01" else 3 if data[:3] == b"\x00\x00\x01" else 0
+    if not start or len(data) < start + 2:
+        return None
+    header = data[start]
+    if header & 0x80:
+        return None  # the forbidden bit
+    if (header >> 1) & 0x3F in (32, 35) and data[start + 1] == 0x01:  # VPS, AUD
+        return "hevc"
+    if header & 0x1F in (7, 9):  # SPS, AUD
+        return "h264"
     return None
 
 
