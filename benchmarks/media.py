@@ -167,7 +167,7 @@ def skipped_share(data: bytes) -> float:
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
         packets = video_module._read_packets(container, stream)
-        disposable = video_module._disposable_packets(stream.codec_context, packets)
+        disposable = video_module.disposable_packets(stream.codec_context, packets)
     return len(disposable) / max(1, len(packets))
 
 

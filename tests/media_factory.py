@@ -36,3 +36,48 @@ def mp4_bytes(seconds: float = 2.0, fps: int = 10, width: int = 64, height: int 
 
 def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def flat_gray_jpeg(width: int, height: int) -> bytes:
+    """A valid baseline grayscale JPEG of one flat grey at any size, made without pixels.
+
+    Its Huffman tables have a single one-bit code, so each 8x8 block is two zero bits
+    ("DC unchanged", "end of block"): a 16000x16000 picture is 2 MB of zeros, which
+    a decoder still has to decode into 256 MB.
+    """
+    import struct
+
+    def segment(marker: int, body: bytes) -> bytes:
+        return struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body
+
+    one_code = bytes([1] + [0] * 15)
+    blocks = -(-width // 8) * -(-height // 8)
+    return b"".join([
+        b"\xff\xd8",
+        segment(0xDB, b"\x00" + b"\x01" * 64),
+        segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00"),
+        segment(0xC4, b"\x00" + one_code + b"\x00"),
+        segment(0xC4, b"\x10" + one_code + b"\x00"),
+        segment(0xDA, b"\x01\x01\x00\x00\x3f\x00"),
+        bytes(-(-blocks * 2 // 8)),
+        b"\xff\xd9",
+    ])
+
+
+def mjpeg_mkv(picture: bytes, declared: tuple[int, int], frames: int = 2, fps: int = 2) -> bytes:
+    """A Matroska MJPEG clip repeating one JPEG, its header declaring `declared` (width, height)."""
+    from fractions import Fraction
+
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="matroska") as container:
+        stream = container.add_stream("mjpeg", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *declared, "yuvj420p"
+        for i in range(frames):
+            packet = av.Packet(picture)
+            packet.pts = packet.dts = i
+            packet.time_base = Fraction(1, fps)
+            packet.stream = stream
+            container.mux(packet)
+    return buffer.getvalue()

@@ -32,6 +32,8 @@ class MediaHost:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, Host header)
     sni: list[str] = field(default_factory=list)
     scheme: str = "http"
+    held: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))  # +1 per /hold arrival
+    release: threading.Event = field(default_factory=threading.Event)  # lets every /hold answer
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"{self.scheme}://{host}:{self.port}{path}"
@@ -58,6 +60,10 @@ def _handler(host: MediaHost):
                 left = int(path.rsplit("/", 1)[1])
                 target = f"/chain/{left - 1}" if left > 1 else "/image.png"  # /chain/N: N redirects
                 return self._send(302, b"", {"location": target})
+            if path == "/hold":  # a slow host the test controls: answers once host.release is set
+                host.held.release()
+                host.release.wait(60)
+                return self._send(200, host.files["/image.png"])
             if path == "/slow":
                 time.sleep(float(query.get("s", ["3"])[0]))
                 return self._send(200, host.files["/image.png"])
@@ -122,6 +128,7 @@ class serve_media:
         return self.host
 
     def __exit__(self, *exc) -> None:
+        self.host.release.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -4,19 +4,22 @@ the bounded pool, and the server still serving afterwards. Real media bytes, scr
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 
 import httpx
 import openai
 import pytest
+from PIL import Image
 
 from cosmos_reason.media.loader import MediaLoader
 from cosmos_reason.media.settings import MediaSettings
 from cosmos_reason.server.app import create_app
 from cosmos_reason.settings import Settings
 from tests.fakes import ScriptedEngine
-from tests.media_factory import data_uri, mp4_bytes, png_bytes
+from tests.media_factory import data_uri, flat_gray_jpeg, mjpeg_mkv, mp4_bytes, png_bytes
 from tests.media_server import PUBLIC_IP, FakeDNS, NatBackend, closed_port, serve_media
+from tests.unit.test_video_container import FORBIDDEN, secrets_nearby  # noqa: F401 - a fixture
 
 from .conftest import MODEL
 
@@ -291,3 +294,60 @@ async def test_malformed_urls_are_400s(url):
         assert response.status_code == 400, response.text
         assert response.json()["error"]["param"] == "messages[0].content[0].image_url"
         await still_serving(client)
+
+
+# ---- containers: only allowlisted ones, nothing outside the bytes sent (tests/unit/test_video_container.py) ----
+
+
+@pytest.mark.parametrize("name", FORBIDDEN)
+async def test_a_video_naming_local_files_is_a_400_on_chat_and_score(name, secrets_nearby):
+    engine = ScriptedEngine()
+    body = ask(video(data_uri(FORBIDDEN[name], "video/mp4")))
+    async with client_for(engine) as client:
+        await assert_400(client, body, "messages[0].content[0].video_url", "containers accepted are MP4")
+        response = await client.post("/v1/score", json=body)
+        assert response.status_code == 400, response.text
+        assert "containers accepted are" in response.json()["error"]["message"]
+    assert not any(r.conversation.videos() for r in engine.requests)  # no frame of any file reached the model
+
+
+async def test_a_forbidden_container_is_refused_from_http_and_file_urls_too(secrets_nearby):
+    (secrets_nearby / "playlist.mp4").write_bytes(FORBIDDEN["ffconcat"])
+    settings = MediaSettings(allow_private_media_urls=True, allowed_local_media_paths=(str(secrets_nearby),))
+    with serve_media({"/playlist.mp4": FORBIDDEN["ffconcat"]}) as media_host:
+        async with client_for(ScriptedEngine(), settings) as client:
+            for url in (media_host.url("/playlist.mp4"), f"file://{secrets_nearby}/playlist.mp4"):
+                await assert_400(client, ask(video(url)), "messages[0].content[0].video_url",
+                                 "not a recognized video format")
+
+
+# ---- sizes checked before pixels cost memory (tests/unit/test_media_size_limits.py) --------------------
+
+
+async def test_huge_video_frames_are_a_400_before_decoding():
+    clip = mjpeg_mkv(flat_gray_jpeg(16000, 16000), declared=(16000, 16000))  # 2 MB, 512 MB a frame decoded
+    async with client_for(ScriptedEngine()) as client:
+        await assert_400(client, ask(video(data_uri(clip, "video/x-matroska"))), "messages[0].content[0].video_url",
+                         "more than the 89478485")
+    small = mjpeg_mkv(flat_gray_jpeg(2000, 2000), declared=(2000, 2000))  # the server's own bound applies
+    async with client_for(ScriptedEngine(), MediaSettings(max_image_pixels=1_000_000)) as client:
+        await assert_400(client, ask(video(data_uri(small, "video/x-matroska"))), "messages[0].content[0].video_url",
+                         "more than the 1000000")
+
+
+@pytest.mark.parametrize("part", [
+    lambda mp4: image(data_uri(PNG, "image/png"), min_pixels=100_000_000, max_pixels=200_000_000),
+    lambda mp4: video(data_uri(mp4, "video/mp4"), min_pixels=20_000_000, max_pixels=30_000_000),
+])
+async def test_min_pixels_needing_more_tokens_than_the_context_is_a_400(mp4, part):
+    async with client_for(ScriptedEngine()) as client:  # the scripted model's context: 4096 tokens
+        await assert_400(client, ask(part(mp4)), f"messages[0].content[0].{part(mp4)['type']}",
+                         "vision tokens", "context of 4096")
+
+
+async def test_an_image_beyond_the_models_aspect_ratio_is_a_400():
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 300), (9, 9, 9)).save(buffer, format="PNG")
+    async with client_for(ScriptedEngine()) as client:
+        await assert_400(client, ask(image(data_uri(buffer.getvalue(), "image/png"))),
+                         "messages[0].content[0].image_url", "aspect ratio is 300.0:1", "at most 200:1")

@@ -3,6 +3,7 @@ redirects, byte caps, timeouts, allow-lists and file roots."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import ssl
@@ -211,6 +212,38 @@ async def test_a_slow_host_times_out_per_modality(host):
     await media.close()
 
 
+async def test_slow_hosts_do_not_starve_a_fast_one():
+    """Downloads hold no server-wide slot: with more slow downloads open than the old gate
+    had slots (and than decode slots), an image from another host still arrives."""
+    with serve_media({"/image.png": PNG}) as slow, serve_media({"/image.png": PNG}) as fast:
+        media, _, _ = public_loader({"slow.example": [PUBLIC_IP], "fast.example": [PUBLIC_IP]}, media_workers=1,
+                                    image_fetch_timeout=300)
+        slow_ones = [asyncio.ensure_future(media.load_image(slow.url(f"/hold?n={i}", host="slow.example")))
+                     for i in range(6)]
+        for _ in slow_ones:  # every slow download is open at the host and waiting for it
+            assert await asyncio.to_thread(slow.held.acquire, timeout=30)
+        image = await asyncio.wait_for(media.load_image(fast.url("/image.png", host="fast.example")), 30)
+        assert image.size == (40, 30)
+        assert not any(task.done() for task in slow_ones)  # the slow ones were still downloading
+        slow.release.set()
+        assert [i.size for i in await asyncio.gather(*slow_ones)] == [(40, 30)] * 6
+        await media.close()
+
+
+async def test_one_host_gets_a_share_of_the_connections_not_all():
+    with serve_media({"/image.png": PNG}) as slow:
+        media, _, _ = public_loader({"slow.example": [PUBLIC_IP]}, media_workers=1, image_fetch_timeout=300)
+        per_host = media.http.per_host
+        slow_ones = [asyncio.ensure_future(media.load_image(slow.url(f"/hold?n={i}", host="slow.example")))
+                     for i in range(per_host + 2)]
+        for _ in range(per_host):
+            assert await asyncio.to_thread(slow.held.acquire, timeout=30)
+        assert not await asyncio.to_thread(slow.held.acquire, timeout=0.3)  # the rest wait their host's turn
+        slow.release.set()
+        assert len(await asyncio.gather(*slow_ones)) == per_host + 2
+        await media.close()
+
+
 async def test_dns_failure_and_refused_connection_are_media_errors():
     media, _, _ = public_loader(allow_private_media_urls=True)
     with pytest.raises(MediaError, match="could not resolve host 'nowhere.invalid'"):
@@ -301,6 +334,32 @@ async def test_a_fifo_is_refused_without_hanging(tree):
     os.mkfifo(tree / "pipe.png")
     with pytest.raises(MediaError, match="not a regular file"):
         await loader(allowed_local_media_paths=(str(tree),)).load_image(f"file://{tree}/pipe.png")
+
+
+def test_a_folder_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path):
+    """The file:// race: the URL is checked while album/ is a real folder inside the root,
+    then album/ becomes a symlink to the outside before the file is opened."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "album").mkdir(parents=True)
+    (outside / "album").mkdir(parents=True)
+    (root / "album" / "photo.png").write_bytes(PNG)
+    (outside / "album" / "photo.png").write_bytes(b"the outside secret")
+    files = LocalFiles([str(root)])
+    path = files.path(f"file://{root}/album/photo.png")
+    assert files.read(path, 1 << 20) == PNG
+    (root / "album").rename(tmp_path / "moved-away")
+    (root / "album").symlink_to(outside / "album", target_is_directory=True)
+    with pytest.raises(FetchRefused, match="outside the folders"):
+        files.read(path, 1 << 20)
+
+
+def test_symlinks_that_stay_inside_the_root_are_followed(tree):
+    (tree / "sub" / "pic.png").write_bytes(PNG)
+    (tree / "sub-inside").symlink_to(tree / "sub", target_is_directory=True)
+    (tree / "sub" / "up.png").symlink_to("../a b.png")
+    files = LocalFiles([str(tree)])
+    for tail in ("/sub-inside/pic.png", "/sub/up.png", "/sub-inside/up.png", "/inside-link.png"):
+        assert files.read(files.path(f"file://{tree}{tail}"), 1 << 20) == PNG
 
 
 def test_local_files_check_does_not_touch_files_outside(tmp_path):

@@ -23,6 +23,8 @@ from torchvision.transforms import functional as tvF
 import cosmos_reason.media.video as video_module
 from cosmos_reason.media import vision_math as vm
 from cosmos_reason.media.errors import MediaError
+from cosmos_reason.media.packets import disposable_packets, pts_timeline
+from cosmos_reason.media.resize import resize_bicubic_aa
 from cosmos_reason.media.video import (
     DecodedVideo,
     VideoOptions,
@@ -124,7 +126,7 @@ CLIPS = [
 
 
 def assert_within_rounding(got: torch.Tensor, expected: torch.Tensor) -> None:
-    """Our resize against torchvision's: equal but for a rare value one step off (see _Resizer)."""
+    """Our resize against torchvision's: equal but for a rare value one step off (see media/resize.py)."""
     assert got.shape == expected.shape and got.dtype == expected.dtype == torch.uint8
     diff = (got.to(torch.int16) - expected.to(torch.int16)).abs()
     assert int(diff.max()) <= 1
@@ -196,11 +198,11 @@ def test_skips_non_reference_frames_without_changing_pixels() -> None:
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
         packets = video_module._read_packets(container, stream)
-        disposable = video_module._disposable_packets(stream.codec_context, packets)
+        disposable = disposable_packets(stream.codec_context, packets)
     assert disposable, "expected non-reference B-frames in a veryfast x264 clip"
     options = VideoOptions()
     plan = video_module._Plan.make(len(packets), 30.0, options)
-    timeline = video_module._pts_timeline(packets)
+    timeline = pts_timeline(packets)
     fast = video_module._decode(data, packets, plan, options, timeline, disposable)
     slow = video_module._decode(data, packets, plan, options, None, set())
     assert not fast.missing and not slow.missing
@@ -280,7 +282,7 @@ def test_garbage(data: bytes) -> None:
 
 def test_audio_only() -> None:
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="wav") as container:
+    with av.open(buffer, mode="w", format="matroska") as container:
         stream = container.add_stream("pcm_s16le", rate=8000)
         frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
         frame.sample_rate = 8000
@@ -292,11 +294,11 @@ def test_audio_only() -> None:
         load_video(buffer.getvalue(), VideoOptions())
 
 
-def test_image_is_not_a_video() -> None:
+def test_a_still_picture_is_not_a_video() -> None:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (10, 20, 30)).save(buffer, format="PNG")
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(buffer, format="GIF")  # an allowed container, one frame
     with pytest.raises(MediaError, match="only 1 frame"):
         load_video(buffer.getvalue(), VideoOptions())
 
@@ -424,7 +426,7 @@ def test_resize_matches_torchvision_within_rounding(source: tuple[int, int], tar
     expected = tvF.resize(
         torch.from_numpy(rgb).permute(2, 0, 1), list(target), interpolation=InterpolationMode.BICUBIC, antialias=True
     ).numpy()
-    got = video_module._resize_bicubic_aa(rgb, *target)
+    got = resize_bicubic_aa(rgb, *target)
     assert got.shape == (3, *target)
     diff = np.abs(got.astype(np.int16) - expected)
     assert diff.max() <= 1  # a sum within float rounding of .5 may round the other way
@@ -439,7 +441,7 @@ def test_resize_of_a_real_frame_differs_from_torchvision_only_by_rounding() -> N
     expected = tvF.resize(
         torch.from_numpy(rgb).permute(2, 0, 1), [224, 420], interpolation=InterpolationMode.BICUBIC, antialias=True
     ).numpy()
-    got = video_module._resize_bicubic_aa(rgb, 224, 420)
+    got = resize_bicubic_aa(rgb, 224, 420)
     diff = np.abs(got.astype(np.int16) - expected)
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-2
 

@@ -10,3 +10,7 @@ class MediaError(ValueError):
     (for example "image could not be decoded: truncated image data"), never how the
     server failed. The HTTP layer maps it to a 400 response.
     """
+
+
+class FetchRefused(MediaError):
+    """The URL points somewhere this server will not fetch from."""

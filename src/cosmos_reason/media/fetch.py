@@ -16,29 +16,31 @@ http(s) safety (server-side request forgery):
 * Bodies are streamed and counted (after content decoding, so a gzip bomb counts at
   its decoded size); the download stops when it passes the modality's byte cap, and
   the whole fetch, redirects included, has one deadline.
+* Downloads are I/O: they take no server-wide slot (a slow host would starve fast ones).
+  What bounds them is the shared client's connection pool (`MAX_CONNECTIONS`), a
+  share of it per host (`PER_HOST`, so one slow host cannot hold them all), each
+  modality's byte cap and the deadline.
 
-file:// URLs resolve symlinks and '..' first and must then lie under one of the
-`--allowed-local-media-path` folders.
+file:// URLs: media/local_files.py (LocalFiles is re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
-import os
 import socket
 import ssl
-import stat
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpcore
 import httpx
 
-from .errors import MediaError
+from .errors import FetchRefused, MediaError
+from .local_files import LocalFiles  # noqa: F401 - re-exported: file:// lives in local_files.py
 
 log = logging.getLogger(__name__)
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -64,10 +66,6 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "cosmos-reason/0.1 (media fetcher)"
 _PRIVATE_HINT = "start the server with --allow-private-media-urls to allow private networks"
-
-
-class FetchRefused(MediaError):
-    """The URL points somewhere this server will not fetch from."""
 
 
 def address_problem(ip: IPAddress, allow_private: bool = False) -> str | None:
@@ -213,7 +211,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 def guarded_client(policy: AddressPolicy, *, resolver: Resolver | None = None,
                    inner: httpcore.AsyncNetworkBackend | None = None,
-                   ssl_context: ssl.SSLContext | None = None, max_connections: int = 16) -> httpx.AsyncClient:
+                   ssl_context: ssl.SSLContext | None = None, max_connections: int = 64) -> httpx.AsyncClient:
     """An httpx client whose every connection goes through GuardedBackend."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx builds its httpcore pool without a way to pass a network backend; swap in an
@@ -236,15 +234,46 @@ class Fetched:
     reusable: bool  # the response did not forbid caching (no-store / no-cache)
 
 
+#: Connections the shared client opens at once, and downloads from one host at once.
+MAX_CONNECTIONS = 64
+PER_HOST = 8
+
+
+class _HostShares:
+    """At most `per_host` downloads from one host name at once; the rest wait for that host only."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}  # host -> (slots, users); gone when unused
+
+    @contextlib.asynccontextmanager
+    async def hold(self, host: str) -> AsyncIterator[None]:
+        slots, users = self._hosts.get(host) or (asyncio.Semaphore(self.per_host), 0)
+        self._hosts[host] = (slots, users + 1)
+        try:
+            async with slots:
+                yield
+        finally:
+            slots, users = self._hosts[host]
+            if users == 1:
+                del self._hosts[host]
+            else:
+                self._hosts[host] = (slots, users - 1)
+
+
 class HttpFetcher:
     """Downloads http(s) media with one shared client (created on first use)."""
 
     def __init__(self, policy: AddressPolicy, *, max_redirects: int = 5, resolver: Resolver | None = None,
-                 inner: httpcore.AsyncNetworkBackend | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+                 inner: httpcore.AsyncNetworkBackend | None = None, ssl_context: ssl.SSLContext | None = None,
+                 max_connections: int = MAX_CONNECTIONS, per_host: int = PER_HOST) -> None:
         self.policy = policy
         self.max_redirects = max_redirects
-        self._client_args = {"resolver": resolver, "inner": inner, "ssl_context": ssl_context}
+        self.per_host = per_host
+        self._client_args = {"resolver": resolver, "inner": inner, "ssl_context": ssl_context,
+                             "max_connections": max_connections}
         self._client: httpx.AsyncClient | None = None
+        self._hosts = _HostShares(per_host)
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -260,9 +289,17 @@ class HttpFetcher:
     async def fetch(self, url: str, *, max_bytes: int, timeout: float, what: str = "media") -> Fetched:
         """The body at url (following redirects), or MediaError saying what went wrong."""
         try:
-            return await asyncio.wait_for(self._follow(url, max_bytes, timeout, what), timeout)
+            return await asyncio.wait_for(self._fetch_in_host_share(url, max_bytes, timeout, what), timeout)
         except asyncio.TimeoutError:
             raise MediaError(f"fetching the {what} took longer than {timeout:g} s") from None
+
+    async def _fetch_in_host_share(self, url: str, max_bytes: int, timeout: float, what: str) -> Fetched:
+        try:
+            host = urllib.parse.urlsplit(url).hostname or ""
+        except ValueError:
+            host = ""  # malformed: _follow says what is wrong with it
+        async with self._hosts.hold(host):
+            return await self._follow(url, max_bytes, timeout, what)
 
     async def _follow(self, url: str, max_bytes: int, timeout: float, what: str) -> Fetched:
         try:
@@ -362,58 +399,3 @@ def _size(n: int) -> str:
         if n >= size:
             return f"{n / size:g} {unit}"
     return f"{n} bytes"
-
-
-# ---- file:// ----------------------------------------------------------------
-
-
-class LocalFiles:
-    """file:// URLs, allowed only under the given folders (after resolving symlinks and '..')."""
-
-    def __init__(self, roots: Iterable[str]) -> None:
-        self.roots = tuple(Path(os.path.realpath(Path(r).expanduser())) for r in roots)
-
-    def path(self, url: str) -> Path:
-        """The resolved path the URL names, or FetchRefused. Does not touch the file itself."""
-        if not self.roots:
-            raise FetchRefused("file:// URLs are not allowed on this server; start it with "
-                               "--allowed-local-media-path DIR to serve files under DIR")
-        parts = urllib.parse.urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            raise FetchRefused("file:// URLs must name a local file: file:///path/to/file")
-        raw = urllib.parse.unquote(parts.path)
-        if not raw.startswith("/") or "\x00" in raw:
-            raise FetchRefused("file:// URLs must hold an absolute path: file:///path/to/file")
-        resolved = Path(os.path.realpath(raw))
-        if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots):
-            raise FetchRefused(f"{raw} is outside the folders this server reads media from; allow its folder "
-                               "with --allowed-local-media-path")
-        return resolved
-
-    @staticmethod
-    def read(path: Path, max_bytes: int, what: str = "media") -> bytes:
-        """Read a regular file of at most max_bytes (blocking: run it in a worker)."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        try:
-            fd = os.open(path, flags)
-        except FileNotFoundError:
-            raise MediaError(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise MediaError(f"{path} is a folder, not a file") from None
-        except OSError as exc:
-            raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from None
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            raise MediaError(f"{path} is a folder, not a file" if stat.S_ISDIR(info.st_mode)
-                             else f"{path} is not a regular file")
-        with os.fdopen(fd, "rb") as file:
-            if info.st_size > max_bytes:
-                raise MediaError(f"{path} is larger than the {_size(max_bytes)} this server reads "
-                                 f"(--max-{'video' if what == 'video' else 'image'}-bytes)")
-            data = file.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise MediaError(f"{path} is larger than the {_size(max_bytes)} this server reads")
-        if not data:
-            raise MediaError(f"{path} is empty")
-        return data

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError
-from .vision_math import image_size
+from .vision_math import MAX_RATIO, PATCH_SIZE, image_size, num_tokens
 
 #: Pillow's own default limit: 1024 * 1024 * 1024 // 4 // 3 pixels.
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
@@ -24,20 +24,24 @@ def load_image(
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    max_tokens: int | None = None,
 ) -> Image.Image:
     """Decode any Pillow-readable image and return it as RGB.
 
     The format is sniffed from the bytes (a declared mime type is irrelevant). EXIF
     orientation is applied, transparency is flattened onto white, and when min_pixels or
     max_pixels is given the image is smart-resized (bicubic) as qwen-vl-utils'
-    fetch_image does. Raises MediaError for empty, non-image, truncated or oversized data;
-    the pixel limit is checked from the header, before any pixel is decoded.
+    fetch_image does. Raises MediaError for empty, non-image, truncated or oversized data,
+    an aspect ratio beyond the model's 200:1, and a min_pixels/max_pixels that would need
+    more than `max_tokens` vision tokens; all checked from the header, before any pixel
+    is decoded or resized.
     """
     if not data:
         raise MediaError("image data is empty")
     image = _open(data, max_image_pixels)
     try:
         _check_size(image, max_image_pixels)
+        _check_output(image, min_pixels, max_pixels, max_tokens)
         _decode(image)
         rgb = _to_rgb(_apply_orientation(image))
     finally:
@@ -69,6 +73,31 @@ def _check_size(image: Image.Image, max_image_pixels: int) -> None:
         raise MediaError(f"image has an empty size ({width}x{height} pixels)")
     if width * height > max_image_pixels:
         raise MediaError(f"image is {width}x{height} pixels, more than the {max_image_pixels} allowed")
+
+
+def _check_output(image: Image.Image, min_pixels: int | None, max_pixels: int | None, max_tokens: int | None) -> None:
+    """The model's own limits, from the header: aspect ratio, and tokens when we resize.
+
+    Without min_pixels/max_pixels the checkpoint's processor sizes the image within its
+    own bounds (the prompt-length check then counts it); with them, the size we would
+    resize to is known now, so a request for more tokens than the context is refused
+    before the resize allocates it.
+    """
+    width, height = image.size
+    if max(width, height) / min(width, height) > MAX_RATIO:
+        raise MediaError(
+            f"image aspect ratio is {max(width, height) / min(width, height):.1f}:1 ({width}x{height} pixels); "
+            f"at most {MAX_RATIO}:1 is supported"
+        )
+    if max_tokens is None or (min_pixels is None and max_pixels is None):
+        return
+    new_height, new_width = image_size(height, width, min_pixels=min_pixels, max_pixels=max_pixels)
+    tokens = num_tokens((1, new_height // PATCH_SIZE, new_width // PATCH_SIZE))
+    if tokens > max_tokens:
+        raise MediaError(
+            f"image would take {tokens} vision tokens ({new_width}x{new_height} pixels after resizing), more than "
+            f"the model's context of {max_tokens}; lower min_pixels or max_pixels"
+        )
 
 
 def _decode(image: Image.Image) -> None:

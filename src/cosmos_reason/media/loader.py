@@ -9,7 +9,9 @@ Work is bounded: CPU work (base64, hashing, file reads, decoding) runs on a thre
 pool of 2 x `media_workers` threads behind two semaphores of `media_workers` each, one
 for the short "prepare" steps (hash, base64, read) and one for decodes, so at most
 `media_workers` decodes run at once and the rest wait without holding a thread; a
-cache hit never waits behind a long decode. Downloads are limited separately.
+cache hit never waits behind a long decode. Downloads take no slot here: they are I/O,
+bounded by the http client's connections (a share per host), byte caps and deadlines
+(media/fetch.py), so a slow host never makes other requests wait.
 Decoded results are cached by content and effective settings (media/cache.py), and
 concurrent requests for the same uncached media share one decode.
 """
@@ -30,7 +32,8 @@ from PIL import Image
 
 from .cache import MediaCache, UrlMemo, content_id
 from .errors import MediaError
-from .fetch import AddressPolicy, HttpFetcher, LocalFiles, Resolver
+from .fetch import AddressPolicy, HttpFetcher, Resolver
+from .local_files import LocalFiles
 from .settings import MediaSettings
 from .video import DecodedVideo, VideoOptions
 
@@ -94,6 +97,9 @@ class MediaLoader:
         self.settings = settings = settings or MediaSettings()
         self.video_defaults = settings.video
         self.metrics = None  # set by create_app
+        #: The model's context in tokens (None: unknown), asked at each load: create_app
+        #: points it at the engine, whose context an upstream may only learn later.
+        self.context_length: Callable[[], int | None] = lambda: None
         self.cache = MediaCache(settings.media_cache_bytes)
         self.url_memo = UrlMemo(URL_MEMO_SECONDS)
         policy = AddressPolicy(settings.allow_private_media_urls, settings.allowed_media_domains)
@@ -125,14 +131,17 @@ class MediaLoader:
         min_pixels = given.get("min_pixels", self.settings.image_min_pixels)
         max_pixels = given.get("max_pixels", self.settings.image_max_pixels)
         limit = self.settings.max_image_pixels
-        decode = partial(load_image, min_pixels=min_pixels, max_pixels=max_pixels, max_image_pixels=limit)
+        decode = partial(load_image, min_pixels=min_pixels, max_pixels=max_pixels, max_image_pixels=limit,
+                         max_tokens=self.context_length())
         return await self._load("image", url, (min_pixels, max_pixels, limit), decode)
 
     async def load_video(self, url: str, options: MediaOverrides | None = None) -> DecodedVideo:
         from .video import load_video
 
         chosen = video_options(self.video_defaults, options)
-        return await self._load("video", url, chosen, partial(load_video, options=chosen))
+        decode = partial(load_video, options=chosen, max_frame_pixels=self.settings.max_image_pixels,
+                         max_tokens=self.context_length())
+        return await self._load("video", url, chosen, decode)
 
     async def fetch(self, url: str, kind: str = "image") -> bytes:
         """The raw bytes a media URL names (no cache, no decoding)."""
@@ -169,8 +178,7 @@ class MediaLoader:
             s = self.settings
             timeout = s.video_fetch_timeout if kind == "video" else s.image_fetch_timeout
             max_bytes = s.max_video_bytes if kind == "video" else s.max_image_bytes
-            async with self._gate("download"):
-                fetched = await self.http.fetch(url, max_bytes=max_bytes, timeout=timeout, what=kind)
+            fetched = await self.http.fetch(url, max_bytes=max_bytes, timeout=timeout, what=kind)
             content = await self._content_id(fetched.data)
             origin = (kind, url) if fetched.reusable else None
             return _Source(content, lambda: fetched.data, origin)
@@ -235,7 +243,7 @@ class MediaLoader:
         gate = self._gates.get(name)
         if gate is None:
             workers = self.settings.media_workers
-            gate = self._gates[name] = asyncio.Semaphore(max(4, 2 * workers) if name == "download" else workers)
+            gate = self._gates[name] = asyncio.Semaphore(workers)
         return gate
 
     @property

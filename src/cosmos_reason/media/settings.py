@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .image import DEFAULT_MAX_IMAGE_PIXELS
 from .video import VideoOptions
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
@@ -26,7 +27,7 @@ class MediaSettings:
     video: VideoOptions = field(default_factory=VideoOptions)
     image_min_pixels: int | None = None  # None: leave it to the checkpoint's processor
     image_max_pixels: int | None = None
-    max_image_pixels: int = 89_478_485  # decompression-bomb limit (Pillow's default)
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # decompression-bomb limit (Pillow's), video frames too
     # Where media may come from.
     allowed_local_media_paths: tuple[str, ...] = ()  # file:// only under these folders
     allowed_media_domains: tuple[str, ...] = ()  # http(s) only to these hosts (and subdomains); () = any
@@ -112,8 +113,8 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
     d, v = MediaSettings(), VideoOptions()
     g = parser.add_argument_group("media sources and safety")
     g.add_argument("--allowed-local-media-path", action="append", default=[], metavar="DIR",
-                   help="allow file:// media URLs under DIR (repeatable; symlinks and '..' are resolved "
-                        "before the check). Without it file:// URLs are refused")
+                   help="allow file:// media URLs under DIR (repeatable; symlinks are followed only while "
+                        "they stay under DIR). Without it file:// URLs are refused")
     g.add_argument("--allowed-media-domains", action="append", default=[], metavar="HOST",
                    help="fetch http(s) media only from HOST or its subdomains (repeatable; default: any "
                         "public host)")

@@ -2,11 +2,12 @@
 
 The frames and their indices are exactly those of the reference path, qwen-vl-utils'
 `fetch_video` with its decord reader, and the pixels within one rounding step (see
-_Resizer): frame count = the stream's packets,
+resize.py): frame count = the stream's packets,
 frame rate = the stream's average rate, `video_start`/`video_end` clipping, smart_nframes,
 rounded float32 linspace indices, torchvision's bicubic antialiased resize. But:
 
-* the input is an in-memory buffer (no temporary file), decoded with PyAV;
+* the input is an in-memory buffer (no temporary file), decoded with PyAV, in an
+  allowlisted container opened with no access to anything else (container.py);
 * every picture that a kept picture depends on is decoded; H.264 pictures nothing refers
   to (nal_ref_idc 0) are skipped unless kept, and decoding stops after the last kept one;
 * only the kept frames are converted to RGB and resized, one at a time on a helper thread
@@ -18,25 +19,29 @@ rounded float32 linspace indices, torchvision's bicubic antialiased resize. But:
 
 from __future__ import annotations
 
-import io
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import av
 import numpy as np
 import torch
-import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
 
+from .container import ffmpeg_reason, open_container
 from .errors import MediaError
+from .image import DEFAULT_MAX_IMAGE_PIXELS
+from .packets import disposable_packets, pts_timeline
+from .resize import resizer
 from .vision_math import (
     FRAME_FACTOR,
+    PATCH_SIZE,
     frame_range,
+    num_tokens,
     sample_indices,
     smart_nframes,
     video_frame_size,
@@ -121,9 +126,24 @@ def processor_video_kwargs(videos: list[DecodedVideo]) -> dict[str, Any]:
 
     The same the reference passes: the per-video metadata (from which the processor
     derives second_per_grid_ts = 2 / sample_fps) and do_sample_frames=False because
-    the frames are already sampled.
+    the frames are already sampled. Plus, where transformers has it,
+    cap_pixels_per_frame=False: qwen-vl-utils' per-frame cap is already applied by
+    load_video, and the processor capping again would differ from the reference (which
+    leaves the option unset, i.e. False, and so gets transformers' warning on every call).
     """
-    return {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
+    kwargs: dict[str, Any] = {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
+    if _processor_has_frame_cap():
+        kwargs["cap_pixels_per_frame"] = False
+    return kwargs
+
+
+@cache
+def _processor_has_frame_cap() -> bool:
+    try:
+        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+    except ImportError:
+        return False
+    return hasattr(Qwen2VLVideoProcessor, "cap_pixels_per_frame")
 
 
 def processor_videos(videos: list[DecodedVideo], video_processor: Any | None = None) -> list[torch.Tensor]:
@@ -159,21 +179,38 @@ def _kept_size(video: DecodedVideo, video_processor: Any | None) -> bool:
     return height % factor == 0 and width % factor == 0 and min_pixels <= height * width <= max_pixels
 
 
-def load_video(data: bytes, options: VideoOptions | None = None) -> DecodedVideo:
+@dataclass(frozen=True)
+class _Limits:
+    frame_pixels: int  # largest decoded frame (the images' decompression-bomb bound)
+    tokens: int | None  # vision tokens the video may take (the model's context); None: unchecked
+
+
+def load_video(
+    data: bytes,
+    options: VideoOptions | None = None,
+    *,
+    max_frame_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    max_tokens: int | None = None,
+) -> DecodedVideo:
     """Decode an in-memory video and return the frames qwen-vl-utils would sample.
 
     Raises MediaError for empty or non-video data, audio-only files, unsupported
-    codecs, truncated files and videos without (enough) decodable frames.
+    codecs, truncated files and videos without (enough) decodable frames; for frames
+    over `max_frame_pixels` (checked from the stream header, and by the decoder
+    itself), and for sampling that would need more than `max_tokens` vision tokens or
+    an aspect ratio the model cannot take (both from the arithmetic, before decoding).
     """
     options = options or VideoOptions()
+    limits = _Limits(max_frame_pixels, max_tokens)
     if not data:
         raise MediaError("video data is empty")
-    with _open(data) as container:
+    with open_container(data, max_frame_pixels) as container:
         stream = _video_stream(container)
+        size = _frame_size(stream, max_frame_pixels)
         fps = _frame_rate(stream)
         packets = _read_packets(container, stream)
-        disposable = _disposable_packets(stream.codec_context, packets)
-    plan, decoded = _sample(data, packets, disposable, fps, options)
+        disposable = disposable_packets(stream.codec_context, packets)
+    plan, decoded = _sample(data, packets, disposable, fps, options, size, limits)
     return DecodedVideo(
         frames=decoded.frames,
         frame_indices=tuple(plan.indices),
@@ -189,41 +226,37 @@ def load_video(data: bytes, options: VideoOptions | None = None) -> DecodedVideo
 
 
 def _sample(
-    data: bytes, packets: list[av.Packet], disposable: set[int], fps: float, options: VideoOptions
+    data: bytes,
+    packets: list[av.Packet],
+    disposable: set[int],
+    fps: float,
+    options: VideoOptions,
+    size: tuple[int, int],
+    limits: _Limits,
 ) -> tuple[_Plan, _Decoded]:
     """Plan from the packet count and decode; fall back to slower, surer ways if needed."""
     plan = _Plan.make(len(packets), fps, options)
-    timeline = _pts_timeline(packets)
+    _check_output(plan, size, options, limits.tokens)
+    timeline = pts_timeline(packets)
     decoded = None
+    pixels = limits.frame_pixels
     if timeline is not None:
         # Fast path: frame index = rank of the packet's pts (decord's mapping); skip
         # non-reference packets whose frame is not kept.
-        decoded = _decode(data, packets, plan, options, timeline, disposable)
+        decoded = _decode(data, packets, plan, options, timeline, disposable, max_pixels=pixels)
     if decoded is None or decoded.missing:
-        decoded = _decode(data, packets, plan, options, None, set())
+        decoded = _decode(data, packets, plan, options, None, set(), max_pixels=pixels)
     if decoded.missing and decoded.count >= FRAME_FACTOR:
         # Some packets gave no picture, so the stream is shorter than its packet count:
         # sample again over the pictures that exist (decord would fail here).
         plan = _Plan.make(decoded.count, fps, options)
-        decoded = _decode(data, packets, plan, options, None, set())
+        decoded = _decode(data, packets, plan, options, None, set(), max_pixels=pixels)
     if decoded.missing:
         raise MediaError("video has no decodable frames" if decoded.count == 0 else "video frames could not be decoded")
     return plan, decoded
 
 
 # --------------------------------------------------------------------------- demuxing
-
-
-def _open(data: bytes) -> av.container.InputContainer:
-    try:
-        return av.open(io.BytesIO(data), mode="r")
-    except av.FFmpegError as exc:
-        raise MediaError(f"data is not a recognized video format ({_ffmpeg_reason(exc)})") from None
-
-
-def _ffmpeg_reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).rstrip(". ")
 
 
 def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
@@ -234,6 +267,40 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
     if stream.codec_context is None:
         raise MediaError("video codec is not supported")
     return stream
+
+
+def _frame_size(stream: av.video.stream.VideoStream, max_pixels: int) -> tuple[int, int]:
+    """(height, width) from the stream's header, refused beyond `max_pixels` before any decoding.
+
+    A size of 0x0 here means FFmpeg's probe met a picture over the limit (open_container
+    makes the probing decoders refuse those) or could not read one at all.
+    """
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width <= 0 or height <= 0:
+        raise MediaError(f"video frames are more than the {max_pixels} pixels allowed, or of a size that cannot be read")
+    if width * height > max_pixels:
+        raise MediaError(f"video frames are {width}x{height} pixels, more than the {max_pixels} allowed")
+    return height, width
+
+
+def _check_output(plan: _Plan, size: tuple[int, int], options: VideoOptions, max_tokens: int | None) -> None:
+    """Refuse, from the arithmetic alone, sampling that the model cannot take.
+
+    The frame size qwen-vl-utils will resize to comes from the header's size (rotation
+    swaps the sides, not the area), so an aspect ratio beyond 200:1 or a min_pixels /
+    max_pixels that would need more vision tokens than the context fails here, before
+    any frame is decoded or any output buffer allocated.
+    """
+    height, width = video_frame_size(
+        *size, plan.nframes, min_pixels=options.min_pixels, max_pixels=options.max_pixels,
+        total_pixels=options.total_pixels,
+    )
+    tokens = num_tokens((plan.nframes // FRAME_FACTOR, height // PATCH_SIZE, width // PATCH_SIZE))
+    if max_tokens is not None and tokens > max_tokens:
+        raise MediaError(
+            f"video would take {tokens} vision tokens ({plan.nframes} frames of {width}x{height} pixels), more than "
+            f"the model's context of {max_tokens}; lower min_pixels, max_pixels, total_pixels, fps or nframes"
+        )
 
 
 def _read_packets(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> list[av.Packet]:
@@ -248,7 +315,7 @@ def _read_packets(container: av.container.InputContainer, stream: av.video.strea
                 packets.append(packet)
     except av.FFmpegError as exc:
         raise MediaError(
-            f"video data is truncated or corrupt after {len(packets)} frames ({_ffmpeg_reason(exc)})"
+            f"video data is truncated or corrupt after {len(packets)} frames ({ffmpeg_reason(exc)})"
         ) from None
     declared = stream.frames
     if declared and len(packets) < declared:
@@ -313,7 +380,7 @@ class _FrameSink:
     """Converts kept frames to RGB and resizes them on a helper thread, into one array.
 
     The decoder keeps running meanwhile (PyAV and numpy release the GIL). Nothing here
-    starts an OpenMP parallel region or a BLAS thread (see _Resizer), so the helper never
+    starts an OpenMP parallel region or a BLAS thread (see resize.py), so the helper never
     has worker threads spin against the decoder's threads.
     """
 
@@ -373,99 +440,7 @@ class _FrameSink:
             total_pixels=options.total_pixels,
         )
         self._frames = np.empty((self._plan.nframes, 3, out_h, out_w), dtype=np.uint8)
-        self._resize = _resizer(height, width, out_h, out_w)
-
-
-def _resize_bicubic_aa(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (3, height, width) uint8: qwen-vl-utils' resize, within rounding."""
-    return _resizer(rgb.shape[0], rgb.shape[1], height, width)(rgb)
-
-
-def _resizer(src_h: int, src_w: int, height: int, width: int) -> Callable[[np.ndarray], np.ndarray]:
-    """(H, W, 3) uint8 frames of one size -> (3, height, width) uint8; frames already at that
-    size are only transposed."""
-    if (src_h, src_w) == (height, width):
-        return lambda rgb: rgb.transpose(2, 0, 1)
-    return _Resizer(src_h, src_w, height, width)
-
-
-class _Resizer:
-    """torchvision's bicubic antialiased resize of uint8 frames of one size, as two matmuls.
-
-    qwen-vl-utils calls torchvision's resize (bicubic, antialias) on uint8, which runs
-    torch's separable float kernel: a width pass, then a height pass, then clamp and round.
-    Each pass is linear, so it is a matrix product with that kernel's own weights, which we
-    take from the kernel itself (resizing an identity matrix returns them, exactly). The
-    weights are banded, so each pass multiplies only the band of every block of outputs.
-    The sums run in another order than torch's loop, so a value within float rounding of
-    a .5 boundary can round the other way: at most 1 apart, about 1 value in 100,000. This
-    is 2-3x faster than calling the kernel, and it runs on numpy's BLAS, kept to one
-    thread (see _single_threaded_blas) so it never spins against the decoder's threads.
-
-    Not thread-safe (it reuses its buffers): one per frame sink.
-    """
-
-    def __init__(self, src_h: int, src_w: int, height: int, width: int) -> None:
-        _single_threaded_blas()
-        self.shape = (src_h, src_w, height, width)
-        self._x = np.empty((3, src_h, src_w), dtype=np.float32)
-        self._wide = np.empty((3 * src_h, width), dtype=np.float32)
-        self._out = np.empty((3, height, width), dtype=np.float32)
-        self._columns = _band_blocks(src_w, width)
-        self._rows = _band_blocks(src_h, height)
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        src_h, src_w, _, width = self.shape
-        np.copyto(self._x, rgb.transpose(2, 0, 1))
-        flat = self._x.reshape(3 * src_h, src_w)
-        for start, stop, first, last, weights in self._columns:
-            np.matmul(flat[:, first:last], weights, out=self._wide[:, start:stop])
-        wide = self._wide.reshape(3, src_h, width)
-        for start, stop, first, last, weights in self._rows:
-            np.matmul(weights.T, wide[:, first:last], out=self._out[:, start:stop])
-        np.clip(self._out, 0, 255, out=self._out)
-        np.rint(self._out, out=self._out)  # round half to even, as torch.round
-        return self._out.astype(np.uint8)
-
-
-#: Outputs per block of a banded pass: small enough to skip most zeros, big enough for BLAS.
-_BLOCK = 32
-
-
-@lru_cache(maxsize=64)
-def _band_blocks(size: int, new_size: int) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
-    """torch's antialiased bicubic weights from `size` to `new_size` samples, in blocks.
-
-    Each block is (start, stop, first, last, weights): outputs [start, stop) need only
-    inputs [first, last), with weights[i - first, o - start] the weight of input i in
-    output o.
-    """
-    rows = max(size, 4)  # torch's antialiased kernel mishandles an image one pixel thick
-    identity = torch.eye(rows, size, dtype=torch.float32)[None, None]
-    full = F.interpolate(identity, size=(rows, new_size), mode="bicubic", align_corners=False, antialias=True)
-    matrix = full[0, 0, :size].numpy()
-    blocks = []
-    for start in range(0, new_size, _BLOCK):
-        stop = min(new_size, start + _BLOCK)
-        used = np.flatnonzero(matrix[:, start:stop].any(axis=1))
-        first, last = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
-        weights = np.ascontiguousarray(matrix[first:last, start:stop])
-        weights.setflags(write=False)
-        blocks.append((start, stop, first, last, weights))
-    return tuple(blocks)
-
-
-@cache
-def _single_threaded_blas() -> None:
-    """Keep numpy's BLAS (OpenBLAS) to one thread in this process, once.
-
-    Its only user here is the video resize, which runs on helper threads while the
-    decoder's threads use the cores: OpenBLAS's own threads would busy-wait against them.
-    torch's BLAS (MKL) is separate and keeps its threads.
-    """
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
+        self._resize = resizer(height, width, out_h, out_w)
 
 
 def _rotation(frame: av.VideoFrame) -> int:
@@ -489,17 +464,20 @@ def _decode(
     options: VideoOptions,
     timeline: dict[int, int] | None,
     disposable: set[int],
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> _Decoded:
     """Decode packets in order and hand only the wanted pictures to the sink.
 
     With a pts timeline a picture's index is looked up from its pts and disposable
     packets of unwanted frames are never sent; without one, pictures are counted.
+    The decoder refuses pictures over `max_pixels` (a header may lie about the size).
     """
     sink = _FrameSink(plan, options)
     count = 0
     try:
-        with _open(data) as container:
+        with open_container(data, max_pixels) as container:
             codec = container.streams.video[0].codec_context
+            codec.options = {**codec.options, "max_pixels": str(max_pixels)}
             codec.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of this path
             sent = _packets_to_send(packets, plan, timeline, disposable)
             for frame in _pictures(codec, sent):
@@ -531,62 +509,4 @@ def _pictures(codec: av.CodecContext, packets: Iterator[av.Packet]) -> Iterator[
             yield from codec.decode(packet)
         yield from codec.decode(None)
     except av.FFmpegError as exc:
-        raise MediaError(f"video could not be decoded ({_ffmpeg_reason(exc)})") from None
-
-
-# --------------------------------------------------------------------------- packet facts
-
-
-def _pts_timeline(packets: list[av.Packet]) -> dict[int, int] | None:
-    """pts -> frame index (rank of the pts among all packets), as decord indexes frames.
-
-    None when some packet has no pts or two share one: then frames are counted instead.
-    """
-    stamps = [packet.pts for packet in packets]
-    if any(stamp is None for stamp in stamps) or len(set(stamps)) != len(stamps):
-        return None
-    return {stamp: index for index, stamp in enumerate(sorted(stamps))}
-
-
-def _disposable_packets(codec: av.CodecContext, packets: list[av.Packet]) -> set[int]:
-    """Positions of H.264 packets whose pictures no other picture refers to.
-
-    Those (nal_ref_idc 0 in every slice) can be left undecoded without changing any
-    other picture, which is what FFmpeg's skip_frame=NONREF does; other codecs: none.
-    """
-    if codec.name != "h264":
-        return set()
-    extradata = bytes(codec.extradata or b"")
-    length_size = (extradata[4] & 3) + 1 if extradata[:1] == b"\x01" and len(extradata) > 4 else 0
-    return {
-        position
-        for position, packet in enumerate(packets)
-        if _is_nonref_h264(memoryview(packet).cast("B"), length_size)
-    }
-
-
-def _is_nonref_h264(data: memoryview, length_size: int) -> bool:
-    """True when the access unit has slices and all of them have nal_ref_idc == 0."""
-    headers = _nal_headers_avcc(data, length_size) if length_size else _nal_headers_annexb(bytes(data))
-    slices = [header for header in headers if header & 0x1F in (1, 5)]
-    return bool(slices) and all(header & 0x60 == 0 for header in slices)
-
-
-def _nal_headers_avcc(data: memoryview, length_size: int) -> list[int]:
-    headers, offset, end = [], 0, len(data)
-    while offset + length_size < end:
-        size = int.from_bytes(data[offset : offset + length_size], "big")
-        if size == 0 or offset + length_size + size > end:
-            headers.append(0x65)  # malformed: count it as a reference slice, never skipped
-            return headers
-        headers.append(data[offset + length_size])
-        offset += length_size + size
-    return headers
-
-
-def _nal_headers_annexb(data: bytes) -> list[int]:
-    headers, offset = [], data.find(b"\x00\x00\x01")
-    while 0 <= offset and offset + 3 < len(data):
-        headers.append(data[offset + 3])
-        offset = data.find(b"\x00\x00\x01", offset + 3)
-    return headers
+        raise MediaError(f"video could not be decoded ({ffmpeg_reason(exc)})") from None

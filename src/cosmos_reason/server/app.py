@@ -39,6 +39,7 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
         metrics.watch_engine(engine.stats)
     media = media or MediaLoader.from_settings(settings.media)
     media.metrics = metrics
+    media.context_length = lambda: engine.info.context_length or None
     app.state.chat = ChatService(settings, engine, media, metrics)
     app.state.score = ScoreService(app.state.chat)
     app.include_router(router)
