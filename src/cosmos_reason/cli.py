@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .media.settings import add_media_arguments, media_settings_from_args
+from .media.settings import add_media_arguments, media_settings_from_args, parse_bytes
 from .settings import SamplingDefaults, Settings, api_keys_from_env
 
 log = logging.getLogger("cosmos_reason")
@@ -82,6 +82,13 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-max-tokens", type=int, default=None,
                    help=f"max_tokens when a request gives none (default {_S.max_tokens}, the model card's; "
                         f"{DEMO_MAX_TOKENS} for the demo model, whose random text rarely ends by itself)")
+    p.add_argument("--header-read-timeout", type=float, default=_D.header_read_timeout, metavar="SECONDS",
+                   help="a request's head must arrive within this; else 408 and the connection is closed")
+    p.add_argument("--body-read-timeout", type=float, default=_D.body_read_timeout, metavar="SECONDS",
+                   help="longest pause while a request body arrives; else 408 and the connection is closed")
+    p.add_argument("--max-buffered-body-bytes", type=parse_bytes, default=_D.max_buffered_body_bytes,
+                   metavar="SIZE", help="request bodies held in memory at once, all clients together; beyond "
+                                        "it, 503 with Retry-After (default 256MiB)")
     p.add_argument("--public-metrics", action="store_true", help="serve /metrics without an API key")
     p.add_argument("--log-level", default=_D.log_level, choices=["debug", "info", "warning", "error"])
     add_media_arguments(p)
@@ -117,6 +124,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         upstreams=tuple(args.upstream),
         workers=args.workers,
         log_level=args.log_level,
+        header_read_timeout=args.header_read_timeout,
+        body_read_timeout=args.body_read_timeout,
+        max_buffered_body_bytes=args.max_buffered_body_bytes,
     )
 
 
@@ -127,6 +137,7 @@ def serve(args: argparse.Namespace) -> int:
     from .engine.registry import create_engine
     from .engine.upstream_pool import parse_upstream
     from .server.app import create_app
+    from .server.http import http_protocol
 
     setup_logging(args.log_level)
     try:
@@ -141,8 +152,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
         return 1
     log.info("serving %r on http://%s:%d/v1", settings.model_name, settings.host, settings.port)
-    # h11 accepts any method token, so the guide's `curl -X Post` reaches the app.
-    options = dict(host=settings.host, port=settings.port, http="h11", log_level=settings.log_level,
+    # h11 (with read deadlines: server/http.py) accepts any method token, so the guide's `curl -X Post` works.
+    options = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
+                   http=http_protocol(settings.header_read_timeout, settings.body_read_timeout),
                    log_config=_uvicorn_log_config(), timeout_graceful_shutdown=settings.shutdown_timeout)
     if engine is None:
         from .server.workers import serve_workers

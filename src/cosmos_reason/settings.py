@@ -50,6 +50,10 @@ class Settings:
     upstreams: tuple[str, ...] = ()  # --engine upstream: server specs, see engine/upstream_pool.py
     workers: int = 1  # front processes sharing the port (--engine upstream only), see server/workers.py
     log_level: str = "info"
+    # Slow and large request bodies, see server/http.py and server/body.py.
+    header_read_timeout: float = 10.0  # seconds for a whole request head
+    body_read_timeout: float = 30.0  # seconds the body may pause between two reads
+    max_buffered_body_bytes: int = 256 * 1024 * 1024  # request bodies held at once, server-wide
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -70,6 +74,12 @@ class Settings:
             raise ValueError("--engine upstream needs at least one --upstream URL")
         if self.upstreams and self.engine != "upstream":
             raise ValueError("--upstream is only used with --engine upstream")
+        for name in ("header_read_timeout", "body_read_timeout", "max_buffered_body_bytes"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.max_buffered_body_bytes < self.media.max_request_bytes:
+            raise ValueError(f"--max-buffered-body-bytes ({self.max_buffered_body_bytes}) must be at least "
+                             f"--max-request-bytes ({self.media.max_request_bytes}), or no body that large is ever read")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.workers > 1 and self.engine != "upstream":

@@ -14,6 +14,7 @@ from ..serving.chat import ChatService
 from ..serving.score import ScoreService
 from ..settings import Settings
 from .auth import APIKeyMiddleware
+from .body import BodyBudget
 from .errors import install_error_handlers
 from ..metrics import Metrics
 from .middleware import RequestCountMiddleware, RequestIdMiddleware, UpperCaseMethodMiddleware
@@ -34,6 +35,7 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.state.settings = settings
     app.state.engine = engine
     app.state.started = int(time.time())
+    app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes)
     app.state.metrics = metrics = Metrics()
     if hasattr(engine, "stats"):
         metrics.watch_engine(engine.stats)
