@@ -54,3 +54,18 @@ async def test_health_stays_open(guarded):
 
 async def test_no_keys_means_open(client):
     assert (await client.post("/v1/chat/completions", json=BODY)).status_code == 200
+
+
+async def test_the_openapi_schema_needs_the_key_and_the_cdn_doc_pages_are_off(guarded):
+    assert (await guarded.get("/openapi.json")).status_code == 401
+    schema = await guarded.get("/openapi.json", headers={"Authorization": f"Bearer {KEY}"})
+    assert schema.status_code == 200 and "/v1/chat/completions" in schema.json()["paths"]
+    # /docs and /redoc would load their scripts from a CDN: not served, with or without a key
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        response = await guarded.get(path, headers={"Authorization": f"Bearer {KEY}"})
+        assert response.status_code == 404 and "cdn" not in response.text.lower()
+
+
+async def test_the_openapi_schema_is_open_when_the_server_is(client):
+    assert (await client.get("/openapi.json")).status_code == 200
+    assert (await client.get("/docs")).status_code == 404

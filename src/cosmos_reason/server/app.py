@@ -31,7 +31,9 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
         await engine.shutdown()
         await media.close()
 
-    app = FastAPI(title="cosmos-reason", version="0.1.0", lifespan=lifespan)
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN (nothing offline, and a
+    # third party's code on our origin). The schema stays, keyed like /v1.
+    app = FastAPI(title="cosmos-reason", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.started = int(time.time())
@@ -47,7 +49,7 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.include_router(ui_router)
     install_error_handlers(app)
     # Outermost last: method fix-up and request id wrap auth, so 401s carry an id too.
-    protected = () if settings.public_metrics else ("/metrics",)
+    protected = ("/openapi.json",) if settings.public_metrics else ("/openapi.json", "/metrics")
     app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, protected_paths=protected)
     app.add_middleware(RequestCountMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
