@@ -47,7 +47,9 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
                         f"for the built-in random demo model (default: {_D.model})")
     p.add_argument("--served-model-name", action="append", default=[],
                    help="name clients use as `model` (repeatable; the first is listed in /v1/models)")
-    p.add_argument("--host", default=_D.host)
+    p.add_argument("--host", default=None,
+                   help="address to listen on (default: 0.0.0.0, every interface, with an API key; "
+                        "127.0.0.1, this machine only, without one)")
     p.add_argument("--port", type=int, default=_D.port)
     p.add_argument("--api-key", action="append", default=[],
                    help="accepted API key (repeatable); also read from COSMOS_REASON_API_KEY, comma-separated")
@@ -151,7 +153,12 @@ def serve(args: argparse.Namespace) -> int:
     except (ModelLoadError, ValueError) as exc:
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
         return 1
-    log.info("serving %r on http://%s:%d/v1", settings.model_name, settings.host, settings.port)
+    if args.host is None and not settings.api_keys:
+        log.info("no API key: listening on %s (this machine only); give --host 0.0.0.0 to listen on every "
+                 "interface", settings.host)
+    base = server_url(settings.host, settings.port)
+    log.info("serving %r on %s/v1", settings.model_name, base)
+    log.info("playground: %s/", base)
     # h11 (with read deadlines: server/http.py) accepts any method token, so the guide's `curl -X Post` works.
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
                    http=http_protocol(settings.header_read_timeout, settings.body_read_timeout),
@@ -171,6 +178,12 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     server.run()
     return 0 if server.started else 1
+
+
+def server_url(host: str, port: int) -> str:
+    """The URL to open on this machine: 0.0.0.0 and :: are not addresses a browser can open."""
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
 def make_demo_model(args: argparse.Namespace) -> int:

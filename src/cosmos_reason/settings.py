@@ -13,6 +13,7 @@ from .media.settings import MediaSettings
 
 API_KEY_ENV = "COSMOS_REASON_API_KEY"
 DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
+LOOPBACK = "127.0.0.1"
 
 _DTYPES = ("auto", "bfloat16", "float16", "float32")
 
@@ -33,7 +34,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     served_model_names: tuple[str, ...] = ()
     engine: str = "hf"
-    host: str = "0.0.0.0"
+    host: str | None = None  # None: every interface with an API key, loopback (127.0.0.1) without one
     port: int = 8000
     api_keys: tuple[str, ...] = ()
     dtype: str = "auto"
@@ -56,6 +57,8 @@ class Settings:
     max_buffered_body_bytes: int = 256 * 1024 * 1024  # request bodies held at once, server-wide
 
     def __post_init__(self) -> None:
+        if self.host is None:
+            object.__setattr__(self, "host", "0.0.0.0" if self.api_keys else LOOPBACK)
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
         if self.dtype not in _DTYPES:

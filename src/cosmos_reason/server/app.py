@@ -19,6 +19,7 @@ from .errors import install_error_handlers
 from ..metrics import Metrics
 from .middleware import RequestCountMiddleware, RequestIdMiddleware, UpperCaseMethodMiddleware
 from .routes import router
+from .same_origin import SameOriginMiddleware
 from .ui import router as ui_router
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     # Outermost last: method fix-up and request id wrap auth, so 401s carry an id too.
     protected = ("/openapi.json",) if settings.public_metrics else ("/openapi.json", "/metrics")
     app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, protected_paths=protected)
+    if not settings.api_keys:  # with keys, the key is the gate (server/same_origin.py)
+        app.add_middleware(SameOriginMiddleware, bound_host=settings.host)
     app.add_middleware(RequestCountMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(UpperCaseMethodMiddleware)
