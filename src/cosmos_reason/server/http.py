@@ -9,7 +9,8 @@ client_header_timeout and client_body_timeout:
 - while a body is read, each pause between two reads may last at most `body_timeout` seconds.
 
 On expiry the client gets a 408 in the usual error envelope (unless its response has
-started) and the connection is closed; a route still waiting for the body sees a disconnect.
+started) and the connection is closed (after a short linger: see `_linger`); a route still
+waiting for the body sees a disconnect.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ..errors import error_body
 
 log = logging.getLogger(__name__)
+LINGER_SECONDS = 2.0  # after a 408: how long the client's further bytes are read and dropped
 
 
 def http_protocol(header_timeout: float, body_timeout: float):
@@ -39,12 +41,15 @@ class DeadlineH11Protocol(H11Protocol):
         self.body_timeout = body_timeout
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_for: str | None = None  # "head" or "body"
+        self._lingering = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._wait_for("head", self.header_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         super().data_received(data)
         self._update_deadline()
 
@@ -91,7 +96,16 @@ class DeadlineH11Protocol(H11Protocol):
         if cycle is not None:
             cycle.disconnected = True
             cycle.message_event.set()
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close as nginx's lingering_close does: our side first (FIN after the 408), then discard what
+        the client still sends for a moment. Closing at once with its bytes unread would reset the
+        connection, and the client could lose the 408 before reading it."""
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
 def _raw_408(message: str) -> bytes:
