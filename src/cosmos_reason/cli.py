@@ -88,9 +88,9 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
                    help="a request's head must arrive within this; else 408 and the connection is closed")
     p.add_argument("--body-read-timeout", type=float, default=_D.body_read_timeout, metavar="SECONDS",
                    help="longest pause while a request body arrives; else 408 and the connection is closed")
-    p.add_argument("--max-buffered-body-bytes", type=parse_bytes, default=_D.max_buffered_body_bytes,
-                   metavar="SIZE", help="request bodies held in memory at once, all clients together; beyond "
-                                        "it, 503 with Retry-After (default 256MiB)")
+    p.add_argument("--max-buffered-body-bytes", type=parse_bytes, default=None, metavar="SIZE",
+                   help="request bodies held in memory at once, all clients together; beyond it, 503 with "
+                        "Retry-After (default 256MiB, or --max-request-bytes if that is larger)")
     p.add_argument("--public-metrics", action="store_true", help="serve /metrics without an API key")
     p.add_argument("--log-level", default=_D.log_level, choices=["debug", "info", "warning", "error"])
     add_media_arguments(p)

@@ -14,6 +14,7 @@ from .media.settings import MediaSettings
 API_KEY_ENV = "COSMOS_REASON_API_KEY"
 DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
 LOOPBACK = "127.0.0.1"
+DEFAULT_BODY_BUDGET = 256 * 1024 * 1024
 
 _DTYPES = ("auto", "bfloat16", "float16", "float32")
 
@@ -54,7 +55,7 @@ class Settings:
     # Slow and large request bodies, see server/http.py and server/body.py.
     header_read_timeout: float = 10.0  # seconds for a whole request head
     body_read_timeout: float = 30.0  # seconds the body may pause between two reads
-    max_buffered_body_bytes: int = 256 * 1024 * 1024  # request bodies held at once, server-wide
+    max_buffered_body_bytes: int | None = None  # request bodies held at once, server-wide (None: see below)
 
     def __post_init__(self) -> None:
         if self.host is None:
@@ -77,6 +78,8 @@ class Settings:
             raise ValueError("--engine upstream needs at least one --upstream URL")
         if self.upstreams and self.engine != "upstream":
             raise ValueError("--upstream is only used with --engine upstream")
+        if self.max_buffered_body_bytes is None:  # room for a few large bodies, and always for the largest one
+            object.__setattr__(self, "max_buffered_body_bytes", max(DEFAULT_BODY_BUDGET, self.media.max_request_bytes))
         for name in ("header_read_timeout", "body_read_timeout", "max_buffered_body_bytes"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")

@@ -175,3 +175,6 @@ async def test_one_body_beyond_the_per_request_limit_is_still_a_413():
 def test_the_budget_must_hold_at_least_one_largest_body():
     with pytest.raises(ValueError, match="--max-buffered-body-bytes"):
         Settings(max_buffered_body_bytes=1000, media=MediaSettings(max_request_bytes=2000))
+    # unset, it grows with a larger --max-request-bytes instead of refusing it
+    assert Settings(media=MediaSettings(max_request_bytes=2**30)).max_buffered_body_bytes == 2**30
+    assert Settings().max_buffered_body_bytes == 256 * 2**20
