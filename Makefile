@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 MODEL ?= demo
+HOST ?=
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
@@ -21,7 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/cosmos-reason serve --model $(MODEL) --port $(PORT)
+	$(BIN)/cosmos-reason serve --model $(MODEL) --port $(PORT) $(if $(HOST),--host $(HOST))
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .media.settings import add_media_arguments, media_settings_from_args
+from .media.settings import add_media_arguments, media_settings_from_args, parse_bytes
 from .settings import SamplingDefaults, Settings, api_keys_from_env
 
 log = logging.getLogger("cosmos_reason")
@@ -47,7 +47,9 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
                         f"for the built-in random demo model (default: {_D.model})")
     p.add_argument("--served-model-name", action="append", default=[],
                    help="name clients use as `model` (repeatable; the first is listed in /v1/models)")
-    p.add_argument("--host", default=_D.host)
+    p.add_argument("--host", default=None,
+                   help="address to listen on (default: 0.0.0.0, every interface, with an API key; "
+                        "127.0.0.1, this machine only, without one)")
     p.add_argument("--port", type=int, default=_D.port)
     p.add_argument("--api-key", action="append", default=[],
                    help="accepted API key (repeatable); also read from COSMOS_REASON_API_KEY, comma-separated")
@@ -82,6 +84,13 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--default-max-tokens", type=int, default=None,
                    help=f"max_tokens when a request gives none (default {_S.max_tokens}, the model card's; "
                         f"{DEMO_MAX_TOKENS} for the demo model, whose random text rarely ends by itself)")
+    p.add_argument("--header-read-timeout", type=float, default=_D.header_read_timeout, metavar="SECONDS",
+                   help="a request's head must arrive within this; else 408 and the connection is closed")
+    p.add_argument("--body-read-timeout", type=float, default=_D.body_read_timeout, metavar="SECONDS",
+                   help="longest pause while a request body arrives; else 408 and the connection is closed")
+    p.add_argument("--max-buffered-body-bytes", type=parse_bytes, default=None, metavar="SIZE",
+                   help="request bodies held in memory at once, all clients together; beyond it, 503 with "
+                        "Retry-After (default 256MiB, or --max-request-bytes if that is larger)")
     p.add_argument("--public-metrics", action="store_true", help="serve /metrics without an API key")
     p.add_argument("--log-level", default=_D.log_level, choices=["debug", "info", "warning", "error"])
     add_media_arguments(p)
@@ -117,6 +126,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         upstreams=tuple(args.upstream),
         workers=args.workers,
         log_level=args.log_level,
+        header_read_timeout=args.header_read_timeout,
+        body_read_timeout=args.body_read_timeout,
+        max_buffered_body_bytes=args.max_buffered_body_bytes,
     )
 
 
@@ -127,6 +139,7 @@ def serve(args: argparse.Namespace) -> int:
     from .engine.registry import create_engine
     from .engine.upstream_pool import parse_upstream
     from .server.app import create_app
+    from .server.http import http_protocol
 
     setup_logging(args.log_level)
     try:
@@ -140,9 +153,15 @@ def serve(args: argparse.Namespace) -> int:
     except (ModelLoadError, ValueError) as exc:
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
         return 1
-    log.info("serving %r on http://%s:%d/v1", settings.model_name, settings.host, settings.port)
-    # h11 accepts any method token, so the guide's `curl -X Post` reaches the app.
-    options = dict(host=settings.host, port=settings.port, http="h11", log_level=settings.log_level,
+    if args.host is None and not settings.api_keys:
+        log.info("no API key: listening on %s (this machine only); give --host 0.0.0.0 to listen on every "
+                 "interface", settings.host)
+    base = server_url(settings.host, settings.port)
+    log.info("serving %r on %s/v1", settings.model_name, base)
+    log.info("playground: %s/", base)
+    # h11 (with read deadlines: server/http.py) accepts any method token, so the guide's `curl -X Post` works.
+    options = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
+                   http=http_protocol(settings.header_read_timeout, settings.body_read_timeout),
                    log_config=_uvicorn_log_config(), timeout_graceful_shutdown=settings.shutdown_timeout)
     if engine is None:
         from .server.workers import serve_workers
@@ -159,6 +178,12 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     server.run()
     return 0 if server.started else 1
+
+
+def server_url(host: str, port: int) -> str:
+    """The URL to open on this machine: 0.0.0.0 and :: are not addresses a browser can open."""
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
 def make_demo_model(args: argparse.Namespace) -> int:

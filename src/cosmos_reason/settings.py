@@ -13,6 +13,8 @@ from .media.settings import MediaSettings
 
 API_KEY_ENV = "COSMOS_REASON_API_KEY"
 DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
+LOOPBACK = "127.0.0.1"
+DEFAULT_BODY_BUDGET = 256 * 1024 * 1024
 
 _DTYPES = ("auto", "bfloat16", "float16", "float32")
 
@@ -33,7 +35,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     served_model_names: tuple[str, ...] = ()
     engine: str = "hf"
-    host: str = "0.0.0.0"
+    host: str | None = None  # None: every interface with an API key, loopback (127.0.0.1) without one
     port: int = 8000
     api_keys: tuple[str, ...] = ()
     dtype: str = "auto"
@@ -50,8 +52,14 @@ class Settings:
     upstreams: tuple[str, ...] = ()  # --engine upstream: server specs, see engine/upstream_pool.py
     workers: int = 1  # front processes sharing the port (--engine upstream only), see server/workers.py
     log_level: str = "info"
+    # Slow and large request bodies, see server/http.py and server/body.py.
+    header_read_timeout: float = 10.0  # seconds for a whole request head
+    body_read_timeout: float = 30.0  # seconds the body may pause between two reads
+    max_buffered_body_bytes: int | None = None  # request bodies held at once, server-wide (None: see below)
 
     def __post_init__(self) -> None:
+        if self.host is None:
+            object.__setattr__(self, "host", "0.0.0.0" if self.api_keys else LOOPBACK)
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
         if self.dtype not in _DTYPES:
@@ -70,6 +78,14 @@ class Settings:
             raise ValueError("--engine upstream needs at least one --upstream URL")
         if self.upstreams and self.engine != "upstream":
             raise ValueError("--upstream is only used with --engine upstream")
+        if self.max_buffered_body_bytes is None:  # room for a few large bodies, and always for the largest one
+            object.__setattr__(self, "max_buffered_body_bytes", max(DEFAULT_BODY_BUDGET, self.media.max_request_bytes))
+        for name in ("header_read_timeout", "body_read_timeout", "max_buffered_body_bytes"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.max_buffered_body_bytes < self.media.max_request_bytes:
+            raise ValueError(f"--max-buffered-body-bytes ({self.max_buffered_body_bytes}) must be at least "
+                             f"--max-request-bytes ({self.media.max_request_bytes}), or no body that large is ever read")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.workers > 1 and self.engine != "upstream":

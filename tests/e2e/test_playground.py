@@ -39,7 +39,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "playground.png"
 LAPTOP = {"width": 1280, "height": 800}
+WIDE_LAPTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
+TOUCH = {"has_touch": True, "is_mobile": True}  # a phone: touch screen, no mouse, no keyboard
 ANSWER_TIMEOUT_MS = 120_000
 REASONING_PIECES = ["<think>\n", "The ball ", "falls.", "\n</think>\n\n<answer>\n", "Yes", "\n</answer>"]
 FOLLOW_UP_QUESTION = "Where will it land, and when?"
@@ -74,8 +76,8 @@ def browser():
 class Page:
     """A browser page plus what it did: JS errors, console errors and the chat requests it sent."""
 
-    def __init__(self, browser, viewport: dict[str, int]) -> None:
-        self.context = browser.new_context(viewport=viewport)
+    def __init__(self, browser, viewport: dict[str, int], **context_options) -> None:
+        self.context = browser.new_context(viewport=viewport, **context_options)
         self.page = self.context.new_page()
         self.page.set_default_timeout(30_000)
         self.js_errors: list[str] = []
@@ -428,3 +430,61 @@ def test_phone_width_has_one_column_and_no_sideways_scroll(browser, media):
         finally:
             page.context.close()
         assert page.js_errors == []
+
+
+def test_on_a_touch_phone_the_answer_streams_in_view_and_no_key_shortcut_is_offered(browser, media):
+    engine = ScriptedEngine(pieces=["A ball ", "on a table."], delay=0.05)
+    with InProcessServer(engine) as app:
+        page = Page(browser, PHONE, **TOUCH)
+        try:
+            page.page.goto(app.url + "/")
+            expect(page.page.locator("#model-name")).to_have_text("cosmos-reason1-scripted")
+            question = page.page.locator("#question")
+            expect(question).to_have_attribute("placeholder", "Ask about the image or video…")
+            page.page.select_option("#task", "caption")  # a task's own question: no shortcut either
+            expect(question).not_to_have_attribute("placeholder", "Ask about the image or video…")
+            assert "Enter" not in question.get_attribute("placeholder")
+            page.page.select_option("#task", "")
+
+            page.page.set_input_files("#media-input", str(media["image"]))
+            turn = ask(page.page, "What is in the picture?", 1)
+            expect(turn.locator(".answer")).to_have_text("A ball on a table.")
+            # Ask is at the bottom of a long page: the answer must be on screen, not below the fold.
+            expect(turn.locator(".bubble.assistant")).to_be_in_viewport(ratio=1)
+        finally:
+            page.context.close()
+        assert page.js_errors == []
+
+
+def test_on_a_laptop_the_placeholder_names_the_shortcut(browser_page: Page):
+    with InProcessServer(ScriptedEngine()) as app:
+        browser_page.page.goto(app.url + "/")
+        expect(browser_page.page.locator("#model-name")).to_have_text("cosmos-reason1-scripted")
+        placeholder = browser_page.page.locator("#question").get_attribute("placeholder")
+        assert placeholder.endswith("(Ctrl+Enter sends)") or placeholder.endswith("(⌘+Enter sends)")
+
+
+def test_at_1440x900_the_settings_panel_shows_every_field(browser, media):
+    # The demo banner, a video (so the fps field too) and the sampling settings open: all of it fits.
+    with InProcessServer(ScriptedEngine()) as app:
+        page = Page(browser, WIDE_LAPTOP)
+        try:
+            page.page.goto(app.url + "/")
+            expect(page.page.locator("#demo-banner")).to_be_visible()
+            page.page.set_input_files("#media-input", str(media["ball"]))
+            expect(page.page.locator("#fps")).to_be_visible()
+            assert page.page.locator("#sampling").get_attribute("open") is not None
+            setup = page.page.evaluate("""() => {
+                const panel = document.querySelector('.setup');
+                return {scroll: panel.scrollHeight, client: panel.clientHeight};
+            }""")
+            assert setup["scroll"] <= setup["client"], f"the settings panel is cut off: {setup}"
+            for field in ("#media-input + label", "#task", "#reasoning", "#temperature", "#seed", "#fps", "#ask"):
+                expect(page.page.locator(field)).to_be_in_viewport(ratio=1)
+        finally:
+            page.context.close()
+        assert page.js_errors == []
+
+
+def test_the_startup_log_prints_the_playgrounds_url(server):
+    assert f"playground: {server.url}/" in server.output()

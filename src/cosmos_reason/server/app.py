@@ -14,10 +14,12 @@ from ..serving.chat import ChatService
 from ..serving.score import ScoreService
 from ..settings import Settings
 from .auth import APIKeyMiddleware
+from .body import BodyBudget
 from .errors import install_error_handlers
 from ..metrics import Metrics
 from .middleware import RequestCountMiddleware, RequestIdMiddleware, UpperCaseMethodMiddleware
 from .routes import router
+from .same_origin import SameOriginMiddleware
 from .ui import router as ui_router
 
 log = logging.getLogger(__name__)
@@ -30,10 +32,13 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
         await engine.shutdown()
         await media.close()
 
-    app = FastAPI(title="cosmos-reason", version="0.1.0", lifespan=lifespan)
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN (nothing offline, and a
+    # third party's code on our origin). The schema stays, keyed like /v1.
+    app = FastAPI(title="cosmos-reason", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.started = int(time.time())
+    app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes)
     app.state.metrics = metrics = Metrics()
     if hasattr(engine, "stats"):
         metrics.watch_engine(engine.stats)
@@ -46,8 +51,10 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.include_router(ui_router)
     install_error_handlers(app)
     # Outermost last: method fix-up and request id wrap auth, so 401s carry an id too.
-    protected = () if settings.public_metrics else ("/metrics",)
+    protected = ("/openapi.json",) if settings.public_metrics else ("/openapi.json", "/metrics")
     app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, protected_paths=protected)
+    if not settings.api_keys:  # with keys, the key is the gate (server/same_origin.py)
+        app.add_middleware(SameOriginMiddleware, bound_host=settings.host)
     app.add_middleware(RequestCountMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(UpperCaseMethodMiddleware)

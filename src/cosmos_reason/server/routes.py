@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect
 
 from ..engine.base import EngineError
 from ..errors import APIError, ClientGone
@@ -113,41 +112,18 @@ async def score(request: Request) -> JSONResponse:
 
 async def parse_body(request: Request, model: type[M]) -> M:
     limits = request.app.state.settings.media
-    raw = await read_body(request, limits.max_request_bytes)
-    if not raw.strip():
-        raise APIError(400, "request body is empty; send a JSON object")
-    try:
-        body = model.model_validate_json(raw)
-    except ValidationError as exc:
-        raise from_validation_error(exc) from None
+    async with request.app.state.body_budget.reading(request, limits.max_request_bytes) as raw:
+        if not raw.strip():
+            raise APIError(400, "request body is empty; send a JSON object")
+        try:
+            body = model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
     where = media_over_limit(getattr(body, "messages", ()), limits.max_media_per_request)
     if where is not None:
         raise APIError(400, f"{where}: too many images and videos in one request; this server takes at most "
                             f"{limits.max_media_per_request} (--max-media-per-request)", param=where)
     return body
-
-
-async def read_body(request: Request, limit: int) -> bytearray:
-    """The request body, refused with a 413 as soon as it is known to pass `limit` bytes:
-    from Content-Length before reading anything, else while it streams in."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    raw = bytearray()
-    try:
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > limit:
-                raise _too_large(limit)
-    except ClientDisconnect:
-        raise ClientGone() from None
-    return raw
-
-
-def _too_large(limit: int) -> APIError:
-    size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit} bytes"
-    return APIError(413, f"request body is larger than the {size} this server accepts (--max-request-bytes); "
-                         "send large media by http(s):// or file:// URL instead of inline", code="request_too_large")
 
 
 def model_card(request: Request) -> ModelCard:

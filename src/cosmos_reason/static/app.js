@@ -40,6 +40,7 @@ async function init() {
   $("change-key").hidden = !state.config.auth_required;
   $("reasoning").checked = Boolean(state.config.reasoning);
   resetSamplingPlaceholders();
+  $("question").placeholder = "Ask about the image or video…" + sendKeyHint();
   if (state.config.auth_required && !apiKey()) {
     askForKey();
     return;
@@ -178,10 +179,16 @@ function applyTaskPreset() {
   const task = selectedTask();
   $("task-description").textContent = task ? task.description || "" : "Your own question, as typed.";
   $("reasoning").checked = task ? Boolean(task.reasoning) : Boolean(state.config.reasoning);
-  $("question").placeholder = task && task.default_question
-    ? `${task.default_question} (Ctrl+Enter sends)`
-    : "Ask about the image or video… (Ctrl+Enter sends)";
+  const question = task && task.default_question ? task.default_question : "Ask about the image or video…";
+  $("question").placeholder = question + sendKeyHint();
   resetSamplingPlaceholders(task ? task.defaults || {} : {});
+}
+
+// The keyboard shortcut is worth a mention only where there is likely a keyboard: a fine pointer
+// (mouse, trackpad). On a phone or tablet the hint would name keys that are not there.
+function sendKeyHint() {
+  if (!window.matchMedia("(pointer: fine)").matches) return "";
+  return /Mac|iPhone|iPad/.test(navigator.platform) ? " (⌘+Enter sends)" : " (Ctrl+Enter sends)";
 }
 
 function resetSamplingPlaceholders(taskDefaults = {}) {
@@ -536,7 +543,10 @@ function addTurn(question) {
   element.querySelector(".question").textContent = question;
   element.setAttribute("aria-busy", "true");
   $("transcript").append(element);
-  element.scrollIntoView({ block: "end" });
+  // Laptop: the transcript scrolls by itself; keep its end in view. Phone: the page scrolls and
+  // the composer sits below the transcript, so bring the new turn to the top: the answer then
+  // streams into the visible part of the screen, not below the fold.
+  element.scrollIntoView({ block: pageScrolls() ? "start" : "end" });
   return { element, samples: element.querySelector(".samples") };
 }
 
@@ -560,6 +570,19 @@ function render(run) {
   element.classList.toggle("streaming", !run.done);
   if (run.done) element.removeAttribute("aria-busy");
   if (stick) $("transcript").scrollTop = $("transcript").scrollHeight;
+  if (pageScrolls()) followOnPage(element);
+}
+
+function pageScrolls() {
+  return getComputedStyle($("transcript")).overflowY === "visible";
+}
+
+function followOnPage(element) {
+  // While the turn is on screen, scroll along as its answer grows, but never past its top
+  // (the question stays in view); a reader who scrolled away is left alone.
+  const box = element.getBoundingClientRect();
+  if (box.top < 0 || box.top >= window.innerHeight || box.bottom <= window.innerHeight) return;
+  window.scrollBy(0, Math.min(box.bottom - window.innerHeight, box.top));
 }
 
 function renderSample(run, sample, index) {
