@@ -16,6 +16,14 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+# vLLM's range (a signed 64-bit integer): the engines' random generators take no more.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)]
+# Below this a repetition penalty multiplies repeated tokens' logits past any sane
+# range (1e-300 overflows to inf); 0.01 already makes a repeat 100 times likelier.
+MIN_REPETITION_PENALTY = 0.01
+
+
 class MediaOverrides(BaseModel):
     """Per-request or per-part media settings (qwen-vl-utils' names); unset = server default."""
 
@@ -93,8 +101,11 @@ class ChatCompletionRequest(_Lenient):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     top_k: int | None = Field(default=None, ge=-1)
-    repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
-    seed: int | None = None
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)  # vLLM's extension; 0 = off
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    repetition_penalty: float | None = Field(default=None, ge=MIN_REPETITION_PENALTY, le=10.0)
+    seed: Seed | None = None
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)
     ignore_eos: bool = False  # vLLM's extra: run to max_tokens (benchmarks)
@@ -228,7 +239,7 @@ class ScoreRequest(_Lenient):
     n: int = Field(default=4, ge=1)  # critic samples
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)
-    seed: int | None = None
+    seed: Seed | None = None
     media_options: MediaOverrides | None = None
 
 
