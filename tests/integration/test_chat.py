@@ -177,3 +177,14 @@ async def test_health_and_request_id(client):
     assert response.json() == {"status": "ok"}
     assert response.headers["x-request-id"] == "abc-123"
     assert len((await client.get("/health")).headers["x-request-id"]) >= 16
+
+
+async def test_streaming_n_choices_each_role_in_its_own_event(client):
+    """vLLM and OpenAI send one choice per chunk: clients that read choices[0] see every role."""
+    body = {"model": MODEL, "messages": USER, "n": 3, "stream": True}
+    async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        events = [json.loads(line[6:]) async for line in response.aiter_lines()
+                  if line.startswith("data: {")]
+    assert all(len(event["choices"]) == 1 for event in events)
+    roles = [e["choices"][0]["index"] for e in events if e["choices"][0]["delta"].get("role") == "assistant"]
+    assert roles == [0, 1, 2]

@@ -124,7 +124,8 @@ class _Chunks:
         with the usage chunk and [DONE] (each write is a syscall and a wakeup on both ends)."""
         from ..protocol import Delta as DeltaOut
 
-        ready = [self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant")) for i in range(len(self.shapers))])]
+        # One role chunk per choice, each in its own event (as vLLM and OpenAI send them).
+        ready = [self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant"))]) for i in range(len(self.shapers))]
         open_choices = len(self.shapers)
         try:
             async for delta in _chain(first, deltas):
