@@ -37,3 +37,10 @@ async def test_seed_at_the_64_bit_limits_is_served_for_every_choice(client, seed
     response = await chat(client, seed=seed, temperature=1.0, n=3)
     assert response.status_code == 200, response.text
     assert len(response.json()["choices"]) == 3
+
+
+async def test_a_conversation_of_system_messages_only_is_served(client):
+    response = await client.post("/v1/chat/completions", json={
+        "messages": [{"role": "system", "content": "Say hello."}], "max_tokens": 3})
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["completion_tokens"] >= 1

@@ -188,3 +188,10 @@ async def test_streaming_n_choices_each_role_in_its_own_event(client):
     assert all(len(event["choices"]) == 1 for event in events)
     roles = [e["choices"][0]["index"] for e in events if e["choices"][0]["delta"].get("role") == "assistant"]
     assert roles == [0, 1, 2]
+
+
+async def test_a_conversation_of_system_messages_only_is_served(sdk, engine):
+    messages = [{"role": "system", "content": "Say hello."}, {"role": "developer", "content": "Be brief."}]
+    completion = await sdk.chat.completions.create(model=MODEL, messages=messages)
+    assert completion.choices[0].message.content == "Hello, world!"
+    assert [t.role for t in engine.requests[-1].conversation.turns] == ["system", "system"]

@@ -44,7 +44,6 @@ CASES = [
      "messages[0].content[0].image_url", "base64"),
     ({"messages": [{"role": "user", "content": [image_part("data:image/png;base64," + base64.b64encode(b"no image").decode())]}]},
      "messages[0].content[0].image_url", "image"),
-    ({"messages": [{"role": "system", "content": "only a system prompt"}]}, "messages", "user message"),
     ({"messages": [{"role": "user"}]}, "messages[0].content", "required"),
     ([1, 2], None, "JSON object"),
 ]
