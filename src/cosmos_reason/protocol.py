@@ -1,7 +1,8 @@
 """OpenAI chat-completions wire format: what clients send and what we answer.
 
-Request models accept unknown fields (OpenAI clients send extras such as
-`frequency_penalty` or `user`); the chat service logs which ones it ignored.
+Request models accept unknown fields (OpenAI clients send extras such as `user`); the
+chat service refuses the known ones that would change the output (serving/fields.py) and
+logs the rest. A declared field sent as null means its default.
 """
 
 from __future__ import annotations
@@ -9,11 +10,21 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Lenient(BaseModel):
+    """Unknown fields are kept (see serving/fields.py for the ones refused); a declared field
+    sent as null means "not given", as the openai SDK's types allow null for every optional field."""
+
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and None in data.values():
+            return {k: v for k, v in data.items() if v is not None or k not in cls.model_fields}
+        return data
 
 
 # vLLM's range (a signed 64-bit integer): the engines' random generators take no more.

@@ -101,3 +101,52 @@ async def test_engine_failure_is_500_in_the_envelope():
         response = await client.post("/v1/chat/completions", json={"messages": USER})
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "server_error"
+
+
+async def test_stream_options_without_stream_is_400(client):
+    body = {"messages": USER, "stream": False, "stream_options": {"include_usage": True}}
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "stream_options"
+    assert "stream" in response.json()["error"]["message"]
+    body["stream"] = True
+    assert (await client.post("/v1/chat/completions", json=body)).status_code == 200
+
+
+NULLABLE = ["n", "logprobs", "top_logprobs", "stream", "stream_options", "temperature", "top_p", "top_k", "min_p",
+            "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty", "frequency_penalty",
+            "repetition_penalty", "logit_bias", "ignore_eos", "raw_output", "reasoning", "task", "media_options",
+            "response_format", "tools", "tool_choice", "user"]
+
+
+async def test_optional_fields_sent_as_null_mean_the_default(engine, client):
+    """The openai SDK's types allow null for every optional field; null is "not given"."""
+    response = await client.post("/v1/chat/completions", json={"messages": USER, **dict.fromkeys(NULLABLE)})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["choices"]) == 1
+    sampling = engine.requests[-1].sampling
+    assert (sampling.n, sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.logprobs) == (
+        1, 0.6, 0.95, 4096, False)
+    response = await client.post("/v1/chat/completions", json={"messages": USER, "stream": None, "n": None})
+    assert response.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                                          "application/jsonx"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/score"])
+async def test_a_body_that_is_not_json_is_415(client, content_type, path):
+    body = '{"messages": [{"role": "user", "content": "Hi"}]}'
+    response = await client.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code == 415, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "application/json" in error["message"] and content_type in error["message"]
+
+
+@pytest.mark.parametrize("headers", [{"content-type": "application/json; charset=utf-8"},
+                                     {"content-type": "Application/JSON"}, {}])
+async def test_json_with_parameters_or_without_a_content_type_is_served(client, headers):
+    # No Content-Type at all is read as JSON (FastAPI and vLLM do the same); see docs/api.md.
+    body = '{"messages": [{"role": "user", "content": "Hi"}]}'
+    response = await client.post("/v1/chat/completions", content=body, headers=headers)
+    assert response.status_code == 200, response.text

@@ -38,6 +38,7 @@ from ..protocol import (
 from ..reasoning import split_reasoning
 from ..metrics import Metrics, RequestTimer
 from ..settings import Settings
+from .fields import check_fields
 from .prepare import prepare_request
 from .sampling import sampling_params
 from .shaping import ChoiceShaper, choice_logprobs, delta_fields
@@ -60,6 +61,7 @@ class ChatService:
                        param="model", code="model_not_found")
 
     async def prepare(self, request: ChatCompletionRequest, request_id: str) -> tuple[ChatCompletionRequest, GenerationRequest]:
+        check_fields(request)
         if request.ignored_fields():
             log.info("request %s: ignoring unsupported fields %s", request_id, ", ".join(request.ignored_fields()))
         prepared = prepare_request(request, self.settings)
