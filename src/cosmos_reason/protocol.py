@@ -10,7 +10,15 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 
 class _Lenient(BaseModel):
@@ -161,12 +169,25 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-class AssistantMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str
-    # Both names: vLLM's older `reasoning_content` and its newer `reasoning`.
+class _WithReasoning(BaseModel):
+    """`reasoning_content` (vLLM's older name) and `reasoning` (its newer one) are always
+    sent, null when there is none, even where nulls are left out: clients read
+    `message.reasoning_content` without checking that it exists."""
+
     reasoning_content: str | None = None
     reasoning: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _always_reasoning(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in ("reasoning_content", "reasoning"):  # after role and content
+            data[name] = data.pop(name, getattr(self, name))
+        return data
+
+
+class AssistantMessage(_WithReasoning):
+    role: Literal["assistant"] = "assistant"
+    content: str
 
 
 class TopLogprob(BaseModel):
@@ -199,12 +220,10 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
-class Delta(BaseModel):
+class Delta(_WithReasoning):
     role: Literal["assistant"] | None = None
     # Always a string, never null: the guide's script prints delta.content as it comes.
     content: str = ""
-    reasoning_content: str | None = None
-    reasoning: str | None = None
 
 
 class ChunkChoice(BaseModel):
