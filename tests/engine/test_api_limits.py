@@ -3,6 +3,8 @@ a 400 naming them, never a 500 (seed range, max_tokens beyond the context, logit
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import pytest
 
@@ -44,3 +46,28 @@ async def test_a_conversation_of_system_messages_only_is_served(client):
         "messages": [{"role": "system", "content": "Say hello."}], "max_tokens": 3})
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["completion_tokens"] >= 1
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_beyond_the_context_is_400_with_the_numbers(client, engine, field, stream, monkeypatch):
+    prompt = (await chat(client)).json()["usage"]["prompt_tokens"]
+    context, room = prompt + 6, 6  # a small context, so that a wrong answer is quick too
+    monkeypatch.setattr(engine, "_info", dataclasses.replace(engine.info, context_length=context))
+    for asked in (room + 1, 10**9):
+        body = {"messages": USER, field: asked, "stream": stream}
+        response = await client.post("/v1/chat/completions", json=body)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["param"] == field and error["code"] == "context_length_exceeded"
+        assert all(str(number) in error["message"] for number in (asked, prompt, context, room))
+    response = await client.post("/v1/chat/completions", json={"messages": USER, field: room, "ignore_eos": True})
+    assert response.status_code == 200 and response.json()["usage"]["completion_tokens"] == room
+
+
+async def test_without_max_tokens_the_default_is_cut_to_what_fits(client, engine, monkeypatch):
+    monkeypatch.setattr(engine, "_info", dataclasses.replace(engine.info, context_length=24))
+    response = await client.post("/v1/chat/completions", json={"messages": USER, "ignore_eos": True})
+    assert response.status_code == 200, response.text
+    usage = response.json()["usage"]
+    assert usage["total_tokens"] == 24 and response.json()["choices"][0]["finish_reason"] == "length"

@@ -8,7 +8,9 @@ from ..protocol import ChatCompletionRequest
 from ..settings import SamplingDefaults
 
 
-def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, max_n: int) -> SamplingParams:
+def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, max_n: int,
+                    strict_max_tokens: bool = False) -> SamplingParams:
+    """`strict_max_tokens`: the client (not a recipe or the server default) chose max_tokens."""
     if request.n > max_n:
         raise APIError(400, f"n: at most {max_n} choices per request, got {request.n}", param="n")
     max_tokens = request.max_completion_tokens or request.max_tokens or defaults.max_tokens
@@ -27,6 +29,7 @@ def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, 
         ignore_eos=request.ignore_eos,
         logprobs=request.logprobs,
         top_logprobs=request.top_logprobs or 0,
+        strict_max_tokens=strict_max_tokens,
     )
 
 
