@@ -124,6 +124,8 @@ class ChatCompletionRequest(_Lenient):
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     repetition_penalty: float | None = Field(default=None, ge=MIN_REPETITION_PENALTY, le=10.0)
+    # token id (a string in JSON) -> bias added to its logit; ids are checked against the model's vocabulary
+    logit_bias: dict[Annotated[int, Field(ge=0)], Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
     seed: Seed | None = None
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)

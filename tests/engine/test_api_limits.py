@@ -71,3 +71,13 @@ async def test_without_max_tokens_the_default_is_cut_to_what_fits(client, engine
     assert response.status_code == 200, response.text
     usage = response.json()["usage"]
     assert usage["total_tokens"] == 24 and response.json()["choices"][0]["finish_reason"] == "length"
+
+
+async def test_logit_bias_ids_are_checked_against_the_checkpoints_vocabulary(client, loaded):
+    vocab = loaded.model.config.get_text_config().vocab_size
+    card = (await client.get("/v1/models")).json()["data"][0]
+    assert card["vocab_size"] == vocab  # a front with --engine upstream reads it from here
+    response = await chat(client, logit_bias={str(vocab): 5})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "logit_bias" and str(vocab - 1) in response.json()["error"]["message"]
+    assert (await chat(client, logit_bias={str(vocab - 1): 5, "0": -100})).status_code == 200

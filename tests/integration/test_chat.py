@@ -195,3 +195,16 @@ async def test_a_conversation_of_system_messages_only_is_served(sdk, engine):
     completion = await sdk.chat.completions.create(model=MODEL, messages=messages)
     assert completion.choices[0].message.content == "Hello, world!"
     assert [t.role for t in engine.requests[-1].conversation.turns] == ["system", "system"]
+
+
+async def test_logit_bias_min_p_and_openai_penalties_reach_the_engine(sdk, engine):
+    await sdk.chat.completions.create(
+        model=MODEL, messages=USER, logit_bias={"7": -100, "5": 2.5}, presence_penalty=0.5, frequency_penalty=-1.5,
+        extra_body={"min_p": 0.1})
+    sampling = engine.requests[-1].sampling
+    assert sampling.logit_bias == ((5, 2.5), (7, -100.0))
+    assert (sampling.presence_penalty, sampling.frequency_penalty, sampling.min_p) == (0.5, -1.5, 0.1)
+    await sdk.chat.completions.create(model=MODEL, messages=USER)
+    sampling = engine.requests[-1].sampling
+    assert (sampling.logit_bias, sampling.presence_penalty, sampling.frequency_penalty, sampling.min_p) == (
+        (), 0.0, 0.0, 0.0)

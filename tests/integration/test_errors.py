@@ -150,3 +150,96 @@ async def test_json_with_parameters_or_without_a_content_type_is_served(client, 
     body = '{"messages": [{"role": "user", "content": "Hi"}]}'
     response = await client.post("/v1/chat/completions", content=body, headers=headers)
     assert response.status_code == 200, response.text
+
+
+# Known fields that would change the output but are not honoured: a 400 naming them, never ignored.
+REFUSED = [
+    ("response_format", {"type": "json_object"}),
+    ("response_format", {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
+    ("guided_json", {"type": "object"}),
+    ("guided_regex", "[ab]"),
+    ("guided_choice", ["a", "b"]),
+    ("guided_grammar", "root ::= 'a'"),
+    ("structured_outputs", {"choice": ["a"]}),
+    ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+    ("tool_choice", "required"),
+    ("tool_choice", {"type": "function", "function": {"name": "f"}}),
+    ("functions", [{"name": "f", "parameters": {}}]),
+    ("function_call", {"name": "f"}),
+    ("prompt_logprobs", 1),
+    ("best_of", 3),
+    ("use_beam_search", True),
+    ("logits_processors", ["x"]),
+    ("bad_words", ["x"]),
+    ("allowed_token_ids", [1, 2]),
+    ("stop_token_ids", [2]),
+    ("min_tokens", 5),
+    ("echo", True),
+    ("skip_special_tokens", False),
+    ("include_stop_str_in_output", True),
+    ("add_generation_prompt", False),
+    ("continue_final_message", True),
+    ("chat_template", "{{ messages }}"),
+    ("chat_template_kwargs", {"enable_thinking": False}),
+    ("media_io_kwargs", {"video": {"num_frames": 4}}),
+    ("reasoning_effort", "high"),
+    ("modalities", ["text", "audio"]),
+]
+
+
+@pytest.mark.parametrize("field,value", REFUSED)
+async def test_fields_we_do_not_honour_are_400_naming_them(client, field, value):
+    response = await client.post("/v1/chat/completions", json={"messages": USER, field: value})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == field and field in error["message"]
+    assert (await client.post("/v1/chat/completions", json={"messages": USER})).status_code == 200
+
+
+async def test_every_refused_field_is_named_at_once(client):
+    body = {"messages": USER, "tools": [{"type": "function", "function": {"name": "f"}}], "guided_regex": "a"}
+    message = (await client.post("/v1/chat/completions", json=body)).json()["error"]["message"]
+    assert "tools" in message and "guided_regex" in message
+
+
+HARMLESS = {"user": "u1", "metadata": {"a": "b"}, "store": False, "parallel_tool_calls": True, "service_tier": "auto",
+            "response_format": {"type": "text"}, "tool_choice": "none", "tools": [], "functions": [],
+            "best_of": 1, "prediction": {"type": "content", "content": "x"}, "skip_special_tokens": True,
+            "modalities": ["text"], "guided_json": None, "some_future_field": 1}
+
+
+async def test_fields_that_do_not_change_the_output_are_accepted(client):
+    response = await client.post("/v1/chat/completions", json={"messages": USER, **HARMLESS})
+    assert response.status_code == 200, response.text
+
+
+async def test_top_logprobs_without_logprobs_is_400(client):
+    response = await client.post("/v1/chat/completions", json={"messages": USER, "top_logprobs": 3})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "top_logprobs"
+
+
+@pytest.mark.parametrize("bias,words", [({"x": 1}, "integer"), ({"5": 101}, "100"), ({"5": -100.5}, "-100"),
+                                        ({"-1": 1}, "0"), ({"5": "much"}, "number")])
+async def test_logit_bias_is_validated(client, bias, words):
+    response = await client.post("/v1/chat/completions", json={"messages": USER, "logit_bias": bias})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"].startswith("logit_bias") and words in error["message"]
+
+
+class VocabEngine(ScriptedEngine):
+    @property
+    def info(self):
+        import dataclasses
+
+        return dataclasses.replace(super().info, vocab_size=1000)
+
+
+async def test_logit_bias_token_ids_must_be_in_the_models_vocabulary():
+    async with make_client(VocabEngine()) as client:
+        response = await client.post("/v1/chat/completions", json={"messages": USER, "logit_bias": {"1000": 5}})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == "logit_bias"
+        assert "1000" in response.json()["error"]["message"] and "999" in response.json()["error"]["message"]
+        response = await client.post("/v1/chat/completions", json={"messages": USER, "logit_bias": {"999": 5}})
+        assert response.status_code == 200

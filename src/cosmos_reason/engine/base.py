@@ -88,6 +88,7 @@ class ModelInfo:
     source: str  # folder or hub id it was loaded from
     context_length: int
     random_weights: bool = False
+    vocab_size: int = 0  # logits per token (valid token ids are 0..vocab_size-1); 0 = unknown
     description: str = ""
 
 

@@ -173,5 +173,6 @@ def _model_info(loaded: LoadedModel) -> ModelInfo:
         source=loaded.source,
         context_length=int(text_config.max_position_embeddings),
         random_weights=bool(marker),
+        vocab_size=int(text_config.vocab_size),
         description=description,
     )

@@ -171,5 +171,6 @@ def model_card(request: Request) -> ModelCard:
         root=info.source,
         max_model_len=info.context_length,
         random_weights=info.random_weights,
+        vocab_size=info.vocab_size or None,
         description=info.description,
     )

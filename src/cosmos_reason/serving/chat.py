@@ -62,7 +62,7 @@ class ChatService:
                        param="model", code="model_not_found")
 
     async def prepare(self, request: ChatCompletionRequest, request_id: str) -> tuple[ChatCompletionRequest, GenerationRequest]:
-        check_fields(request)
+        check_fields(request, self.engine.info.vocab_size)
         if request.ignored_fields():
             log.info("request %s: ignoring unsupported fields %s", request_id, ", ".join(request.ignored_fields()))
         max_tokens_given = request.max_tokens is not None or request.max_completion_tokens is not None
