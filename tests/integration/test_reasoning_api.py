@@ -142,3 +142,13 @@ async def test_reasoning_fields_are_null_not_missing_without_tags():
     stream = await sdk.chat.completions.create(model=MODEL, messages=USER, stream=True)
     deltas = [choice.delta async for chunk in stream for choice in chunk.choices]
     assert deltas and all(d.reasoning_content is None and d.reasoning is None for d in deltas)
+
+
+@pytest.mark.parametrize("max_tokens,strict", [(None, False), (100, True)])
+async def test_only_the_clients_max_tokens_is_strict_not_a_recipes(max_tokens, strict):
+    """A recipe's (or the server's) max_tokens is a default, cut to what fits; the client's is checked."""
+    engine = ScriptedEngine()
+    await sdk_for(engine).chat.completions.create(model=MODEL, messages=USER, max_tokens=max_tokens,
+                                                  extra_body={"task": "caption"})
+    assert engine.requests[-1].sampling.strict_max_tokens is strict
+    assert engine.requests[-1].sampling.max_tokens == (max_tokens or 4096)

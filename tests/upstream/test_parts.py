@@ -269,3 +269,14 @@ async def test_upstream_errors_keep_their_status_in_our_envelope(error, status, 
             assert response.status_code == status
             assert response.json()["error"]["code"] == code
             assert response.json()["error"]["message"] == str(fail)
+
+
+def test_the_upstreams_vocabulary_size_comes_from_its_card():
+    from cosmos_reason.engine.upstream import UpstreamEngine
+    from cosmos_reason.engine.upstream_pool import UpstreamPool
+
+    pool = UpstreamPool([parse_upstream("http://u:8000")])
+    engine = UpstreamEngine(pool)
+    assert engine.info.vocab_size == 0  # unknown (vLLM's card): the upstream checks logit_bias itself
+    pool.upstreams[0].card = {"id": "m", "max_model_len": 128000, "vocab_size": 151936}
+    assert engine.info.vocab_size == 151936
