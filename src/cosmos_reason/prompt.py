@@ -26,9 +26,8 @@ _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant"
 async def build_conversation(
     messages: list[ChatMessage], media: MediaLoader, overrides: dict[str, Any] | None = None
 ) -> Conversation:
+    # Any conversation is served, even one without a user message (vLLM and OpenAI do too).
     turns = await _in_order([_turn(i, message, media, overrides or {}) for i, message in enumerate(messages)])
-    if not any(turn.role == "user" for turn in turns):
-        raise APIError(400, "messages must contain at least one user message", param="messages")
     return Conversation(tuple(turns))
 
 

@@ -1,7 +1,8 @@
 """OpenAI chat-completions wire format: what clients send and what we answer.
 
-Request models accept unknown fields (OpenAI clients send extras such as
-`frequency_penalty` or `user`); the chat service logs which ones it ignored.
+Request models accept unknown fields (OpenAI clients send extras such as `user`); the
+chat service refuses the known ones that would change the output (serving/fields.py) and
+logs the rest. A declared field sent as null means its default.
 """
 
 from __future__ import annotations
@@ -9,11 +10,37 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 
 class _Lenient(BaseModel):
+    """Unknown fields are kept (see serving/fields.py for the ones refused); a declared field
+    sent as null means "not given", as the openai SDK's types allow null for every optional field."""
+
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and None in data.values():
+            return {k: v for k, v in data.items() if v is not None or k not in cls.model_fields}
+        return data
+
+
+# vLLM's range (a signed 64-bit integer): the engines' random generators take no more.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)]
+# Below this a repetition penalty multiplies repeated tokens' logits past any sane
+# range (1e-300 overflows to inf); 0.01 already makes a repeat 100 times likelier.
+MIN_REPETITION_PENALTY = 0.01
 
 
 class MediaOverrides(BaseModel):
@@ -93,8 +120,13 @@ class ChatCompletionRequest(_Lenient):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     top_k: int | None = Field(default=None, ge=-1)
-    repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
-    seed: int | None = None
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)  # vLLM's extension; 0 = off
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    repetition_penalty: float | None = Field(default=None, ge=MIN_REPETITION_PENALTY, le=10.0)
+    # token id (a string in JSON) -> bias added to its logit; ids are checked against the model's vocabulary
+    logit_bias: dict[Annotated[int, Field(ge=0)], Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
+    seed: Seed | None = None
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)
     ignore_eos: bool = False  # vLLM's extra: run to max_tokens (benchmarks)
@@ -139,12 +171,25 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-class AssistantMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str
-    # Both names: vLLM's older `reasoning_content` and its newer `reasoning`.
+class _WithReasoning(BaseModel):
+    """`reasoning_content` (vLLM's older name) and `reasoning` (its newer one) are always
+    sent, null when there is none, even where nulls are left out: clients read
+    `message.reasoning_content` without checking that it exists."""
+
     reasoning_content: str | None = None
     reasoning: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _always_reasoning(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in ("reasoning_content", "reasoning"):  # after role and content
+            data[name] = data.pop(name, getattr(self, name))
+        return data
+
+
+class AssistantMessage(_WithReasoning):
+    role: Literal["assistant"] = "assistant"
+    content: str
 
 
 class TopLogprob(BaseModel):
@@ -177,12 +222,10 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
-class Delta(BaseModel):
+class Delta(_WithReasoning):
     role: Literal["assistant"] | None = None
     # Always a string, never null: the guide's script prints delta.content as it comes.
     content: str = ""
-    reasoning_content: str | None = None
-    reasoning: str | None = None
 
 
 class ChunkChoice(BaseModel):
@@ -228,7 +271,7 @@ class ScoreRequest(_Lenient):
     n: int = Field(default=4, ge=1)  # critic samples
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)
-    seed: int | None = None
+    seed: Seed | None = None
     media_options: MediaOverrides | None = None
 
 

@@ -22,7 +22,12 @@ Rules, identical for :func:`split_reasoning` and :class:`ReasoningStreamParser`:
 * A think block that is opened but never closed (truncated output, a model
   that ignored the format) is content by default (``unclosed_think="content"``)
   so nothing the model wrote is hidden; ``"reasoning"`` keeps it as reasoning.
-* Whitespace: each field is trimmed at both ends. Where a think tag (or the
+* Whitespace: the model's text is kept as written, except around removed tags.
+  A field's leading or trailing whitespace is dropped where a tag was removed
+  between it and the field's edge, and kept otherwise: output without tags is
+  returned exactly as generated (so its logprobs tokens concatenate to it), and
+  ``"<think>\nr\n</think>\n\n<answer>\nA\n</answer>"`` still gives ``"r"`` and
+  ``"A"``. Where a think tag (or the
   whole think block) was removed, the text on either side is joined with
   ``"\\n\\n"``: they are separate sections. Where only answer tags were
   removed, the whitespace around them becomes ``"\\n\\n"`` if it held a
@@ -36,8 +41,9 @@ Streaming holdback (exactly what :meth:`ReasoningStreamParser.feed` keeps back):
 
 1. a suffix of the text received so far that is a proper prefix of a tag
    (``"<"``, ``"</th"``, ``"<answe"``), until the next delta decides it;
-2. each field's trailing whitespace, until non-whitespace follows it (it may be
-   the end of the field, which is trimmed, or precede a tag, which changes it);
+2. each field's leading and trailing whitespace, until non-whitespace or the end
+   follows it (a tag after it changes or drops it; at the end it is released
+   unless a tag was removed after it);
 3. with ``unclosed_think="content"``, everything after the opening think tag,
    until ``</think>`` (released as reasoning) or :meth:`finish` (released as
    content). This is forced: until the block closes, nobody knows which field
@@ -104,8 +110,9 @@ class ReasoningDelta(NamedTuple):
 class _Field:
     """One output field, emitted incrementally.
 
-    Drops leading whitespace, holds trailing whitespace until more text
-    follows, and normalises whitespace that spans a dropped tag. Output does
+    Holds leading and trailing whitespace until more text (or the end) follows,
+    drops it at an edge where a tag was removed, and normalises whitespace that
+    spans a dropped tag. Output does
     not depend on how the text is chunked, which is what keeps streaming and
     split_reasoning identical.
     """
@@ -124,10 +131,20 @@ class _Field:
         if not body:
             return ""
         core = body.rstrip()
-        gap = self._gap_text() if self._started else ""
+        gap = self._gap_text() if self._started else self._edge()
         self._started = True
         self._gap, self._gap_tags = body[len(core) :], set()
         return gap + core
+
+    def finish(self) -> str:
+        """The field's trailing whitespace: kept unless a tag was removed after it."""
+        gap = self._edge()
+        self._gap, self._gap_tags = "", set()
+        return gap
+
+    def _edge(self) -> str:
+        """Whitespace at the start or end of the field: the model's own unless a tag was removed there."""
+        return "" if self._gap_tags else self._gap
 
     def _gap_text(self) -> str:
         if not self._gap_tags:
@@ -137,15 +154,18 @@ class _Field:
         return " " if self._gap else ""
 
 
-def _join(texts: list[str], tags: list[str], keep: Callable[[int], bool]) -> str:
+def _join(texts: list[str], tags: list[str], keep: Callable[[int], bool], prefilled: bool) -> str:
     """One field from the kept texts; texts[k] follows tags[k - 1]."""
     field = _Field()
+    if prefilled:
+        field.tag(THINK_OPEN)  # the prompt's own <think> precedes the text
     out = []
     for k, text in enumerate(texts):
         if k:
             field.tag(tags[k - 1])
         if keep(k):
             out.append(field.text(text))
+    out.append(field.finish())
     return "".join(out)
 
 
@@ -165,11 +185,11 @@ def split_reasoning(
     opener = -1 if think_prefilled else _index(tags, THINK_OPEN)
     closer = None if opener is None else _index(tags, THINK_CLOSE, after=opener)
     if opener is None or (closer is None and unclosed_think == "content"):
-        return ReasoningSplit(None, _join(texts, tags, lambda k: True))
+        return ReasoningSplit(None, _join(texts, tags, lambda k: True, think_prefilled))
     end = len(texts) - 1 if closer is None else closer
     inside = range(opener + 1, end + 1)
-    reasoning = _join(texts, tags, lambda k: k in inside)
-    content = _join(texts, tags, lambda k: k not in inside)
+    reasoning = _join(texts, tags, lambda k: k in inside, think_prefilled)
+    content = _join(texts, tags, lambda k: k not in inside, think_prefilled)
     return ReasoningSplit(reasoning or None, content)
 
 
@@ -193,6 +213,9 @@ class ReasoningStreamParser:
         self._held: list[tuple[str, str]] = []  # think-block ("text"|"tag", value)
         self._buf = ""
         self._reasoning, self._content = _Field(), _Field()
+        if think_prefilled:
+            self._reasoning.tag(THINK_OPEN)
+            self._content.tag(THINK_OPEN)
         self._out_reasoning: list[str] = []
         self._out_content: list[str] = []
         self._finished = False
@@ -211,6 +234,8 @@ class ReasoningStreamParser:
             self._scan(final=True)
             if self._state == self._THINK and self._hold_think:
                 self._release(self._content, self._out_content)
+            self._out_reasoning.append(self._reasoning.finish())
+            self._out_content.append(self._content.finish())
         return self._take()
 
     def _scan(self, final: bool) -> None:

@@ -177,3 +177,34 @@ async def test_health_and_request_id(client):
     assert response.json() == {"status": "ok"}
     assert response.headers["x-request-id"] == "abc-123"
     assert len((await client.get("/health")).headers["x-request-id"]) >= 16
+
+
+async def test_streaming_n_choices_each_role_in_its_own_event(client):
+    """vLLM and OpenAI send one choice per chunk: clients that read choices[0] see every role."""
+    body = {"model": MODEL, "messages": USER, "n": 3, "stream": True}
+    async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        events = [json.loads(line[6:]) async for line in response.aiter_lines()
+                  if line.startswith("data: {")]
+    assert all(len(event["choices"]) == 1 for event in events)
+    roles = [e["choices"][0]["index"] for e in events if e["choices"][0]["delta"].get("role") == "assistant"]
+    assert roles == [0, 1, 2]
+
+
+async def test_a_conversation_of_system_messages_only_is_served(sdk, engine):
+    messages = [{"role": "system", "content": "Say hello."}, {"role": "developer", "content": "Be brief."}]
+    completion = await sdk.chat.completions.create(model=MODEL, messages=messages)
+    assert completion.choices[0].message.content == "Hello, world!"
+    assert [t.role for t in engine.requests[-1].conversation.turns] == ["system", "system"]
+
+
+async def test_logit_bias_min_p_and_openai_penalties_reach_the_engine(sdk, engine):
+    await sdk.chat.completions.create(
+        model=MODEL, messages=USER, logit_bias={"7": -100, "5": 2.5}, presence_penalty=0.5, frequency_penalty=-1.5,
+        extra_body={"min_p": 0.1})
+    sampling = engine.requests[-1].sampling
+    assert sampling.logit_bias == ((5, 2.5), (7, -100.0))
+    assert (sampling.presence_penalty, sampling.frequency_penalty, sampling.min_p) == (0.5, -1.5, 0.1)
+    await sdk.chat.completions.create(model=MODEL, messages=USER)
+    sampling = engine.requests[-1].sampling
+    assert (sampling.logit_bias, sampling.presence_penalty, sampling.frequency_penalty, sampling.min_p) == (
+        (), 0.0, 0.0, 0.0)

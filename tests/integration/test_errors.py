@@ -27,6 +27,15 @@ CASES = [
     ({"messages": USER, "temperature": "hot"}, "temperature", "number"),
     ({"messages": USER, "temperature": 3}, "temperature", "2"),
     ({"messages": USER, "max_tokens": 0}, "max_tokens", "1"),
+    ({"messages": USER, "seed": 2**64}, "seed", str(2**63 - 1)),
+    ({"messages": USER, "seed": -(2**63) - 1}, "seed", str(-(2**63))),
+    ({"messages": USER, "repetition_penalty": 1e-300}, "repetition_penalty", "0.01"),
+    ({"messages": USER, "repetition_penalty": 0}, "repetition_penalty", "0.01"),
+    ({"messages": USER, "presence_penalty": 2.5}, "presence_penalty", "2"),
+    ({"messages": USER, "frequency_penalty": -3}, "frequency_penalty", "-2"),
+    ({"messages": USER, "min_p": 1.5}, "min_p", "1"),
+    ({"messages": USER, "top_p": 0}, "top_p", "0"),
+    ({"messages": USER, "temperature": -0.1}, "temperature", "0"),
     ({"messages": USER, "n": 0}, "n", "1"),
     ({"messages": USER, "n": 99}, "n", "16"),
     ({"messages": USER, "stop": [""]}, "stop", "empty"),
@@ -35,7 +44,6 @@ CASES = [
      "messages[0].content[0].image_url", "base64"),
     ({"messages": [{"role": "user", "content": [image_part("data:image/png;base64," + base64.b64encode(b"no image").decode())]}]},
      "messages[0].content[0].image_url", "image"),
-    ({"messages": [{"role": "system", "content": "only a system prompt"}]}, "messages", "user message"),
     ({"messages": [{"role": "user"}]}, "messages[0].content", "required"),
     ([1, 2], None, "JSON object"),
 ]
@@ -93,3 +101,145 @@ async def test_engine_failure_is_500_in_the_envelope():
         response = await client.post("/v1/chat/completions", json={"messages": USER})
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "server_error"
+
+
+async def test_stream_options_without_stream_is_400(client):
+    body = {"messages": USER, "stream": False, "stream_options": {"include_usage": True}}
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "stream_options"
+    assert "stream" in response.json()["error"]["message"]
+    body["stream"] = True
+    assert (await client.post("/v1/chat/completions", json=body)).status_code == 200
+
+
+NULLABLE = ["n", "logprobs", "top_logprobs", "stream", "stream_options", "temperature", "top_p", "top_k", "min_p",
+            "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty", "frequency_penalty",
+            "repetition_penalty", "logit_bias", "ignore_eos", "raw_output", "reasoning", "task", "media_options",
+            "response_format", "tools", "tool_choice", "user"]
+
+
+async def test_optional_fields_sent_as_null_mean_the_default(engine, client):
+    """The openai SDK's types allow null for every optional field; null is "not given"."""
+    response = await client.post("/v1/chat/completions", json={"messages": USER, **dict.fromkeys(NULLABLE)})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["choices"]) == 1
+    sampling = engine.requests[-1].sampling
+    assert (sampling.n, sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.logprobs) == (
+        1, 0.6, 0.95, 4096, False)
+    response = await client.post("/v1/chat/completions", json={"messages": USER, "stream": None, "n": None})
+    assert response.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                                          "application/jsonx"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/score"])
+async def test_a_body_that_is_not_json_is_415(client, content_type, path):
+    body = '{"messages": [{"role": "user", "content": "Hi"}]}'
+    response = await client.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code == 415, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "application/json" in error["message"] and content_type in error["message"]
+
+
+@pytest.mark.parametrize("headers", [{"content-type": "application/json; charset=utf-8"},
+                                     {"content-type": "Application/JSON"}, {}])
+async def test_json_with_parameters_or_without_a_content_type_is_served(client, headers):
+    # No Content-Type at all is read as JSON (FastAPI and vLLM do the same); see docs/api.md.
+    body = '{"messages": [{"role": "user", "content": "Hi"}]}'
+    response = await client.post("/v1/chat/completions", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+# Known fields that would change the output but are not honoured: a 400 naming them, never ignored.
+REFUSED = [
+    ("response_format", {"type": "json_object"}),
+    ("response_format", {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}),
+    ("guided_json", {"type": "object"}),
+    ("guided_regex", "[ab]"),
+    ("guided_choice", ["a", "b"]),
+    ("guided_grammar", "root ::= 'a'"),
+    ("structured_outputs", {"choice": ["a"]}),
+    ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+    ("tool_choice", "required"),
+    ("tool_choice", {"type": "function", "function": {"name": "f"}}),
+    ("functions", [{"name": "f", "parameters": {}}]),
+    ("function_call", {"name": "f"}),
+    ("prompt_logprobs", 1),
+    ("best_of", 3),
+    ("use_beam_search", True),
+    ("logits_processors", ["x"]),
+    ("bad_words", ["x"]),
+    ("allowed_token_ids", [1, 2]),
+    ("stop_token_ids", [2]),
+    ("min_tokens", 5),
+    ("echo", True),
+    ("skip_special_tokens", False),
+    ("include_stop_str_in_output", True),
+    ("add_generation_prompt", False),
+    ("continue_final_message", True),
+    ("chat_template", "{{ messages }}"),
+    ("chat_template_kwargs", {"enable_thinking": False}),
+    ("media_io_kwargs", {"video": {"num_frames": 4}}),
+    ("reasoning_effort", "high"),
+    ("modalities", ["text", "audio"]),
+]
+
+
+@pytest.mark.parametrize("field,value", REFUSED)
+async def test_fields_we_do_not_honour_are_400_naming_them(client, field, value):
+    response = await client.post("/v1/chat/completions", json={"messages": USER, field: value})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == field and field in error["message"]
+    assert (await client.post("/v1/chat/completions", json={"messages": USER})).status_code == 200
+
+
+async def test_every_refused_field_is_named_at_once(client):
+    body = {"messages": USER, "tools": [{"type": "function", "function": {"name": "f"}}], "guided_regex": "a"}
+    message = (await client.post("/v1/chat/completions", json=body)).json()["error"]["message"]
+    assert "tools" in message and "guided_regex" in message
+
+
+HARMLESS = {"user": "u1", "metadata": {"a": "b"}, "store": False, "parallel_tool_calls": True, "service_tier": "auto",
+            "response_format": {"type": "text"}, "tool_choice": "none", "tools": [], "functions": [],
+            "best_of": 1, "prediction": {"type": "content", "content": "x"}, "skip_special_tokens": True,
+            "modalities": ["text"], "guided_json": None, "some_future_field": 1}
+
+
+async def test_fields_that_do_not_change_the_output_are_accepted(client):
+    response = await client.post("/v1/chat/completions", json={"messages": USER, **HARMLESS})
+    assert response.status_code == 200, response.text
+
+
+async def test_top_logprobs_without_logprobs_is_400(client):
+    response = await client.post("/v1/chat/completions", json={"messages": USER, "top_logprobs": 3})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "top_logprobs"
+
+
+@pytest.mark.parametrize("bias,words", [({"x": 1}, "integer"), ({"5": 101}, "100"), ({"5": -100.5}, "-100"),
+                                        ({"-1": 1}, "0"), ({"5": "much"}, "number")])
+async def test_logit_bias_is_validated(client, bias, words):
+    response = await client.post("/v1/chat/completions", json={"messages": USER, "logit_bias": bias})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"].startswith("logit_bias") and words in error["message"]
+
+
+class VocabEngine(ScriptedEngine):
+    @property
+    def info(self):
+        import dataclasses
+
+        return dataclasses.replace(super().info, vocab_size=1000)
+
+
+async def test_logit_bias_token_ids_must_be_in_the_models_vocabulary():
+    async with make_client(VocabEngine()) as client:
+        response = await client.post("/v1/chat/completions", json={"messages": USER, "logit_bias": {"1000": 5}})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == "logit_bias"
+        assert "1000" in response.json()["error"]["message"] and "999" in response.json()["error"]["message"]
+        response = await client.post("/v1/chat/completions", json={"messages": USER, "logit_bias": {"999": 5}})
+        assert response.status_code == 200

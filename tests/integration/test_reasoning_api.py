@@ -99,3 +99,56 @@ async def test_tasks_are_listed(client):
     data = (await client.get("/v1/tasks")).json()["data"]
     assert {t["name"] for t in data} == set(TASKS)
     assert all(t["title"] and t["description"] for t in data)
+
+
+class LogprobsEngine(ScriptedEngine):
+    """Each piece is one token, with its logprob, as the real engines report them."""
+
+    async def _choice(self, index, request):
+        from cosmos_reason.engine.base import Delta, TokenLogprob
+
+        for count, piece in enumerate(self.pieces, start=1):
+            last = count == len(self.pieces)
+            yield Delta(index, piece, self.prompt_tokens, count, "stop" if last else None,
+                        (TokenLogprob(piece, -0.5),))
+
+
+UNTAGGED = [" The", " cup", " is", " red", ".\n"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_without_tags_content_is_the_text_as_generated(stream):
+    """Not stripped: the logprobs tokens concatenate to exactly the content."""
+    sdk = sdk_for(LogprobsEngine(UNTAGGED))
+    kwargs = {"model": MODEL, "messages": USER, "logprobs": True}
+    if stream:
+        content, tokens = "", ""
+        async for chunk in await sdk.chat.completions.create(**kwargs, stream=True):
+            for choice in chunk.choices:
+                content += choice.delta.content
+                tokens += "".join(t.token for t in (choice.logprobs.content if choice.logprobs else []))
+    else:
+        choice = (await sdk.chat.completions.create(**kwargs)).choices[0]
+        content, tokens = choice.message.content, "".join(t.token for t in choice.logprobs.content)
+    assert content == tokens == " The cup is red.\n"
+
+
+async def test_reasoning_fields_are_null_not_missing_without_tags():
+    """The README's example reads message.reasoning_content: it must exist when the model
+    wrote no <think> (the openai SDK raises AttributeError for a missing field)."""
+    sdk = sdk_for(ScriptedEngine(UNTAGGED))
+    message = (await sdk.chat.completions.create(model=MODEL, messages=USER)).choices[0].message
+    assert message.reasoning_content is None and message.reasoning is None
+    stream = await sdk.chat.completions.create(model=MODEL, messages=USER, stream=True)
+    deltas = [choice.delta async for chunk in stream for choice in chunk.choices]
+    assert deltas and all(d.reasoning_content is None and d.reasoning is None for d in deltas)
+
+
+@pytest.mark.parametrize("max_tokens,strict", [(None, False), (100, True)])
+async def test_only_the_clients_max_tokens_is_strict_not_a_recipes(max_tokens, strict):
+    """A recipe's (or the server's) max_tokens is a default, cut to what fits; the client's is checked."""
+    engine = ScriptedEngine()
+    await sdk_for(engine).chat.completions.create(model=MODEL, messages=USER, max_tokens=max_tokens,
+                                                  extra_body={"task": "caption"})
+    assert engine.requests[-1].sampling.strict_max_tokens is strict
+    assert engine.requests[-1].sampling.max_tokens == (max_tokens or 4096)

@@ -127,7 +127,10 @@ CASES = [
         id="critic-template-tags-kept",
     ),
     pytest.param("", None, "", id="empty"),
-    pytest.param("  \n ", None, "", id="whitespace-only"),
+    pytest.param("  \n ", None, "  \n ", id="whitespace-only"),
+    pytest.param(" The cup.\n", None, " The cup.\n", id="no-tags-verbatim"),
+    pytest.param("\n<think>r</think> A \n", "r", "A \n", id="edges-kept-only-where-no-tag"),
+    pytest.param("  Hi <answer>Yes</answer>\n", None, "  Hi Yes", id="answer-tags-trim-their-side"),
     pytest.param("<thi", None, "<thi", id="partial-tag-at-end"),
 ]
 
@@ -305,11 +308,24 @@ FRAGMENTS = [
 ]
 
 
+def assert_edges(text: str, field: str, mode: dict[str, object]) -> None:
+    """A field keeps whitespace at an edge only where no tag was removed: then it is the text's own."""
+    if not re.search("|".join(map(re.escape, TAGS)), text) and not mode.get("think_prefilled"):
+        assert field in ("", text)
+        return
+    lead = field[: len(field) - len(field.lstrip())]
+    trail = field[len(field.rstrip()):]
+    if field.strip():
+        assert text.startswith(lead) and (not lead or not mode.get("think_prefilled"))
+        assert text.endswith(trail)
+
+
 def check_properties(text: str, cuts: list[int], mode: dict[str, object]) -> None:
     reasoning, content = expected(text, **mode)
     assert stream(text, cuts, **mode) == (reasoning, content)
     assert visible(reasoning + content) == visible(strip_tags(text))  # nothing lost
-    assert reasoning == reasoning.strip() and content == content.strip()
+    assert_edges(text, reasoning, mode)
+    assert_edges(text, content, mode)
     # A tag can only appear if removing the model's own tags glued one together.
     for tag in TAGS:
         if tag not in strip_tags(text):

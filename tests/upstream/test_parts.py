@@ -14,7 +14,7 @@ from PIL import Image
 from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn, VideoInput
 from cosmos_reason.engine import upstream_media
 from cosmos_reason.engine.base import SamplingParams, TokenLogprob, UpstreamError
-from cosmos_reason.engine.upstream import _StreamReader, candidate_logprobs, chat_body
+from cosmos_reason.engine.upstream import _StreamReader, candidate_logprobs, chat_body, dropped_fields
 from cosmos_reason.engine.upstream_pool import (
     Upstream,
     UpstreamSpec,
@@ -123,6 +123,19 @@ def test_body_sends_our_sampling_and_asks_for_usage():
                 "seed": 3, "stop": ["END"], "n": 2, "ignore_eos": True, "logprobs": True, "top_logprobs": 4}
     assert {k: body[k] for k in expected} == expected
     assert "raw_output" not in body and "media_io_kwargs" not in body
+
+
+def test_body_forwards_min_p_penalties_and_logit_bias():
+    sampling = SamplingParams(max_tokens=7, min_p=0.05, presence_penalty=0.5, frequency_penalty=-0.25,
+                              logit_bias=((5, 2.0), (9, -100.0)))
+    for api in ("vllm", "cosmos", "openai"):
+        body = chat_body(_conversation(), sampling, "m", api)
+        assert (body["presence_penalty"], body["frequency_penalty"]) == (0.5, -0.25)
+        assert body["logit_bias"] == {"5": 2.0, "9": -100.0}
+        assert body.get("min_p") == (None if api == "openai" else 0.05)  # an extension: strict servers refuse it
+    assert "min_p" in dropped_fields(sampling)
+    plain = chat_body(_conversation(), SamplingParams(max_tokens=7), "m", "vllm")
+    assert not {"min_p", "presence_penalty", "frequency_penalty", "logit_bias"} & set(plain)
 
 
 def test_our_own_server_is_asked_for_raw_text_without_a_second_instruction():
@@ -256,3 +269,14 @@ async def test_upstream_errors_keep_their_status_in_our_envelope(error, status, 
             assert response.status_code == status
             assert response.json()["error"]["code"] == code
             assert response.json()["error"]["message"] == str(fail)
+
+
+def test_the_upstreams_vocabulary_size_comes_from_its_card():
+    from cosmos_reason.engine.upstream import UpstreamEngine
+    from cosmos_reason.engine.upstream_pool import UpstreamPool
+
+    pool = UpstreamPool([parse_upstream("http://u:8000")])
+    engine = UpstreamEngine(pool)
+    assert engine.info.vocab_size == 0  # unknown (vLLM's card): the upstream checks logit_bias itself
+    pool.upstreams[0].card = {"id": "m", "max_model_len": 128000, "vocab_size": 151936}
+    assert engine.info.vocab_size == 151936

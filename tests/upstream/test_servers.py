@@ -206,6 +206,15 @@ def test_an_upstream_4xx_comes_back_as_our_400_with_its_message(front):
         assert error["code"] == "upstream_rejected"
 
 
+def test_max_tokens_beyond_the_upstreams_context_is_our_400_with_its_numbers(front):
+    client = via_front(front)
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model=FRONT_MODEL, messages=CONVERSATION, max_tokens=10**9, stream=stream)
+        message = caught.value.body["message"]
+        assert str(10**9) in message and "128000" in message  # the demo checkpoint's context
+
+
 def test_a_client_going_away_cancels_the_upstream_generation(front, upstreams):
     body = {"model": FRONT_MODEL, "messages": [{"role": "user", "content": "go on"}], "max_tokens": 4000,
             "ignore_eos": True, "stream": True}

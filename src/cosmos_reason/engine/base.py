@@ -36,6 +36,9 @@ class SamplingParams:
     ignore_eos: bool = False
     logprobs: bool = False
     top_logprobs: int = 0
+    # The client chose max_tokens: more than the context leaves is refused (MaxTokensTooLargeError),
+    # where a default max_tokens is cut to what fits.
+    strict_max_tokens: bool = False
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -90,6 +93,7 @@ class ModelInfo:
     source: str  # folder or hub id it was loaded from
     context_length: int
     random_weights: bool = False
+    vocab_size: int = 0  # logits per token (valid token ids are 0..vocab_size-1); 0 = unknown
     description: str = ""
 
 
@@ -139,6 +143,21 @@ class PromptTooLongError(ValueError):
             f"the prompt needs {prompt_tokens} tokens (media included) but the model's context is "
             f"{context_length} tokens; shorten the text or send smaller or fewer images/videos"
         )
+        self.prompt_tokens = prompt_tokens
+        self.context_length = context_length
+
+
+class MaxTokensTooLargeError(ValueError):
+    """The client's max_tokens does not fit in the context beside the prompt."""
+
+    def __init__(self, max_tokens: int, prompt_tokens: int, context_length: int) -> None:
+        room = context_length - prompt_tokens
+        super().__init__(
+            f"max_tokens is {max_tokens}, but the model's context is {context_length} tokens and the prompt "
+            f"takes {prompt_tokens} (media included), which leaves {room}; ask for at most {room} tokens, "
+            f"or leave max_tokens out to get the server's default cut to what fits"
+        )
+        self.max_tokens = max_tokens
         self.prompt_tokens = prompt_tokens
         self.context_length = context_length
 

@@ -15,7 +15,15 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .base import Delta, EngineError, GenerationRequest, ModelInfo, NextTokenScores, PromptTooLongError
+from .base import (
+    Delta,
+    EngineError,
+    GenerationRequest,
+    MaxTokensTooLargeError,
+    ModelInfo,
+    NextTokenScores,
+    PromptTooLongError,
+)
 from .hf_inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
@@ -99,6 +107,8 @@ class HFEngine:
         room = self._info.context_length - prompt_tokens
         if room < 1:
             raise PromptTooLongError(prompt_tokens, self._info.context_length)
+        if request.sampling.strict_max_tokens and request.sampling.max_tokens > room:
+            raise MaxTokensTooLargeError(request.sampling.max_tokens, prompt_tokens, self._info.context_length)
         if request.sampling.n > self.limits.max_num_seqs:
             raise EngineError(f"n={request.sampling.n} exceeds the engine's {self.limits.max_num_seqs} sequences")
         sampling = dataclasses.replace(request.sampling, max_tokens=min(request.sampling.max_tokens, room))
@@ -163,5 +173,6 @@ def _model_info(loaded: LoadedModel) -> ModelInfo:
         source=loaded.source,
         context_length=int(text_config.max_position_embeddings),
         random_weights=bool(marker),
+        vocab_size=int(text_config.vocab_size),
         description=description,
     )

@@ -7,15 +7,16 @@ upstream gets the already-built conversation and is asked for the model's raw te
 
 * messages: system/assistant text as strings, user turns as text/image_url/video_url parts
   in their order (the chat template renders them as our engine does);
-* sampling: max_tokens, temperature, top_p, top_k (when set), repetition_penalty, seed,
-  stop, n, ignore_eos, logprobs/top_logprobs, always with `stream: true` and
+* sampling: max_tokens, temperature, top_p, top_k and min_p (when set), repetition_penalty,
+  presence/frequency_penalty and logit_bias (when set), seed, stop, n, ignore_eos,
+  logprobs/top_logprobs, always with `stream: true` and
   `stream_options.include_usage`, so that usage is the upstream's exact token counts;
 * our own server also gets `raw_output: true` (no reasoning split there: ours runs here)
   and `reasoning: false` (the instruction, if any, is already in the messages). Run vLLM
   without `--reasoning-parser`; if it splits anyway, its reasoning text is put back in
   front of the content, untagged;
 * a strict OpenAI server (`api=openai`, e.g. `transformers serve`) gets the standard
-  fields only: repetition_penalty, top_k and ignore_eos are not sent (logged once).
+  fields only: repetition_penalty, top_k, min_p and ignore_eos are not sent (logged once).
 
 Media (see upstream_media.py): the frames our pipeline decoded and sampled, never the
 original file, so the upstream computes the same vision tokens as our engine would: for
@@ -111,6 +112,7 @@ class UpstreamEngine:
             source=str(card.get("root") or card.get("id") or names),
             context_length=int(card.get("max_model_len") or 0),
             random_weights=bool(card.get("random_weights", False)),
+            vocab_size=_int(card.get("vocab_size")) or 0,  # our own servers say; vLLM checks logit_bias itself
             description=f"{described} (served by {len(self.pool.upstreams)} upstream server(s): {names})",
         )
 
@@ -403,12 +405,20 @@ def chat_body(conversation: Conversation, sampling: SamplingParams, model: str |
         body["model"] = model
     if sampling.seed is not None:
         body["seed"] = sampling.seed
+    if sampling.presence_penalty:
+        body["presence_penalty"] = sampling.presence_penalty
+    if sampling.frequency_penalty:
+        body["frequency_penalty"] = sampling.frequency_penalty
+    if sampling.logit_bias:
+        body["logit_bias"] = {str(token): bias for token, bias in sampling.logit_bias}
     if sampling.stop:
         body["stop"] = list(sampling.stop)
     if api != "openai":  # vLLM's (and SGLang's, and our) extensions; strict servers refuse them
         body["repetition_penalty"] = sampling.repetition_penalty
         if sampling.top_k > 0:
             body["top_k"] = sampling.top_k
+        if sampling.min_p > 0:
+            body["min_p"] = sampling.min_p
         if sampling.ignore_eos:
             body["ignore_eos"] = True
     if sampling.logprobs:
@@ -426,7 +436,8 @@ def chat_body(conversation: Conversation, sampling: SamplingParams, model: str |
 def dropped_fields(sampling: SamplingParams) -> list[str]:
     """Sampling settings a strict OpenAI server (api=openai) can't be given."""
     return [name for name, given in (("repetition_penalty", sampling.repetition_penalty != 1.0),
-                                     ("top_k", sampling.top_k > 0), ("ignore_eos", sampling.ignore_eos)) if given]
+                                     ("top_k", sampling.top_k > 0), ("min_p", sampling.min_p > 0),
+                                     ("ignore_eos", sampling.ignore_eos)) if given]
 
 
 def parse_logprobs(value: Any) -> tuple[TokenLogprob, ...]:

@@ -111,6 +111,7 @@ async def score(request: Request) -> JSONResponse:
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
+    check_json_content_type(request)
     limits = request.app.state.settings.media
     async with request.app.state.body_budget.reading(request, limits.max_request_bytes) as raw:
         if not raw.strip():
@@ -126,6 +127,18 @@ async def parse_body(request: Request, model: type[M]) -> M:
     return body
 
 
+def check_json_content_type(request: Request) -> None:
+    """415 unless the body is declared as JSON (parameters such as charset aside). A request
+    without a Content-Type is read as JSON, as FastAPI and vLLM do (docs/api.md)."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise APIError(415, f"request body must be JSON, sent with Content-Type: application/json "
+                            f"(this one says {declared[:100]!r})", code="unsupported_media_type")
+
+
 def model_card(request: Request) -> ModelCard:
     settings, info = request.app.state.settings, request.app.state.engine.info
     return ModelCard(
@@ -134,5 +147,6 @@ def model_card(request: Request) -> ModelCard:
         root=info.source,
         max_model_len=info.context_length,
         random_weights=info.random_weights,
+        vocab_size=info.vocab_size or None,
         description=info.description,
     )

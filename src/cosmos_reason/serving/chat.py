@@ -19,6 +19,7 @@ from ..engine.base import (
     EngineError,
     EngineOverloadedError,
     GenerationRequest,
+    MaxTokensTooLargeError,
     PromptTooLongError,
     TokenLogprob,
     UpstreamClientError,
@@ -38,6 +39,7 @@ from ..protocol import (
 from ..reasoning import split_reasoning
 from ..metrics import Metrics, RequestTimer
 from ..settings import Settings
+from .fields import check_fields
 from .prepare import prepare_request
 from .sampling import sampling_params
 from .shaping import ChoiceShaper, choice_logprobs, delta_fields
@@ -60,11 +62,13 @@ class ChatService:
                        param="model", code="model_not_found")
 
     async def prepare(self, request: ChatCompletionRequest, request_id: str) -> tuple[ChatCompletionRequest, GenerationRequest]:
+        check_fields(request, self.engine.info.vocab_size)
         if request.ignored_fields():
             log.info("request %s: ignoring unsupported fields %s", request_id, ", ".join(request.ignored_fields()))
+        max_tokens_given = request.max_tokens is not None or request.max_completion_tokens is not None
         prepared = prepare_request(request, self.settings)
         request = prepared.request
-        sampling = sampling_params(request, self.settings.sampling, self.settings.max_n)
+        sampling = sampling_params(request, self.settings.sampling, self.settings.max_n, max_tokens_given)
         conversation = await build_conversation(request.messages, self.media, prepared.media_overrides)
         return request, GenerationRequest(request_id, conversation, sampling)
 
@@ -76,7 +80,7 @@ class ChatService:
         logprobs: list[list[TokenLogprob]] = [[] for _ in range(n)]
         prompt_tokens = 0
         timer = RequestTimer(self.metrics)
-        async for delta in _guarded(self.engine.generate(gen)):
+        async for delta in _guarded(self.engine.generate(gen), _max_tokens_param(request)):
             timer.delta()
             texts[delta.index] += delta.text
             tokens[delta.index] = delta.completion_tokens
@@ -101,7 +105,7 @@ class ChatService:
         any output still get a proper HTTP status; then returns the SSE lines."""
         model = self.check_model(request.model)
         request, gen = await self.prepare(request, request_id)
-        deltas = _guarded(self.engine.generate(gen))
+        deltas = _guarded(self.engine.generate(gen), _max_tokens_param(request))
         first = await anext(deltas, None)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         chunks = _Chunks(model, gen.sampling.n, raw=request.raw_output, logprobs=gen.sampling.logprobs,
@@ -124,7 +128,8 @@ class _Chunks:
         with the usage chunk and [DONE] (each write is a syscall and a wakeup on both ends)."""
         from ..protocol import Delta as DeltaOut
 
-        ready = [self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant")) for i in range(len(self.shapers))])]
+        # One role chunk per choice, each in its own event (as vLLM and OpenAI send them).
+        ready = [self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant"))]) for i in range(len(self.shapers))]
         open_choices = len(self.shapers)
         try:
             async for delta in _chain(first, deltas):
@@ -180,9 +185,13 @@ def _sse(events: list[str], done: bool = False) -> str:
     return text + "data: [DONE]\n\n" if done else text
 
 
-async def _guarded(deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
+def _max_tokens_param(request: ChatCompletionRequest) -> str:
+    return "max_tokens" if request.max_completion_tokens is None else "max_completion_tokens"
+
+
+async def _guarded(deltas: AsyncIterator[Delta], max_tokens_param: str = "max_tokens") -> AsyncIterator[Delta]:
     try:
-        with engine_errors():
+        with engine_errors(max_tokens_param):
             async for delta in deltas:
                 yield delta
     finally:
@@ -190,12 +199,14 @@ async def _guarded(deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
 
 
 @contextlib.contextmanager
-def engine_errors() -> Iterator[None]:
+def engine_errors(max_tokens_param: str = "max_tokens") -> Iterator[None]:
     """Engine failures become API errors: the client's fault is a 4xx, ours a 5xx."""
     try:
         yield
     except PromptTooLongError as exc:
         raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from None
+    except MaxTokensTooLargeError as exc:
+        raise APIError(400, str(exc), param=max_tokens_param, code="context_length_exceeded") from None
     except EngineOverloadedError as exc:
         raise APIError(429, str(exc), code="server_busy", headers={"retry-after": str(exc.retry_after)}) from None
     except UpstreamClientError as exc:
