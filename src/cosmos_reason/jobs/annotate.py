@@ -34,9 +34,10 @@ from typing import Any
 from ..protocol import MEDIA_OPTION_NAMES
 from ..tasks import UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
-from .inputs import Item, classify_file
+from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes
 from .journal import Journal, Row
-from .runner import Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, run_pool, with_retries
+from .runner import (Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool,
+                     with_retries)
 
 log = logging.getLogger("cosmos_reason.jobs")
 CHAT_PATH = "/v1/chat/completions"
@@ -240,11 +241,6 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def read_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
 # ---- the job --------------------------------------------------------------------
 
 _IGNORED, _SKIPPED = "ignored", "skipped"
@@ -335,7 +331,7 @@ class AnnotateJob:
             content_id = f"url:{item.source}"
         else:
             try:
-                loaded = await asyncio.to_thread(self._load, item, spec, work)
+                loaded = await in_thread(self._load, item, spec, work)
             except OSError as exc:
                 work.read_error = f"cannot read {item.source}: {exc.strerror or exc}"
                 loaded = None
@@ -354,6 +350,12 @@ class AnnotateJob:
 
     def _load(self, item: Item, spec: str, work: Work) -> bytes | str:
         stat = os.stat(item.source)
+        try:
+            check_regular(stat.st_mode)
+        except NotRegularFile:
+            if not item.explicit:
+                return _IGNORED
+            raise
         work.size, work.mtime_ns = stat.st_size, stat.st_mtime_ns
         if self.index.has_fast(item.source, stat.st_size, stat.st_mtime_ns, spec):
             return _SKIPPED

@@ -15,7 +15,6 @@ ranks last with its error), written as JSONL, and drawn as a bar chart (PNG).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -24,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ..tasks import get_task
-from .annotate import Work, media_url, read_bytes, split_options
+from .annotate import Work, media_url, split_options
 from .clients import Target
-from .inputs import classify_bytes, is_url, kind_from_name
+from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
 from .journal import dumps
-from .runner import Progress, RetriesExhausted, RetryPolicy, run_pool, with_retries
+from .runner import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 
 log = logging.getLogger("cosmos_reason.jobs")
 SCORE_PATH = "/v1/score"
@@ -51,9 +50,9 @@ async def score_candidate(target: Target, model: str | None, policy: RetryPolicy
         if is_url(candidate):
             data, kind = None, kind_from_name(candidate) or "video"
         else:
-            data = await asyncio.to_thread(read_bytes, candidate)
+            data = await in_thread(read_bytes, candidate)
             row["sha256"] = hashlib.sha256(data).hexdigest()
-            kind = await asyncio.to_thread(classify_bytes, data)
+            kind = await in_thread(classify_bytes, data)
             if kind is None:
                 return {**row, "error": {"type": "input", "status": None, "retryable": False,
                                          "message": "not a recognized image or video"}}

@@ -12,20 +12,27 @@
   ``max_tokens``...). Other keys are kept as ``meta`` and copied to the output line.
   Relative paths are relative to the manifest's folder. Every listed entry is an item.
 * A single media **file** is one item.
+
+Only regular files are ever opened: a FIFO, socket or device in a folder is skipped
+(``open`` on a FIFO blocks until a writer comes), and one named in a manifest gets an
+error line. Opening uses ``O_NONBLOCK`` as a second guard against a file swapped for a
+FIFO between the check and the open.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import glob
 import io
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from ..protocol import MEDIA_OPTION_NAMES
@@ -124,9 +131,42 @@ def probe_kind(source: str | io.BytesIO) -> str | None:
         return None
 
 
+class NotRegularFile(OSError):
+    """A FIFO, socket, device or folder where a media file was expected."""
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def check_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(errno.EINVAL, f"not a regular file ({_file_type(mode)}); only regular files are read")
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open a regular file for reading; anything else raises NotRegularFile without blocking."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        check_regular(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    with open_regular(path) as f:
+        return f.read()
+
+
 def classify_file(path: str | os.PathLike) -> str | None:
     """'image', 'video' or None for a local file, by content."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(_HEAD)
     kind = sniff_magic(head)
     if kind is not None or _looks_like_text(head):
@@ -182,6 +222,7 @@ def discover(
     elif is_url(spec):
         items = [Item(spec, is_url=True, kind=kind_from_name(spec))]
     elif glob.has_magic(spec):
+        # isfile: regular files only (never a FIFO, whose open would block)
         matches = sorted(p for p in glob.glob(os.path.expanduser(spec), recursive=True) if os.path.isfile(p))
         items = [Item(p, explicit=kind_from_name(p) is not None) for p in matches]
     else:
@@ -197,8 +238,9 @@ def _walk(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(folder) / name
+            path = Path(folder) / name
+            if not name.startswith(".") and path.is_file():  # regular files only: no FIFO, socket, device
+                yield path
 
 
 # ---- manifests -----------------------------------------------------------------

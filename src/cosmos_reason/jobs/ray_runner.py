@@ -22,8 +22,9 @@ import logging
 import os
 from typing import Any
 
-from .annotate import AnnotateJob, Resolved, Work, _reused, execute, read_bytes, retryable
-from .runner import RetryPolicy, Summary, run_pool
+from .annotate import AnnotateJob, Resolved, Work, _reused, execute, retryable
+from .inputs import read_bytes
+from .runner import RetryPolicy, Summary, in_thread, run_pool
 
 log = logging.getLogger("cosmos_reason.jobs")
 
@@ -55,7 +56,7 @@ class AnnotateActor:
         data = None
         if not work.is_url and work.kind and not work.read_error:
             try:
-                data = await asyncio.to_thread(read_bytes, work.item)
+                data = await in_thread(read_bytes, work.item)
             except OSError as exc:
                 work.read_error = f"cannot read {work.item} on {os.uname().nodename}: {exc.strerror or exc}"
         row = await execute(self.target, self.model, self.policy, work, data, self.timeout)

@@ -8,6 +8,7 @@ import logging
 import math
 import random
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -78,6 +79,33 @@ class Breaker:
         self.last = message
         if self.streak >= self.limit:
             raise TargetDown(f"{self.streak} items in a row failed after all retries (last: {message})")
+
+
+# ---- blocking calls --------------------------------------------------------------
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) in a daemon thread. Unlike asyncio.to_thread, a call that never returns (a read
+    on a hung mount) cannot hold up Ctrl-C or SIGTERM: nothing waits for the thread at exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is gone: the job was interrupted meanwhile
+            pass
+
+    threading.Thread(target=run, name="cosmos-reason-io", daemon=True).start()
+    return await future
 
 
 # ---- worker pool ---------------------------------------------------------------
