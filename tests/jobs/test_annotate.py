@@ -85,11 +85,17 @@ async def test_a_corrupt_file_gets_an_error_line_and_the_run_goes_on(tmp_path: P
     assert error["status"] == 400 and "image" in error["message"] and error["retryable"] is False
     assert rows["corrupt.png"]["content"] is None and rows["corrupt.png"]["sha256"]
     assert all(rows[f"img000{i}.png"]["content"] == "Hello, world!" for i in range(3))
-    assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 1, 0)
-    # A permanent failure is done: the rerun does not ask again.
+    assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 1, 4)
+    # A permanent failure is done: the rerun does not ask again, but still says the line is an error.
     engine = ScriptedEngine()
     job = await annotate(discover(str(tmp_path / "media"), prompt="What is shown?"), out, engine)
     assert (job.summary.skipped, len(engine.requests)) == (4, 0)
+    assert (job.summary.failed_before, job.summary.exit_code()) == (1, 4)
+    assert "1 items have an error line in the output (1 from an earlier run)" in job.summary.text()
+    # --retry-errors asks again (the file is still corrupt: the same error, one line).
+    engine = ScriptedEngine()
+    job = await annotate(discover(str(tmp_path / "media"), prompt="What is shown?"), out, engine, retry_errors=True)
+    assert (job.summary.skipped, job.summary.failed, job.summary.failed_before, len(read_lines(out))) == (3, 1, 0, 4)
 
 
 async def test_rerun_skips_done_items_copies_duplicates_and_does_new_ones(tmp_path: Path):
@@ -220,6 +226,6 @@ async def test_manifest_items_carry_their_own_prompt_task_options_and_meta(tmp_p
     assert "not a recognized image or video" in by_request[("notes.txt", None)]["error"]["message"]
     assert "cannot read" in by_request[("missing.png", None)]["error"]["message"]
     assert "unknown task" in by_request[("img0000.png", "no_such_task")]["error"]["message"]
-    assert (job.summary.done, job.summary.failed) == (3, 3)
+    assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 3, 4)
     job = await annotate(discover(str(manifest), options={"max_tokens": 3}), out, ScriptedEngine())
     assert job.summary.skipped == 6 and len(read_lines(out)) == 6

@@ -41,7 +41,7 @@ def test_a_fifo_named_in_a_manifest_gets_an_error_line(tmp_path: Path, fake_serv
     rows = {Path(r["item"]).name: r for r in read_lines(out)}
     assert rows["img0000.png"]["error"] is None
     assert "not a regular file" in rows["pipe.png"]["error"]["message"], rows["pipe.png"]
-    assert summary_of(result)["failed"] == 1
+    assert result.returncode == 4 and summary_of(result)["failed"] == 1
 
 
 DRIVER = textwrap.dedent("""

@@ -40,6 +40,7 @@ from .runner import (Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, 
                      with_retries)
 
 log = logging.getLogger("cosmos_reason.jobs")
+_IGNORED, _SKIPPED, _SKIPPED_FAILED = "ignored", "skipped", "skipped-failed"
 CHAT_PATH = "/v1/chat/completions"
 _MIME = {"image": "image/*", "video": "video/*"}
 
@@ -68,22 +69,34 @@ class ResultIndex:
         self.fast: set[bytes] = set()  # (item, size, mtime_ns, spec): skip without reading
         self.done: set[bytes] = set()  # (item, key)
         self.by_key: dict[str, int] = {}  # key -> offset of a line to copy for duplicates
+        self.failed: set[bytes] = set()  # the fast and done digests of error lines
 
     def add(self, offset: int, row: Row) -> None:
         key, item = row.get("key"), row.get("item")
         if not key or item is None:
             return
-        self.done.add(_digest(item, key))
+        digests = [_digest(item, key)]
+        self.done.add(digests[0])
         self.by_key.setdefault(key, offset)
         if row.get("size") is not None and row.get("mtime_ns") is not None:
             spec = spec_text(row.get("prompt"), row.get("task"), row.get("options") or {})
-            self.fast.add(_digest(item, row["size"], row["mtime_ns"], spec))
+            digests.append(_digest(item, row["size"], row["mtime_ns"], spec))
+            self.fast.add(digests[-1])
+        if row.get("error") is not None:
+            self.failed.update(digests)
 
-    def has_fast(self, item: str, size: int, mtime_ns: int, spec: str) -> bool:
-        return _digest(item, size, mtime_ns, spec) in self.fast
+    def has_fast(self, item: str, size: int, mtime_ns: int, spec: str) -> str | None:
+        """_SKIPPED / _SKIPPED_FAILED when a line for this file as it is now is there, else None."""
+        return _outcome(_digest(item, size, mtime_ns, spec), self.fast, self.failed)
 
-    def is_done(self, item: str, key: str) -> bool:
-        return _digest(item, key) in self.done
+    def is_done(self, item: str, key: str) -> str | None:
+        return _outcome(_digest(item, key), self.done, self.failed)
+
+
+def _outcome(digest: bytes, done: set[bytes], failed: set[bytes]) -> str | None:
+    if digest not in done:
+        return None
+    return _SKIPPED_FAILED if digest in failed else _SKIPPED
 
 
 def retryable(row: Row) -> bool:
@@ -243,7 +256,6 @@ def _now() -> str:
 
 # ---- the job --------------------------------------------------------------------
 
-_IGNORED, _SKIPPED = "ignored", "skipped"
 
 
 @dataclass
@@ -303,12 +315,12 @@ class AnnotateJob:
         offset = self.journal.append(row)
         if not retryable(row):
             self.index.add(offset, row)
-        if row.get("reused_from") is not None:
-            self.summary.reused += 1
-        elif retryable(row):
+        if retryable(row):
             self.summary.unfinished += 1
         elif row.get("error"):
             self.summary.failed += 1
+        elif row.get("reused_from") is not None:
+            self.summary.reused += 1
         else:
             self.summary.done += 1
             self.summary.add_usage(row.get("usage"))
@@ -340,8 +352,9 @@ class AnnotateJob:
             data = loaded
             content_id = f"sha256:{work.sha256}" if work.sha256 else f"path:{item.source}"
         work.key = work_key(content_id, spec)
-        if self.index.is_done(item.source, work.key):
-            return _SKIPPED
+        done = self.index.is_done(item.source, work.key)
+        if done is not None:
+            return done
         if work.key in self.index.by_key:
             assert self.journal is not None
             self.write(_reused(self.journal.read_row(self.index.by_key[work.key]), work))
@@ -357,8 +370,9 @@ class AnnotateJob:
                 return _IGNORED
             raise
         work.size, work.mtime_ns = stat.st_size, stat.st_mtime_ns
-        if self.index.has_fast(item.source, stat.st_size, stat.st_mtime_ns, spec):
-            return _SKIPPED
+        done = self.index.has_fast(item.source, stat.st_size, stat.st_mtime_ns, spec)
+        if done is not None:
+            return done
         if work.kind is None:
             work.kind = classify_file(item.source)
         if work.kind is None and not item.explicit:
@@ -368,8 +382,9 @@ class AnnotateJob:
         return data
 
     def count(self, outcome: str) -> None:
-        if outcome == _SKIPPED:
+        if outcome in (_SKIPPED, _SKIPPED_FAILED):
             self.summary.skipped += 1
+            self.summary.failed_before += outcome == _SKIPPED_FAILED
             self._advance()
         elif outcome == _IGNORED:
             self.summary.ignored += 1

@@ -3,9 +3,11 @@
 ``register(subparsers)`` adds them to ``cosmos-reason``; ``python -m cosmos_reason.jobs``
 runs them alone (without importing the server, so a client-only run starts fast).
 
-Exit codes: 0 every item has its line; 1 the input or the target cannot be used;
-2 bad arguments; 3 some items still need a rerun (they failed after all retries, or
-the target went down and the run stopped); 130 interrupted (Ctrl-C, SIGTERM).
+Exit codes: 0 every item has its line, an answer; 1 the input or the target cannot be
+used; 2 bad arguments; 3 some items still need a rerun (they failed after all retries,
+or the run stopped early: the target went down, the batch file names another model);
+4 every item has its line but some lines are errors (a corrupt file, a 4xx: see their
+"error"; --retry-errors redoes them); 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     batch.add_argument("-o", "--output", required=True, help="Batch API output JSONL; rerun to resume")
     batch.add_argument("--force-model", action="store_true",
                        help="send every request to the served model, whatever its body's model says")
+    batch.add_argument("--retry-errors", action="store_true",
+                       help="also redo requests whose line is an error answer (their old lines are removed)")
     _target_options(batch)
     batch.set_defaults(func=batch_command)
 
@@ -296,7 +300,7 @@ def batch_command(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     job = BatchJob(requests, args.output, target, concurrency=args.concurrency,
                    policy=RetryPolicy(attempts=max(1, args.retries)), quiet=args.quiet,
-                   force_model=args.force_model, timeout=args.timeout)
+                   force_model=args.force_model, timeout=args.timeout, retry_errors=args.retry_errors)
 
     async def main() -> None:
         try:

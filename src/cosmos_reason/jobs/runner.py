@@ -142,6 +142,7 @@ class Summary:
     skipped: int = 0  # already in the output
     reused: int = 0  # same content and request as a line already written: copied, not rerun
     failed: int = 0  # new error lines (recorded; the run goes on)
+    failed_before: int = 0  # skipped because an earlier run recorded an error line for them
     unfinished: int = 0  # gave up after retries: no line, redone by the next run
     ignored: int = 0  # not an image or video (folder and glob inputs only)
     prompt_tokens: int = 0
@@ -162,10 +163,16 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         return {
             "total": self.total, "done": self.done, "skipped": self.skipped, "reused": self.reused,
-            "failed": self.failed, "unfinished": self.unfinished, "ignored": self.ignored,
+            "failed": self.failed, "failed_before": self.failed_before, "unfinished": self.unfinished,
+            "ignored": self.ignored, "error_lines": self.error_lines,
             "seconds": round(self.seconds, 3), "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "interrupted": self.interrupted, "stopped": self.stopped,
         }
+
+    @property
+    def error_lines(self) -> int:
+        """Items of this run whose line in the output is an error, new or from an earlier run."""
+        return self.failed + self.failed_before
 
     def text(self, what: str = "items") -> str:
         rate = (self.done + self.failed) / self.seconds if self.seconds > 0 else 0.0
@@ -182,12 +189,20 @@ class Summary:
             lines.append(f"stopped early: {self.stopped}; rerun the same command to resume")
         elif self.unfinished:
             lines.append(f"{self.unfinished} {what} gave up after retries: rerun the same command to retry them")
+        if self.error_lines:
+            earlier = f" ({self.failed_before} from an earlier run)" if self.failed_before else ""
+            lines.append(f"{self.error_lines} {what} have an error line in the output{earlier}: see its \"error\"; "
+                         f"rerun with --retry-errors to redo them")
         return "\n".join(lines)
 
     def exit_code(self) -> int:
+        """130 interrupted; 3 a rerun is needed (unfinished items, stopped early); 4 every item has its
+        line but some lines are errors; 0 every line is an answer."""
         if self.interrupted:
             return 130
-        return 3 if (self.unfinished or self.stopped) else 0
+        if self.unfinished or self.stopped:
+            return 3
+        return 4 if self.error_lines else 0
 
 
 class Progress:
