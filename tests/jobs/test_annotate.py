@@ -7,15 +7,18 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from cosmos_reason.engine.base import EngineError, EngineOverloadedError
 from cosmos_reason.jobs.annotate import AnnotateJob
 from cosmos_reason.jobs.clients import server_target
 from cosmos_reason.jobs.inputs import discover
+from cosmos_reason.jobs.rerun import OptionsChanged
 from cosmos_reason.jobs.runner import RetryPolicy
 from tests.fakes import ScriptedEngine
 from tests.media_factory import png_bytes
 
-from .conftest import MODEL, free_port, read_lines, scripted_target, write_images, write_video
+from .conftest import MODEL, free_port, read_lines, run_jobs, scripted_target, write_images, write_video
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.05)
 PLAUSIBLE = ["<think>\nThe ball falls", " as it should.\n</think>\n\n<answer>\n4\n</answer>"]
@@ -114,10 +117,41 @@ async def test_rerun_skips_done_items_copies_duplicates_and_does_new_ones(tmp_pa
     assert len(rows) == 5 and len({r["item"] for r in rows}) == 5
     copy = next(r for r in rows if r["item"].endswith("zz_copy.png"))
     assert copy["reused_from"].endswith("img0001.png") and copy["content"] == "Hello, world!"
-    # Another prompt is other work: every item again.
+
+
+async def test_a_rerun_with_other_options_is_refused_naming_the_difference_and_redo_replaces(tmp_path: Path):
+    media = tmp_path / "media"
+    write_images(media, 3)
+    out = tmp_path / "results.jsonl"
+    await annotate(discover(str(media), task="caption", options={"max_tokens": 8}), out, ScriptedEngine())
+    before = out.read_bytes()
     engine = ScriptedEngine()
-    job = await annotate(discover(str(media), prompt="Is it raining?"), out, engine)
-    assert (job.summary.done, job.summary.reused, len(read_lines(out))) == (4, 1, 10)
+    with pytest.raises(OptionsChanged) as refused:
+        await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out, engine)
+    message = str(refused.value)
+    assert "3 of these items" in message and '"Is it raining?"' in message and "max_tokens 8 -> 4" in message
+    assert "task \"caption\" -> (none)" in message and "--out" in message and "--redo" in message
+    assert out.read_bytes() == before and engine.requests == []  # nothing asked, nothing written
+    job = await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out,
+                         ScriptedEngine(), redo=True)
+    rows = read_lines(out)
+    assert job.summary.done == 3 and len(rows) == 3
+    assert {(r["given_prompt"], r["task"], r["options"]["max_tokens"]) for r in rows} == {("Is it raining?", None, 4)}
+    # The same command again resumes as usual.
+    job = await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out,
+                         ScriptedEngine())
+    assert job.summary.skipped == 3
+
+
+def test_the_annotate_command_refuses_other_options_with_exit_2(tmp_path: Path, fake_server):
+    media = tmp_path / "media"
+    write_images(media, 2)
+    out = tmp_path / "results.jsonl"
+    common = ["annotate", str(media), "--out", str(out), "--server", fake_server.url, "--quiet"]
+    assert run_jobs(*common, "--task", "caption").returncode == 0
+    refused = run_jobs(*common, "--task", "caption", "--fps", "2")
+    assert refused.returncode == 2 and "fps (none) -> 2.0" in refused.stderr and "--redo" in refused.stderr
+    assert len(read_lines(out)) == 2
 
 
 async def test_changed_content_is_annotated_again(tmp_path: Path):

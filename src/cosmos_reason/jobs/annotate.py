@@ -23,7 +23,6 @@ import asyncio
 import base64
 import datetime
 import hashlib
-import json
 import logging
 import os
 import time
@@ -36,6 +35,7 @@ from ..tasks import UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
 from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes
 from .journal import Journal, Row
+from .rerun import OptionsChanged, changed_items, refusal, row_spec, spec_text
 from .runner import (Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool,
                      with_retries)
 
@@ -46,12 +46,6 @@ _MIME = {"image": "image/*", "video": "video/*"}
 
 
 # ---- keys ---------------------------------------------------------------------
-
-
-def spec_text(prompt: str | None, task: str | None, options: dict[str, Any]) -> str:
-    """The request's identity apart from the media: canonical JSON of prompt, task, options."""
-    return json.dumps({"prompt": prompt, "task": task, "options": options}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False)
 
 
 def work_key(content_id: str, spec: str) -> str:
@@ -70,6 +64,8 @@ class ResultIndex:
         self.done: set[bytes] = set()  # (item, key)
         self.by_key: dict[str, int] = {}  # key -> offset of a line to copy for duplicates
         self.failed: set[bytes] = set()  # the fast and done digests of error lines
+        self.specs: dict[str, set[str]] = {}  # item -> the specs it was asked with (see rerun.py)
+        self._pool: dict[str, str] = {}  # one copy of each spec text
 
     def add(self, offset: int, row: Row) -> None:
         key, item = row.get("key"), row.get("item")
@@ -78,8 +74,9 @@ class ResultIndex:
         digests = [_digest(item, key)]
         self.done.add(digests[0])
         self.by_key.setdefault(key, offset)
+        spec = row_spec(row)
+        self.specs.setdefault(item, set()).add(self._pool.setdefault(spec, spec))
         if row.get("size") is not None and row.get("mtime_ns") is not None:
-            spec = spec_text(row.get("prompt"), row.get("task"), row.get("options") or {})
             digests.append(_digest(item, row["size"], row["mtime_ns"], spec))
             self.fast.add(digests[-1])
         if row.get("error") is not None:
@@ -127,8 +124,8 @@ class Work:
     def base_row(self) -> Row:
         row: Row = {
             "item": self.item, "kind": self.kind, "sha256": self.sha256, "size": self.size,
-            "mtime_ns": self.mtime_ns, "key": self.key, "prompt": self.prompt, "task": self.task,
-            "options": self.options,
+            "mtime_ns": self.mtime_ns, "key": self.key, "prompt": self.prompt, "given_prompt": self.prompt,
+            "task": self.task, "options": self.options,
         }
         if self.meta:
             row["meta"] = self.meta
@@ -270,7 +267,7 @@ class AnnotateJob:
     def __init__(self, items: list[Item], out: str | os.PathLike, *, target: Target | None = None,
                  concurrency: int = 4, policy: RetryPolicy | None = None, quiet: bool = False,
                  retry_errors: bool = False, timeout: float | None = None, breaker_limit: int | None = None,
-                 sync: bool = True) -> None:
+                 sync: bool = True, redo: bool = False) -> None:
         self.items = items
         self.out = out
         self.target = target
@@ -278,6 +275,7 @@ class AnnotateJob:
         self.policy = policy or RetryPolicy()
         self.quiet = quiet
         self.retry_errors = retry_errors
+        self.redo = redo
         self.timeout = timeout
         self.breaker = Breaker(breaker_limit or max(8, 2 * self.concurrency))
         self.sync = sync
@@ -296,6 +294,7 @@ class AnnotateJob:
 
         self.journal = Journal(self.out, sync=self.sync).open(self.index.add, drop=drop)
         j = self.journal
+        self._check_rerun()
         if j.truncated_bytes:
             log.warning("%s: cut off a half-written last line (%d bytes); that item is redone", self.out,
                         j.truncated_bytes)
@@ -306,6 +305,24 @@ class AnnotateJob:
         if j.rows:
             log.info("%s: %d lines already there; resuming", self.out, j.rows)
         return j
+
+    def _check_rerun(self) -> None:
+        """Refuse (or with redo, make room for) new requests for items the file has other lines for."""
+        assert self.journal is not None
+        changed = changed_items(self.items, self.index.specs)
+        if not changed:
+            return
+        if not self.redo:
+            self.journal.close()
+            raise OptionsChanged(refusal(str(self.out), changed))
+        keep: dict[str, set[str]] = {}
+        for item in self.items:
+            if item.source in changed:
+                keep.setdefault(item.source, set()).add(spec_text(item.prompt, item.task, item.options))
+        self.index = ResultIndex()
+        removed = self.journal.remove(lambda row: row.get("item") in keep and row_spec(row) not in keep[row["item"]],
+                                      on_row=self.index.add)
+        log.info("%s: --redo: removed %d lines of %d items asked with other options", self.out, removed, len(changed))
 
     def start_progress(self) -> None:
         self.progress = Progress(len(self.items), quiet=self.quiet, desc="annotate", summary=self.summary)

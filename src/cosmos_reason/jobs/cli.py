@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="read INPUT as a manifest whatever its extension")
     annotate.add_argument("--retry-errors", action="store_true",
                           help="also redo items whose line is a permanent error (their old lines are removed)")
+    annotate.add_argument("--redo", action="store_true",
+                          help="items whose lines in --out were asked with other options (prompt, task, options): "
+                               "replace those lines instead of refusing to run")
     annotate.add_argument("--limit", type=int, help="only the first N items")
     _request_options(annotate)
     _target_options(annotate)
@@ -152,8 +155,8 @@ def make_target(args: argparse.Namespace):
 
 
 def _finish(summary, what: str) -> int:
-    if summary is None:  # the job could not start; _guard said why
-        return 1
+    if isinstance(summary, int):  # the job could not start; _guard said why
+        return summary
     print(summary.text(what), file=sys.stderr)
     print(json.dumps({"summary": summary.as_dict()}))
     return summary.exit_code()
@@ -194,7 +197,7 @@ def annotate_command(args: argparse.Namespace) -> int:
     log.info("%d items from %s", len(items), args.input)
     policy = RetryPolicy(attempts=max(1, args.retries))
     job = AnnotateJob(items, args.out, concurrency=args.concurrency, policy=policy, quiet=args.quiet,
-                      retry_errors=args.retry_errors, timeout=args.timeout)
+                      retry_errors=args.retry_errors, timeout=args.timeout, redo=args.redo)
     if args.ray:
         if not args.model:
             return _fail("--ray needs --model (each Ray actor loads its own engine)", 2)
@@ -235,12 +238,14 @@ def annotate_command(args: argparse.Namespace) -> int:
 def _guard(run, job):
     from .clients import TargetError
     from .journal import JournalLocked
+    from .rerun import OptionsChanged
 
     try:
         return run()
     except (JournalLocked, TargetError) as exc:
-        _fail(str(exc))
-        return None
+        return _fail(str(exc))
+    except OptionsChanged as exc:
+        return _fail(str(exc), 2)
 
 
 def critic_command(args: argparse.Namespace) -> int:

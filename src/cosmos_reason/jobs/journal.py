@@ -111,6 +111,29 @@ class Journal:
         self._fd = self._open_locked()
         os.close(old)
 
+    def remove(self, drop: Callable[[Row], bool], on_row: Callable[[int, Row], None] | None = None) -> int:
+        """Remove the lines drop() picks, atomically (as on open); on_row gets every kept line with
+        its new offset. Returns how many lines went."""
+        removed: set[int] = set()
+        kept_offset = 0
+        with open(self.path, "rb") as f:  # open() left only whole JSON-object lines
+            for number, raw in enumerate(f):
+                row = _parse(raw)
+                if row is not None and drop(row):
+                    removed.add(number)
+                    continue
+                if row is not None and on_row is not None:
+                    on_row(kept_offset, row)
+                kept_offset += len(raw)
+        if removed:
+            if self._reader is not None:  # offsets change: read the new file
+                self._reader.close()
+                self._reader = None
+            self._rewrite(removed)
+        self._size = kept_offset
+        self.rows -= len(removed)
+        return len(removed)
+
     # ---- writing and reading -----------------------------------------------------
 
     def append(self, row: Row) -> int:
