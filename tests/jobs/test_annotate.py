@@ -263,3 +263,17 @@ async def test_manifest_items_carry_their_own_prompt_task_options_and_meta(tmp_p
     assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 3, 4)
     job = await annotate(discover(str(manifest), options={"max_tokens": 3}), out, ScriptedEngine())
     assert job.summary.skipped == 6 and len(read_lines(out)) == 6
+
+
+async def test_a_foreign_line_in_the_output_is_reported_not_kept_or_dropped(tmp_path: Path, fake_server):
+    media = tmp_path / "media"
+    write_images(media, 2)
+    out = tmp_path / "results.jsonl"
+    await annotate(discover(str(media), task="caption"), out, ScriptedEngine())
+    with out.open("a") as f:
+        f.write("{}\n")
+    before = out.read_bytes()
+    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url,
+                      "--quiet")
+    assert result.returncode == 1 and "results.jsonl:3: a line this job did not write ('{}')" in result.stderr
+    assert out.read_bytes() == before

@@ -96,6 +96,11 @@ def _outcome(digest: bytes, done: set[bytes], failed: set[bytes]) -> str | None:
     return _SKIPPED_FAILED if digest in failed else _SKIPPED
 
 
+def is_ours(row: Row) -> bool:
+    """An annotate line: it names its item and its key."""
+    return isinstance(row.get("item"), str) and isinstance(row.get("key"), str)
+
+
 def retryable(row: Row) -> bool:
     error = row.get("error")
     return isinstance(error, dict) and bool(error.get("retryable"))
@@ -292,7 +297,7 @@ class AnnotateJob:
         def drop(row: Row) -> bool:
             return retryable(row) or (self.retry_errors and row.get("error") is not None)
 
-        self.journal = Journal(self.out, sync=self.sync).open(self.index.add, drop=drop)
+        self.journal = Journal(self.out, sync=self.sync).open(self.index.add, drop=drop, ours=is_ours)
         j = self.journal
         self._check_rerun()
         if j.truncated_bytes:

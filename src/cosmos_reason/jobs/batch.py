@@ -241,7 +241,8 @@ class BatchJob:
         self.progress.advance()
 
     async def run(self) -> Summary:
-        self.journal = Journal(self.out).open(self._index, drop=self._drop)
+        self.journal = Journal(self.out).open(self._index, drop=self._drop,
+                                              ours=lambda row: isinstance(row.get("custom_id"), str))
         if self.journal.dropped_lines and self.retry_errors:
             log.info("%s: %d failed requests will be redone", self.out, self.journal.dropped_lines)
         if self.journal.truncated_bytes:

@@ -237,12 +237,12 @@ def annotate_command(args: argparse.Namespace) -> int:
 
 def _guard(run, job):
     from .clients import TargetError
-    from .journal import JournalLocked
+    from .journal import ForeignLines, JournalLocked
     from .rerun import OptionsChanged
 
     try:
         return run()
-    except (JournalLocked, TargetError) as exc:
+    except (JournalLocked, ForeignLines, TargetError) as exc:
         return _fail(str(exc))
     except OptionsChanged as exc:
         return _fail(str(exc), 2)
