@@ -63,7 +63,8 @@ async def test_each_line_has_item_hash_answer_reasoning_parsed_tokens_timing_mod
     assert set(rows) == {"img0000.png", "img0001.png", "clip.mp4"}
     row = rows["clip.mp4"]
     assert row["sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
-    assert (row["kind"], row["task"], row["prompt"], row["model"]) == ("video", "plausibility", None, MODEL)
+    assert (row["kind"], row["task"], row["given_prompt"], row["model"]) == ("video", "plausibility", None, MODEL)
+    assert row["prompt"] == "How well does this video follow the laws of physics?"  # what was asked: the recipe's
     assert row["content"] == "4" and row["reasoning"] == "The ball falls as it should."
     assert row["parsed"] == {"score": 4} and row["error"] is None
     assert row["usage"] == {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
@@ -86,6 +87,10 @@ async def test_a_corrupt_file_gets_an_error_line_and_the_run_goes_on(tmp_path: P
     assert len(rows) == 4
     error = rows["corrupt.png"]["error"]
     assert error["status"] == 400 and "image" in error["message"] and error["retryable"] is False
+    assert error["message"].startswith(f"{tmp_path / 'media' / 'corrupt.png'}: ") and "messages[" not in error["message"]
+    # An error line has every field of an answer line (null where there is no answer).
+    assert set(rows["corrupt.png"]) == set(rows["img0000.png"])
+    assert rows["corrupt.png"]["prompt"] == "What is shown?"
     assert rows["corrupt.png"]["content"] is None and rows["corrupt.png"]["sha256"]
     assert all(rows[f"img000{i}.png"]["content"] == "Hello, world!" for i in range(3))
     assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 1, 4)

@@ -63,7 +63,7 @@ async def test_critic_ranks_by_the_fraction_of_clean_reviews(tmp_path: Path):
     assert [r["score"] for r in rows] == [1.0, 0.75, 0.25, None]
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
     assert rows[0]["method"] == "critic" and len(rows[0]["critic"]["samples"]) == 4
-    assert rows[3]["error"]["status"] == 400
+    assert rows[3]["error"]["status"] == 400 and rows[3]["error"]["message"].startswith(f"{candidates[3]}: ")
     sent = engine.requests[0].conversation.turns[-1].text()
     assert "A ball rolls off a table." in sent and "anomalies" in sent
     out = tmp_path / "ranking.jsonl"

@@ -25,13 +25,14 @@ import datetime
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..protocol import MEDIA_OPTION_NAMES
-from ..tasks import UnknownTaskError, critic_score, get_task, parse_answer
+from ..tasks import QUESTION, UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
 from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes
 from .journal import Journal, Row
@@ -129,7 +130,8 @@ class Work:
     def base_row(self) -> Row:
         row: Row = {
             "item": self.item, "kind": self.kind, "sha256": self.sha256, "size": self.size,
-            "mtime_ns": self.mtime_ns, "key": self.key, "prompt": self.prompt, "given_prompt": self.prompt,
+            "mtime_ns": self.mtime_ns, "key": self.key, "prompt": asked_text(self.prompt, self.task),
+            "given_prompt": self.prompt,
             "task": self.task, "options": self.options,
         }
         if self.meta:
@@ -138,6 +140,27 @@ class Work:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def asked_text(prompt: str | None, task: str | None) -> str | None:
+    """The user text the model is asked: the prompt, or with a task the recipe's template around
+    the prompt (none given: the recipe's question), as the server's apply_task builds it."""
+    if not task:
+        return prompt
+    try:
+        recipe = get_task(task)
+    except UnknownTaskError:
+        return prompt
+    return recipe.user_template.replace(QUESTION, (prompt or "").strip() or recipe.default_question)
+
+
+# The server names a bad media part by its place in the request; the item is what the user knows.
+_PART = re.compile(r"^messages\[\d+\]\.content\[0\][\w.]*:\s*")
+
+
+def item_message(work: Work, message: str) -> str:
+    """'messages[1].content[0].image_url: image could not be decoded' -> 'a/b.png: image could not ...'."""
+    return _PART.sub(lambda _: f"{work.item}: ", message, count=1)
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -207,7 +230,9 @@ def result_fields(body: dict[str, Any], task: str | None) -> Row:
 
 def error_row(work: Work, message: str, *, kind: str, status: int | None = None, retryable: bool = False,
               **extra: Any) -> Row:
-    return {**work.base_row(), "content": None,
+    """An error line with the same fields as an answer's (null where there is no answer)."""
+    return {**work.base_row(), "model": None, "content": None, "reasoning": None, "finish_reason": None,
+            "parsed": None, "usage": None, "request_id": None,
             "error": {"type": kind, "status": status, "message": message, "retryable": retryable}, **extra}
 
 
@@ -235,8 +260,9 @@ async def execute(target: Target, model: str | None, policy: RetryPolicy, work: 
         return _timed(error_row(work, str(exc), kind="transient", status=exc.last.status, retryable=True),
                       started, exc.attempts)
     if not reply.ok:
-        row = error_row(work, reply.error_message(), kind="http", status=reply.status, model=model,
-                        request_id=reply.request_id)
+        usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
+        row = error_row(work, item_message(work, reply.error_message()), kind="http", status=reply.status,
+                        model=model, request_id=reply.request_id, usage=usage)
         return _timed(row, started, attempts, reply.seconds)
     row = {**work.base_row(), **result_fields(reply.body, work.task), "request_id": reply.request_id,
            "error": None}
@@ -433,7 +459,7 @@ class AnnotateJob:
         try:
             assert self.target is not None
             row = await execute(self.target, self.model, self.policy, work, resolved.data, self.timeout)
-            row.setdefault("model", self.model)
+            row["model"] = row.get("model") or self.model
             self.write(row)
             future.set_result(None if retryable(row) else row)
         finally:

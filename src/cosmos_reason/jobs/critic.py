@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tasks import get_task
-from .annotate import Work, media_url, split_options
+from .annotate import Work, item_message, media_url, split_options
 from .clients import Target
 from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
 from .journal import dumps
@@ -80,7 +80,7 @@ async def score_candidate(target: Target, model: str | None, policy: RetryPolicy
                                  "message": str(exc)}}
     if not reply.ok:
         return {**row, "error": {"type": "http", "status": reply.status, "retryable": False,
-                                 "message": reply.error_message()}}
+                                 "message": item_message(work, reply.error_message())}}
     result = reply.body
     if reward:
         row["score"] = result["yes_no"]["p_yes"]

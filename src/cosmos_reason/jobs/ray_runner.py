@@ -60,7 +60,7 @@ class AnnotateActor:
             except OSError as exc:
                 work.read_error = f"cannot read {work.item} on {os.uname().nodename}: {exc.strerror or exc}"
         row = await execute(self.target, self.model, self.policy, work, data, self.timeout)
-        row.setdefault("model", self.model)
+        row["model"] = row.get("model") or self.model
         return row
 
 
