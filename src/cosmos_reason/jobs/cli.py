@@ -251,7 +251,7 @@ def _guard(run, job):
 def critic_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .critic import chart_title, plot_ranking, run_critic, write_ranking
+    from .critic import best, chart_title, plot_ranking, run_critic, write_ranking
     from .runner import RetryPolicy
 
     _setup_logging(args.quiet)
@@ -281,12 +281,14 @@ def critic_command(args: argparse.Namespace) -> int:
     chart = args.chart or str(Path(args.out).with_suffix(".png"))
     drawn = plot_ranking(rows, chart, title=chart_title(args.reward, args.n, args.prompt))
     for row in rows:
-        score = "failed: " + row["error"]["message"] if row["error"] else f"{row['score']:.3f}"
-        print(f"{row['rank']:>3}  {score:>8}  {row['candidate']}", file=sys.stderr)
-    print(json.dumps({"best": rows[0]["candidate"] if rows and rows[0]["score"] is not None else None,
-                      "ranking": args.out, "chart": chart if drawn else None}))
-    failed = sum(1 for row in rows if row["error"])
-    return 3 if failed else 0
+        score = "no score: " + row["error"]["message"] if row["score"] is None else f"{row['score']:.3f}"
+        print(f"{row['rank'] or '-':>3}  {score:>8}  {row['candidate']}", file=sys.stderr)
+    winner = best(rows)
+    if winner is None:
+        print("cosmos-reason: no candidate could be scored, so none is best (see each one's error above)",
+              file=sys.stderr)
+    print(json.dumps({"best": winner, "ranking": args.out, "chart": chart if drawn else None}))
+    return 3 if any(row["score"] is None for row in rows) else 0
 
 
 def batch_command(args: argparse.Namespace) -> int:

@@ -9,8 +9,11 @@ Each candidate is scored through POST /v1/score:
   question (default: is the video plausible and free of artifacts), the
   Cosmos-Reason1-Reward way.
 
-Candidates are ranked best first (ties keep the order given; a candidate that failed
-ranks last with its error), written as JSONL, and drawn as a bar chart (PNG).
+Candidates are ranked best first (ties keep the order given), written as JSONL, and
+drawn as a bar chart (PNG). A candidate without a score (it failed, or none of its
+critic reviews could be read as Yes/No) is not ranked: it is listed last with
+``rank: null`` and its error, and when no candidate has a score there is no best and no
+chart; the command then exits 3.
 """
 
 from __future__ import annotations
@@ -88,16 +91,28 @@ async def score_candidate(target: Target, model: str | None, policy: RetryPolicy
     else:
         row["score"] = result["critic"]["score"]
         row["critic"] = result["critic"]
+        samples = result["critic"].get("samples") or []
+        if samples and all(sample.get("anomaly") is None for sample in samples):
+            example = samples[0].get("parse_error") or repr((samples[0].get("answer") or "")[:60])
+            row["score"] = None
+            row["error"] = {"type": "unreadable", "status": reply.status, "retryable": False,
+                            "message": f"{candidate}: none of the {len(samples)} critic reviews could be read as "
+                                       f"Yes/No (e.g. {example}): no score"}
     row["usage"] = result.get("usage")
     row["request_id"] = reply.request_id
-    row["error"] = None
+    row.setdefault("error", None)
     return row
 
 
 def rank(rows: list[dict]) -> list[dict]:
-    """Best first; ties keep input order; failures last."""
+    """Best first; ties keep input order; candidates without a score last, unranked (rank None)."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["score"] is None, -(rows[i]["score"] or 0.0), i))
-    return [{"rank": r + 1, **rows[i]} for r, i in enumerate(order)]
+    return [{"rank": r + 1 if rows[i]["score"] is not None else None, **rows[i]} for r, i in enumerate(order)]
+
+
+def best(rows: list[dict]) -> str | None:
+    """The best candidate of a ranking, None when no candidate has a score."""
+    return rows[0]["candidate"] if rows and rows[0]["score"] is not None else None
 
 
 async def run_critic(target: Target, candidates: list[str], *, prompt: str | None, question: str | None,
@@ -137,7 +152,10 @@ def write_ranking(rows: list[dict], out: str | os.PathLike) -> None:
 
 
 def plot_ranking(rows: list[dict], path: str | os.PathLike, *, title: str) -> bool:
-    """A horizontal bar chart of the scores, best on top. False when matplotlib is missing."""
+    """A horizontal bar chart of the scores, best on top. False when matplotlib is missing or no
+    candidate has a score (a chart of empty bars would only look like a result)."""
+    if best(rows) is None:
+        return False
     try:
         import matplotlib
 
@@ -160,7 +178,7 @@ def plot_ranking(rows: list[dict], path: str | os.PathLike, *, title: str) -> bo
         ax.set_xlabel("score")
         ax.set_title(title, fontsize=10)
         for yi, row, score in zip(y, rows, scores):
-            text = "failed" if row["score"] is None else f"{score:.3f}"
+            text = "no score" if row["score"] is None else f"{score:.3f}"
             if score > 0.88:  # no room right of the bar: inside it
                 ax.text(score - 0.01, yi, text, va="center", ha="right", fontsize=8, color="white")
             else:
@@ -175,7 +193,7 @@ def plot_ranking(rows: list[dict], path: str | os.PathLike, *, title: str) -> bo
 def _label(row: dict) -> str:
     name = row["candidate"]
     name = name.rsplit("/", 1)[-1] if len(name) > 40 else name
-    return f"#{row['rank']} {name[:40]}"
+    return f"#{row['rank']} {name[:40]}" if row["rank"] is not None else f"- {name[:40]}"
 
 
 def chart_title(reward: bool, n: int, prompt: str | None) -> str:
