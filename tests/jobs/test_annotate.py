@@ -18,7 +18,7 @@ from cosmos_reason.jobs.runner import RetryPolicy
 from tests.fakes import ScriptedEngine
 from tests.media_factory import png_bytes
 
-from .conftest import MODEL, free_port, read_lines, run_jobs, scripted_target, write_images, write_video
+from .conftest import MODEL, free_port, read_lines, run_jobs, scripted_target, summary_of, write_images, write_video
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.05)
 PLAUSIBLE = ["<think>\nThe ball falls", " as it should.\n</think>\n\n<answer>\n4\n</answer>"]
@@ -282,3 +282,20 @@ async def test_a_foreign_line_in_the_output_is_reported_not_kept_or_dropped(tmp_
                       "--quiet")
     assert result.returncode == 1 and "results.jsonl:3: a line this job did not write ('{}')" in result.stderr
     assert out.read_bytes() == before
+
+
+def test_the_progress_total_counts_media_only_and_a_resume_leaves_skipped_items_out_of_the_rate(
+        tmp_path: Path, fake_server):
+    media = tmp_path / "media"
+    write_images(media, 3)
+    (media / "notes.txt").write_text("not media")
+    (media / "data.bin").write_bytes(bytes(range(256)) * 4)
+    out = tmp_path / "results.jsonl"
+    common = ["annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url]
+    first = run_jobs(*common)  # with the bar (tqdm on stderr)
+    assert first.returncode == 0, first.stderr
+    assert "0/3" in first.stderr and "3/3" in first.stderr and "/5" not in first.stderr, first.stderr
+    assert summary_of(first)["ignored"] == 2 and summary_of(first)["total"] == 3
+    again = run_jobs(*common, "--quiet")  # the closing log line: done/total and the rate of new work
+    assert summary_of(again)["skipped"] == 3
+    assert "annotate: 3/3 (0 failed), 0.00/s, ETA ?" in again.stderr, again.stderr

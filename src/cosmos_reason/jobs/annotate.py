@@ -34,7 +34,7 @@ from typing import Any
 from ..protocol import MEDIA_OPTION_NAMES
 from ..tasks import QUESTION, UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
-from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes
+from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes, sniff_item
 from .journal import Journal, Row
 from .rerun import OptionsChanged, changed_items, refusal, row_spec, spec_text
 from .runner import (Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool,
@@ -355,6 +355,22 @@ class AnnotateJob:
                                       on_row=self.index.add)
         log.info("%s: --redo: removed %d lines of %d items asked with other options", self.out, removed, len(changed))
 
+    async def sniff(self) -> None:
+        """Set aside the folder's files that are not media before the bar starts, so that its total
+        is right from the first frame (a file without a media extension is read: 4 KiB)."""
+        keep = [True] * len(self.items)
+
+        async def one(index: int) -> None:
+            keep[index] = await in_thread(sniff_item, self.items[index])
+
+        await run_pool(range(len(self.items)), one, 8)
+        media = [item for item, k in zip(self.items, keep) if k]
+        self.summary.ignored += len(self.items) - len(media)
+        if len(media) < len(self.items):
+            log.info("%d of them are not images or videos: ignored", len(self.items) - len(media))
+        self.items = media
+        self.summary.total = len(media)
+
     def start_progress(self) -> None:
         self.progress = Progress(len(self.items), quiet=self.quiet, desc="annotate", summary=self.summary)
 
@@ -433,7 +449,8 @@ class AnnotateJob:
         if outcome in (_SKIPPED, _SKIPPED_FAILED):
             self.summary.skipped += 1
             self.summary.failed_before += outcome == _SKIPPED_FAILED
-            self._advance()
+            if self.progress is not None:
+                self.progress.skip()
         elif outcome == _IGNORED:
             self.summary.ignored += 1
             if self.progress is not None:
@@ -477,6 +494,7 @@ class AnnotateJob:
         self.open_journal()
         try:
             self.model, _ = await with_retries(self.target.model_id, self.policy, what="GET /v1/models")
+            await self.sniff()
             self.start_progress()
             await run_pool(self.items, self._one, self.concurrency)
         except TargetDown as exc:

@@ -183,7 +183,7 @@ class BatchJob:
         if request.custom_id in self.done:
             self.summary.skipped += 1
             self.summary.failed_before += request.custom_id in self.errors
-            self.progress.advance()
+            self.progress.skip()
             return
         body = dict(request.body)
         if body.get("stream"):

@@ -194,7 +194,7 @@ def annotate_command(args: argparse.Namespace) -> int:
         items = items[: args.limit]
     if not (args.task or args.prompt) and any(not (i.prompt or i.task) for i in items):
         return _fail("give --task NAME or --prompt TEXT (or a prompt or task for every manifest item)", 2)
-    log.info("%d items from %s", len(items), args.input)
+    log.info("%d files or URLs from %s", len(items), args.input)
     policy = RetryPolicy(attempts=max(1, args.retries))
     job = AnnotateJob(items, args.out, concurrency=args.concurrency, policy=policy, quiet=args.quiet,
                       retry_errors=args.retry_errors, timeout=args.timeout, redo=args.redo)

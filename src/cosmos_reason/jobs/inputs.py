@@ -181,6 +181,18 @@ def classify_bytes(data: bytes) -> str | None:
     return probe_kind(io.BytesIO(data))
 
 
+def sniff_item(item: Item) -> bool:
+    """Whether an item is media (and its kind, set on it). Only items found by walking a folder
+    or a glob are asked: an item the user named, or with a media extension, always is one."""
+    if item.explicit or item.is_url or item.kind is not None:
+        return True
+    try:
+        item.kind = classify_file(item.source)
+    except OSError:
+        return True  # its line will say why it cannot be read
+    return item.kind is not None
+
+
 def kind_from_name(name: str) -> str | None:
     suffix = Path(urlparse(name).path if _URL.match(name) else name).suffix.lower()
     if suffix in IMAGE_EXTENSIONS:

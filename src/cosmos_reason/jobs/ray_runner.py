@@ -87,8 +87,9 @@ def run_annotate_ray(job: AnnotateJob, *, address: str | None, model: str, serve
         await run_pool(job.items, one, 8)
 
     job.open_journal()
-    job.start_progress()
     try:
+        asyncio.run(job.sniff())
+        job.start_progress()
         asyncio.run(resolve_all())
         if pending:
             _run_on_ray(job, pending, duplicates, address=address, model=model, serve_args=serve_args,

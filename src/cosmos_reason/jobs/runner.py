@@ -214,6 +214,7 @@ class Progress:
         self.quiet = quiet
         self.total = total
         self.count = 0
+        self.skipped = 0  # done by an earlier run: moved the bar, not the rate
         self.every = every
         self._last_log = time.monotonic()
         self._started = time.monotonic()
@@ -236,6 +237,21 @@ class Progress:
         elif time.monotonic() - self._last_log >= self.every:
             self._log()
 
+    def skip(self) -> None:
+        """An item an earlier run did: it moves the bar (as tqdm's `initial`) but not the rate or ETA."""
+        self.count += 1
+        self.skipped += 1
+        if self._bar is not None:
+            self._bar.initial += 1
+            self._bar.n += 1
+            self._bar.last_print_n += 1  # tqdm's rate counts n - last_print_n: keep the skip out of it
+            now = time.monotonic()
+            if now - self._last_log >= 0.5:
+                self._last_log = now
+                self._bar.refresh()
+        elif time.monotonic() - self._last_log >= self.every:
+            self._log()
+
     def shrink(self) -> None:
         """One item less than announced (a file that turned out not to be media)."""
         self.total -= 1
@@ -246,7 +262,7 @@ class Progress:
     def _log(self) -> None:
         self._last_log = time.monotonic()
         elapsed = self._last_log - self._started
-        rate = self.count / elapsed if elapsed > 0 else 0.0
+        rate = (self.count - self.skipped) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.count) / rate if rate > 0 else float("nan")
         failed = (self.summary.failed + self.summary.unfinished) if self.summary else 0
         log.info("%s: %d/%d (%d failed), %.2f/s, ETA %s", self._desc, self.count, self.total, failed, rate,
