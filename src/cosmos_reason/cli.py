@@ -136,6 +136,8 @@ def serve(args: argparse.Namespace) -> int:
                 parse_upstream(spec)
             engine = None
         else:
+            if settings.engine == "hf":
+                check_model_source(settings.model)
             engine = create_engine(settings)
     except (ModelLoadError, ValueError) as exc:
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
@@ -172,6 +174,77 @@ def make_demo_model(args: argparse.Namespace) -> int:
 
 def _is_demo(model: str) -> bool:
     return model.partition(":")[0] == "demo" and not Path(model).exists()
+
+
+# ---- --model: a folder, a hub id or the demo, told apart before anything loads ----------------
+
+
+def _looks_like_path(model: str) -> bool:
+    """A hub id is 'name' or 'org/name'; a leading / . ~, a backslash or a second slash is a path."""
+    return model.startswith(("/", "./", "../", "~", ".")) or "\\" in model or model.count("/") > 1 or \
+        model.endswith("/")
+
+
+def check_model_source(model: str, *, timeout: float = 3.0) -> None:
+    """One clear line (ValueError) for a --model that cannot work, before transformers is asked:
+    a path that does not exist, or a hub id that is not cached while the hub is out of reach
+    (checked once, in `timeout` seconds, instead of huggingface_hub's retries). When the hub is
+    out of reach but the model is cached, the load goes offline (HF_HUB_OFFLINE) at once."""
+    import os
+
+    path = Path(model).expanduser()
+    if _is_demo(model) or path.is_dir():
+        return
+    if path.exists():
+        raise ValueError(f"--model {model}: not a folder (give the checkpoint's folder, with its config.json)")
+    if _looks_like_path(model):
+        raise ValueError(f"--model {model}: no such folder (give a checkpoint folder, a Hugging Face hub "
+                         f"id such as nvidia/Cosmos-Reason1-7B, or --model demo)")
+    offline = "HF_HUB_OFFLINE is set" if os.environ.get("HF_HUB_OFFLINE", "").lower() in (
+        "1", "true", "yes", "on") else None
+    if offline is None and not _hub_reachable(timeout):
+        offline = "no connection to the hub"
+        os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: no retries
+    if offline and not _hub_cached(model):
+        raise ValueError(f"--model {model}: not in the local Hugging Face cache and the hub is out of reach "
+                         f"({offline}); "
+                         f"download it where there is network (`hf download {model}`) and pass its folder, "
+                         f"or try --model demo (random weights)")
+
+
+def _hub_reachable(timeout: float) -> bool:
+    """Whether a TCP connection to the hub (HF_ENDPOINT) opens within `timeout` s, DNS included."""
+    import os
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)  # getaddrinfo has no timeout of its own
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _hub_cached(model: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except Exception:  # noqa: BLE001 - an id huggingface_hub refuses is not cached either
+        return False
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"

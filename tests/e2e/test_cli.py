@@ -29,3 +29,37 @@ def test_missing_local_folder_is_explained(tmp_path):
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "--model demo" in result.stderr
+
+
+def test_a_path_that_does_not_exist_is_no_such_folder_not_a_hub_id(tmp_path):
+    for model in ("/no/such/folder", "./nope", str(tmp_path / "a" / "b")):
+        result = subprocess.run([sys.executable, "-m", "cosmos_reason", "serve", "--model", model],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines() == [
+            f"cosmos-reason: error: --model {model}: no such folder (give a checkpoint folder, a Hugging "
+            f"Face hub id such as nvidia/Cosmos-Reason1-7B, or --model demo)"]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_hub_is_one_line_at_once_without_retries(tmp_path):
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}
+    env.pop("HF_HUB_OFFLINE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "cosmos_reason", "serve", "--model", "nvidia/Cosmos-Reason1-7B", "--port", "8765"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Retry" not in result.stderr, result.stderr  # before: 22 retry lines, 33 s
+    assert "out of reach (no connection to the hub)" in lines[0] and "hf download nvidia/Cosmos-Reason1-7B" in lines[0]
+    jobs = subprocess.run([sys.executable, "-m", "cosmos_reason.jobs", "annotate", str(tmp_path), "--prompt", "?",
+                           "--out", str(tmp_path / "o.jsonl"), "--model", "nvidia/Cosmos-Reason1-7B"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert jobs.returncode == 1 and "out of reach" in jobs.stderr and "Retry" not in jobs.stderr, jobs.stderr
