@@ -14,6 +14,7 @@ from .settings import SamplingDefaults, Settings, api_keys_from_env
 log = logging.getLogger("cosmos_reason")
 _D = Settings()
 DEMO_MAX_TOKENS = 256
+DEMO_SIZES = ("tiny", "0.5b", "7b")  # demo.checkpoint.SIZES, without importing torch for --help
 _S = SamplingDefaults()
 
 
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub.add_parser("serve", help="serve a Cosmos-Reason1 checkpoint over the OpenAI API"))
     demo = sub.add_parser("make-demo-model", help="write a tiny random Qwen2.5-VL checkpoint (no network)")
     demo.add_argument("dir", type=Path, help="folder to write the checkpoint into")
-    demo.add_argument("--size", default="tiny", help="tiny (default), 0.5b or 7b")
+    demo.add_argument("--size", default="tiny", choices=DEMO_SIZES, help="tiny (default), 0.5b or 7b")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=make_demo_model)
     from .jobs.cli import register as register_jobs  # annotate, critic, run-batch
@@ -138,6 +139,7 @@ def serve(args: argparse.Namespace) -> int:
         else:
             if settings.engine == "hf":
                 check_model_source(settings.model)
+                check_device(settings.device)
             engine = create_engine(settings)
     except (ModelLoadError, ValueError) as exc:
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
@@ -167,7 +169,11 @@ def make_demo_model(args: argparse.Namespace) -> int:
     from .demo.checkpoint import make_demo_model as build
 
     setup_logging("info")
-    path = build(args.dir, size=args.size, seed=args.seed)
+    try:
+        path = build(args.dir, size=args.size, seed=args.seed)
+    except (OSError, ValueError) as exc:  # a foreign folder, no space, no permission: one line
+        print(f"cosmos-reason: error: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote demo checkpoint ({args.size}, RANDOM weights) to {path}")
     return 0
 
@@ -210,6 +216,27 @@ def check_model_source(model: str, *, timeout: float = 3.0) -> None:
                          f"({offline}); "
                          f"download it where there is network (`hf download {model}`) and pass its folder, "
                          f"or try --model demo (random weights)")
+
+
+def check_device(device: str) -> None:
+    """One line (ValueError) for a --device this machine does not have, before any model loads."""
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {device}: not a device (auto, cpu, cuda, cuda:N)") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = "" if torch.version.cuda else f" (this torch {torch.__version__} is a CPU-only build)"
+            raise ValueError(f"--device {device}: no CUDA GPU is visible here{build}; use --device cpu or auto")
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"--device {device}: only {count} CUDA GPU(s) visible (cuda:0 to cuda:{count - 1})")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: Apple MPS is not available here; use --device cpu or auto")
 
 
 def _hub_reachable(timeout: float) -> bool:

@@ -63,3 +63,35 @@ def test_an_unreachable_hub_is_one_line_at_once_without_retries(tmp_path):
                            "--out", str(tmp_path / "o.jsonl"), "--model", "nvidia/Cosmos-Reason1-7B"],
                           capture_output=True, text=True, timeout=300, env=env)
     assert jobs.returncode == 1 and "out of reach" in jobs.stderr and "Retry" not in jobs.stderr, jobs.stderr
+
+
+def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cosmos_reason", *args], capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def test_an_unknown_demo_size_is_one_line_naming_the_flag_and_the_choices(tmp_path):
+    from cosmos_reason.demo.checkpoint import SIZES
+
+    result = _cli("make-demo-model", str(tmp_path / "d"), "--size", "huge")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --size: invalid choice: 'huge'" in result.stderr
+    assert all(f"'{size}'" in result.stderr for size in SIZES)
+
+
+def test_make_demo_model_into_a_foreign_folder_is_one_line(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    result = _cli("make-demo-model", str(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"cosmos-reason: error: {tmp_path} exists and is not a demo checkpoint; refusing to overwrite it"]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_serve_on_a_missing_gpu_is_one_line_naming_device(demo_cache_dir):
+    env = {**os.environ, "COSMOS_REASON_CACHE": str(demo_cache_dir)}
+    result = _cli("serve", "--model", "demo", "--device", "cuda", "--port", "8766", env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("cosmos-reason: error: --device cuda: no CUDA GPU")
+    bad = _cli("serve", "--model", "demo", "--device", "gpu0", "--port", "8766", env=env)
+    assert bad.returncode == 1 and "--device gpu0: not a device" in bad.stderr and "Traceback" not in bad.stderr
