@@ -1,4 +1,4 @@
-"""`cosmos-reason` command line: serve, make-demo-model."""
+"""`cosmos-reason` command line: serve, make-demo-model, and the jobs (annotate, critic, run-batch)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .jobs.cli import add_command
 from .media.settings import add_media_arguments, media_settings_from_args
 from .settings import SamplingDefaults, Settings, api_keys_from_env
 
@@ -18,20 +19,55 @@ DEMO_SIZES = ("tiny", "0.5b", "7b")  # demo.checkpoint.SIZES, without importing 
 _S = SamplingDefaults()
 
 
+DESCRIPTION = """Serve Cosmos-Reason1 vision-language models over the OpenAI API, and run batch jobs
+against them: annotate folders of images and videos, rank generated videos, run OpenAI
+Batch API files. `cosmos-reason COMMAND --help` shows each command's options."""
+EXAMPLES = """examples:
+  cosmos-reason serve nvidia/Cosmos-Reason1-7B --port 8000
+  cosmos-reason serve --model demo                      # tiny random model, no download
+  cosmos-reason make-demo-model ./demo-ckpt --size tiny
+  cosmos-reason annotate ./clips --task caption --out captions.jsonl --server http://localhost:8000
+  cosmos-reason critic a.mp4 b.mp4 --prompt "A robot stacks cups." --server http://localhost:8000
+  cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000"""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
     return args.func(args)
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, except that a mistyped flag is reported with its command's usage, not the top level's."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        (getattr(args, "command_parser", None) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("cosmos-reason")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cosmos-reason", description=__doc__)
-    sub = parser.add_subparsers(metavar="COMMAND")
-    _serve_parser(sub.add_parser("serve", help="serve a Cosmos-Reason1 checkpoint over the OpenAI API"))
-    demo = sub.add_parser("make-demo-model", help="write a tiny random Qwen2.5-VL checkpoint (no network)")
+    parser = argparse.ArgumentParser(prog="cosmos-reason", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cosmos-reason {version()}")
+    sub = parser.add_subparsers(metavar="COMMAND", title="commands")
+    _serve_parser(add_command(sub, "serve", help="serve a Cosmos-Reason1 checkpoint over the OpenAI API",
+                              example='cosmos-reason serve nvidia/Cosmos-Reason1-7B --port 8000 --api-key "$KEY"'))
+    demo = add_command(sub, "make-demo-model", help="write a tiny random Qwen2.5-VL checkpoint (no network)",
+                       example="cosmos-reason make-demo-model ./demo-ckpt --size tiny && "
+                               "cosmos-reason serve --model ./demo-ckpt")
     demo.add_argument("dir", type=Path, help="folder to write the checkpoint into")
     demo.add_argument("--size", default="tiny", choices=DEMO_SIZES, help="tiny (default), 0.5b or 7b")
     demo.add_argument("--seed", type=int, default=0)
@@ -43,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=_D.model,
+    p.add_argument("model_tag", nargs="?", metavar="MODEL", help="the model, as --model (vLLM's `serve MODEL`)")
+    p.add_argument("--model", default=None,
                    help="local checkpoint folder, Hugging Face hub id, or 'demo' / 'demo:SIZE' "
                         f"for the built-in random demo model (default: {_D.model})")
     p.add_argument("--served-model-name", action="append", default=[],
@@ -89,7 +126,16 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=serve)
 
 
+def serve_model(args: argparse.Namespace) -> str:
+    """The model: `serve MODEL` or `serve --model MODEL` (both only when they agree)."""
+    tag, flag = getattr(args, "model_tag", None), args.model
+    if tag and flag and tag != flag:
+        raise ValueError(f"the model is given twice: MODEL {tag!r} and --model {flag!r}; give one")
+    return tag or flag or _D.model
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    args.model = serve_model(args)
     sampling = SamplingDefaults(
         temperature=args.default_temperature,
         top_p=args.default_top_p,

@@ -95,3 +95,68 @@ def test_serve_on_a_missing_gpu_is_one_line_naming_device(demo_cache_dir):
     assert result.stderr.strip().splitlines()[-1].startswith("cosmos-reason: error: --device cuda: no CUDA GPU")
     bad = _cli("serve", "--model", "demo", "--device", "gpu0", "--port", "8766", env=env)
     assert bad.returncode == 1 and "--device gpu0: not a device" in bad.stderr and "Traceback" not in bad.stderr
+
+
+COMMANDS = ("serve", "make-demo-model", "annotate", "critic", "run-batch")
+
+
+def _help(capsys, *args: str) -> str:
+    from cosmos_reason.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--help"])
+    assert exited.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_top_level_help_describes_every_command_with_examples_and_there_is_a_version(capsys):
+    from importlib.metadata import version
+
+    from cosmos_reason.cli import main
+
+    text = _help(capsys)
+    description = text.split("commands:")[0]
+    assert all(word in description for word in ("Serve", "annotate", "rank", "Batch API"))
+    examples = text.split("examples:")[1]
+    assert all(f"cosmos-reason {command} " in examples for command in COMMANDS)
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"cosmos-reason {version('cosmos-reason')}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_help_ends_with_an_example(capsys, command):
+    text = _help(capsys, command)
+    assert f"example:\n  cosmos-reason {command} " in text
+
+
+def test_critic_and_run_batch_help_show_only_options_that_apply(capsys):
+    critic = _help(capsys, "critic")
+    assert "--top-p" not in critic and "--reasoning" not in critic and "per actor" not in critic
+    assert "--temperature" in critic and "--max-tokens" in critic  # /v1/score takes these
+    batch = _help(capsys, "run-batch")
+    assert "--top-p" not in batch and "--fps" not in batch and "per actor" not in batch and "--ray" not in batch
+
+
+def test_a_mistyped_flag_shows_the_commands_usage(capsys):
+    from cosmos_reason.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["critic", "a.mp4", "--qestion", "Is it real?"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.startswith("usage: cosmos-reason critic") and "unrecognized arguments: --qestion" in err
+
+
+def test_serve_takes_the_model_as_a_positional_argument_like_vllm():
+    from cosmos_reason.cli import build_parser, parse_args, settings_from_args
+
+    parser = build_parser()
+    assert settings_from_args(parse_args(parser, ["serve", "nvidia/Cosmos-Reason1-7B"])).model == \
+        "nvidia/Cosmos-Reason1-7B"
+    assert settings_from_args(parse_args(parser, ["serve", "--model", "demo"])).model == "demo"
+    assert settings_from_args(parse_args(parser, ["serve"])).model == "nvidia/Cosmos-Reason1-7B"  # the default
+    with pytest.raises(ValueError, match="given twice"):
+        settings_from_args(parse_args(parser, ["serve", "a/b", "--model", "c/d"]))
+    result = _cli("serve", "/no/such/folder")  # through the whole command: taken as --model
+    assert result.returncode == 1 and "--model /no/such/folder: no such folder" in result.stderr

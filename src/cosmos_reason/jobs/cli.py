@@ -23,10 +23,21 @@ from typing import Any
 log = logging.getLogger("cosmos_reason.jobs")
 
 
+def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, example: str,  # noqa: A002
+                description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with an example, and whose mistakes show its own usage
+    (main() reports unknown flags through `command_parser`)."""
+    parser = sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+                            epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(command_parser=parser)
+    return parser
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    annotate = subparsers.add_parser(
-        "annotate", help="annotate a folder, glob or manifest of images/videos into JSONL (resumable)",
-        description="Annotate images and videos: one JSON line per item, resumable after any crash.")
+    annotate = add_command(
+        subparsers, "annotate", help="annotate a folder, glob or manifest of images/videos into JSONL (resumable)",
+        description="Annotate images and videos: one JSON line per item, resumable after any crash.",
+        example="cosmos-reason annotate ./clips --task caption --out captions.jsonl --server http://localhost:8000")
     annotate.add_argument("input", metavar="INPUT",
                           help="a folder (recursive), a glob, a manifest (.jsonl/.csv of paths or URLs), a file or URL")
     annotate.add_argument("--task", help="a task recipe (GET /v1/tasks: caption, critic, plausibility, ...)")
@@ -41,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "replace those lines instead of refusing to run")
     annotate.add_argument("--limit", type=int, help="only the first N items")
     _request_options(annotate)
-    _target_options(annotate)
+    _target_options(annotate, ray=True)
     ray = annotate.add_argument_group("Ray (needs the [ray] extra)")
     ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                      help="run on Ray Data: alone, a local Ray instance; with an ADDRESS (ray://host:10001, "
@@ -51,9 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ray.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each actor reserves (default 1)")
     annotate.set_defaults(func=annotate_command)
 
-    critic = subparsers.add_parser(
-        "critic", help="score candidate videos for one prompt and rank them (best-of-N)",
-        description="Best-of-N: score each candidate with the video critic (or --reward: P(Yes)) and rank them.")
+    critic = add_command(
+        subparsers, "critic", help="score candidate videos for one prompt and rank them (best-of-N)",
+        description="Best-of-N: score each candidate with the video critic (or --reward: P(Yes)) and rank them.",
+        example='cosmos-reason critic a.mp4 b.mp4 c.mp4 --prompt "A robot stacks cups." --out ranking.jsonl '
+                '--server http://localhost:8000')
     critic.add_argument("candidates", nargs="+", metavar="CANDIDATE", help="candidate videos (paths or URLs)")
     critic.add_argument("--prompt", help="the prompt the candidates were generated from (given to the model as context)")
     critic.add_argument("--question", help="the question asked about each video (default: the critic's, or for "
@@ -63,13 +76,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     critic.add_argument("--n", type=int, default=4, help="critic reviews sampled per video (default 4)")
     critic.add_argument("--out", "-o", default="ranking.jsonl", help="ranking JSONL (default ranking.jsonl)")
     critic.add_argument("--chart", help="bar chart PNG (default: --out with .png)")
-    _request_options(critic)
+    _request_options(critic, only=CRITIC_OPTIONS)  # what /v1/score takes
     _target_options(critic)
     critic.set_defaults(func=critic_command)
 
-    batch = subparsers.add_parser(
-        "run-batch", help="run an OpenAI Batch API input file, write the Batch API output file (resumable)",
-        description="Run an OpenAI Batch API JSONL file (custom_id, method, url, body) against this model.")
+    batch = add_command(
+        subparsers, "run-batch", help="run an OpenAI Batch API input file, write the Batch API output file (resumable)",
+        description="Run an OpenAI Batch API JSONL file (custom_id, method, url, body) against this model.",
+        example="cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000 "
+                "--force-model")
     batch.add_argument("-i", "--input", required=True, help="Batch API input JSONL")
     batch.add_argument("-o", "--output", required=True, help="Batch API output JSONL; rerun to resume")
     batch.add_argument("--force-model", action="store_true",
@@ -80,21 +95,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     batch.set_defaults(func=batch_command)
 
 
-def _request_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("request options (a manifest item's own options win)")
-    g.add_argument("--max-tokens", type=int)
-    g.add_argument("--temperature", type=float)
-    g.add_argument("--top-p", type=float)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--reasoning", action="store_true", default=None,
-                   help="ask for <think> reasoning (tasks with reasoning already do)")
+REQUEST_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "reasoning", "fps", "max_pixels", "options")
+CRITIC_OPTIONS = ("max_tokens", "temperature", "seed", "fps", "max_pixels", "options")
+
+
+def _request_options(p: argparse.ArgumentParser, only: tuple[str, ...] = REQUEST_OPTIONS) -> None:
+    """The request options a command sends (critic: only those /v1/score takes)."""
+    g = p.add_argument_group("request options" + (" (a manifest item's own options win)" if "top_p" in only else ""))
+    if "max_tokens" in only:
+        g.add_argument("--max-tokens", type=int)
+    if "temperature" in only:
+        g.add_argument("--temperature", type=float)
+    if "top_p" in only:
+        g.add_argument("--top-p", type=float)
+    if "seed" in only:
+        g.add_argument("--seed", type=int)
+    if "reasoning" in only:
+        g.add_argument("--reasoning", action="store_true", default=None,
+                       help="ask for <think> reasoning (tasks with reasoning already do)")
     g.add_argument("--fps", type=float, help="video frames sampled per second")
     g.add_argument("--max-pixels", type=int, help="largest image/frame size in pixels")
     g.add_argument("--options", type=json.loads, default={}, metavar="JSON",
                    help='more request or media options as a JSON object, e.g. \'{"nframes": 8}\'')
 
 
-def _target_options(p: argparse.ArgumentParser) -> None:
+def _target_options(p: argparse.ArgumentParser, *, ray: bool = False) -> None:
     g = p.add_argument_group("where to run (one of --server or --model)")
     g.add_argument("--server", metavar="URL", help="a running cosmos-reason (or OpenAI-compatible) server, "
                                                    "e.g. http://localhost:8000")
@@ -104,7 +129,7 @@ def _target_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", help="in-process: as serve --dtype")
     g.add_argument("--device", help="in-process: as serve --device")
     g.add_argument("--concurrency", "-c", type=int, default=4,
-                   help="requests in flight (with --ray: per actor) (default 4)")
+                   help="requests in flight" + (" (with --ray: per actor)" if ray else "") + " (default 4)")
     g.add_argument("--retries", type=int, default=6, help="tries per request for transient failures (default 6)")
     g.add_argument("--timeout", type=float, default=600.0, help="seconds per request (default 600)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar: a log line every 10 s")
@@ -121,10 +146,7 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    options = {
-        "max_tokens": args.max_tokens, "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
-        "reasoning": args.reasoning, "fps": args.fps, "max_pixels": args.max_pixels,
-    }
+    options = {name: getattr(args, name, None) for name in REQUEST_OPTIONS if name != "options"}
     if not isinstance(args.options, dict):
         raise SystemExit("cosmos-reason: error: --options must be a JSON object")
     return {k: v for k, v in options.items() if v is not None} | args.options
@@ -322,8 +344,10 @@ def batch_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cosmos_reason.jobs")
-    register(parser.add_subparsers(metavar="COMMAND"))
-    args = parser.parse_args(argv)
+    register(parser.add_subparsers(metavar="COMMAND", title="commands"))
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a mistyped flag: the command's own usage
+        (getattr(args, "command_parser", None) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
