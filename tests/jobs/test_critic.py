@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from cosmos_reason.engine.base import Delta, NextTokenScores
-from cosmos_reason.jobs.critic import plot_ranking, question_text, rank, run_critic, write_ranking
+from cosmos_reason.jobs.critic import earlier_rows, plot_ranking, question_text, rank, run_critic, write_ranking
 from cosmos_reason.jobs.runner import RetryPolicy
 from tests.fakes import ScriptedEngine
 
@@ -46,12 +46,12 @@ def _candidates(tmp_path: Path) -> list[str]:
     return [str(p) for p in [*paths, corrupt]]
 
 
-async def _rank(candidates, reward: bool, engine) -> list[dict]:
+async def _rank(candidates, reward: bool, engine, earlier=None) -> list[dict]:
     target = scripted_target(engine)
     try:
         return await run_critic(target, candidates, prompt="A ball rolls off a table.", question=None, reward=reward,
                                 n=4, options={}, concurrency=2, policy=RetryPolicy(attempts=2, base=0.01),
-                                quiet=True)
+                                quiet=True, earlier=earlier)
     finally:
         await target.aclose()
 
@@ -118,9 +118,37 @@ def test_critic_command_writes_the_ranking_and_the_chart(tmp_path: Path, fake_se
     rows = read_lines(out)
     assert [r["rank"] for r in rows] == [None, None] and {r["candidate"] for r in rows} == set(candidates)
     assert not (tmp_path / "best.png").exists()
+    common = ["critic", *candidates, "--prompt", "A cat jumps.", "--out", str(out), "--server", fake_server.url,
+              "--n", "2", "--quiet"]
+    assert "2 of 2 kept from" in run_jobs(*common).stderr  # failed for good: kept ...
+    assert "kept from" not in run_jobs(*common, "--retry-errors").stderr  # ... until --retry-errors
     reward = run_jobs("critic", *candidates, "--reward", "--out", str(tmp_path / "r.jsonl"), "--chart",
                       str(tmp_path / "r.png"), "--server", fake_server.url, "--quiet")
     assert reward.returncode == 0, reward.stderr
     assert [r["rank"] for r in read_lines(tmp_path / "r.jsonl")] == [1, 2]
     assert (tmp_path / "r.png").read_bytes().startswith(PNG_MAGIC)
     assert all(r["method"] == "yes_no" and r["yes_no"]["p_yes"] > 0 for r in read_lines(tmp_path / "r.jsonl"))
+
+
+async def test_a_rerun_keeps_scored_rows_and_retry_errors_asks_failed_ones_again(tmp_path: Path):
+    candidates = _candidates(tmp_path)[:2]
+    out = tmp_path / "ranking.jsonl"
+    write_ranking(await _rank(candidates, False, UnreadableEngine()), out)  # both unreadable: no score
+    engine = ByLengthEngine(anomalies={1: 0, 2: 1}, p_yes={})
+    rows = await _rank(candidates, False, engine, earlier=earlier_rows(out, retry_errors=False))
+    assert engine.requests == [] and all(r["reused"] and r["score"] is None for r in rows)  # kept, not asked
+    rows = await _rank(candidates, False, engine, earlier=earlier_rows(out, retry_errors=True))
+    assert len(engine.requests) == 2 and [r["score"] for r in rows] == [1.0, 0.75]
+    write_ranking(rows, out)
+    engine = ByLengthEngine(anomalies={1: 0, 2: 1}, p_yes={})
+    again = await _rank(candidates, False, engine, earlier=earlier_rows(out, retry_errors=True))
+    assert engine.requests == [] and [(r["rank"], r["score"]) for r in again] == [(1, 1.0), (2, 0.75)]
+    # Asked another way (another question): scored again.
+    target = scripted_target(engine)
+    try:
+        other = await run_critic(target, candidates, prompt="Another prompt.", question=None, reward=False, n=4,
+                                 options={}, concurrency=1, policy=RetryPolicy(attempts=1), quiet=True,
+                                 earlier=earlier_rows(out, retry_errors=False))
+    finally:
+        await target.aclose()
+    assert len(engine.requests) == 2 and not any(r.get("reused") for r in other)

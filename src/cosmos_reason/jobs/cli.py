@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     critic.add_argument("--n", type=int, default=4, help="critic reviews sampled per video (default 4)")
     critic.add_argument("--out", "-o", default="ranking.jsonl", help="ranking JSONL (default ranking.jsonl)")
     critic.add_argument("--chart", help="bar chart PNG (default: --out with .png)")
+    critic.add_argument("--retry-errors", action="store_true",
+                        help="rerunning on the same --out keeps the rows of candidates asked the same way; "
+                             "this also asks again those that failed (an unreadable review, a corrupt file)")
     _request_options(critic, only=CRITIC_OPTIONS)  # what /v1/score takes
     _target_options(critic)
     critic.set_defaults(func=critic_command)
@@ -273,7 +276,7 @@ def _guard(run, job):
 def critic_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .critic import best, chart_title, plot_ranking, run_critic, write_ranking
+    from .critic import best, chart_title, earlier_rows, plot_ranking, run_critic, write_ranking
     from .runner import RetryPolicy
 
     _setup_logging(args.quiet)
@@ -282,13 +285,14 @@ def critic_command(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001
         return _fail(str(exc))
     options = _options(args)
+    earlier = earlier_rows(args.out, retry_errors=args.retry_errors)
 
     async def main() -> list[dict]:
         try:
             return await run_critic(target, args.candidates, prompt=args.prompt, question=args.question,
                                     reward=args.reward, n=args.n, options=options, concurrency=args.concurrency,
                                     policy=RetryPolicy(attempts=max(1, args.retries)), quiet=args.quiet,
-                                    timeout=args.timeout)
+                                    timeout=args.timeout, earlier=earlier)
         finally:
             await target.aclose()
 
@@ -305,6 +309,10 @@ def critic_command(args: argparse.Namespace) -> int:
     for row in rows:
         score = "no score: " + row["error"]["message"] if row["score"] is None else f"{row['score']:.3f}"
         print(f"{row['rank'] or '-':>3}  {score:>8}  {row['candidate']}", file=sys.stderr)
+    reused = sum(1 for row in rows if row.get("reused"))
+    if reused:
+        print(f"{reused} of {len(rows)} kept from {args.out} (asked the same way before; --retry-errors asks "
+              f"failed ones again)", file=sys.stderr)
     winner = best(rows)
     if winner is None:
         print("cosmos-reason: no candidate could be scored, so none is best (see each one's error above)",

@@ -14,6 +14,11 @@ drawn as a bar chart (PNG). A candidate without a score (it failed, or none of i
 critic reviews could be read as Yes/No) is not ranked: it is listed last with
 ``rank: null`` and its error, and when no candidate has a score there is no best and no
 chart; the command then exits 3.
+
+Rerunning with the same ``--out`` keeps the rows of candidates asked the same way (same
+content, method, question, n, options and model) instead of scoring them again; a
+candidate that failed is asked again when its failure was transient, or with
+``--retry-errors`` for any failure (an unreadable review, a corrupt file).
 """
 
 from __future__ import annotations
@@ -45,16 +50,50 @@ def question_text(prompt: str | None, question: str | None, reward: bool) -> str
     return asked
 
 
+def request_key(row: dict[str, Any]) -> str:
+    """What a row's score depends on: the candidate and its content, and how it was asked."""
+    return json.dumps([row.get(name) for name in ("candidate", "sha256", "method", "question", "n", "options",
+                                                  "model")], sort_keys=True, ensure_ascii=False)
+
+
+def earlier_rows(path: str | os.PathLike, *, retry_errors: bool) -> dict[str, dict]:
+    """request_key -> a row of an earlier ranking worth keeping (scored, or failed for good
+    unless retry_errors); nothing when the file is missing or not a ranking."""
+    rows: dict[str, dict] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return rows
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(row, dict) or "candidate" not in row:
+            continue
+        error = row.get("error")
+        if error and (retry_errors or (isinstance(error, dict) and error.get("retryable"))):
+            continue
+        row.pop("rank", None)
+        rows[request_key(row)] = row
+    return rows
+
+
 async def score_candidate(target: Target, model: str | None, policy: RetryPolicy, candidate: str, *, text: str,
-                          reward: bool, n: int, options: dict[str, Any], timeout: float | None = None) -> dict:
+                          reward: bool, n: int, options: dict[str, Any], timeout: float | None = None,
+                          earlier: dict[str, dict] | None = None) -> dict:
     row: dict[str, Any] = {"candidate": candidate, "sha256": None, "method": "yes_no" if reward else "critic",
-                           "score": None, "model": model}
+                           "question": text, "n": None if reward else n, "options": options, "score": None,
+                           "model": model}
     try:
         if is_url(candidate):
             data, kind = None, kind_from_name(candidate) or "video"
         else:
             data = await in_thread(read_bytes, candidate)
             row["sha256"] = hashlib.sha256(data).hexdigest()
+        if earlier and request_key(row) in earlier:
+            return {**earlier[request_key(row)], "reused": True}
+        if data is not None:
             kind = await in_thread(classify_bytes, data)
             if kind is None:
                 return {**row, "error": {"type": "input", "status": None, "retryable": False,
@@ -117,7 +156,8 @@ def best(rows: list[dict]) -> str | None:
 
 async def run_critic(target: Target, candidates: list[str], *, prompt: str | None, question: str | None,
                      reward: bool, n: int, options: dict[str, Any], concurrency: int, policy: RetryPolicy,
-                     quiet: bool, timeout: float | None = None) -> list[dict]:
+                     quiet: bool, timeout: float | None = None, earlier: dict[str, dict] | None = None) -> list[dict]:
+    """Score and rank the candidates; `earlier` (earlier_rows) holds rows to keep instead of asking again."""
     model, _ = await with_retries(target.model_id, policy, what="GET /v1/models")
     text = question_text(prompt, question, reward)
     rows: list[dict | None] = [None] * len(candidates)
@@ -125,7 +165,7 @@ async def run_critic(target: Target, candidates: list[str], *, prompt: str | Non
 
     async def one(index: int) -> None:
         rows[index] = await score_candidate(target, model, policy, candidates[index], text=text, reward=reward,
-                                            n=n, options=options, timeout=timeout)
+                                            n=n, options=options, timeout=timeout, earlier=earlier)
         progress.advance()
 
     try:
@@ -134,7 +174,7 @@ async def run_critic(target: Target, candidates: list[str], *, prompt: str | Non
         progress.close()
     ranked = rank([row for row in rows if row is not None])
     for row in ranked:
-        row["prompt"], row["question"] = prompt, text
+        row["prompt"] = prompt
     return ranked
 
 
