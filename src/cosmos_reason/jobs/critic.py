@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tasks import get_task
-from .annotate import Work, item_message, media_url, split_options
+from .work import Work, item_message, media_url, split_options
 from .clients import Target
 from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
 from .journal import dumps
