@@ -299,3 +299,17 @@ def test_the_progress_total_counts_media_only_and_a_resume_leaves_skipped_items_
     again = run_jobs(*common, "--quiet")  # the closing log line: done/total and the rate of new work
     assert summary_of(again)["skipped"] == 3
     assert "annotate: 3/3 (0 failed), 0.00/s, ETA ?" in again.stderr, again.stderr
+
+
+def test_an_output_that_cannot_be_written_or_bad_options_are_one_line(tmp_path: Path, fake_server):
+    media = tmp_path / "media"
+    write_images(media, 1)
+    for out in (tmp_path, tmp_path / "no" / "such" / "x.jsonl"):
+        if not out.is_dir():
+            (tmp_path / "no").write_text("a file where a folder should be")
+        result = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(out), "--server", fake_server.url)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("cosmos-reason: error: cannot write ")
+    bad = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(tmp_path / "o.jsonl"), "--options", "{bad",
+                   "--server", fake_server.url)
+    assert bad.returncode == 2 and "argument --options: not valid JSON" in bad.stderr

@@ -118,8 +118,18 @@ def _request_options(p: argparse.ArgumentParser, only: tuple[str, ...] = REQUEST
                        help="ask for <think> reasoning (tasks with reasoning already do)")
     g.add_argument("--fps", type=float, help="video frames sampled per second")
     g.add_argument("--max-pixels", type=int, help="largest image/frame size in pixels")
-    g.add_argument("--options", type=json.loads, default={}, metavar="JSON",
+    g.add_argument("--options", type=_json_object, default={}, metavar="JSON",
                    help='more request or media options as a JSON object, e.g. \'{"nframes": 8}\'')
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"nframes\": 8}}', got {text!r}")
+    return value
 
 
 def _target_options(p: argparse.ArgumentParser, *, ray: bool = False) -> None:
@@ -150,8 +160,6 @@ def _setup_logging(quiet: bool) -> None:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options = {name: getattr(args, name, None) for name in REQUEST_OPTIONS if name != "options"}
-    if not isinstance(args.options, dict):
-        raise SystemExit("cosmos-reason: error: --options must be a JSON object")
     return {k: v for k, v in options.items() if v is not None} | args.options
 
 
@@ -271,6 +279,11 @@ def _guard(run, job):
         return _fail(str(exc))
     except OptionsChanged as exc:
         return _fail(str(exc), 2)
+    except OSError as exc:  # the output cannot be written: a folder, no such parent, no space, no permission
+        if isinstance(exc, TimeoutError):
+            raise
+        where = exc.filename or getattr(job, "out", None) or getattr(job, "journal", None)
+        return _fail(f"cannot write {where}: {exc.strerror or exc}")
 
 
 def critic_command(args: argparse.Namespace) -> int:
@@ -303,9 +316,12 @@ def critic_command(args: argparse.Namespace) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the target could not be used at all
         return _fail(str(exc))
-    write_ranking(rows, args.out)
     chart = args.chart or str(Path(args.out).with_suffix(".png"))
-    drawn = plot_ranking(rows, chart, title=chart_title(args.reward, args.n, args.prompt))
+    try:
+        write_ranking(rows, args.out)
+        drawn = plot_ranking(rows, chart, title=chart_title(args.reward, args.n, args.prompt))
+    except OSError as exc:
+        return _fail(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}")
     for row in rows:
         score = "no score: " + row["error"]["message"] if row["score"] is None else f"{row['score']:.3f}"
         print(f"{row['rank'] or '-':>3}  {score:>8}  {row['candidate']}", file=sys.stderr)
