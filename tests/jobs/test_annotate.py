@@ -99,7 +99,7 @@ async def test_a_corrupt_file_gets_an_error_line_and_the_run_goes_on(tmp_path: P
     job = await annotate(discover(str(tmp_path / "media"), prompt="What is shown?"), out, engine)
     assert (job.summary.skipped, len(engine.requests)) == (4, 0)
     assert (job.summary.failed_before, job.summary.exit_code()) == (1, 4)
-    assert "1 items have an error line in the output (1 from an earlier run)" in job.summary.text()
+    assert "items with an error line in the output: 1 (1 from an earlier run)" in job.summary.text()
     # --retry-errors asks again (the file is still corrupt: the same error, one line).
     engine = ScriptedEngine()
     job = await annotate(discover(str(tmp_path / "media"), prompt="What is shown?"), out, engine, retry_errors=True)

@@ -172,7 +172,7 @@ async def test_error_lines_make_a_non_zero_exit_and_count_on_resume_and_retry_er
     assert job.summary.exit_code() == 4 and "--retry-errors" in job.summary.text("requests")
     job = await _run(requests, out, ScriptedEngine())
     assert (job.summary.skipped, job.summary.failed_before, job.summary.exit_code()) == (3, 1, 4)
-    assert "1 requests have an error line in the output (1 from an earlier run)" in job.summary.text("requests")
+    assert "requests with an error line in the output: 1 (1 from an earlier run)" in job.summary.text("requests")
     engine = ScriptedEngine()
     job = await _run(requests, out, engine, retry_errors=True, force_model=True)
     assert (job.summary.skipped, job.summary.done, job.summary.exit_code()) == (2, 1, 0)

@@ -191,8 +191,8 @@ class Summary:
             lines.append(f"{self.unfinished} {what} gave up after retries: rerun the same command to retry them")
         if self.error_lines:
             earlier = f" ({self.failed_before} from an earlier run)" if self.failed_before else ""
-            lines.append(f"{self.error_lines} {what} have an error line in the output{earlier}: see its \"error\"; "
-                         f"rerun with --retry-errors to redo them")
+            lines.append(f"{what} with an error line in the output: {self.error_lines}{earlier}; see their "
+                         f"\"error\", and rerun with --retry-errors to redo them")
         return "\n".join(lines)
 
     def exit_code(self) -> int:
