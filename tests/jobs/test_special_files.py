@@ -83,3 +83,24 @@ def test_sigterm_stops_a_job_whose_read_is_stuck(tmp_path: Path):
 def test_ctrl_c_stops_a_job_whose_read_is_stuck(tmp_path: Path):
     result = _driver(tmp_path, "SIGINT")
     assert result.returncode == 130, result.stderr
+
+
+def test_a_fifo_as_input_is_refused_at_once_unless_read_as_a_manifest(tmp_path: Path):
+    import threading
+
+    from cosmos_reason.jobs.inputs import InputError, discover
+
+    pipe = tmp_path / "list"
+    os.mkfifo(pipe)
+    try:
+        discover(str(pipe))
+    except InputError as exc:
+        assert "a FIFO, not a file or folder to annotate" in str(exc) and "--manifest" in str(exc)
+    else:
+        raise AssertionError("a FIFO INPUT was accepted")
+    write_images(tmp_path, 1)
+    writer = threading.Thread(target=lambda: pipe.write_text(str(tmp_path / "img0000.png") + "\n"))
+    writer.start()  # the reader waits for it: a pipe the user asked to read
+    items = discover(str(pipe), manifest=True)
+    writer.join()
+    assert [item.source for item in items] == [str(tmp_path / "img0000.png")]

@@ -11,6 +11,8 @@
   extension), and any option by name as its own key or column (``fps``,
   ``max_tokens``...). Other keys are kept as ``meta`` and copied to the output line.
   Relative paths are relative to the manifest's folder. Every listed entry is an item.
+  With ``--manifest``, another extension or a pipe (``--manifest <(find ...)``) is read as
+  JSON lines when its first line looks like JSON, else as one path a line.
 * A single media **file** is one item.
 
 Only regular files are ever opened: a FIFO, socket or device in a folder is skipped
@@ -231,6 +233,11 @@ def discover(
         items = read_manifest(path)
     elif path.is_file():
         items = [Item(str(path))]
+    elif manifest and path.exists():  # a pipe: `--manifest <(find ...)` waits for its writer, as asked
+        items = read_manifest(path)
+    elif path.exists():
+        raise InputError(f"{spec}: {_file_type(path.stat().st_mode)}, not a file or folder to annotate "
+                         f"(to read a list of items from a pipe, add --manifest)")
     elif is_url(spec):
         items = [Item(spec, is_url=True, kind=kind_from_name(spec))]
     elif glob.has_magic(spec):
@@ -259,12 +266,15 @@ def _walk(root: Path) -> Iterator[Path]:
 
 
 def read_manifest(path: Path, kind: str | None = None) -> list[Item]:
-    kind = kind or MANIFEST_SUFFIXES.get(path.suffix.lower(), "jsonl")
+    kind = kind or MANIFEST_SUFFIXES.get(path.suffix.lower())
     base = path.parent
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the manifest ({exc})") from None
+    if kind is None:  # another extension, or a pipe: JSON lines if they look like JSON, else one path a line
+        first = next((line.lstrip() for line in text.splitlines() if line.strip()), "")
+        kind = "jsonl" if first.startswith(("{", '"')) else "csv"
     if kind == "jsonl":
         return list(_jsonl_items(text, path, base))
     return list(_csv_items(text, path, base, delimiter="\t" if kind == "tsv" else ","))
