@@ -1,4 +1,4 @@
-"""`cosmos-reason` command line: serve, make-demo-model."""
+"""`cosmos-reason` command line: serve, make-demo-model, and the jobs (annotate, critic, run-batch)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,68 @@ import signal
 import sys
 from pathlib import Path
 
+from .jobs.cli import add_command
 from .media.settings import add_media_arguments, media_settings_from_args, parse_bytes
 from .settings import SamplingDefaults, Settings, api_keys_from_env
 
 log = logging.getLogger("cosmos_reason")
 _D = Settings()
 DEMO_MAX_TOKENS = 256
+DEMO_SIZES = ("tiny", "0.5b", "7b")  # demo.checkpoint.SIZES, without importing torch for --help
 _S = SamplingDefaults()
+
+
+DESCRIPTION = """Serve Cosmos-Reason1 vision-language models over the OpenAI API, and run batch jobs
+against them: annotate folders of images and videos, rank generated videos, run OpenAI
+Batch API files. `cosmos-reason COMMAND --help` shows each command's options."""
+EXAMPLES = """examples:
+  cosmos-reason serve nvidia/Cosmos-Reason1-7B --port 8000
+  cosmos-reason serve --model demo                      # tiny random model, no download
+  cosmos-reason make-demo-model ./demo-ckpt --size tiny
+  cosmos-reason annotate ./clips --task caption --out captions.jsonl --server http://localhost:8000
+  cosmos-reason critic a.mp4 b.mp4 --prompt "A robot stacks cups." --server http://localhost:8000
+  cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000"""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
     return args.func(args)
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, except that a mistyped flag is reported with its command's usage, not the top level's."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        (getattr(args, "command_parser", None) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("cosmos-reason")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cosmos-reason", description=__doc__)
-    sub = parser.add_subparsers(metavar="COMMAND")
-    _serve_parser(sub.add_parser("serve", help="serve a Cosmos-Reason1 checkpoint over the OpenAI API"))
-    demo = sub.add_parser("make-demo-model", help="write a tiny random Qwen2.5-VL checkpoint (no network)")
+    parser = argparse.ArgumentParser(prog="cosmos-reason", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cosmos-reason {version()}")
+    sub = parser.add_subparsers(metavar="COMMAND", title="commands")
+    _serve_parser(add_command(sub, "serve", help="serve a Cosmos-Reason1 checkpoint over the OpenAI API",
+                              example='cosmos-reason serve nvidia/Cosmos-Reason1-7B --port 8000 --api-key "$KEY"'))
+    demo = add_command(sub, "make-demo-model", help="write a tiny random Qwen2.5-VL checkpoint (no network)",
+                       example="cosmos-reason make-demo-model ./demo-ckpt --size tiny && "
+                               "cosmos-reason serve --model ./demo-ckpt")
     demo.add_argument("dir", type=Path, help="folder to write the checkpoint into")
-    demo.add_argument("--size", default="tiny", help="tiny (default), 0.5b or 7b")
+    demo.add_argument("--size", default="tiny", choices=DEMO_SIZES, help="tiny (default), 0.5b or 7b")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=make_demo_model)
     from .jobs.cli import register as register_jobs  # annotate, critic, run-batch
@@ -42,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=_D.model,
+    p.add_argument("model_tag", nargs="?", metavar="MODEL", help="the model, as --model (vLLM's `serve MODEL`)")
+    p.add_argument("--model", default=None,
                    help="local checkpoint folder, Hugging Face hub id, or 'demo' / 'demo:SIZE' "
                         f"for the built-in random demo model (default: {_D.model})")
     p.add_argument("--served-model-name", action="append", default=[],
@@ -97,7 +135,16 @@ def _serve_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=serve)
 
 
+def serve_model(args: argparse.Namespace) -> str:
+    """The model: `serve MODEL` or `serve --model MODEL` (both only when they agree)."""
+    tag, flag = getattr(args, "model_tag", None), args.model
+    if tag and flag and tag != flag:
+        raise ValueError(f"the model is given twice: MODEL {tag!r} and --model {flag!r}; give one")
+    return tag or flag or _D.model
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    args.model = serve_model(args)
     sampling = SamplingDefaults(
         temperature=args.default_temperature,
         top_p=args.default_top_p,
@@ -149,6 +196,9 @@ def serve(args: argparse.Namespace) -> int:
                 parse_upstream(spec)
             engine = None
         else:
+            if settings.engine == "hf":
+                check_model_source(settings.model)
+                check_device(settings.device)
             engine = create_engine(settings)
     except (ModelLoadError, ValueError) as exc:
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
@@ -190,13 +240,109 @@ def make_demo_model(args: argparse.Namespace) -> int:
     from .demo.checkpoint import make_demo_model as build
 
     setup_logging("info")
-    path = build(args.dir, size=args.size, seed=args.seed)
+    try:
+        path = build(args.dir, size=args.size, seed=args.seed)
+    except (OSError, ValueError) as exc:  # a foreign folder, no space, no permission: one line
+        print(f"cosmos-reason: error: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote demo checkpoint ({args.size}, RANDOM weights) to {path}")
     return 0
 
 
 def _is_demo(model: str) -> bool:
     return model.partition(":")[0] == "demo" and not Path(model).exists()
+
+
+# ---- --model: a folder, a hub id or the demo, told apart before anything loads ----------------
+
+
+def _looks_like_path(model: str) -> bool:
+    """A hub id is 'name' or 'org/name'; a leading / . ~, a backslash or a second slash is a path."""
+    return model.startswith(("/", "./", "../", "~", ".")) or "\\" in model or model.count("/") > 1 or \
+        model.endswith("/")
+
+
+def check_model_source(model: str, *, timeout: float = 3.0) -> None:
+    """One clear line (ValueError) for a --model that cannot work, before transformers is asked:
+    a path that does not exist, or a hub id that is not cached while the hub is out of reach
+    (checked once, in `timeout` seconds, instead of huggingface_hub's retries). When the hub is
+    out of reach but the model is cached, the load goes offline (HF_HUB_OFFLINE) at once."""
+    import os
+
+    path = Path(model).expanduser()
+    if _is_demo(model) or path.is_dir():
+        return
+    if path.exists():
+        raise ValueError(f"--model {model}: not a folder (give the checkpoint's folder, with its config.json)")
+    if _looks_like_path(model):
+        raise ValueError(f"--model {model}: no such folder (give a checkpoint folder, a Hugging Face hub "
+                         f"id such as nvidia/Cosmos-Reason1-7B, or --model demo)")
+    offline = "HF_HUB_OFFLINE is set" if os.environ.get("HF_HUB_OFFLINE", "").lower() in (
+        "1", "true", "yes", "on") else None
+    if offline is None and not _hub_reachable(timeout):
+        offline = "no connection to the hub"
+        os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: no retries
+    if offline and not _hub_cached(model):
+        raise ValueError(f"--model {model}: not in the local Hugging Face cache and the hub is out of reach "
+                         f"({offline}); "
+                         f"download it where there is network (`hf download {model}`) and pass its folder, "
+                         f"or try --model demo (random weights)")
+
+
+def check_device(device: str) -> None:
+    """One line (ValueError) for a --device this machine does not have, before any model loads."""
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {device}: not a device (auto, cpu, cuda, cuda:N)") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = "" if torch.version.cuda else f" (this torch {torch.__version__} is a CPU-only build)"
+            raise ValueError(f"--device {device}: no CUDA GPU is visible here{build}; use --device cpu or auto")
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"--device {device}: only {count} CUDA GPU(s) visible (cuda:0 to cuda:{count - 1})")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: Apple MPS is not available here; use --device cpu or auto")
+
+
+def _hub_reachable(timeout: float) -> bool:
+    """Whether a TCP connection to the hub (HF_ENDPOINT) opens within `timeout` s, DNS included."""
+    import os
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)  # getaddrinfo has no timeout of its own
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _hub_cached(model: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except Exception:  # noqa: BLE001 - an id huggingface_hub refuses is not cached either
+        return False
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"

@@ -72,15 +72,22 @@ class FakeServer(ServerProcess):
     """tests/jobs/fake_server.py in its own process: the real app and uvicorn, a scripted engine."""
 
     def __init__(self, *, delay: float = 0.0, pieces: list[str] | None = None, api_key: str | None = None,
-                 flaky_every: int = 0) -> None:
+                 flaky_every: int = 0, gate: int | None = None) -> None:
         port = free_port()
-        config = {"port": port, "delay": delay, "pieces": pieces, "api_key": api_key, "flaky_every": flaky_every}
+        config = {"port": port, "delay": delay, "pieces": pieces, "api_key": api_key, "flaky_every": flaky_every,
+                  "gate": gate}
         super().__init__(command=[sys.executable, str(Path(__file__).with_name("fake_server.py")), json.dumps(config)],
                          port=port, cwd=ROOT, log_name=f"cosmos-reason-fake-{port}.log")
 
     def wait_ready(self, timeout: float = 120) -> FakeServer:
         super().wait_ready(timeout)
         return self
+
+    def allow(self, more: int = 0, *, all: bool = False) -> None:  # noqa: A002 - the server's field name
+        """With gate=k: let `more` further /v1 POSTs through (all=True: every one from now on)."""
+        import httpx
+
+        httpx.post(f"{self.url}/test/allow", json={"more": more, "all": all}, timeout=30).raise_for_status()
 
 
 @pytest.fixture(scope="session")

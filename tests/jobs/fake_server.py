@@ -1,11 +1,16 @@
 """A test server: create_app and uvicorn around tests.fakes.ScriptedEngine.
 
 Usage: python tests/jobs/fake_server.py '{"port": 8123, "delay": 0.01, "pieces": [...],
-"api_key": null, "flaky_every": 0}'. flaky_every=k answers every k-th /v1 POST with 503.
+"api_key": null, "flaky_every": 0, "gate": null}'. flaky_every=k answers every k-th /v1 POST with 503.
+
+gate=k answers only the first k /v1 POSTs; the rest wait until the test allows more with
+POST /test/allow {"more": n} (or {"all": true}). A test that must signal a job mid-run
+thereby knows the run cannot finish first, however slow or fast the machine is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -39,7 +44,28 @@ def main() -> None:
                                         status_code=503)
             return await call_next(request)
 
+    if config.get("gate") is not None:
+        _add_gate(app, int(config["gate"]))
     uvicorn.run(app, host="127.0.0.1", port=int(config["port"]), log_level="warning")
+
+
+def _add_gate(app, allowed: int) -> None:
+    state = {"allowed": allowed, "used": 0}
+    changed = asyncio.Condition()
+
+    @app.middleware("http")
+    async def gate(request, call_next):
+        if request.url.path == "/test/allow":
+            body = await request.json()
+            async with changed:
+                state["allowed"] = float("inf") if body.get("all") else state["allowed"] + int(body.get("more", 0))
+                changed.notify_all()
+            return JSONResponse(state | {"allowed": str(state["allowed"])})
+        if request.method == "POST" and request.url.path.startswith("/v1/"):
+            async with changed:
+                await changed.wait_for(lambda: state["used"] < state["allowed"])
+                state["used"] += 1
+        return await call_next(request)
 
 
 if __name__ == "__main__":

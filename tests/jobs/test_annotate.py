@@ -7,15 +7,18 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from cosmos_reason.engine.base import EngineError, EngineOverloadedError
 from cosmos_reason.jobs.annotate import AnnotateJob
 from cosmos_reason.jobs.clients import server_target
 from cosmos_reason.jobs.inputs import discover
+from cosmos_reason.jobs.rerun import OptionsChanged
 from cosmos_reason.jobs.runner import RetryPolicy
 from tests.fakes import ScriptedEngine
 from tests.media_factory import png_bytes
 
-from .conftest import MODEL, free_port, read_lines, scripted_target, write_images, write_video
+from .conftest import MODEL, free_port, read_lines, run_jobs, scripted_target, summary_of, write_images, write_video
 
 FAST = RetryPolicy(attempts=4, base=0.01, cap=0.05)
 PLAUSIBLE = ["<think>\nThe ball falls", " as it should.\n</think>\n\n<answer>\n4\n</answer>"]
@@ -60,7 +63,8 @@ async def test_each_line_has_item_hash_answer_reasoning_parsed_tokens_timing_mod
     assert set(rows) == {"img0000.png", "img0001.png", "clip.mp4"}
     row = rows["clip.mp4"]
     assert row["sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
-    assert (row["kind"], row["task"], row["prompt"], row["model"]) == ("video", "plausibility", None, MODEL)
+    assert (row["kind"], row["task"], row["given_prompt"], row["model"]) == ("video", "plausibility", None, MODEL)
+    assert row["prompt"] == "How well does this video follow the laws of physics?"  # what was asked: the recipe's
     assert row["content"] == "4" and row["reasoning"] == "The ball falls as it should."
     assert row["parsed"] == {"score": 4} and row["error"] is None
     assert row["usage"] == {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
@@ -83,13 +87,23 @@ async def test_a_corrupt_file_gets_an_error_line_and_the_run_goes_on(tmp_path: P
     assert len(rows) == 4
     error = rows["corrupt.png"]["error"]
     assert error["status"] == 400 and "image" in error["message"] and error["retryable"] is False
+    assert error["message"].startswith(f"{tmp_path / 'media' / 'corrupt.png'}: ") and "messages[" not in error["message"]
+    # An error line has every field of an answer line (null where there is no answer).
+    assert set(rows["corrupt.png"]) == set(rows["img0000.png"])
+    assert rows["corrupt.png"]["prompt"] == "What is shown?"
     assert rows["corrupt.png"]["content"] is None and rows["corrupt.png"]["sha256"]
     assert all(rows[f"img000{i}.png"]["content"] == "Hello, world!" for i in range(3))
-    assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 1, 0)
-    # A permanent failure is done: the rerun does not ask again.
+    assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 1, 4)
+    # A permanent failure is done: the rerun does not ask again, but still says the line is an error.
     engine = ScriptedEngine()
     job = await annotate(discover(str(tmp_path / "media"), prompt="What is shown?"), out, engine)
     assert (job.summary.skipped, len(engine.requests)) == (4, 0)
+    assert (job.summary.failed_before, job.summary.exit_code()) == (1, 4)
+    assert "items with an error line in the output: 1 (1 from an earlier run)" in job.summary.text()
+    # --retry-errors asks again (the file is still corrupt: the same error, one line).
+    engine = ScriptedEngine()
+    job = await annotate(discover(str(tmp_path / "media"), prompt="What is shown?"), out, engine, retry_errors=True)
+    assert (job.summary.skipped, job.summary.failed, job.summary.failed_before, len(read_lines(out))) == (3, 1, 0, 4)
 
 
 async def test_rerun_skips_done_items_copies_duplicates_and_does_new_ones(tmp_path: Path):
@@ -108,10 +122,41 @@ async def test_rerun_skips_done_items_copies_duplicates_and_does_new_ones(tmp_pa
     assert len(rows) == 5 and len({r["item"] for r in rows}) == 5
     copy = next(r for r in rows if r["item"].endswith("zz_copy.png"))
     assert copy["reused_from"].endswith("img0001.png") and copy["content"] == "Hello, world!"
-    # Another prompt is other work: every item again.
+
+
+async def test_a_rerun_with_other_options_is_refused_naming_the_difference_and_redo_replaces(tmp_path: Path):
+    media = tmp_path / "media"
+    write_images(media, 3)
+    out = tmp_path / "results.jsonl"
+    await annotate(discover(str(media), task="caption", options={"max_tokens": 8}), out, ScriptedEngine())
+    before = out.read_bytes()
     engine = ScriptedEngine()
-    job = await annotate(discover(str(media), prompt="Is it raining?"), out, engine)
-    assert (job.summary.done, job.summary.reused, len(read_lines(out))) == (4, 1, 10)
+    with pytest.raises(OptionsChanged) as refused:
+        await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out, engine)
+    message = str(refused.value)
+    assert "3 of these items" in message and '"Is it raining?"' in message and "max_tokens 8 -> 4" in message
+    assert "task \"caption\" -> (none)" in message and "--out" in message and "--redo" in message
+    assert out.read_bytes() == before and engine.requests == []  # nothing asked, nothing written
+    job = await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out,
+                         ScriptedEngine(), redo=True)
+    rows = read_lines(out)
+    assert job.summary.done == 3 and len(rows) == 3
+    assert {(r["given_prompt"], r["task"], r["options"]["max_tokens"]) for r in rows} == {("Is it raining?", None, 4)}
+    # The same command again resumes as usual.
+    job = await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out,
+                         ScriptedEngine())
+    assert job.summary.skipped == 3
+
+
+def test_the_annotate_command_refuses_other_options_with_exit_2(tmp_path: Path, fake_server):
+    media = tmp_path / "media"
+    write_images(media, 2)
+    out = tmp_path / "results.jsonl"
+    common = ["annotate", str(media), "--out", str(out), "--server", fake_server.url, "--quiet"]
+    assert run_jobs(*common, "--task", "caption").returncode == 0
+    refused = run_jobs(*common, "--task", "caption", "--fps", "2")
+    assert refused.returncode == 2 and "fps (none) -> 2.0" in refused.stderr and "--redo" in refused.stderr
+    assert len(read_lines(out)) == 2
 
 
 async def test_changed_content_is_annotated_again(tmp_path: Path):
@@ -220,6 +265,51 @@ async def test_manifest_items_carry_their_own_prompt_task_options_and_meta(tmp_p
     assert "not a recognized image or video" in by_request[("notes.txt", None)]["error"]["message"]
     assert "cannot read" in by_request[("missing.png", None)]["error"]["message"]
     assert "unknown task" in by_request[("img0000.png", "no_such_task")]["error"]["message"]
-    assert (job.summary.done, job.summary.failed) == (3, 3)
+    assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 3, 4)
     job = await annotate(discover(str(manifest), options={"max_tokens": 3}), out, ScriptedEngine())
     assert job.summary.skipped == 6 and len(read_lines(out)) == 6
+
+
+async def test_a_foreign_line_in_the_output_is_reported_not_kept_or_dropped(tmp_path: Path, fake_server):
+    media = tmp_path / "media"
+    write_images(media, 2)
+    out = tmp_path / "results.jsonl"
+    await annotate(discover(str(media), task="caption"), out, ScriptedEngine())
+    with out.open("a") as f:
+        f.write("{}\n")
+    before = out.read_bytes()
+    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url,
+                      "--quiet")
+    assert result.returncode == 1 and "results.jsonl:3: a line this job did not write ('{}')" in result.stderr
+    assert out.read_bytes() == before
+
+
+def test_the_progress_total_counts_media_only_and_a_resume_leaves_skipped_items_out_of_the_rate(
+        tmp_path: Path, fake_server):
+    media = tmp_path / "media"
+    write_images(media, 3)
+    (media / "notes.txt").write_text("not media")
+    (media / "data.bin").write_bytes(bytes(range(256)) * 4)
+    out = tmp_path / "results.jsonl"
+    common = ["annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url]
+    first = run_jobs(*common)  # with the bar (tqdm on stderr)
+    assert first.returncode == 0, first.stderr
+    assert "0/3" in first.stderr and "3/3" in first.stderr and "/5" not in first.stderr, first.stderr
+    assert summary_of(first)["ignored"] == 2 and summary_of(first)["total"] == 3
+    again = run_jobs(*common, "--quiet")  # the closing log line: done/total and the rate of new work
+    assert summary_of(again)["skipped"] == 3
+    assert "annotate: 3/3 (0 failed), 0.00/s, ETA ?" in again.stderr, again.stderr
+
+
+def test_an_output_that_cannot_be_written_or_bad_options_are_one_line(tmp_path: Path, fake_server):
+    media = tmp_path / "media"
+    write_images(media, 1)
+    for out in (tmp_path, tmp_path / "no" / "such" / "x.jsonl"):
+        if not out.is_dir():
+            (tmp_path / "no").write_text("a file where a folder should be")
+        result = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(out), "--server", fake_server.url)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("cosmos-reason: error: cannot write ")
+    bad = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(tmp_path / "o.jsonl"), "--options", "{bad",
+                   "--server", fake_server.url)
+    assert bad.returncode == 2 and "argument --options: not valid JSON" in bad.stderr

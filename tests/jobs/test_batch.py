@@ -82,7 +82,7 @@ async def test_batch_output_matches_the_openai_batch_format(tmp_path: Path):
     assert "image" in rows["corrupt"]["response"]["body"]["error"]["message"]
     assert rows["other-model"]["response"]["status_code"] == 404
     assert 0 < rows["score"]["response"]["body"]["yes_no"]["p_yes"] < 1
-    assert (job.summary.done, job.summary.failed) == (5, 2)
+    assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (5, 2, 4)
 
 
 async def test_force_model_sends_every_request_to_the_served_model(tmp_path: Path):
@@ -148,3 +148,45 @@ def test_run_batch_command_against_a_server(tmp_path: Path, fake_server):
     assert summary_of(again)["skipped"] == 6 and len(read_lines(out)) == 6
     bad = run_jobs("run-batch", "-i", str(tmp_path / "missing.jsonl"), "-o", str(out), "--server", fake_server.url)
     assert bad.returncode == 1 and "missing.jsonl" in bad.stderr
+
+
+async def test_a_batch_file_naming_another_model_stops_early_and_names_force_model(tmp_path: Path):
+    requests = _write(tmp_path / "requests.jsonl",
+                      [_chat(f"r{i}", f"Q{i}", model="nvidia/Cosmos-Reason1-7B") for i in range(20)])
+    out = tmp_path / "results.jsonl"
+    engine = ScriptedEngine()
+    job = await _run(requests, out, engine, concurrency=1)
+    assert "--force-model" in job.summary.stopped and "nvidia/Cosmos-Reason1-7B" in job.summary.stopped
+    assert MODEL in job.summary.stopped and job.summary.exit_code() == 3
+    assert read_lines(out) == []  # nothing recorded: the rerun with --force-model does them all
+    job = await _run(requests, out, ScriptedEngine(), force_model=True)
+    assert (job.summary.done, job.summary.exit_code(), len(read_lines(out))) == (20, 0, 20)
+
+
+async def test_error_lines_make_a_non_zero_exit_and_count_on_resume_and_retry_errors_redoes_them(tmp_path: Path):
+    requests = _write(tmp_path / "requests.jsonl", [_chat("a", "Hi"), _chat("b", "Hi", model="other"),
+                                                    _chat("c", "Hi")])
+    out = tmp_path / "results.jsonl"
+    job = await _run(requests, out, ScriptedEngine(), concurrency=1)
+    assert (job.summary.done, job.summary.failed, job.summary.stopped) == (2, 1, None)  # one miss: no stop
+    assert job.summary.exit_code() == 4 and "--retry-errors" in job.summary.text("requests")
+    job = await _run(requests, out, ScriptedEngine())
+    assert (job.summary.skipped, job.summary.failed_before, job.summary.exit_code()) == (3, 1, 4)
+    assert "requests with an error line in the output: 1 (1 from an earlier run)" in job.summary.text("requests")
+    engine = ScriptedEngine()
+    job = await _run(requests, out, engine, retry_errors=True, force_model=True)
+    assert (job.summary.skipped, job.summary.done, job.summary.exit_code()) == (2, 1, 0)
+    rows = {row["custom_id"]: row for row in read_lines(out)}
+    assert len(rows) == 3 and all(row["response"]["status_code"] == 200 for row in rows.values())
+
+
+def test_run_batch_command_with_another_model_exits_non_zero_with_the_hint(tmp_path: Path, fake_server):
+    requests = _write(tmp_path / "requests.jsonl",
+                      [_chat(f"r{i}", f"Q{i}", model="nvidia/Cosmos-Reason1-7B") for i in range(6)])
+    out = tmp_path / "results.jsonl"
+    result = run_jobs("run-batch", "-i", str(requests), "-o", str(out), "--server", fake_server.url, "--quiet")
+    assert result.returncode == 3 and "--force-model" in result.stderr, result.stderr
+    forced = run_jobs("run-batch", "-i", str(requests), "-o", str(out), "--server", fake_server.url, "--quiet",
+                      "--force-model")
+    assert forced.returncode == 0 and summary_of(forced)["done"] == 6, forced.stderr
+

@@ -62,7 +62,7 @@ def test_annotate_in_process_with_the_cosmos_reason_command(tmp_path: Path, demo
     args = ["annotate", str(root), "--task", "plausibility", "--max-tokens", "6", "--model", "demo", "--out", str(out),
             "--concurrency", "2", "--quiet"]
     result = _cosmos_reason(*args, env={"COSMOS_REASON_CACHE": str(demo_cache_dir)})
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 4, result.stderr  # every item has its line; broken.jpg's is an error
     summary = summary_of(result)
     assert (summary["done"], summary["failed"], summary["ignored"]) == (3, 1, 1)
     _check(read_lines(out), root)
@@ -74,7 +74,7 @@ def test_annotate_against_the_server(tmp_path: Path, demo_server):
     args = ["annotate", str(root), "--task", "plausibility", "--max-tokens", "6", "--server", demo_server.url,
             "--api-key", API_KEY, "--concurrency", "4", "--quiet"]
     result = _cosmos_reason(*args, "--out", str(out), env={})
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 4, result.stderr  # broken.jpg's line is an error
     _check(read_lines(out), root)
     again = _cosmos_reason(*args, "--out", str(out), env={})
     assert summary_of(again)["skipped"] == 4 and len(read_lines(out)) == 4

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cosmos_reason.jobs.journal import Journal, JournalLocked
+from cosmos_reason.jobs.journal import ForeignLines, Journal, JournalLocked
 
 
 def _open(path: Path, drop=None) -> tuple[Journal, list[tuple[int, dict]]]:
@@ -61,3 +61,14 @@ def test_only_one_job_writes_a_file(tmp_path: Path):
             Journal(path).open()
     with Journal(path).open():  # released on close
         pass
+
+
+@pytest.mark.parametrize("content", ['{"item": "a"}\n{}\n', '{"item": "a"}\nnot json\n', "path,prompt\nx.png,hi"])
+def test_lines_that_are_not_ours_are_reported_and_the_file_is_left_alone(tmp_path: Path, content: str):
+    path = tmp_path / "results.jsonl"
+    path.write_text(content)
+    with pytest.raises(ForeignLines, match=r"results.jsonl:[12]: a line this job did not write.*Nothing was changed"):
+        Journal(path).open(ours=lambda row: "item" in row)
+    assert path.read_text() == content
+    with Journal(path).open(ours=lambda row: True) if "{}" in content else Journal(tmp_path / "x").open():
+        pass  # and the lock was released

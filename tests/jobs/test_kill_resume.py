@@ -14,9 +14,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.media_factory import png_bytes
 
-from .conftest import ROOT, jobs_command, read_lines, run_jobs, summary_of, write_images
+from .conftest import ROOT, FakeServer, jobs_command, read_lines, run_jobs, summary_of, write_images
 
 ITEMS = 60
 
@@ -34,21 +36,25 @@ def _start(media: Path, out: Path, server_url: str) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _kill_mid_run(proc: subprocess.Popen, out: Path, rng: random.Random, sig: int = signal.SIGKILL) -> bool:
-    """Wait for the run to write something new, then signal it at a random moment; False if it finished first."""
-    before = _line_count(out)
-    deadline = time.monotonic() + 60
-    while _line_count(out) <= before and proc.poll() is None and time.monotonic() < deadline:
+def _wait_for_lines(proc: subprocess.Popen, out: Path, count: int) -> None:
+    """Until the output holds `count` lines. The gated server holds the rest of the run, so the
+    job is still running once they are there (the deadline only bounds a broken run)."""
+    deadline = time.monotonic() + 120
+    while _line_count(out) < count:
+        assert proc.poll() is None, f"the job ended early (exit {proc.returncode}) at {_line_count(out)} lines"
+        assert time.monotonic() < deadline, f"no line {count} after 120 s"
         time.sleep(0.01)
-    time.sleep(rng.uniform(0.0, 0.4))
-    if proc.poll() is not None:
-        return False
-    proc.send_signal(sig)
-    proc.wait(timeout=30)
-    return True
 
 
-def test_kill_9_at_random_points_then_rerun_gives_exactly_one_line_per_item(tmp_path: Path, fake_server):
+@pytest.fixture
+def gated_server():
+    """A fake server that answers a /v1 POST only once the test allows it (tests/jobs/fake_server.py)."""
+    server = FakeServer(delay=0.01, pieces=["A", " caption", "."], gate=0).wait_ready()
+    yield server
+    server.stop()
+
+
+def test_kill_9_at_random_points_then_rerun_gives_exactly_one_line_per_item(tmp_path: Path, gated_server):
     media = tmp_path / "media"
     paths = write_images(media, ITEMS)
     (media / "corrupt.png").write_bytes(png_bytes()[:70])
@@ -56,19 +62,24 @@ def test_kill_9_at_random_points_then_rerun_gives_exactly_one_line_per_item(tmp_
     rng = random.Random(5)
     kills = []
     for _ in range(4):
-        proc = _start(media, out, fake_server.url)
-        if not _kill_mid_run(proc, out, rng):
-            break
+        # 10 more answers a round (at most 4 of them taken by the killed run's requests still waiting at the
+        # server): each run makes progress, and 4 rounds (40 answers) can never finish the 61 items.
+        before = _line_count(out)
+        proc = _start(media, out, gated_server.url)
+        gated_server.allow(10)
+        _wait_for_lines(proc, out, before + 1)
+        time.sleep(rng.uniform(0.0, 0.4))  # a random moment: mid-write, mid-request or waiting
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
         kills.append(_line_count(out))
         for number, row in enumerate(read_lines(out), start=1):  # every line whole and valid after each kill
             assert row["item"], number
     print("lines at each kill:", kills)
-    assert len(kills) >= 2 and kills[0] < ITEMS + 1, f"kills did not land mid-run: {kills}"
 
-    before = _line_count(out)  # a round may also have finished the run before its kill
-    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url,
-                      "--concurrency", "4", "--quiet")
-    assert result.returncode == 0, result.stderr
+    gated_server.allow(all=True)
+    before = _line_count(out)
+    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server",
+                      gated_server.url, "--concurrency", "4", "--quiet")
     summary = summary_of(result)
     rows = read_lines(out)
     counts = Counter(row["item"] for row in rows)
@@ -78,28 +89,31 @@ def test_kill_9_at_random_points_then_rerun_gives_exactly_one_line_per_item(tmp_
     corrupt = next(row for row in rows if row["item"].endswith("corrupt.png"))
     assert corrupt["error"]["status"] == 400
 
-    again = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url,
+    again = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", gated_server.url,
                      "--quiet")
     assert summary_of(again)["skipped"] == ITEMS + 1 and len(read_lines(out)) == ITEMS + 1
 
 
-def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path: Path, fake_server):
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path: Path, gated_server):
     media = tmp_path / "media"
     write_images(media, ITEMS, start_seed=1000)
     out = tmp_path / "results.jsonl"
-    proc = _start(media, out, fake_server.url)
-    if _kill_mid_run(proc, out, random.Random(1), sig=signal.SIGINT):
-        assert proc.returncode == 130
-    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url,
-                      "--quiet")
+    proc = _start(media, out, gated_server.url)
+    gated_server.allow(5)
+    _wait_for_lines(proc, out, 5)  # the other 55 items wait at the server: the run cannot end by itself
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert _line_count(out) == 5
+    gated_server.allow(all=True)
+    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server",
+                      gated_server.url, "--quiet")
     assert result.returncode == 0, result.stderr
     counts = Counter(row["item"] for row in read_lines(out))
     assert len(counts) == ITEMS and set(counts.values()) == {1}
+    assert summary_of(result)["skipped"] == 5
 
 
 def test_transient_server_errors_are_retried_to_completion(tmp_path: Path):
-    from .conftest import FakeServer
-
     server = FakeServer(flaky_every=3).wait_ready()  # every third POST answers 503
     try:
         media = tmp_path / "media"

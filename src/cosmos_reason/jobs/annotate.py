@@ -20,36 +20,26 @@ Exactly once, resumable:
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime
 import hashlib
-import json
 import logging
 import os
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..protocol import MEDIA_OPTION_NAMES
-from ..tasks import UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
-from .inputs import Item, classify_file
+from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes, sniff_item
 from .journal import Journal, Row
-from .runner import Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, run_pool, with_retries
+from .rerun import OptionsChanged, changed_items, refusal, row_spec, spec_text
+from .runner import (Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool,
+                     with_retries)
+from .work import Work, _now, execute
 
 log = logging.getLogger("cosmos_reason.jobs")
-CHAT_PATH = "/v1/chat/completions"
-_MIME = {"image": "image/*", "video": "video/*"}
+_IGNORED, _SKIPPED, _SKIPPED_FAILED = "ignored", "skipped", "skipped-failed"
 
 
 # ---- keys ---------------------------------------------------------------------
-
-
-def spec_text(prompt: str | None, task: str | None, options: dict[str, Any]) -> str:
-    """The request's identity apart from the media: canonical JSON of prompt, task, options."""
-    return json.dumps({"prompt": prompt, "task": task, "options": options}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False)
 
 
 def work_key(content_id: str, spec: str) -> str:
@@ -67,22 +57,42 @@ class ResultIndex:
         self.fast: set[bytes] = set()  # (item, size, mtime_ns, spec): skip without reading
         self.done: set[bytes] = set()  # (item, key)
         self.by_key: dict[str, int] = {}  # key -> offset of a line to copy for duplicates
+        self.failed: set[bytes] = set()  # the fast and done digests of error lines
+        self.specs: dict[str, set[str]] = {}  # item -> the specs it was asked with (see rerun.py)
+        self._pool: dict[str, str] = {}  # one copy of each spec text
 
     def add(self, offset: int, row: Row) -> None:
         key, item = row.get("key"), row.get("item")
         if not key or item is None:
             return
-        self.done.add(_digest(item, key))
+        digests = [_digest(item, key)]
+        self.done.add(digests[0])
         self.by_key.setdefault(key, offset)
+        spec = row_spec(row)
+        self.specs.setdefault(item, set()).add(self._pool.setdefault(spec, spec))
         if row.get("size") is not None and row.get("mtime_ns") is not None:
-            spec = spec_text(row.get("prompt"), row.get("task"), row.get("options") or {})
-            self.fast.add(_digest(item, row["size"], row["mtime_ns"], spec))
+            digests.append(_digest(item, row["size"], row["mtime_ns"], spec))
+            self.fast.add(digests[-1])
+        if row.get("error") is not None:
+            self.failed.update(digests)
 
-    def has_fast(self, item: str, size: int, mtime_ns: int, spec: str) -> bool:
-        return _digest(item, size, mtime_ns, spec) in self.fast
+    def has_fast(self, item: str, size: int, mtime_ns: int, spec: str) -> str | None:
+        """_SKIPPED / _SKIPPED_FAILED when a line for this file as it is now is there, else None."""
+        return _outcome(_digest(item, size, mtime_ns, spec), self.fast, self.failed)
 
-    def is_done(self, item: str, key: str) -> bool:
-        return _digest(item, key) in self.done
+    def is_done(self, item: str, key: str) -> str | None:
+        return _outcome(_digest(item, key), self.done, self.failed)
+
+
+def _outcome(digest: bytes, done: set[bytes], failed: set[bytes]) -> str | None:
+    if digest not in done:
+        return None
+    return _SKIPPED_FAILED if digest in failed else _SKIPPED
+
+
+def is_ours(row: Row) -> bool:
+    """An annotate line: it names its item and its key."""
+    return isinstance(row.get("item"), str) and isinstance(row.get("key"), str)
 
 
 def retryable(row: Row) -> bool:
@@ -90,164 +100,7 @@ def retryable(row: Row) -> bool:
     return isinstance(error, dict) and bool(error.get("retryable"))
 
 
-# ---- one item -----------------------------------------------------------------
-
-
-@dataclass
-class Work:
-    """Everything needed to run one item; plain data, so it can ship to a Ray actor."""
-
-    item: str
-    key: str
-    is_url: bool = False
-    kind: str | None = None
-    prompt: str | None = None
-    task: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
-    sha256: str | None = None
-    size: int | None = None
-    mtime_ns: int | None = None
-    read_error: str | None = None
-
-    def base_row(self) -> Row:
-        row: Row = {
-            "item": self.item, "kind": self.kind, "sha256": self.sha256, "size": self.size,
-            "mtime_ns": self.mtime_ns, "key": self.key, "prompt": self.prompt, "task": self.task,
-            "options": self.options,
-        }
-        if self.meta:
-            row["meta"] = self.meta
-        return row
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(request fields, media_options)."""
-    media = {k: v for k, v in options.items() if k in MEDIA_OPTION_NAMES}
-    request = {k: v for k, v in options.items() if k not in MEDIA_OPTION_NAMES}
-    return request, media
-
-
-def media_url(work: Work, data: bytes | None) -> str:
-    if work.is_url:
-        return work.item
-    assert data is not None
-    return f"data:{_MIME.get(work.kind or '', 'application/octet-stream')};base64,{base64.b64encode(data).decode()}"
-
-
-def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, Any]:
-    """The chat request for one item: the media part, then the prompt (none: the task's question)."""
-    request, media = split_options(dict(work.options))
-    system = request.pop("system", None)
-    kind = work.kind or "image"
-    content: list[dict[str, Any]] = [{"type": f"{kind}_url", f"{kind}_url": {"url": media_url(work, data)}}]
-    if work.prompt:
-        content.append({"type": "text", "text": work.prompt})
-    messages: list[dict[str, Any]] = [{"role": "system", "content": str(system)}] if system else []
-    messages.append({"role": "user", "content": content})
-    body: dict[str, Any] = {"messages": messages, **request}
-    if model:
-        body["model"] = model
-    if work.task:
-        body["task"] = work.task
-    if media:
-        body["media_options"] = media
-    body["stream"] = False
-    return body
-
-
-def result_fields(body: dict[str, Any], task: str | None) -> Row:
-    """Answer, reasoning, parsed fields and usage from a chat completion."""
-    recipe = get_task(task) if task else None
-    parse = recipe is not None and recipe.answer_parser != "text"
-    choices = []
-    for choice in sorted(body.get("choices") or [], key=lambda c: c.get("index", 0)):
-        message = choice.get("message") or {}
-        content = message.get("content")
-        choices.append({
-            "content": content,
-            "reasoning": message.get("reasoning_content") or message.get("reasoning"),
-            "finish_reason": choice.get("finish_reason"),
-            "parsed": parse_answer(recipe, content or "") if parse else None,
-        })
-    first = choices[0] if choices else {}
-    fields: Row = {
-        "model": body.get("model"),
-        "content": first.get("content"),
-        "reasoning": first.get("reasoning"),
-        "finish_reason": first.get("finish_reason"),
-        "parsed": first.get("parsed"),
-        "usage": body.get("usage"),
-    }
-    if len(choices) > 1:
-        fields["choices"] = choices
-    if recipe is not None and recipe.name == "critic" and choices:
-        fields["critic_score"] = critic_score([c["parsed"] or {} for c in choices])
-    return fields
-
-
-def error_row(work: Work, message: str, *, kind: str, status: int | None = None, retryable: bool = False,
-              **extra: Any) -> Row:
-    return {**work.base_row(), "content": None,
-            "error": {"type": kind, "status": status, "message": message, "retryable": retryable}, **extra}
-
-
-async def execute(target: Target, model: str | None, policy: RetryPolicy, work: Work, data: bytes | None,
-                  timeout: float | None = None) -> Row:
-    """Run one item and return its line (an answer or an error; never raises for the item's own faults)."""
-    started = time.monotonic()
-    if work.read_error:
-        return _timed(error_row(work, work.read_error, kind="input"), started, 0)
-    if work.kind is None:
-        return _timed(error_row(work, "not a recognized image or video (checked by magic bytes, Pillow and "
-                                      "PyAV)", kind="input"), started, 0)
-    if not work.prompt and not work.task:
-        return _timed(error_row(work, "no prompt and no task for this item", kind="input"), started, 0)
-    if work.task:
-        try:
-            get_task(work.task)
-        except UnknownTaskError as exc:
-            return _timed(error_row(work, str(exc), kind="input"), started, 0)
-    body = build_body(work, data, model)
-    try:
-        reply, attempts = await with_retries(lambda: target.post(CHAT_PATH, body, timeout=timeout), policy,
-                                             what=work.item)
-    except RetriesExhausted as exc:
-        return _timed(error_row(work, str(exc), kind="transient", status=exc.last.status, retryable=True),
-                      started, exc.attempts)
-    if not reply.ok:
-        row = error_row(work, reply.error_message(), kind="http", status=reply.status, model=model,
-                        request_id=reply.request_id)
-        return _timed(row, started, attempts, reply.seconds)
-    row = {**work.base_row(), **result_fields(reply.body, work.task), "request_id": reply.request_id,
-           "error": None}
-    return _timed(row, started, attempts, reply.seconds)
-
-
-def _timed(row: Row, started: float, attempts: int, request_seconds: float | None = None) -> Row:
-    timing: dict[str, Any] = {"seconds": round(time.monotonic() - started, 4), "attempts": attempts}
-    if request_seconds is not None:
-        timing["request_seconds"] = round(request_seconds, 4)
-    timing["finished_at"] = _now()
-    row["timing"] = timing
-    return row
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def read_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
 # ---- the job --------------------------------------------------------------------
-
-_IGNORED, _SKIPPED = "ignored", "skipped"
 
 
 @dataclass
@@ -262,7 +115,7 @@ class AnnotateJob:
     def __init__(self, items: list[Item], out: str | os.PathLike, *, target: Target | None = None,
                  concurrency: int = 4, policy: RetryPolicy | None = None, quiet: bool = False,
                  retry_errors: bool = False, timeout: float | None = None, breaker_limit: int | None = None,
-                 sync: bool = True) -> None:
+                 sync: bool = True, redo: bool = False) -> None:
         self.items = items
         self.out = out
         self.target = target
@@ -270,6 +123,7 @@ class AnnotateJob:
         self.policy = policy or RetryPolicy()
         self.quiet = quiet
         self.retry_errors = retry_errors
+        self.redo = redo
         self.timeout = timeout
         self.breaker = Breaker(breaker_limit or max(8, 2 * self.concurrency))
         self.sync = sync
@@ -286,8 +140,9 @@ class AnnotateJob:
         def drop(row: Row) -> bool:
             return retryable(row) or (self.retry_errors and row.get("error") is not None)
 
-        self.journal = Journal(self.out, sync=self.sync).open(self.index.add, drop=drop)
+        self.journal = Journal(self.out, sync=self.sync).open(self.index.add, drop=drop, ours=is_ours)
         j = self.journal
+        self._check_rerun()
         if j.truncated_bytes:
             log.warning("%s: cut off a half-written last line (%d bytes); that item is redone", self.out,
                         j.truncated_bytes)
@@ -299,6 +154,40 @@ class AnnotateJob:
             log.info("%s: %d lines already there; resuming", self.out, j.rows)
         return j
 
+    def _check_rerun(self) -> None:
+        """Refuse (or with redo, make room for) new requests for items the file has other lines for."""
+        assert self.journal is not None
+        changed = changed_items(self.items, self.index.specs)
+        if not changed:
+            return
+        if not self.redo:
+            self.journal.close()
+            raise OptionsChanged(refusal(str(self.out), changed))
+        keep: dict[str, set[str]] = {}
+        for item in self.items:
+            if item.source in changed:
+                keep.setdefault(item.source, set()).add(spec_text(item.prompt, item.task, item.options))
+        self.index = ResultIndex()
+        removed = self.journal.remove(lambda row: row.get("item") in keep and row_spec(row) not in keep[row["item"]],
+                                      on_row=self.index.add)
+        log.info("%s: --redo: removed %d lines of %d items asked with other options", self.out, removed, len(changed))
+
+    async def sniff(self) -> None:
+        """Set aside the folder's files that are not media before the bar starts, so that its total
+        is right from the first frame (a file without a media extension is read: 4 KiB)."""
+        keep = [True] * len(self.items)
+
+        async def one(index: int) -> None:
+            keep[index] = await in_thread(sniff_item, self.items[index])
+
+        await run_pool(range(len(self.items)), one, 8)
+        media = [item for item, k in zip(self.items, keep) if k]
+        self.summary.ignored += len(self.items) - len(media)
+        if len(media) < len(self.items):
+            log.info("%d of them are not images or videos: ignored", len(self.items) - len(media))
+        self.items = media
+        self.summary.total = len(media)
+
     def start_progress(self) -> None:
         self.progress = Progress(len(self.items), quiet=self.quiet, desc="annotate", summary=self.summary)
 
@@ -307,12 +196,12 @@ class AnnotateJob:
         offset = self.journal.append(row)
         if not retryable(row):
             self.index.add(offset, row)
-        if row.get("reused_from") is not None:
-            self.summary.reused += 1
-        elif retryable(row):
+        if retryable(row):
             self.summary.unfinished += 1
         elif row.get("error"):
             self.summary.failed += 1
+        elif row.get("reused_from") is not None:
+            self.summary.reused += 1
         else:
             self.summary.done += 1
             self.summary.add_usage(row.get("usage"))
@@ -335,7 +224,7 @@ class AnnotateJob:
             content_id = f"url:{item.source}"
         else:
             try:
-                loaded = await asyncio.to_thread(self._load, item, spec, work)
+                loaded = await in_thread(self._load, item, spec, work)
             except OSError as exc:
                 work.read_error = f"cannot read {item.source}: {exc.strerror or exc}"
                 loaded = None
@@ -344,8 +233,9 @@ class AnnotateJob:
             data = loaded
             content_id = f"sha256:{work.sha256}" if work.sha256 else f"path:{item.source}"
         work.key = work_key(content_id, spec)
-        if self.index.is_done(item.source, work.key):
-            return _SKIPPED
+        done = self.index.is_done(item.source, work.key)
+        if done is not None:
+            return done
         if work.key in self.index.by_key:
             assert self.journal is not None
             self.write(_reused(self.journal.read_row(self.index.by_key[work.key]), work))
@@ -354,9 +244,16 @@ class AnnotateJob:
 
     def _load(self, item: Item, spec: str, work: Work) -> bytes | str:
         stat = os.stat(item.source)
+        try:
+            check_regular(stat.st_mode)
+        except NotRegularFile:
+            if not item.explicit:
+                return _IGNORED
+            raise
         work.size, work.mtime_ns = stat.st_size, stat.st_mtime_ns
-        if self.index.has_fast(item.source, stat.st_size, stat.st_mtime_ns, spec):
-            return _SKIPPED
+        done = self.index.has_fast(item.source, stat.st_size, stat.st_mtime_ns, spec)
+        if done is not None:
+            return done
         if work.kind is None:
             work.kind = classify_file(item.source)
         if work.kind is None and not item.explicit:
@@ -366,9 +263,11 @@ class AnnotateJob:
         return data
 
     def count(self, outcome: str) -> None:
-        if outcome == _SKIPPED:
+        if outcome in (_SKIPPED, _SKIPPED_FAILED):
             self.summary.skipped += 1
-            self._advance()
+            self.summary.failed_before += outcome == _SKIPPED_FAILED
+            if self.progress is not None:
+                self.progress.skip()
         elif outcome == _IGNORED:
             self.summary.ignored += 1
             if self.progress is not None:
@@ -394,7 +293,7 @@ class AnnotateJob:
         try:
             assert self.target is not None
             row = await execute(self.target, self.model, self.policy, work, resolved.data, self.timeout)
-            row.setdefault("model", self.model)
+            row["model"] = row.get("model") or self.model
             self.write(row)
             future.set_result(None if retryable(row) else row)
         finally:
@@ -412,6 +311,7 @@ class AnnotateJob:
         self.open_journal()
         try:
             self.model, _ = await with_retries(self.target.model_id, self.policy, what="GET /v1/models")
+            await self.sniff()
             self.start_progress()
             await run_pool(self.items, self._one, self.concurrency)
         except TargetDown as exc:

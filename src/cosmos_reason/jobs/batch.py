@@ -9,7 +9,13 @@ and ``error: null``; one that got none after all retries has ``response: null`` 
 ``error: {"code": "retries_exhausted", "message"}``, and is redone by the next run.
 
 Same guarantees as annotate, keyed by custom_id: lines written as results arrive, each
-durable before the next; a rerun skips the custom_ids already answered.
+durable before the next; a rerun skips the custom_ids already answered (``--retry-errors``:
+also redoes those answered with an error).
+
+A batch file written for another server names another model (``nvidia/Cosmos-Reason1-7B``
+where this one serves ``cosmos-reason1-demo``): every request would get a 404. When the
+first requests answered all fail with model-not-found, the run stops without writing them
+and names ``--force-model``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from .runner import Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, T
 
 log = logging.getLogger("cosmos_reason.jobs")
 RETRYABLE_CODE = "retries_exhausted"
+MODEL_MISMATCH_LINES = 3  # stop when the first this many answers all say "no such model"
 SUPPORTED_URLS = ("/v1/chat/completions", "/v1/score")
 
 
@@ -118,10 +125,32 @@ def retryable(row: Row) -> bool:
     return row.get("response") is None and (row.get("error") or {}).get("code") == RETRYABLE_CODE
 
 
+def is_error(row: Row) -> bool:
+    """No answer, or an HTTP error answer (as OpenAI's output files record a 4xx)."""
+    response = row.get("response")
+    return row.get("error") is not None or not isinstance(response, dict) or \
+        not 200 <= int(response.get("status_code") or 0) < 300
+
+
+def is_model_not_found(reply) -> bool:
+    """A 404 about the request's model (our server's code; vLLM's and OpenAI's wording)."""
+    if reply.status != 404 or not isinstance(reply.body, dict):
+        return False
+    error = reply.body.get("error") if isinstance(reply.body.get("error"), dict) else reply.body
+    text = str(error.get("message") or "").lower()
+    return error.get("code") == "model_not_found" or error.get("param") == "model" or \
+        ("model" in text and "does not exist" in text)
+
+
+class ModelMismatch(Exception):
+    """The first answers all said the batch file's model is not the one served."""
+
+
 class BatchJob:
     def __init__(self, requests: list[BatchRequestInput], out: str | os.PathLike, target: Target, *,
                  concurrency: int = 4, policy: RetryPolicy | None = None, quiet: bool = False,
-                 force_model: bool = False, timeout: float | None = None, breaker_limit: int | None = None) -> None:
+                 force_model: bool = False, timeout: float | None = None, breaker_limit: int | None = None,
+                 retry_errors: bool = False) -> None:
         self.requests = requests
         self.out = Path(out)
         self.target = target
@@ -129,10 +158,13 @@ class BatchJob:
         self.policy = policy or RetryPolicy()
         self.quiet = quiet
         self.force_model = force_model
+        self.retry_errors = retry_errors
         self.timeout = timeout
         self.breaker = Breaker(breaker_limit or max(8, 2 * self.concurrency))
         self.summary = Summary(total=len(requests))
         self.done: set[str] = set()
+        self.errors: set[str] = set()  # custom_ids whose line is an error
+        self.misses: list[tuple[BatchRequestInput, Row]] | None = []  # model-not-found lines held back (_check_model)
         self.model: str | None = None
         self.journal: Journal | None = None
         self.progress: Progress | None = None
@@ -140,12 +172,18 @@ class BatchJob:
     def _index(self, offset: int, row: Row) -> None:
         if isinstance(row.get("custom_id"), str):
             self.done.add(row["custom_id"])
+            if is_error(row):
+                self.errors.add(row["custom_id"])
+
+    def _drop(self, row: Row) -> bool:
+        return retryable(row) or (self.retry_errors and is_error(row))
 
     async def _one(self, request: BatchRequestInput) -> None:
         assert self.journal is not None and self.progress is not None
         if request.custom_id in self.done:
             self.summary.skipped += 1
-            self.progress.advance()
+            self.summary.failed_before += request.custom_id in self.errors
+            self.progress.skip()
             return
         body = dict(request.body)
         if body.get("stream"):
@@ -162,13 +200,38 @@ class BatchJob:
             self.breaker.failure(str(exc))
             return
         self.breaker.success()
-        self._write(output_line(request.custom_id, status=reply.status, request_id=reply.request_id, body=reply.body))
+        row = output_line(request.custom_id, status=reply.status, request_id=reply.request_id, body=reply.body)
+        if self._check_model(request, reply, row):
+            return
+        self._write(row)
         if reply.ok:
             self.summary.done += 1
             if isinstance(reply.body, dict):
                 self.summary.add_usage(reply.body.get("usage"))
         else:
             self.summary.failed += 1
+
+    def _check_model(self, request: BatchRequestInput, reply, row: Row) -> bool:
+        """True when the line is held back: while every answer so far is model-not-found, the lines
+        wait; at MODEL_MISMATCH_LINES of them (or the whole file) the run stops without them, so
+        a rerun with --force-model redoes them. Any other answer writes the held lines and ends this."""
+        if self.misses is None:
+            return False
+        if not is_model_not_found(reply):
+            held, self.misses = self.misses, None
+            for _, row_held in held:
+                self._write(row_held)
+                self.summary.failed += 1
+            return False
+        self.misses.append((request, row))
+        todo = sum(1 for r in self.requests if r.custom_id not in self.done)
+        if len(self.misses) >= min(MODEL_MISMATCH_LINES, todo):
+            asked = request.body.get("model")
+            raise ModelMismatch(
+                f"the first {len(self.misses)} requests all failed with 404: model {asked!r} is not the one "
+                f"{self.target.description} serves ({self.model!r}); rerun with --force-model to send every "
+                f"request to {self.model!r}, or set \"model\" in the batch file")
+        return True
 
     def _write(self, row: Row) -> None:
         assert self.journal is not None and self.progress is not None
@@ -178,7 +241,10 @@ class BatchJob:
         self.progress.advance()
 
     async def run(self) -> Summary:
-        self.journal = Journal(self.out).open(self._index, drop=retryable)
+        self.journal = Journal(self.out).open(self._index, drop=self._drop,
+                                              ours=lambda row: isinstance(row.get("custom_id"), str))
+        if self.journal.dropped_lines and self.retry_errors:
+            log.info("%s: %d failed requests will be redone", self.out, self.journal.dropped_lines)
         if self.journal.truncated_bytes:
             log.warning("%s: cut off a half-written last line; that request is redone", self.out)
         if self.journal.rows:
@@ -188,7 +254,7 @@ class BatchJob:
             self.progress = Progress(len(self.requests), quiet=self.quiet, desc="run-batch", unit="req",
                                      summary=self.summary)
             await run_pool(self.requests, self._one, self.concurrency)
-        except TargetDown as exc:
+        except (TargetDown, ModelMismatch) as exc:
             self.summary.stopped = str(exc)
         except RetriesExhausted as exc:
             self.summary.stopped = f"{self.target.description}: {exc}"

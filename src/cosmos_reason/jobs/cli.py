@@ -3,9 +3,11 @@
 ``register(subparsers)`` adds them to ``cosmos-reason``; ``python -m cosmos_reason.jobs``
 runs them alone (without importing the server, so a client-only run starts fast).
 
-Exit codes: 0 every item has its line; 1 the input or the target cannot be used;
-2 bad arguments; 3 some items still need a rerun (they failed after all retries, or
-the target went down and the run stopped); 130 interrupted (Ctrl-C, SIGTERM).
+Exit codes: 0 every item has its line, an answer; 1 the input or the target cannot be
+used; 2 bad arguments; 3 some items still need a rerun (they failed after all retries,
+or the run stopped early: the target went down, the batch file names another model);
+4 every item has its line but some lines are errors (a corrupt file, a 4xx: see their
+"error"; --retry-errors redoes them); 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -21,10 +23,21 @@ from typing import Any
 log = logging.getLogger("cosmos_reason.jobs")
 
 
+def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, example: str,  # noqa: A002
+                description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with an example, and whose mistakes show its own usage
+    (main() reports unknown flags through `command_parser`)."""
+    parser = sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+                            epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(command_parser=parser)
+    return parser
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    annotate = subparsers.add_parser(
-        "annotate", help="annotate a folder, glob or manifest of images/videos into JSONL (resumable)",
-        description="Annotate images and videos: one JSON line per item, resumable after any crash.")
+    annotate = add_command(
+        subparsers, "annotate", help="annotate a folder, glob or manifest of images/videos into JSONL (resumable)",
+        description="Annotate images and videos: one JSON line per item, resumable after any crash.",
+        example="cosmos-reason annotate ./clips --task caption --out captions.jsonl --server http://localhost:8000")
     annotate.add_argument("input", metavar="INPUT",
                           help="a folder (recursive), a glob, a manifest (.jsonl/.csv of paths or URLs), a file or URL")
     annotate.add_argument("--task", help="a task recipe (GET /v1/tasks: caption, critic, plausibility, ...)")
@@ -34,9 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="read INPUT as a manifest whatever its extension")
     annotate.add_argument("--retry-errors", action="store_true",
                           help="also redo items whose line is a permanent error (their old lines are removed)")
+    annotate.add_argument("--redo", action="store_true",
+                          help="items whose lines in --out were asked with other options (prompt, task, options): "
+                               "replace those lines instead of refusing to run")
     annotate.add_argument("--limit", type=int, help="only the first N items")
     _request_options(annotate)
-    _target_options(annotate)
+    _target_options(annotate, ray=True)
     ray = annotate.add_argument_group("Ray (needs the [ray] extra)")
     ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                      help="run on Ray Data: alone, a local Ray instance; with an ADDRESS (ray://host:10001, "
@@ -46,9 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ray.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each actor reserves (default 1)")
     annotate.set_defaults(func=annotate_command)
 
-    critic = subparsers.add_parser(
-        "critic", help="score candidate videos for one prompt and rank them (best-of-N)",
-        description="Best-of-N: score each candidate with the video critic (or --reward: P(Yes)) and rank them.")
+    critic = add_command(
+        subparsers, "critic", help="score candidate videos for one prompt and rank them (best-of-N)",
+        description="Best-of-N: score each candidate with the video critic (or --reward: P(Yes)) and rank them.",
+        example='cosmos-reason critic a.mp4 b.mp4 c.mp4 --prompt "A robot stacks cups." --out ranking.jsonl '
+                '--server http://localhost:8000')
     critic.add_argument("candidates", nargs="+", metavar="CANDIDATE", help="candidate videos (paths or URLs)")
     critic.add_argument("--prompt", help="the prompt the candidates were generated from (given to the model as context)")
     critic.add_argument("--question", help="the question asked about each video (default: the critic's, or for "
@@ -58,36 +76,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     critic.add_argument("--n", type=int, default=4, help="critic reviews sampled per video (default 4)")
     critic.add_argument("--out", "-o", default="ranking.jsonl", help="ranking JSONL (default ranking.jsonl)")
     critic.add_argument("--chart", help="bar chart PNG (default: --out with .png)")
-    _request_options(critic)
+    critic.add_argument("--retry-errors", action="store_true",
+                        help="rerunning on the same --out keeps the rows of candidates asked the same way; "
+                             "this also asks again those that failed (an unreadable review, a corrupt file)")
+    _request_options(critic, only=CRITIC_OPTIONS)  # what /v1/score takes
     _target_options(critic)
     critic.set_defaults(func=critic_command)
 
-    batch = subparsers.add_parser(
-        "run-batch", help="run an OpenAI Batch API input file, write the Batch API output file (resumable)",
-        description="Run an OpenAI Batch API JSONL file (custom_id, method, url, body) against this model.")
+    batch = add_command(
+        subparsers, "run-batch", help="run an OpenAI Batch API input file, write the Batch API output file (resumable)",
+        description="Run an OpenAI Batch API JSONL file (custom_id, method, url, body) against this model.",
+        example="cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000 "
+                "--force-model")
     batch.add_argument("-i", "--input", required=True, help="Batch API input JSONL")
     batch.add_argument("-o", "--output", required=True, help="Batch API output JSONL; rerun to resume")
     batch.add_argument("--force-model", action="store_true",
                        help="send every request to the served model, whatever its body's model says")
+    batch.add_argument("--retry-errors", action="store_true",
+                       help="also redo requests whose line is an error answer (their old lines are removed)")
     _target_options(batch)
     batch.set_defaults(func=batch_command)
 
 
-def _request_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("request options (a manifest item's own options win)")
-    g.add_argument("--max-tokens", type=int)
-    g.add_argument("--temperature", type=float)
-    g.add_argument("--top-p", type=float)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--reasoning", action="store_true", default=None,
-                   help="ask for <think> reasoning (tasks with reasoning already do)")
+REQUEST_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "reasoning", "fps", "max_pixels", "options")
+CRITIC_OPTIONS = ("max_tokens", "temperature", "seed", "fps", "max_pixels", "options")
+
+
+def _request_options(p: argparse.ArgumentParser, only: tuple[str, ...] = REQUEST_OPTIONS) -> None:
+    """The request options a command sends (critic: only those /v1/score takes)."""
+    g = p.add_argument_group("request options" + (" (a manifest item's own options win)" if "top_p" in only else ""))
+    if "max_tokens" in only:
+        g.add_argument("--max-tokens", type=int)
+    if "temperature" in only:
+        g.add_argument("--temperature", type=float)
+    if "top_p" in only:
+        g.add_argument("--top-p", type=float)
+    if "seed" in only:
+        g.add_argument("--seed", type=int)
+    if "reasoning" in only:
+        g.add_argument("--reasoning", action="store_true", default=None,
+                       help="ask for <think> reasoning (tasks with reasoning already do)")
     g.add_argument("--fps", type=float, help="video frames sampled per second")
     g.add_argument("--max-pixels", type=int, help="largest image/frame size in pixels")
-    g.add_argument("--options", type=json.loads, default={}, metavar="JSON",
+    g.add_argument("--options", type=_json_object, default={}, metavar="JSON",
                    help='more request or media options as a JSON object, e.g. \'{"nframes": 8}\'')
 
 
-def _target_options(p: argparse.ArgumentParser) -> None:
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"nframes\": 8}}', got {text!r}")
+    return value
+
+
+def _target_options(p: argparse.ArgumentParser, *, ray: bool = False) -> None:
     g = p.add_argument_group("where to run (one of --server or --model)")
     g.add_argument("--server", metavar="URL", help="a running cosmos-reason (or OpenAI-compatible) server, "
                                                    "e.g. http://localhost:8000")
@@ -97,7 +142,7 @@ def _target_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", help="in-process: as serve --dtype")
     g.add_argument("--device", help="in-process: as serve --device")
     g.add_argument("--concurrency", "-c", type=int, default=4,
-                   help="requests in flight (with --ray: per actor) (default 4)")
+                   help="requests in flight" + (" (with --ray: per actor)" if ray else "") + " (default 4)")
     g.add_argument("--retries", type=int, default=6, help="tries per request for transient failures (default 6)")
     g.add_argument("--timeout", type=float, default=600.0, help="seconds per request (default 600)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar: a log line every 10 s")
@@ -114,12 +159,7 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    options = {
-        "max_tokens": args.max_tokens, "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed,
-        "reasoning": args.reasoning, "fps": args.fps, "max_pixels": args.max_pixels,
-    }
-    if not isinstance(args.options, dict):
-        raise SystemExit("cosmos-reason: error: --options must be a JSON object")
+    options = {name: getattr(args, name, None) for name in REQUEST_OPTIONS if name != "options"}
     return {k: v for k, v in options.items() if v is not None} | args.options
 
 
@@ -148,8 +188,8 @@ def make_target(args: argparse.Namespace):
 
 
 def _finish(summary, what: str) -> int:
-    if summary is None:  # the job could not start; _guard said why
-        return 1
+    if isinstance(summary, int):  # the job could not start; _guard said why
+        return summary
     print(summary.text(what), file=sys.stderr)
     print(json.dumps({"summary": summary.as_dict()}))
     return summary.exit_code()
@@ -187,10 +227,10 @@ def annotate_command(args: argparse.Namespace) -> int:
         items = items[: args.limit]
     if not (args.task or args.prompt) and any(not (i.prompt or i.task) for i in items):
         return _fail("give --task NAME or --prompt TEXT (or a prompt or task for every manifest item)", 2)
-    log.info("%d items from %s", len(items), args.input)
+    log.info("%d files or URLs from %s", len(items), args.input)
     policy = RetryPolicy(attempts=max(1, args.retries))
     job = AnnotateJob(items, args.out, concurrency=args.concurrency, policy=policy, quiet=args.quiet,
-                      retry_errors=args.retry_errors, timeout=args.timeout)
+                      retry_errors=args.retry_errors, timeout=args.timeout, redo=args.redo)
     if args.ray:
         if not args.model:
             return _fail("--ray needs --model (each Ray actor loads its own engine)", 2)
@@ -230,19 +270,26 @@ def annotate_command(args: argparse.Namespace) -> int:
 
 def _guard(run, job):
     from .clients import TargetError
-    from .journal import JournalLocked
+    from .journal import ForeignLines, JournalLocked
+    from .rerun import OptionsChanged
 
     try:
         return run()
-    except (JournalLocked, TargetError) as exc:
-        _fail(str(exc))
-        return None
+    except (JournalLocked, ForeignLines, TargetError) as exc:
+        return _fail(str(exc))
+    except OptionsChanged as exc:
+        return _fail(str(exc), 2)
+    except OSError as exc:  # the output cannot be written: a folder, no such parent, no space, no permission
+        if isinstance(exc, TimeoutError):
+            raise
+        where = exc.filename or getattr(job, "out", None) or getattr(job, "journal", None)
+        return _fail(f"cannot write {where}: {exc.strerror or exc}")
 
 
 def critic_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .critic import chart_title, plot_ranking, run_critic, write_ranking
+    from .critic import best, chart_title, earlier_rows, plot_ranking, run_critic, write_ranking
     from .runner import RetryPolicy
 
     _setup_logging(args.quiet)
@@ -251,13 +298,14 @@ def critic_command(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001
         return _fail(str(exc))
     options = _options(args)
+    earlier = earlier_rows(args.out, retry_errors=args.retry_errors)
 
     async def main() -> list[dict]:
         try:
             return await run_critic(target, args.candidates, prompt=args.prompt, question=args.question,
                                     reward=args.reward, n=args.n, options=options, concurrency=args.concurrency,
                                     policy=RetryPolicy(attempts=max(1, args.retries)), quiet=args.quiet,
-                                    timeout=args.timeout)
+                                    timeout=args.timeout, earlier=earlier)
         finally:
             await target.aclose()
 
@@ -268,16 +316,25 @@ def critic_command(args: argparse.Namespace) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the target could not be used at all
         return _fail(str(exc))
-    write_ranking(rows, args.out)
     chart = args.chart or str(Path(args.out).with_suffix(".png"))
-    drawn = plot_ranking(rows, chart, title=chart_title(args.reward, args.n, args.prompt))
+    try:
+        write_ranking(rows, args.out)
+        drawn = plot_ranking(rows, chart, title=chart_title(args.reward, args.n, args.prompt))
+    except OSError as exc:
+        return _fail(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}")
     for row in rows:
-        score = "failed: " + row["error"]["message"] if row["error"] else f"{row['score']:.3f}"
-        print(f"{row['rank']:>3}  {score:>8}  {row['candidate']}", file=sys.stderr)
-    print(json.dumps({"best": rows[0]["candidate"] if rows and rows[0]["score"] is not None else None,
-                      "ranking": args.out, "chart": chart if drawn else None}))
-    failed = sum(1 for row in rows if row["error"])
-    return 3 if failed else 0
+        score = "no score: " + row["error"]["message"] if row["score"] is None else f"{row['score']:.3f}"
+        print(f"{row['rank'] or '-':>3}  {score:>8}  {row['candidate']}", file=sys.stderr)
+    reused = sum(1 for row in rows if row.get("reused"))
+    if reused:
+        print(f"{reused} of {len(rows)} kept from {args.out} (asked the same way before; --retry-errors asks "
+              f"failed ones again)", file=sys.stderr)
+    winner = best(rows)
+    if winner is None:
+        print("cosmos-reason: no candidate could be scored, so none is best (see each one's error above)",
+              file=sys.stderr)
+    print(json.dumps({"best": winner, "ranking": args.out, "chart": chart if drawn else None}))
+    return 3 if any(row["score"] is None for row in rows) else 0
 
 
 def batch_command(args: argparse.Namespace) -> int:
@@ -296,7 +353,7 @@ def batch_command(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     job = BatchJob(requests, args.output, target, concurrency=args.concurrency,
                    policy=RetryPolicy(attempts=max(1, args.retries)), quiet=args.quiet,
-                   force_model=args.force_model, timeout=args.timeout)
+                   force_model=args.force_model, timeout=args.timeout, retry_errors=args.retry_errors)
 
     async def main() -> None:
         try:
@@ -311,8 +368,10 @@ def batch_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cosmos_reason.jobs")
-    register(parser.add_subparsers(metavar="COMMAND"))
-    args = parser.parse_args(argv)
+    register(parser.add_subparsers(metavar="COMMAND", title="commands"))
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a mistyped flag: the command's own usage
+        (getattr(args, "command_parser", None) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

@@ -174,7 +174,12 @@ def in_process_target(model: str, serve_args: list[str] | None = None, *, timeou
 
     settings = settings or serve_settings(model, serve_args)
     if engine is None:
+        from ..cli import check_device, check_model_source
         from ..engine.registry import create_engine
+
+        if settings.engine == "hf":
+            check_model_source(settings.model)  # one line for a missing folder or an offline hub
+            check_device(settings.device)
 
         engine = create_engine(settings)
     logging.getLogger("cosmos_reason.server.app").setLevel(logging.ERROR)  # the open-server warning

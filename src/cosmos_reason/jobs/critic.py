@@ -9,13 +9,20 @@ Each candidate is scored through POST /v1/score:
   question (default: is the video plausible and free of artifacts), the
   Cosmos-Reason1-Reward way.
 
-Candidates are ranked best first (ties keep the order given; a candidate that failed
-ranks last with its error), written as JSONL, and drawn as a bar chart (PNG).
+Candidates are ranked best first (ties keep the order given), written as JSONL, and
+drawn as a bar chart (PNG). A candidate without a score (it failed, or none of its
+critic reviews could be read as Yes/No) is not ranked: it is listed last with
+``rank: null`` and its error, and when no candidate has a score there is no best and no
+chart; the command then exits 3.
+
+Rerunning with the same ``--out`` keeps the rows of candidates asked the same way (same
+content, method, question, n, options and model) instead of scoring them again; a
+candidate that failed is asked again when its failure was transient, or with
+``--retry-errors`` for any failure (an unreadable review, a corrupt file).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -24,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from ..tasks import get_task
-from .annotate import Work, media_url, read_bytes, split_options
+from .work import Work, item_message, media_url, split_options
 from .clients import Target
-from .inputs import classify_bytes, is_url, kind_from_name
+from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
 from .journal import dumps
-from .runner import Progress, RetriesExhausted, RetryPolicy, run_pool, with_retries
+from .runner import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 
 log = logging.getLogger("cosmos_reason.jobs")
 SCORE_PATH = "/v1/score"
@@ -43,17 +50,51 @@ def question_text(prompt: str | None, question: str | None, reward: bool) -> str
     return asked
 
 
+def request_key(row: dict[str, Any]) -> str:
+    """What a row's score depends on: the candidate and its content, and how it was asked."""
+    return json.dumps([row.get(name) for name in ("candidate", "sha256", "method", "question", "n", "options",
+                                                  "model")], sort_keys=True, ensure_ascii=False)
+
+
+def earlier_rows(path: str | os.PathLike, *, retry_errors: bool) -> dict[str, dict]:
+    """request_key -> a row of an earlier ranking worth keeping (scored, or failed for good
+    unless retry_errors); nothing when the file is missing or not a ranking."""
+    rows: dict[str, dict] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return rows
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(row, dict) or "candidate" not in row:
+            continue
+        error = row.get("error")
+        if error and (retry_errors or (isinstance(error, dict) and error.get("retryable"))):
+            continue
+        row.pop("rank", None)
+        rows[request_key(row)] = row
+    return rows
+
+
 async def score_candidate(target: Target, model: str | None, policy: RetryPolicy, candidate: str, *, text: str,
-                          reward: bool, n: int, options: dict[str, Any], timeout: float | None = None) -> dict:
+                          reward: bool, n: int, options: dict[str, Any], timeout: float | None = None,
+                          earlier: dict[str, dict] | None = None) -> dict:
     row: dict[str, Any] = {"candidate": candidate, "sha256": None, "method": "yes_no" if reward else "critic",
-                           "score": None, "model": model}
+                           "question": text, "n": None if reward else n, "options": options, "score": None,
+                           "model": model}
     try:
         if is_url(candidate):
             data, kind = None, kind_from_name(candidate) or "video"
         else:
-            data = await asyncio.to_thread(read_bytes, candidate)
+            data = await in_thread(read_bytes, candidate)
             row["sha256"] = hashlib.sha256(data).hexdigest()
-            kind = await asyncio.to_thread(classify_bytes, data)
+        if earlier and request_key(row) in earlier:
+            return {**earlier[request_key(row)], "reused": True}
+        if data is not None:
+            kind = await in_thread(classify_bytes, data)
             if kind is None:
                 return {**row, "error": {"type": "input", "status": None, "retryable": False,
                                          "message": "not a recognized image or video"}}
@@ -81,7 +122,7 @@ async def score_candidate(target: Target, model: str | None, policy: RetryPolicy
                                  "message": str(exc)}}
     if not reply.ok:
         return {**row, "error": {"type": "http", "status": reply.status, "retryable": False,
-                                 "message": reply.error_message()}}
+                                 "message": item_message(work, reply.error_message())}}
     result = reply.body
     if reward:
         row["score"] = result["yes_no"]["p_yes"]
@@ -89,21 +130,34 @@ async def score_candidate(target: Target, model: str | None, policy: RetryPolicy
     else:
         row["score"] = result["critic"]["score"]
         row["critic"] = result["critic"]
+        samples = result["critic"].get("samples") or []
+        if samples and all(sample.get("anomaly") is None for sample in samples):
+            example = samples[0].get("parse_error") or repr((samples[0].get("answer") or "")[:60])
+            row["score"] = None
+            row["error"] = {"type": "unreadable", "status": reply.status, "retryable": False,
+                            "message": f"{candidate}: none of the {len(samples)} critic reviews could be read as "
+                                       f"Yes/No (e.g. {example}): no score"}
     row["usage"] = result.get("usage")
     row["request_id"] = reply.request_id
-    row["error"] = None
+    row.setdefault("error", None)
     return row
 
 
 def rank(rows: list[dict]) -> list[dict]:
-    """Best first; ties keep input order; failures last."""
+    """Best first; ties keep input order; candidates without a score last, unranked (rank None)."""
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["score"] is None, -(rows[i]["score"] or 0.0), i))
-    return [{"rank": r + 1, **rows[i]} for r, i in enumerate(order)]
+    return [{"rank": r + 1 if rows[i]["score"] is not None else None, **rows[i]} for r, i in enumerate(order)]
+
+
+def best(rows: list[dict]) -> str | None:
+    """The best candidate of a ranking, None when no candidate has a score."""
+    return rows[0]["candidate"] if rows and rows[0]["score"] is not None else None
 
 
 async def run_critic(target: Target, candidates: list[str], *, prompt: str | None, question: str | None,
                      reward: bool, n: int, options: dict[str, Any], concurrency: int, policy: RetryPolicy,
-                     quiet: bool, timeout: float | None = None) -> list[dict]:
+                     quiet: bool, timeout: float | None = None, earlier: dict[str, dict] | None = None) -> list[dict]:
+    """Score and rank the candidates; `earlier` (earlier_rows) holds rows to keep instead of asking again."""
     model, _ = await with_retries(target.model_id, policy, what="GET /v1/models")
     text = question_text(prompt, question, reward)
     rows: list[dict | None] = [None] * len(candidates)
@@ -111,7 +165,7 @@ async def run_critic(target: Target, candidates: list[str], *, prompt: str | Non
 
     async def one(index: int) -> None:
         rows[index] = await score_candidate(target, model, policy, candidates[index], text=text, reward=reward,
-                                            n=n, options=options, timeout=timeout)
+                                            n=n, options=options, timeout=timeout, earlier=earlier)
         progress.advance()
 
     try:
@@ -120,7 +174,7 @@ async def run_critic(target: Target, candidates: list[str], *, prompt: str | Non
         progress.close()
     ranked = rank([row for row in rows if row is not None])
     for row in ranked:
-        row["prompt"], row["question"] = prompt, text
+        row["prompt"] = prompt
     return ranked
 
 
@@ -138,7 +192,10 @@ def write_ranking(rows: list[dict], out: str | os.PathLike) -> None:
 
 
 def plot_ranking(rows: list[dict], path: str | os.PathLike, *, title: str) -> bool:
-    """A horizontal bar chart of the scores, best on top. False when matplotlib is missing."""
+    """A horizontal bar chart of the scores, best on top. False when matplotlib is missing or no
+    candidate has a score (a chart of empty bars would only look like a result)."""
+    if best(rows) is None:
+        return False
     try:
         import matplotlib
 
@@ -161,7 +218,7 @@ def plot_ranking(rows: list[dict], path: str | os.PathLike, *, title: str) -> bo
         ax.set_xlabel("score")
         ax.set_title(title, fontsize=10)
         for yi, row, score in zip(y, rows, scores):
-            text = "failed" if row["score"] is None else f"{score:.3f}"
+            text = "no score" if row["score"] is None else f"{score:.3f}"
             if score > 0.88:  # no room right of the bar: inside it
                 ax.text(score - 0.01, yi, text, va="center", ha="right", fontsize=8, color="white")
             else:
@@ -176,7 +233,7 @@ def plot_ranking(rows: list[dict], path: str | os.PathLike, *, title: str) -> bo
 def _label(row: dict) -> str:
     name = row["candidate"]
     name = name.rsplit("/", 1)[-1] if len(name) > 40 else name
-    return f"#{row['rank']} {name[:40]}"
+    return f"#{row['rank']} {name[:40]}" if row["rank"] is not None else f"- {name[:40]}"
 
 
 def chart_title(reward: bool, n: int, prompt: str | None) -> str:

@@ -11,21 +11,30 @@
   extension), and any option by name as its own key or column (``fps``,
   ``max_tokens``...). Other keys are kept as ``meta`` and copied to the output line.
   Relative paths are relative to the manifest's folder. Every listed entry is an item.
+  With ``--manifest``, another extension or a pipe (``--manifest <(find ...)``) is read as
+  JSON lines when its first line looks like JSON, else as one path a line.
 * A single media **file** is one item.
+
+Only regular files are ever opened: a FIFO, socket or device in a folder is skipped
+(``open`` on a FIFO blocks until a writer comes), and one named in a manifest gets an
+error line. Opening uses ``O_NONBLOCK`` as a second guard against a file swapped for a
+FIFO between the check and the open.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import glob
 import io
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from ..protocol import MEDIA_OPTION_NAMES
@@ -124,9 +133,42 @@ def probe_kind(source: str | io.BytesIO) -> str | None:
         return None
 
 
+class NotRegularFile(OSError):
+    """A FIFO, socket, device or folder where a media file was expected."""
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def check_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(errno.EINVAL, f"not a regular file ({_file_type(mode)}); only regular files are read")
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open a regular file for reading; anything else raises NotRegularFile without blocking."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        check_regular(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    with open_regular(path) as f:
+        return f.read()
+
+
 def classify_file(path: str | os.PathLike) -> str | None:
     """'image', 'video' or None for a local file, by content."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(_HEAD)
     kind = sniff_magic(head)
     if kind is not None or _looks_like_text(head):
@@ -139,6 +181,18 @@ def classify_bytes(data: bytes) -> str | None:
     if kind is not None or _looks_like_text(data[:_HEAD]):
         return kind
     return probe_kind(io.BytesIO(data))
+
+
+def sniff_item(item: Item) -> bool:
+    """Whether an item is media (and its kind, set on it). Only items found by walking a folder
+    or a glob are asked: an item the user named, or with a media extension, always is one."""
+    if item.explicit or item.is_url or item.kind is not None:
+        return True
+    try:
+        item.kind = classify_file(item.source)
+    except OSError:
+        return True  # its line will say why it cannot be read
+    return item.kind is not None
 
 
 def kind_from_name(name: str) -> str | None:
@@ -179,9 +233,15 @@ def discover(
         items = read_manifest(path)
     elif path.is_file():
         items = [Item(str(path))]
+    elif manifest and path.exists():  # a pipe: `--manifest <(find ...)` waits for its writer, as asked
+        items = read_manifest(path)
+    elif path.exists():
+        raise InputError(f"{spec}: {_file_type(path.stat().st_mode)}, not a file or folder to annotate "
+                         f"(to read a list of items from a pipe, add --manifest)")
     elif is_url(spec):
         items = [Item(spec, is_url=True, kind=kind_from_name(spec))]
     elif glob.has_magic(spec):
+        # isfile: regular files only (never a FIFO, whose open would block)
         matches = sorted(p for p in glob.glob(os.path.expanduser(spec), recursive=True) if os.path.isfile(p))
         items = [Item(p, explicit=kind_from_name(p) is not None) for p in matches]
     else:
@@ -197,20 +257,24 @@ def _walk(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(folder) / name
+            path = Path(folder) / name
+            if not name.startswith(".") and path.is_file():  # regular files only: no FIFO, socket, device
+                yield path
 
 
 # ---- manifests -----------------------------------------------------------------
 
 
 def read_manifest(path: Path, kind: str | None = None) -> list[Item]:
-    kind = kind or MANIFEST_SUFFIXES.get(path.suffix.lower(), "jsonl")
+    kind = kind or MANIFEST_SUFFIXES.get(path.suffix.lower())
     base = path.parent
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the manifest ({exc})") from None
+    if kind is None:  # another extension, or a pipe: JSON lines if they look like JSON, else one path a line
+        first = next((line.lstrip() for line in text.splitlines() if line.strip()), "")
+        kind = "jsonl" if first.startswith(("{", '"')) else "csv"
     if kind == "jsonl":
         return list(_jsonl_items(text, path, base))
     return list(_csv_items(text, path, base, delimiter="\t" if kind == "tsv" else ","))

@@ -5,10 +5,14 @@
 * Each line is written whole with one ``write`` on an ``O_APPEND`` descriptor, then
   ``fdatasync``: when :meth:`Journal.append` returns, the line is on disk.
 * On open, a last line without its newline (the process died mid-write) is cut off,
-  so that item is redone; a line that is not a JSON object, and any line the caller
-  asks to drop (e.g. a retryable failure), are removed by rewriting the file to a
-  temporary one and renaming it over the original (atomic). Every remaining line is
-  handed to the caller with its byte offset, from which :meth:`read_row` reads it back.
+  so that item is redone; any line the caller asks to drop (e.g. a retryable failure)
+  is removed by rewriting the file to a temporary one and renaming it over the original
+  (atomic). Every remaining line is handed to the caller with its byte offset, from
+  which :meth:`read_row` reads it back.
+* A line the job did not write (not JSON, or JSON without the job's fields: ``ours``)
+  is never removed nor kept silently: the open fails with :class:`ForeignLines`, naming
+  the line, and the file is left as it was. It is most likely the wrong ``--out``
+  (a manifest, another job's results), whose lines are not ours to delete.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ Row = dict[str, Any]
 
 class JournalLocked(RuntimeError):
     pass
+
+
+class ForeignLines(RuntimeError):
+    """The file holds lines this job did not write; nothing was changed."""
 
 
 def dumps(row: Row) -> bytes:
@@ -47,8 +55,9 @@ class Journal:
     # ---- opening -----------------------------------------------------------------
 
     def open(self, on_row: Callable[[int, Row], None] | None = None,
-             drop: Callable[[Row], bool] | None = None) -> Journal:
-        """Lock, repair and index the file (created if missing); returns self."""
+             drop: Callable[[Row], bool] | None = None, ours: Callable[[Row], bool] | None = None) -> Journal:
+        """Lock, repair and index the file (created if missing); returns self. With `ours`, a line
+        that is not JSON or not ours raises ForeignLines (without `ours` such lines are removed)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
         self._fd = self._open_locked()
@@ -58,13 +67,18 @@ class Journal:
         kept_offset = 0
         partial_at: int | None = None
         offset = number = 0
+        foreign: list[tuple[int, bytes]] = []
         with open(self.path, "rb") as f:
             for raw in f:
                 if not raw.endswith(b"\n"):
+                    if ours is not None and not raw.lstrip().startswith(b"{"):
+                        foreign.append((number + 1, raw))  # not a line of ours cut short
                     partial_at, self.truncated_bytes = offset, len(raw)
                     break
                 row = _parse(raw)
-                if row is None:
+                if ours is not None and (row is None or not ours(row)):
+                    foreign.append((number + 1, raw))
+                elif row is None:
                     self.invalid_lines += 1
                     removed.add(number)
                 elif drop is not None and drop(row):
@@ -77,6 +91,14 @@ class Journal:
                     self.rows += 1
                 offset += len(raw)
                 number += 1
+        if foreign:
+            self.close()
+            line, raw = foreign[0]
+            more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+            text = raw.decode("utf-8", "replace").strip()[:60]
+            raise ForeignLines(f"{self.path}:{line}: a line this job did not write ({text!r}{more}); is this the "
+                               f"right output file? Nothing was changed: move those lines elsewhere or choose "
+                               f"another output file")
         if removed:
             self._rewrite(removed)
         elif partial_at is not None:
@@ -110,6 +132,29 @@ class Journal:
         _fsync_dir(self.path.parent)
         self._fd = self._open_locked()
         os.close(old)
+
+    def remove(self, drop: Callable[[Row], bool], on_row: Callable[[int, Row], None] | None = None) -> int:
+        """Remove the lines drop() picks, atomically (as on open); on_row gets every kept line with
+        its new offset. Returns how many lines went."""
+        removed: set[int] = set()
+        kept_offset = 0
+        with open(self.path, "rb") as f:  # open() left only whole JSON-object lines
+            for number, raw in enumerate(f):
+                row = _parse(raw)
+                if row is not None and drop(row):
+                    removed.add(number)
+                    continue
+                if row is not None and on_row is not None:
+                    on_row(kept_offset, row)
+                kept_offset += len(raw)
+        if removed:
+            if self._reader is not None:  # offsets change: read the new file
+                self._reader.close()
+                self._reader = None
+            self._rewrite(removed)
+        self._size = kept_offset
+        self.rows -= len(removed)
+        return len(removed)
 
     # ---- writing and reading -----------------------------------------------------
 

@@ -22,8 +22,10 @@ import logging
 import os
 from typing import Any
 
-from .annotate import AnnotateJob, Resolved, Work, _reused, execute, read_bytes, retryable
-from .runner import RetryPolicy, Summary, run_pool
+from .annotate import AnnotateJob, Resolved, _reused, retryable
+from .inputs import read_bytes
+from .runner import RetryPolicy, Summary, in_thread, run_pool
+from .work import Work, execute
 
 log = logging.getLogger("cosmos_reason.jobs")
 
@@ -55,11 +57,11 @@ class AnnotateActor:
         data = None
         if not work.is_url and work.kind and not work.read_error:
             try:
-                data = await asyncio.to_thread(read_bytes, work.item)
+                data = await in_thread(read_bytes, work.item)
             except OSError as exc:
                 work.read_error = f"cannot read {work.item} on {os.uname().nodename}: {exc.strerror or exc}"
         row = await execute(self.target, self.model, self.policy, work, data, self.timeout)
-        row.setdefault("model", self.model)
+        row["model"] = row.get("model") or self.model
         return row
 
 
@@ -86,8 +88,9 @@ def run_annotate_ray(job: AnnotateJob, *, address: str | None, model: str, serve
         await run_pool(job.items, one, 8)
 
     job.open_journal()
-    job.start_progress()
     try:
+        asyncio.run(job.sniff())
+        job.start_progress()
         asyncio.run(resolve_all())
         if pending:
             _run_on_ray(job, pending, duplicates, address=address, model=model, serve_args=serve_args,

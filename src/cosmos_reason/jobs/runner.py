@@ -8,6 +8,7 @@ import logging
 import math
 import random
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -80,6 +81,33 @@ class Breaker:
             raise TargetDown(f"{self.streak} items in a row failed after all retries (last: {message})")
 
 
+# ---- blocking calls --------------------------------------------------------------
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) in a daemon thread. Unlike asyncio.to_thread, a call that never returns (a read
+    on a hung mount) cannot hold up Ctrl-C or SIGTERM: nothing waits for the thread at exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is gone: the job was interrupted meanwhile
+            pass
+
+    threading.Thread(target=run, name="cosmos-reason-io", daemon=True).start()
+    return await future
+
+
 # ---- worker pool ---------------------------------------------------------------
 
 
@@ -114,6 +142,7 @@ class Summary:
     skipped: int = 0  # already in the output
     reused: int = 0  # same content and request as a line already written: copied, not rerun
     failed: int = 0  # new error lines (recorded; the run goes on)
+    failed_before: int = 0  # skipped because an earlier run recorded an error line for them
     unfinished: int = 0  # gave up after retries: no line, redone by the next run
     ignored: int = 0  # not an image or video (folder and glob inputs only)
     prompt_tokens: int = 0
@@ -134,10 +163,16 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         return {
             "total": self.total, "done": self.done, "skipped": self.skipped, "reused": self.reused,
-            "failed": self.failed, "unfinished": self.unfinished, "ignored": self.ignored,
+            "failed": self.failed, "failed_before": self.failed_before, "unfinished": self.unfinished,
+            "ignored": self.ignored, "error_lines": self.error_lines,
             "seconds": round(self.seconds, 3), "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "interrupted": self.interrupted, "stopped": self.stopped,
         }
+
+    @property
+    def error_lines(self) -> int:
+        """Items of this run whose line in the output is an error, new or from an earlier run."""
+        return self.failed + self.failed_before
 
     def text(self, what: str = "items") -> str:
         rate = (self.done + self.failed) / self.seconds if self.seconds > 0 else 0.0
@@ -154,12 +189,20 @@ class Summary:
             lines.append(f"stopped early: {self.stopped}; rerun the same command to resume")
         elif self.unfinished:
             lines.append(f"{self.unfinished} {what} gave up after retries: rerun the same command to retry them")
+        if self.error_lines:
+            earlier = f" ({self.failed_before} from an earlier run)" if self.failed_before else ""
+            lines.append(f"{what} with an error line in the output: {self.error_lines}{earlier}; see their "
+                         f"\"error\", and rerun with --retry-errors to redo them")
         return "\n".join(lines)
 
     def exit_code(self) -> int:
+        """130 interrupted; 3 a rerun is needed (unfinished items, stopped early); 4 every item has its
+        line but some lines are errors; 0 every line is an answer."""
         if self.interrupted:
             return 130
-        return 3 if (self.unfinished or self.stopped) else 0
+        if self.unfinished or self.stopped:
+            return 3
+        return 4 if self.error_lines else 0
 
 
 class Progress:
@@ -171,6 +214,7 @@ class Progress:
         self.quiet = quiet
         self.total = total
         self.count = 0
+        self.skipped = 0  # done by an earlier run: moved the bar, not the rate
         self.every = every
         self._last_log = time.monotonic()
         self._started = time.monotonic()
@@ -193,6 +237,21 @@ class Progress:
         elif time.monotonic() - self._last_log >= self.every:
             self._log()
 
+    def skip(self) -> None:
+        """An item an earlier run did: it moves the bar (as tqdm's `initial`) but not the rate or ETA."""
+        self.count += 1
+        self.skipped += 1
+        if self._bar is not None:
+            self._bar.initial += 1
+            self._bar.n += 1
+            self._bar.last_print_n += 1  # tqdm's rate counts n - last_print_n: keep the skip out of it
+            now = time.monotonic()
+            if now - self._last_log >= 0.5:
+                self._last_log = now
+                self._bar.refresh()
+        elif time.monotonic() - self._last_log >= self.every:
+            self._log()
+
     def shrink(self) -> None:
         """One item less than announced (a file that turned out not to be media)."""
         self.total -= 1
@@ -203,7 +262,7 @@ class Progress:
     def _log(self) -> None:
         self._last_log = time.monotonic()
         elapsed = self._last_log - self._started
-        rate = self.count / elapsed if elapsed > 0 else 0.0
+        rate = (self.count - self.skipped) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.count) / rate if rate > 0 else float("nan")
         failed = (self.summary.failed + self.summary.unfinished) if self.summary else 0
         log.info("%s: %d/%d (%d failed), %.2f/s, ETA %s", self._desc, self.count, self.total, failed, rate,
