@@ -97,6 +97,6 @@ def _unavailable_message(source: str, exc: Exception) -> str:
     return (
         f"cannot load model {source!r}: it is not a local checkpoint folder and could not be fetched from "
         f"the Hugging Face hub (offline or not cached) [{first_line}]. Download it first "
-        f"(`huggingface-cli download {source}`) and pass the folder with --model, "
+        f"(`hf download {source} --local-dir DIR`) and pass the folder with --model, "
         f"or try the server with the built-in demo model: --model demo (random weights)"
     )
