@@ -39,17 +39,23 @@ def transformers_serve(demo_model_dir: Path):
 
 def test_greedy_text_through_the_front_equals_transformers_serve(transformers_serve):
     url, model, front = transformers_serve
-    theirs = OpenAI(api_key="none", base_url=f"{url}/v1", max_retries=0).chat.completions.create(
-        model=model, messages=MESSAGES, **GREEDY)
+    peer = OpenAI(api_key="none", base_url=f"{url}/v1", max_retries=0)
+    theirs = peer.chat.completions.create(model=model, messages=MESSAGES, **GREEDY)
+    # The text as generated is what its stream sends; its non-streamed content is that text
+    # stripped. Ours is the text as generated either way (no reasoning tags to trim here).
+    generated = "".join(c.choices[0].delta.content or "" for c in
+                        peer.chat.completions.create(model=model, messages=MESSAGES, stream=True, **GREEDY)
+                        if c.choices)
+    assert theirs.choices[0].message.content == generated.strip()
     client = OpenAI(api_key=FRONT_KEY, base_url=f"{front.url}/v1", max_retries=0)
     ours = client.chat.completions.create(model=FRONT_MODEL, messages=MESSAGES, **GREEDY)
-    assert ours.choices[0].message.content == theirs.choices[0].message.content
+    assert ours.choices[0].message.content == generated
     assert ours.choices[0].finish_reason == theirs.choices[0].finish_reason == "length"
     assert (ours.usage.prompt_tokens, ours.usage.completion_tokens) == (theirs.usage.prompt_tokens,
                                                                         theirs.usage.completion_tokens)
     stream = client.chat.completions.create(model=FRONT_MODEL, messages=MESSAGES, stream=True,
                                             stream_options={"include_usage": True}, **GREEDY)
     chunks = list(stream)
-    assert "".join(c.choices[0].delta.content for c in chunks if c.choices) == theirs.choices[0].message.content
+    assert "".join(c.choices[0].delta.content for c in chunks if c.choices) == generated
     assert chunks[-1].usage.completion_tokens == theirs.usage.completion_tokens
     assert "api=openai" in front.output()  # said once which of our sampling fields it can't send
