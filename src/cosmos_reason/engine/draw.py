@@ -6,7 +6,8 @@ Every warper only removes tokens, so that distribution is the plain softmax rest
 kept set. Rows without top-k therefore draw by rejection: a token from the full softmax
 (inverse transform sampling against the row's cumulative sum: one uniform number per row), kept
 if the warpers would keep it. Whether top-p keeps token x needs only the mass of the tokens
-less likely than x (one masked sum), and min-p only x's own weight, so no step sorts the
+less likely than x (a masked sum, usually settled by a quarter of the vocabulary), and min-p
+only x's own weight, so no step sorts the
 152k-token vocabulary; a kept draw is distributed exactly as the restricted softmax. The
 nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
 least 95 % of the time. Rows still unlucky after a few tries, and rows with top-k, take the
@@ -37,12 +38,13 @@ class RowSampling:
 
 def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) -> list[int | None]:
     """One token per row of `logits` [m, vocab] (penalised, not yet temperature-scaled; `best` [m]
-    their row maxima), or None for a row whose scores are no distribution."""
+    their row maxima), or None for a row whose scores are no distribution. `logits` is overwritten."""
     device = logits.device
     params = [row.params for row in rows]
     inverse = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
-    relative = torch.addcmul(-best.view(-1, 1) * inverse, logits, inverse)  # (score - best) / T <= 0
-    weights = relative.exp()
+    offset = -best.view(-1, 1) * inverse
+    # exp((score - best) / T), the best token at 1; in place (the caller hands its logits over)
+    weights = torch.addcmul(offset, logits, inverse, out=logits).exp_()
     cdf = weights.cumsum(-1)
     total = cdf[:, -1]
     valid = (torch.isfinite(total) & (total > 0)).tolist()
@@ -65,8 +67,8 @@ def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) ->
         keep = weight.view(-1) >= min_p[index]
         nucleus = top_p[index] < 1
         if bool(nucleus.any()):
-            below = torch.where(row_weights < weight, row_weights, 0.0).sum(-1, keepdim=True)
-            keep &= ~nucleus | ((below + weight) > (1 - top_p[index]).view(-1, 1) * row_total).view(-1)
+            needed = (1 - top_p[index]).view(-1, 1) * row_total - weight  # the mass below x must pass this
+            keep &= ~nucleus | _mass_below_passes(row_weights, weight, needed)
         for i, token, kept in zip(pending, candidates.tolist(), keep.tolist()):
             if kept:
                 tokens[i] = token
@@ -74,11 +76,26 @@ def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) ->
     exact += pending
     if exact:
         index = torch.tensor(exact, device=device)
-        kept = sampling_weights(relative[index], torch.tensor([params[i].top_k for i in exact], device=device),
+        relative = weights[index].log_()
+        kept = sampling_weights(relative, torch.tensor([params[i].top_k for i in exact], device=device),
                                 top_p[index], min_p[index])
         for i, token in zip(exact, draw(kept, [rows[i] for i in exact])):
             tokens[i] = token
     return tokens
+
+
+def _mass_below_passes(weights: torch.Tensor, weight: torch.Tensor, needed: torch.Tensor) -> torch.Tensor:
+    """Per row: is the mass of the tokens lighter than `weight` more than `needed`? The mass
+    over the first quarter of the vocabulary is a lower bound that settles most rows (a drawn
+    token is rarely near the nucleus' edge); only the others sum the whole row."""
+    part = weights[:, : max(1, weights.shape[-1] // 4)]
+    passes = (torch.where(part < weight, part, 0.0).sum(-1, keepdim=True) > needed).view(-1)
+    unsure = (~passes).nonzero().view(-1)
+    if len(unsure):
+        rest = weights[unsure]
+        below = torch.where(rest < weight[unsure], rest, 0.0).sum(-1, keepdim=True)
+        passes[unsure] = (below > needed[unsure]).view(-1)
+    return passes
 
 
 def _uniforms(rows: list[RowSampling], device: torch.device) -> torch.Tensor:
