@@ -32,6 +32,7 @@ from typing import Any
 
 from . import task_prompts as prompts
 from .answers import PARSERS, parse_answer_text
+from .media.vision_math import VIDEO_TOTAL_PIXELS_8K_TOKENS
 from .reasoning import (
     DEFAULT_SYSTEM_PROMPT,
     split_reasoning,
@@ -39,8 +40,6 @@ from .reasoning import (
 )
 
 QUESTION = "{question}"
-# 8192 visual tokens of 28 x 28 pixels: the authors' video budget.
-TOTAL_PIXELS_8K_TOKENS = 8192 * 28 * 28
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ _RECIPES = (
         sampling=Sampling(
             temperature=0.6, top_p=0.95, top_k=50, repetition_penalty=1.05, n=4
         ),
-        video=Video(fps=16, total_pixels=TOTAL_PIXELS_8K_TOKENS),
+        video=Video(fps=16, total_pixels=VIDEO_TOTAL_PIXELS_8K_TOKENS),
     ),
     TaskRecipe(
         name="plausibility",
@@ -136,7 +135,7 @@ _RECIPES = (
         own_format=True,
         answer_parser="score_1_5",
         sampling=Sampling(top_k=50),
-        video=Video(fps=16, total_pixels=TOTAL_PIXELS_8K_TOKENS),
+        video=Video(fps=16, total_pixels=VIDEO_TOTAL_PIXELS_8K_TOKENS),
     ),
     TaskRecipe(
         name="caption",
