@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results" / "media.json"
 PROMPT = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Caption this video.<|im_end|>\n<|im_start|>assistant\n"
-FPS, TOTAL_PIXELS = 4.0, 6_422_528
+FPS, TOTAL_PIXELS = VideoOptions.fps, VideoOptions.total_pixels  # Cosmos-Reason1's: 4 fps, 8192 tokens
 CLIPS: dict[str, dict[str, Any]] = {
     "10s": {"seconds": 10, "x264": {"preset": "veryfast"}},
     "60s": {"seconds": 60, "x264": {"preset": "veryfast"}},

@@ -21,13 +21,19 @@ _DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 @dataclass(frozen=True)
 class SamplingDefaults:
-    """Sampling used when a request does not say; the model card's example values."""
+    """Sampling used when a request (or its task recipe) does not say; --default-* flags.
+
+    The field defaults are the model card's example values, written only here: CARD_SAMPLING.
+    """
 
     temperature: float = 0.6
     top_p: float = 0.95
     top_k: int = 0  # 0 = off
     repetition_penalty: float = 1.05
-    max_tokens: int = 4096
+    max_tokens: int = 4096  # the card: long reasoning truncates below this
+
+
+CARD_SAMPLING = SamplingDefaults()
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 A recipe turns the client's chat into the prompt its task needs (system
 prompt, the question wrapped in the task's template, the reasoning format
-instruction) and supplies the task's recommended sampling and video settings,
-which explicit request values still override. Recipes follow what the
+instruction) and supplies the task's recommended sampling and video settings.
+Precedence: the request's own value, then the recipe's (only what it sets), then
+the server's defaults (--default-*), which are the model card's unless changed. Recipes follow what the
 Cosmos-Reason1 authors publish for each task; prompt texts are in
 task_prompts.py.
 
@@ -31,6 +32,7 @@ from typing import Any
 
 from . import task_prompts as prompts
 from .answers import PARSERS, parse_answer_text
+from .media.vision_math import VIDEO_TOTAL_PIXELS_8K_TOKENS
 from .reasoning import (
     DEFAULT_SYSTEM_PROMPT,
     split_reasoning,
@@ -38,19 +40,18 @@ from .reasoning import (
 )
 
 QUESTION = "{question}"
-# 8192 visual tokens of 28 x 28 pixels: the authors' video budget.
-TOTAL_PIXELS_8K_TOKENS = 8192 * 28 * 28
 
 
 @dataclass(frozen=True)
 class Sampling:
-    """Sampling defaults; the field defaults are the model card's. None: not set."""
+    """The sampling a recipe is about. None: not set, so the server's defaults apply
+    (--default-temperature etc., which are the model card's unless changed)."""
 
-    temperature: float | None = 0.6
-    top_p: float | None = 0.95
+    temperature: float | None = None
+    top_p: float | None = None
     top_k: int | None = None
-    repetition_penalty: float | None = 1.05
-    max_tokens: int | None = 4096  # the card: long reasoning truncates below this
+    repetition_penalty: float | None = None
+    max_tokens: int | None = None
     n: int | None = None
 
 
@@ -116,10 +117,12 @@ _RECIPES = (
         own_format=True,
         answer_parser="yes_no",
         answer_key="anomaly",
+        # The authors' critic sampling: the score needs n varied reviews, whatever the
+        # server's own defaults are (a greedy server would give n identical ones).
         sampling=Sampling(
             temperature=0.6, top_p=0.95, top_k=50, repetition_penalty=1.05, n=4
         ),
-        video=Video(fps=16, total_pixels=TOTAL_PIXELS_8K_TOKENS),
+        video=Video(fps=16, total_pixels=VIDEO_TOTAL_PIXELS_8K_TOKENS),
     ),
     TaskRecipe(
         name="plausibility",
@@ -132,7 +135,7 @@ _RECIPES = (
         own_format=True,
         answer_parser="score_1_5",
         sampling=Sampling(top_k=50),
-        video=Video(fps=16, total_pixels=TOTAL_PIXELS_8K_TOKENS),
+        video=Video(fps=16, total_pixels=VIDEO_TOTAL_PIXELS_8K_TOKENS),
     ),
     TaskRecipe(
         name="caption",
@@ -199,8 +202,8 @@ _RECIPES = (
         "put only that single letter inside <answer>.",
         reasoning=True,
         answer_parser="letter",
-        # The authors' benchmark settings; max_tokens stays 4096 because the
-        # benchmark retried truncated answers and a server does not.
+        # The authors' benchmark settings, but max_tokens is the server's (the card's
+        # 4096 unless changed): the benchmark retried truncated answers, a server does not.
         sampling=Sampling(repetition_penalty=1.0),
         video=Video(fps=4),
     ),

@@ -8,7 +8,7 @@ import pytest
 
 from cosmos_reason.reasoning import REASONING_SYSTEM_PROMPT
 from cosmos_reason.server.app import create_app
-from cosmos_reason.settings import Settings
+from cosmos_reason.settings import SamplingDefaults, Settings
 from cosmos_reason.tasks import TASKS
 from tests.fakes import ScriptedEngine
 
@@ -87,6 +87,42 @@ async def test_task_sets_prompts_and_recommended_sampling_which_the_request_can_
     assert request.conversation.turns[0].text() == TASKS["critic"].system_prompt
     await sdk.chat.completions.create(model=MODEL, messages=USER, n=1, temperature=0.1, extra_body={"task": "critic"})
     assert (engine.requests[-1].sampling.n, engine.requests[-1].sampling.temperature) == (1, 0.1)
+
+
+SERVER_FLAGS = SamplingDefaults(temperature=0.3, top_p=0.8, top_k=7, repetition_penalty=1.2, max_tokens=256)
+
+
+def _sampling(request):
+    s = request.sampling
+    return {"temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k,
+            "repetition_penalty": s.repetition_penalty, "max_tokens": s.max_tokens, "n": s.n}
+
+
+async def test_a_task_keeps_the_servers_default_flags_for_what_it_does_not_set():
+    """Like `serve --default-max-tokens 256 --default-temperature 0.3 ...`: a caption request gets them."""
+    engine = ScriptedEngine()
+    await sdk_for(engine, sampling=SERVER_FLAGS).chat.completions.create(
+        model=MODEL, messages=USER, extra_body={"task": "caption"})
+    assert _sampling(engine.requests[-1]) == {"temperature": 0.3, "top_p": 0.8, "top_k": 7,
+                                              "repetition_penalty": 1.2, "max_tokens": 256, "n": 1}
+
+
+async def test_a_tasks_own_values_win_over_the_servers_flags_and_the_requests_over_both():
+    engine = ScriptedEngine()
+    sdk = sdk_for(engine, sampling=SERVER_FLAGS)
+    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "critic"})
+    critic = TASKS["critic"].sampling  # the authors' critic settings: n=4, top_k=50, temperature 0.6, ...
+    assert _sampling(engine.requests[-1]) == {"temperature": critic.temperature, "top_p": critic.top_p,
+                                              "top_k": 50, "repetition_penalty": critic.repetition_penalty,
+                                              "max_tokens": 256, "n": 4}
+    await sdk.chat.completions.create(model=MODEL, messages=USER, max_tokens=100, temperature=0.1, n=2,
+                                      extra_body={"task": "critic", "top_k": 5})
+    assert _sampling(engine.requests[-1]) == {"temperature": 0.1, "top_p": critic.top_p, "top_k": 5,
+                                              "repetition_penalty": critic.repetition_penalty,
+                                              "max_tokens": 100, "n": 2}
+    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "multiple_choice"})
+    assert _sampling(engine.requests[-1]) == {"temperature": 0.3, "top_p": 0.8, "top_k": 7,
+                                              "repetition_penalty": 1.0, "max_tokens": 256, "n": 1}
 
 
 async def test_unknown_task_is_400_listing_the_valid_ones():

@@ -227,6 +227,17 @@ async def test_connection_refused_is_retried_then_stops_with_a_message(tmp_path:
     assert "cannot reach" in job.summary.stopped and job.summary.exit_code() == 3
 
 
+@pytest.mark.parametrize("value,header", [(" first , second", "Bearer first"), (" , ", None)])
+async def test_server_target_reads_the_key_from_the_env_as_serve_does(monkeypatch, value, header):
+    """COSMOS_REASON_API_KEY, comma-separated as `serve` reads it: the first key is sent."""
+    monkeypatch.setenv("COSMOS_REASON_API_KEY", value)
+    target = server_target("http://127.0.0.1:1/v1")
+    try:
+        assert target.client.headers.get("authorization") == header
+    finally:
+        await target.aclose()
+
+
 async def test_critic_task_lines_have_every_sample_and_the_critic_score(tmp_path: Path):
     write_video(tmp_path / "media" / "gen.mp4")
     out = tmp_path / "results.jsonl"

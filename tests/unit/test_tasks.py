@@ -255,13 +255,10 @@ def test_input_messages_are_not_modified() -> None:
 # --- settings ---
 
 
-def test_model_card_defaults_apply_unless_a_recipe_differs() -> None:
-    assert recipe_defaults(TASKS["caption"]) == {
-        "temperature": 0.6,
-        "top_p": 0.95,
-        "repetition_penalty": 1.05,
-        "max_tokens": 4096,
-    }
+def test_a_recipe_sets_only_what_it_is_about() -> None:
+    """Nothing else: the server's defaults (the card's unless changed) fill the rest."""
+    assert recipe_defaults(TASKS["caption"]) == {}
+    assert recipe_defaults(TASKS["multiple_choice"]) == {"repetition_penalty": 1.0, "fps": 4}
 
 
 def test_critic_settings_are_the_authors() -> None:
@@ -270,7 +267,6 @@ def test_critic_settings_are_the_authors() -> None:
         "top_p": 0.95,
         "top_k": 50,
         "repetition_penalty": 1.05,
-        "max_tokens": 4096,
         "n": 4,
         "fps": 16,
         "total_pixels": 8192 * 28 * 28,
@@ -297,9 +293,9 @@ def test_sampling_unset_fields_are_left_out() -> None:
         description="x",
         system_prompt=None,
         default_question="q",
-        sampling=Sampling(temperature=None, max_tokens=None),
+        sampling=Sampling(temperature=None, top_p=0.9, max_tokens=None),
     )
-    assert recipe_defaults(recipe) == {"top_p": 0.95, "repetition_penalty": 1.05}
+    assert recipe_defaults(recipe) == {"top_p": 0.9}
 
 
 # --- answers ---

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from ..conversation import Conversation
+from ..settings import CARD_SAMPLING
 
 FinishReason = Literal["stop", "length", "abort"]
 
@@ -22,11 +23,11 @@ GREEDY_BELOW = 1e-5
 @dataclass(frozen=True)
 class SamplingParams:
     max_tokens: int
-    temperature: float = 0.6
-    top_p: float = 0.95
+    temperature: float = CARD_SAMPLING.temperature
+    top_p: float = CARD_SAMPLING.top_p
     top_k: int = 0  # 0 = no top-k filter
     min_p: float = 0.0  # 0 = no min-p filter
-    repetition_penalty: float = 1.05
+    repetition_penalty: float = CARD_SAMPLING.repetition_penalty
     presence_penalty: float = 0.0  # OpenAI semantics: subtracted once from every generated token's logit
     frequency_penalty: float = 0.0  # OpenAI semantics: subtracted per occurrence in the generated tokens
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit), sorted by id

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..settings import Settings
 from .base import (
     Delta,
     EngineError,
@@ -27,7 +28,7 @@ from .base import (
 from .hf_inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
-from .scheduler import DEFAULT_MAX_PREFILL_TOKENS, DONE, Scheduler, SchedulerStats
+from .scheduler import DONE, Scheduler, SchedulerStats
 from .sequence import Group
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,11 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class BatchingLimits:
-    max_num_seqs: int = 32  # rows decoded together
-    max_queued_requests: int = 256  # waiting for a slot; more get 429
-    max_prefill_tokens: int = DEFAULT_MAX_PREFILL_TOKENS  # prefill work between two decode steps
+    """Defaults: the server's (Settings, the `serve` flags), written there only."""
+
+    max_num_seqs: int = Settings.max_num_seqs  # rows decoded together
+    max_queued_requests: int = Settings.max_queued_requests  # waiting for a slot; more get 429
+    max_prefill_tokens: int = Settings.max_prefill_tokens  # prefill work between two decode steps
     preprocess_workers: int = 2
 
 

@@ -32,7 +32,6 @@ from .sequence import Group, Row, accept_token, finish_row
 log = logging.getLogger(__name__)
 
 DONE = object()  # sent to a group's emit when it has nothing more to say
-DEFAULT_MAX_PREFILL_TOKENS = 8192
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,7 @@ class SchedulerStats:
 
 
 class Scheduler:
-    def __init__(self, runner: ModelRunner, max_num_seqs: int, max_queued: int,
-                 max_prefill_tokens: int = DEFAULT_MAX_PREFILL_TOKENS) -> None:
+    def __init__(self, runner: ModelRunner, max_num_seqs: int, max_queued: int, max_prefill_tokens: int) -> None:
         if max_prefill_tokens < 1:
             raise ValueError("max_prefill_tokens must be at least 1")
         self.runner = runner

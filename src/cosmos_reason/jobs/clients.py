@@ -17,14 +17,12 @@ import asyncio
 import dataclasses
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 log = logging.getLogger(__name__)
-API_KEY_ENV = "COSMOS_REASON_API_KEY"  # settings.API_KEY_ENV, without importing torch here
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -151,7 +149,10 @@ def server_target(url: str, api_key: str | None = None, *, timeout: float = 600.
 
 
 def _env_key() -> str | None:
-    keys = [k.strip() for k in os.environ.get(API_KEY_ENV, "").split(",") if k.strip()]
+    """The first of `serve`'s keys (COSMOS_REASON_API_KEY, comma-separated)."""
+    from ..settings import api_keys_from_env  # here: importing the settings imports torch (for now)
+
+    keys = api_keys_from_env()
     return keys[0] if keys else None
 
 

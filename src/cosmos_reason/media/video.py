@@ -40,6 +40,7 @@ from .resize import resizer
 from .vision_math import (
     FRAME_FACTOR,
     PATCH_SIZE,
+    VIDEO_TOTAL_PIXELS_8K_TOKENS,
     frame_range,
     num_tokens,
     sample_indices,
@@ -65,7 +66,7 @@ class VideoOptions:
     nframes: int | None = None
     min_pixels: int | None = None
     max_pixels: int | None = None
-    total_pixels: float | None = 6_422_528
+    total_pixels: float | None = VIDEO_TOTAL_PIXELS_8K_TOKENS
     min_frames: int = 4
     max_frames: int = 768
     video_start: float | None = None

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from .errors import MediaError
 
 PATCH_SIZE = 14
@@ -26,6 +24,8 @@ VIDEO_FRAME_MIN_PIXELS = 128 * FACTOR * FACTOR  # 100352
 VIDEO_FRAME_MAX_PIXELS = 768 * FACTOR * FACTOR  # 602112
 #: qwen-vl-utils' total budget when none is given: 90% of a 128k-token context.
 DEFAULT_VIDEO_TOTAL_PIXELS = 128000 * FACTOR * FACTOR * 0.9
+#: Cosmos-Reason1's video budget, the server's default and the critic recipes': 8192 tokens.
+VIDEO_TOTAL_PIXELS_8K_TOKENS = 8192 * FACTOR * FACTOR  # 6,422,528
 
 FRAME_FACTOR = 2  # temporal patch size: frame counts are even
 FPS_MIN_FRAMES = 4
@@ -148,6 +148,8 @@ def sample_indices(start_frame: int, end_frame: int, nframes: int) -> list[int]:
     The reference rounds a float32 torch.linspace (ties to even), so we do the same
     rather than re-deriving it in float64, which can round a tie differently.
     """
+    import torch  # here, so that the arithmetic above imports without torch (task recipes use it)
+
     return torch.linspace(start_frame, end_frame, nframes).round().long().tolist()
 
 
