@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from cosmos_reason.engine.base import Delta, EngineError, GenerationRequest, ModelInfo, PromptTooLongError
-from cosmos_reason.engine.detokenize import StopMatcher
+from cosmos_reason.engine.hf.detokenize import StopMatcher
 
 
 class ScriptedEngine:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from cosmos_reason.engine.base import EngineOverloadedError, GenerationRequest, SamplingParams
-from cosmos_reason.engine.hf_inputs import build_inputs
+from cosmos_reason.engine.hf.inputs import build_inputs
 
 from .conftest import collect, text_conversation, wait_for
 
@@ -90,7 +90,7 @@ async def test_disconnect_frees_the_slot_within_a_step(engine):
 
 
 async def test_full_queue_is_refused(loaded):
-    from cosmos_reason.engine.hf import BatchingLimits, HFEngine
+    from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
 
     engine = HFEngine(loaded, BatchingLimits(max_num_seqs=1, max_queued_requests=1))
     try:

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn, VideoInput
-from cosmos_reason.engine import upstream_media
+from cosmos_reason.engine.upstream import media as upstream_media
 from cosmos_reason.engine.base import SamplingParams, TokenLogprob, UpstreamError
-from cosmos_reason.engine.upstream import _StreamReader, candidate_logprobs, chat_body, dropped_fields
-from cosmos_reason.engine.upstream_pool import (
+from cosmos_reason.engine.upstream.engine import _StreamReader, candidate_logprobs, chat_body, dropped_fields
+from cosmos_reason.engine.upstream.pool import (
     Upstream,
     UpstreamSpec,
     check_models_response,
@@ -272,8 +272,8 @@ async def test_upstream_errors_keep_their_status_in_our_envelope(error, status, 
 
 
 def test_the_upstreams_vocabulary_size_comes_from_its_card():
-    from cosmos_reason.engine.upstream import UpstreamEngine
-    from cosmos_reason.engine.upstream_pool import UpstreamPool
+    from cosmos_reason.engine.upstream.engine import UpstreamEngine
+    from cosmos_reason.engine.upstream.pool import UpstreamPool
 
     pool = UpstreamPool([parse_upstream("http://u:8000")])
     engine = UpstreamEngine(pool)

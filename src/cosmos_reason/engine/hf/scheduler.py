@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import EngineError, EngineOverloadedError, TokenLogprob
+from ..base import EngineError, EngineOverloadedError, TokenLogprob
 from .runner import ModelRunner, PartialPrefill
 from .sampler import History, choose_tokens, token_logprobs
 from .sequence import Group, Row, accept_token, finish_row

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .base import (
+from ..base import (
     Delta,
     EngineError,
     GenerationRequest,
@@ -24,7 +24,7 @@ from .base import (
     NextTokenScores,
     PromptTooLongError,
 )
-from .hf_inputs import build_inputs
+from .inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
 from .scheduler import DEFAULT_MAX_PREFILL_TOKENS, DONE, Scheduler, SchedulerStats

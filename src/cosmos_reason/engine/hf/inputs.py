@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conversation import Conversation, ImageInput, Text, VideoInput
+from ...conversation import Conversation, ImageInput, Text, VideoInput
 
 
 def template_messages(conversation: Conversation) -> list[dict]:
@@ -39,7 +39,7 @@ def build_inputs(processor: Any, conversation: Conversation) -> Any:
     videos = conversation.videos()
     kwargs: dict[str, Any] = {}
     if videos:
-        from ..media.video import processor_video_kwargs, processor_videos
+        from ...media.video import processor_video_kwargs, processor_videos
 
         kwargs.update(processor_video_kwargs(videos))
         videos = processor_videos(videos, getattr(processor, "video_processor", None))

@@ -18,7 +18,7 @@ upstream gets the already-built conversation and is asked for the model's raw te
 * a strict OpenAI server (`api=openai`, e.g. `transformers serve`) gets the standard
   fields only: repetition_penalty, top_k, min_p and ignore_eos are not sent (logged once).
 
-Media (see upstream_media.py): the frames our pipeline decoded and sampled, never the
+Media (see media.py): the frames our pipeline decoded and sampled, never the
 original file, so the upstream computes the same vision tokens as our engine would: for
 vLLM a pre-sampled frame list (`data:video/jpeg;base64,...`, PNG frames by default) with
 `media_io_kwargs.video = {num_frames: -1, fps: <sampled fps>}` and
@@ -30,7 +30,7 @@ original (benchmarks/results/upstream.json has the bytes per 60 s video).
 Balancing, failover and errors:
 
 * each request goes to the healthy upstream with the fewest requests in flight
-  (upstream_pool.py); a connection error, timeout, 5xx, 401/403/404 or an error event
+  (pool.py); a connection error, timeout, 5xx, 401/403/404 or an error event
   takes that upstream out until a background probe brings it back;
 * a request that fails before its first delta reached our client is retried once on
   another upstream; after that, the failure ends the answer with an error;
@@ -64,8 +64,8 @@ from typing import Any
 
 import aiohttp
 
-from ..conversation import Conversation, ImageInput, Text, VideoInput
-from .base import (
+from ...conversation import Conversation, ImageInput, Text, VideoInput
+from ..base import (
     Delta,
     EngineError,
     EngineOverloadedError,
@@ -79,7 +79,7 @@ from .base import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from .upstream_pool import (
+from .pool import (
     Upstream,
     UpstreamPool,
     describe_transport_error,
@@ -372,7 +372,7 @@ class _Bodies:
 def chat_body(conversation: Conversation, sampling: SamplingParams, model: str | None, api: str,
               frames: str = "png") -> dict[str, Any]:
     """The upstream chat-completions request for a conversation (see the module docstring)."""
-    from . import upstream_media as media
+    from . import media
 
     messages: list[dict[str, Any]] = []
     videos = []
