@@ -19,7 +19,7 @@ import pytest
 from openai import OpenAI
 
 from cosmos_reason.engine.base import TokenLogprob
-from cosmos_reason.engine.upstream.engine import candidate_logprobs
+from cosmos_reason.engine.upstream.wire import candidate_logprobs
 from tests.media_factory import data_uri, mp4_bytes, png_bytes
 
 from .conftest import (
