@@ -13,8 +13,9 @@ from PIL import Image
 
 from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn, VideoInput
 from cosmos_reason.engine.upstream import media as upstream_media
-from cosmos_reason.engine.base import SamplingParams, TokenLogprob, UpstreamError
+from cosmos_reason.engine.base import SamplingParams, TokenLogprob
 from cosmos_reason.engine.upstream.wire import StreamReader, candidate_logprobs, chat_body, dropped_fields
+from cosmos_reason.engine.upstream.errors import UpstreamError
 from cosmos_reason.engine.upstream.pool import (
     Upstream,
     UpstreamSpec,
@@ -251,7 +252,7 @@ def test_candidates_take_their_entry_or_first_token_or_the_bound():
 async def test_upstream_errors_keep_their_status_in_our_envelope(error, status, code):
     import httpx
 
-    from cosmos_reason.engine.base import UpstreamClientError, UpstreamTimeoutError
+    from cosmos_reason.engine.upstream.errors import UpstreamClientError, UpstreamTimeoutError
     from cosmos_reason.server.app import create_app
     from tests.fakes import ScriptedEngine
 

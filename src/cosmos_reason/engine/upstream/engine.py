@@ -37,15 +37,14 @@ from ..base import (
     Delta,
     EngineError,
     EngineOverloadedError,
+    EngineUnavailableError,
     GenerationRequest,
     ModelInfo,
     NextTokenScores,
     SamplingParams,
     TokenLogprob,
-    UpstreamClientError,
-    UpstreamError,
-    UpstreamTimeoutError,
 )
+from .errors import UpstreamClientError, UpstreamError, UpstreamTimeoutError
 from .pool import (
     Upstream,
     UpstreamPool,
@@ -141,7 +140,7 @@ class UpstreamEngine:
         if not self.pool.healthy():
             await self.pool.refresh()
         if not self.pool.healthy():
-            raise EngineError(f"no upstream server is available ({self.pool.describe_down()})")
+            raise EngineUnavailableError(f"no upstream server is available ({self.pool.describe_down()})")
 
     async def shutdown(self) -> None:
         await self.pool.close()

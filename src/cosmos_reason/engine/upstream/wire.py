@@ -45,7 +45,8 @@ from typing import Any
 import aiohttp
 
 from ...conversation import Conversation, ImageInput, Text, VideoInput
-from ..base import Delta, FinishReason, SamplingParams, TokenLogprob, UpstreamError
+from ..base import Delta, FinishReason, SamplingParams, TokenLogprob
+from .errors import UpstreamError
 
 log = logging.getLogger(__name__)
 
