@@ -281,3 +281,13 @@ def test_the_upstreams_vocabulary_size_comes_from_its_card():
     assert engine.info.vocab_size == 0  # unknown (vLLM's card): the upstream checks logit_bias itself
     pool.upstreams[0].card = {"id": "m", "max_model_len": 128000, "vocab_size": 151936}
     assert engine.info.vocab_size == 151936
+
+
+def test_the_upstream_engine_is_an_engine_and_reports_its_load():
+    from cosmos_reason.engine.base import Engine, EngineStats
+    from cosmos_reason.engine.upstream.engine import UpstreamEngine
+    from cosmos_reason.engine.upstream.pool import UpstreamPool
+
+    engine = UpstreamEngine(UpstreamPool([parse_upstream("http://u:8000")]))
+    assert isinstance(engine, Engine)
+    assert engine.stats() == EngineStats()  # nothing in flight

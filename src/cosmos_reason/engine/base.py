@@ -97,6 +97,15 @@ class ModelInfo:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class EngineStats:
+    """The engine's load at this moment, read by the metrics at scrape time."""
+
+    running_rows: int = 0  # sequences being generated (a request with n=4 is four)
+    running_requests: int = 0
+    waiting_requests: int = 0  # accepted, not started yet
+
+
 class EngineError(RuntimeError):
     """The engine failed. The HTTP layer answers with `status` and `code`; the subclasses
     below say whose fault it is, and each backend raises them (or its own subclasses)."""
@@ -179,6 +188,10 @@ class Engine(Protocol):
         ...
 
     async def abort(self, request_id: str) -> None: ...
+
+    def stats(self) -> EngineStats:
+        """What is running and waiting now (cheap: called on every metrics scrape)."""
+        ...
 
     async def check_health(self) -> None:
         """Raise EngineError when the engine cannot serve."""

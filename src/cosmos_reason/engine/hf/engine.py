@@ -18,6 +18,7 @@ from typing import Any
 from ..base import (
     Delta,
     EngineError,
+    EngineStats,
     GenerationRequest,
     MaxTokensTooLargeError,
     ModelInfo,
@@ -27,7 +28,7 @@ from ..base import (
 from .inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
-from .scheduler import DEFAULT_MAX_PREFILL_TOKENS, DONE, Scheduler, SchedulerStats
+from .scheduler import DEFAULT_MAX_PREFILL_TOKENS, DONE, Scheduler
 from .sequence import Group
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class HFEngine:
     def info(self) -> ModelInfo:
         return self._info
 
-    def stats(self) -> SchedulerStats:
+    def stats(self) -> EngineStats:
         return self.scheduler.stats()
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:

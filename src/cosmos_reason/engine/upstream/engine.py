@@ -37,6 +37,7 @@ from ..base import (
     Delta,
     EngineError,
     EngineOverloadedError,
+    EngineStats,
     EngineUnavailableError,
     GenerationRequest,
     ModelInfo,
@@ -136,6 +137,11 @@ class UpstreamEngine:
             if inflight.response is not None:
                 inflight.response.close()  # drops the connection: the upstream sees the client go
 
+    def stats(self) -> EngineStats:
+        """Requests streaming from an upstream now; the queueing happens on the upstreams."""
+        attempts = [a for running in self._inflight.values() for a in running]
+        return EngineStats(running_rows=sum(a.n for a in attempts), running_requests=len(self._inflight))
+
     async def check_health(self) -> None:
         if not self.pool.healthy():
             await self.pool.refresh()
@@ -148,7 +154,7 @@ class UpstreamEngine:
     # ------------------------------------------------------------------ one attempt
 
     async def _stream(self, upstream: Upstream, body: bytes, request: GenerationRequest) -> AsyncIterator[Delta]:
-        inflight = _Inflight()
+        inflight = _Inflight(n=request.sampling.n)
         self._inflight.setdefault(request.request_id, []).append(inflight)
         reader = StreamReader(request.sampling.n)
         url = f"{upstream.spec.base_url}/chat/completions"
@@ -226,6 +232,7 @@ class UpstreamEngine:
 
 @dataclass(eq=False)
 class _Inflight:
+    n: int = 1  # choices
     response: aiohttp.ClientResponse | None = None
     aborted: bool = False
 
