@@ -110,6 +110,11 @@ class NullEngine:
     async def abort(self, request_id: str) -> None:
         pass
 
+    def stats(self):
+        from cosmos_reason.engine.base import EngineStats
+
+        return EngineStats()
+
     async def check_health(self) -> None:
         pass
 

@@ -34,7 +34,7 @@ class ChoiceTimer:
     """Wraps the scheduler's choose_tokens to time each call."""
 
     def __init__(self) -> None:
-        import cosmos_reason.engine.scheduler as scheduler
+        import cosmos_reason.engine.hf.scheduler as scheduler
 
         self.scheduler, self.original = scheduler, scheduler.choose_tokens
         self.seconds, self.calls = 0.0, 0
@@ -67,7 +67,7 @@ async def one(engine, i: int, params) -> int:
 
 async def measure(loaded, streams: list[int], blocks: int, max_tokens: int, size: str) -> list[dict]:
     from cosmos_reason.engine.base import SamplingParams
-    from cosmos_reason.engine.hf import BatchingLimits, HFEngine
+    from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
 
     engine = HFEngine(loaded, BatchingLimits(max_num_seqs=max(32, max(streams)), max_queued_requests=256))
     timer = ChoiceTimer()
@@ -127,7 +127,7 @@ def main() -> int:
     import torch
 
     from cosmos_reason.demo.checkpoint import ensure_demo_model
-    from cosmos_reason.engine.loading import load_model
+    from cosmos_reason.engine.hf.loading import load_model
 
     runs = []
     for size in args.sizes.split(","):

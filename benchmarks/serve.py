@@ -401,8 +401,8 @@ class _FirstTokenClock:
 def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Run]:
     import torch
 
-    from cosmos_reason.engine.hf_inputs import prompt_text
-    from cosmos_reason.engine.loading import load_model
+    from cosmos_reason.engine.hf.inputs import prompt_text
+    from cosmos_reason.engine.hf.loading import load_model
 
     loaded = load_model(str(checkpoint))
     model, processor = loaded.model, loaded.processor

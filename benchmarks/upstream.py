@@ -251,7 +251,7 @@ def media_bytes() -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     from media import make_clip  # benchmarks/media.py: the same synthetic 60 s clip
 
-    from cosmos_reason.engine import upstream_media
+    from cosmos_reason.engine.upstream import media as upstream_media
     from cosmos_reason.media.video import load_video
 
     path = make_clip("60s")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from cosmos_reason.engine.base import Delta, EngineError, GenerationRequest, ModelInfo, PromptTooLongError
-from cosmos_reason.engine.detokenize import StopMatcher
+from cosmos_reason.engine.base import Delta, EngineError, EngineStats, GenerationRequest, ModelInfo, PromptTooLongError
+from cosmos_reason.engine.hf.detokenize import StopMatcher
 
 
 class ScriptedEngine:
@@ -22,6 +22,7 @@ class ScriptedEngine:
         self.aborted: list[str] = []
         self.shut_down = False
         self.candidate_logprobs = {"Yes": -0.5, "No": -1.5}
+        self.load = EngineStats()  # what stats() reports
 
     @property
     def info(self) -> ModelInfo:
@@ -63,6 +64,9 @@ class ScriptedEngine:
 
     async def abort(self, request_id: str) -> None:
         self.aborted.append(request_id)
+
+    def stats(self) -> EngineStats:
+        return self.load
 
     async def check_health(self) -> None:
         if self.shut_down:

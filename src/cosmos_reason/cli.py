@@ -182,9 +182,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .engine.loading import ModelLoadError
+    from .engine.hf.loading import ModelLoadError
     from .engine.registry import create_engine
-    from .engine.upstream_pool import parse_upstream
+    from .engine.upstream.pool import parse_upstream
     from .server.app import create_app
     from .server.http import http_protocol
 

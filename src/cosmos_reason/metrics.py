@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
+
+if TYPE_CHECKING:
+    from .engine.base import EngineStats
 
 #: prometheus_client's multiprocess folder; set (by `serve --workers`) before it is imported.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -34,10 +38,10 @@ class Metrics:
         self.media_seconds = Histogram("cosmos_reason_media_decode_seconds", "Media decode and preprocessing time",
                                        ["kind"], buckets=_LATENCY, registry=r)
 
-    def watch_engine(self, stats: Callable[[], object]) -> None:
+    def watch_engine(self, stats: Callable[[], EngineStats]) -> None:
         """Gauges read the engine's own numbers at scrape time."""
-        self.queue_depth.set_function(lambda: getattr(stats(), "waiting_requests", 0))
-        self.running.set_function(lambda: getattr(stats(), "running_rows", 0))
+        self.queue_depth.set_function(lambda: stats().waiting_requests)
+        self.running.set_function(lambda: stats().running_rows)
 
     def render(self) -> bytes:
         """This process's metrics; under `serve --workers N`, every worker's added up (the

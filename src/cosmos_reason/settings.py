@@ -55,7 +55,7 @@ class Settings:
     max_prefill_tokens: int = 8192  # prompt tokens prefilled between two decode steps (longer prompts: chunks)
     shutdown_timeout: float = 30.0  # seconds running requests get to finish after SIGTERM
     public_metrics: bool = False  # serve /metrics without an API key
-    upstreams: tuple[str, ...] = ()  # --engine upstream: server specs, see engine/upstream_pool.py
+    upstreams: tuple[str, ...] = ()  # --engine upstream: server specs, see engine/upstream/pool.py
     workers: int = 1  # front processes sharing the port (--engine upstream only), see server/workers.py
     log_level: str = "info"
     # Slow and large request bodies, see server/http.py and server/body.py.

@@ -6,8 +6,8 @@ import pytest
 
 from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn
 from cosmos_reason.engine.base import GenerationRequest, SamplingParams
-from cosmos_reason.engine.hf import BatchingLimits, HFEngine
-from cosmos_reason.engine.loading import load_model
+from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
+from cosmos_reason.engine.hf.loading import load_model
 
 
 @pytest.fixture(scope="session")

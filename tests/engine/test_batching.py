@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from cosmos_reason.engine.base import EngineOverloadedError, GenerationRequest, SamplingParams
-from cosmos_reason.engine.hf_inputs import build_inputs
+from cosmos_reason.engine.hf.inputs import build_inputs
 
 from .conftest import collect, text_conversation, wait_for
 
@@ -90,7 +90,7 @@ async def test_disconnect_frees_the_slot_within_a_step(engine):
 
 
 async def test_full_queue_is_refused(loaded):
-    from cosmos_reason.engine.hf import BatchingLimits, HFEngine
+    from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
 
     engine = HFEngine(loaded, BatchingLimits(max_num_seqs=1, max_queued_requests=1))
     try:
@@ -128,3 +128,15 @@ async def test_abort_by_request_id_stops_the_generation(engine):
     await wait_for(lambda: engine.stats().running_rows == 0, timeout=5)
     result = await asyncio.wait_for(task, timeout=5)
     assert result[0]["tokens"] < 5000
+
+
+async def test_the_hf_engine_is_an_engine_and_reports_its_load(engine):
+    from cosmos_reason.engine.base import Engine, EngineStats
+
+    assert isinstance(engine, Engine)
+    assert engine.stats() == EngineStats()  # idle
+    long_task = asyncio.ensure_future(collect(engine, "long", max_tokens=200, ignore_eos=True, n=2))
+    await wait_for(lambda: engine.stats().running_rows == 2)
+    assert engine.stats() == EngineStats(running_rows=2, running_requests=1, waiting_requests=0)
+    assert [choice["tokens"] for choice in (await long_task).values()] == [200, 200]
+    await wait_for(lambda: engine.stats() == EngineStats())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from cosmos_reason.engine.base import GenerationRequest, SamplingParams
-from cosmos_reason.engine.hf import BatchingLimits, HFEngine
-from cosmos_reason.engine.hf_inputs import build_inputs
+from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
+from cosmos_reason.engine.hf.inputs import build_inputs
 
 from .conftest import collect, text_conversation, wait_for
 from .test_batching import gradient_image

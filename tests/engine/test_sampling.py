@@ -15,8 +15,8 @@ from transformers.generation.logits_process import (
 )
 
 from cosmos_reason.engine.base import EngineError, SamplingParams
-from cosmos_reason.engine.draw import RowSampling, draw, sampling_weights
-from cosmos_reason.engine.sampler import apply_presence_frequency, choose_tokens
+from cosmos_reason.engine.hf.draw import RowSampling, draw, sampling_weights
+from cosmos_reason.engine.hf.sampler import apply_presence_frequency, choose_tokens
 
 from .conftest import collect, wait_for
 
@@ -152,7 +152,7 @@ def test_batched_choice_samples_transformers_distribution(temperature, top_k, to
 
 
 async def test_seeded_request_gives_the_same_tokens_alone_and_among_fifteen_others(loaded):
-    from cosmos_reason.engine.hf import BatchingLimits, HFEngine
+    from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
 
     engine = HFEngine(loaded, BatchingLimits(max_num_seqs=16, max_queued_requests=16))
     try:

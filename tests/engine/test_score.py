@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cosmos_reason.engine.base import GenerationRequest, SamplingParams
-from cosmos_reason.engine.hf_inputs import build_inputs
+from cosmos_reason.engine.hf.inputs import build_inputs
 
 from .conftest import text_conversation
 

@@ -6,7 +6,14 @@ import base64
 
 import pytest
 
-from cosmos_reason.engine.base import EngineError, PromptTooLongError
+from cosmos_reason.engine.base import (
+    EngineClientError,
+    EngineError,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    MaxTokensTooLargeError,
+    PromptTooLongError,
+)
 from tests.fakes import ScriptedEngine
 
 from .conftest import MODEL, make_client
@@ -101,6 +108,28 @@ async def test_engine_failure_is_500_in_the_envelope():
         response = await client.post("/v1/chat/completions", json={"messages": USER})
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "server_error"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("error, status, code", [
+    (EngineClientError("messages[0]: the backend says no"), 400, "invalid_request"),
+    (EngineClientError("too big for the backend", 413), 413, "invalid_request"),
+    (EngineUnavailableError("the backend is unreachable"), 502, "engine_unavailable"),
+    (EngineTimeoutError("the backend did not answer within 2 s"), 504, "engine_timeout"),
+])
+async def test_the_seams_error_kinds_keep_their_status_whatever_the_backend(error, status, code, stream):
+    async with make_client(ScriptedEngine(fail=error)) as client:
+        response = await client.post("/v1/chat/completions", json={"messages": USER, "stream": stream})
+        assert response.status_code == status
+        assert response.json()["error"]["code"] == code
+        assert response.json()["error"]["message"] == str(error)
+        assert (await client.post("/v1/chat/completions", json={"messages": USER})).status_code == status
+
+
+def test_catching_engine_error_catches_the_context_errors():
+    for error in (PromptTooLongError(5000, 4096), MaxTokensTooLargeError(100, 4090, 4096)):
+        with pytest.raises(EngineError):
+            raise error
 
 
 async def test_stream_options_without_stream_is_400(client):

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from cosmos_reason.engine.base import EngineStats
+from tests.fakes import ScriptedEngine
+
 from .conftest import MODEL, make_client
 
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}
@@ -32,3 +35,16 @@ async def test_metrics_need_the_key_unless_public(engine):
         assert (await guarded.get("/metrics", headers={"Authorization": "Bearer k"})).status_code == 200
     async with make_client(engine, api_keys=("k",), public_metrics=True) as public:
         assert (await public.get("/metrics")).status_code == 200
+
+
+async def test_the_load_gauges_read_the_engines_stats():
+    engine = ScriptedEngine()
+    async with make_client(engine) as client:
+        engine.load = EngineStats(running_rows=3, running_requests=1, waiting_requests=2)
+        text = (await client.get("/metrics")).text
+        assert sample(text, "cosmos_reason_queue_depth") == 2
+        assert sample(text, "cosmos_reason_running_sequences") == 3
+        engine.load = EngineStats()
+        text = (await client.get("/metrics")).text
+        assert sample(text, "cosmos_reason_queue_depth") == 0
+        assert sample(text, "cosmos_reason_running_sequences") == 0

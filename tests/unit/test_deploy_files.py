@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cosmos_reason.cli import build_parser, settings_from_args
-from cosmos_reason.engine.upstream_pool import parse_upstream
+from cosmos_reason.engine.upstream.pool import parse_upstream
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from cosmos_reason.engine.detokenize import IncrementalDetokenizer, StopMatcher
+from cosmos_reason.engine.hf.detokenize import IncrementalDetokenizer, StopMatcher
 
 
 def byte_decode(table: dict[int, bytes]):

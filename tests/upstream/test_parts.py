@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 
 from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn, VideoInput
-from cosmos_reason.engine import upstream_media
-from cosmos_reason.engine.base import SamplingParams, TokenLogprob, UpstreamError
-from cosmos_reason.engine.upstream import _StreamReader, candidate_logprobs, chat_body, dropped_fields
-from cosmos_reason.engine.upstream_pool import (
+from cosmos_reason.engine.upstream import media as upstream_media
+from cosmos_reason.engine.base import SamplingParams, TokenLogprob
+from cosmos_reason.engine.upstream.wire import StreamReader, candidate_logprobs, chat_body, dropped_fields
+from cosmos_reason.engine.upstream.errors import UpstreamError
+from cosmos_reason.engine.upstream.pool import (
     Upstream,
     UpstreamSpec,
     check_models_response,
@@ -200,7 +201,7 @@ def _chunk(index, content=None, finish=None, logprobs=None):
 
 
 def test_last_deltas_wait_for_usage_and_carry_exact_counts():
-    reader = _StreamReader(n=2)
+    reader = StreamReader(n=2)
     out = reader.feed(_chunk(0, "a")) + reader.feed(_chunk(1, "b")) + reader.feed(_chunk(0, "c", "stop"))
     assert [(d.index, d.text, d.finish_reason) for d in out] == [(0, "a", None), (1, "b", None)]
     assert reader.feed(_chunk(1, "", "length")) == []
@@ -211,14 +212,14 @@ def test_last_deltas_wait_for_usage_and_carry_exact_counts():
 
 
 def test_usage_in_the_finishing_chunk_is_read_too():
-    reader = _StreamReader(n=1)
+    reader = StreamReader(n=1)
     reader.feed(_chunk(0, "x"))
     event = _chunk(0, "", "length") | {"usage": {"prompt_tokens": 4, "completion_tokens": 2}}
     assert [(d.completion_tokens, d.prompt_tokens) for d in reader.feed(event)] == [(2, 4)]
 
 
 def test_an_answer_cut_short_is_an_upstream_error():
-    reader = _StreamReader(n=2)
+    reader = StreamReader(n=2)
     reader.feed(_chunk(0, "x", "stop"))
     with pytest.raises(UpstreamError, match="before every choice finished"):
         reader.finish("http://u/v1")
@@ -226,7 +227,7 @@ def test_an_answer_cut_short_is_an_upstream_error():
 
 def test_logprobs_are_read_from_the_chunks():
     entry = {"token": "Hi", "logprob": -0.5, "top_logprobs": [{"token": "Hi", "logprob": -0.5}, {"token": "Yo", "logprob": -1.5}]}
-    (delta,) = _StreamReader(n=1).feed(_chunk(0, "Hi", logprobs={"content": [entry]}))
+    (delta,) = StreamReader(n=1).feed(_chunk(0, "Hi", logprobs={"content": [entry]}))
     assert delta.logprobs == (TokenLogprob("Hi", -0.5, (("Hi", -0.5), ("Yo", -1.5))),)
 
 
@@ -251,7 +252,7 @@ def test_candidates_take_their_entry_or_first_token_or_the_bound():
 async def test_upstream_errors_keep_their_status_in_our_envelope(error, status, code):
     import httpx
 
-    from cosmos_reason.engine.base import UpstreamClientError, UpstreamTimeoutError
+    from cosmos_reason.engine.upstream.errors import UpstreamClientError, UpstreamTimeoutError
     from cosmos_reason.server.app import create_app
     from tests.fakes import ScriptedEngine
 
@@ -272,11 +273,21 @@ async def test_upstream_errors_keep_their_status_in_our_envelope(error, status, 
 
 
 def test_the_upstreams_vocabulary_size_comes_from_its_card():
-    from cosmos_reason.engine.upstream import UpstreamEngine
-    from cosmos_reason.engine.upstream_pool import UpstreamPool
+    from cosmos_reason.engine.upstream.engine import UpstreamEngine
+    from cosmos_reason.engine.upstream.pool import UpstreamPool
 
     pool = UpstreamPool([parse_upstream("http://u:8000")])
     engine = UpstreamEngine(pool)
     assert engine.info.vocab_size == 0  # unknown (vLLM's card): the upstream checks logit_bias itself
     pool.upstreams[0].card = {"id": "m", "max_model_len": 128000, "vocab_size": 151936}
     assert engine.info.vocab_size == 151936
+
+
+def test_the_upstream_engine_is_an_engine_and_reports_its_load():
+    from cosmos_reason.engine.base import Engine, EngineStats
+    from cosmos_reason.engine.upstream.engine import UpstreamEngine
+    from cosmos_reason.engine.upstream.pool import UpstreamPool
+
+    engine = UpstreamEngine(UpstreamPool([parse_upstream("http://u:8000")]))
+    assert isinstance(engine, Engine)
+    assert engine.stats() == EngineStats()  # nothing in flight

@@ -19,7 +19,7 @@ import pytest
 from openai import OpenAI
 
 from cosmos_reason.engine.base import TokenLogprob
-from cosmos_reason.engine.upstream import candidate_logprobs
+from cosmos_reason.engine.upstream.wire import candidate_logprobs
 from tests.media_factory import data_uri, mp4_bytes, png_bytes
 
 from .conftest import (
@@ -247,8 +247,8 @@ async def test_abort_by_request_id_stops_the_upstream_generation(upstreams):
     # The engine seam's abort(request_id), on an engine in this process over a real upstream.
     from cosmos_reason.conversation import Conversation, Text, Turn
     from cosmos_reason.engine.base import GenerationRequest, SamplingParams
-    from cosmos_reason.engine.upstream import UpstreamEngine
-    from cosmos_reason.engine.upstream_pool import UpstreamPool, parse_upstream
+    from cosmos_reason.engine.upstream.engine import UpstreamEngine
+    from cosmos_reason.engine.upstream.pool import UpstreamPool, parse_upstream
 
     engine = UpstreamEngine(UpstreamPool([parse_upstream(f"{upstreams[0].url}?key_env=K", {"K": UPSTREAM_KEY})]))
     request = GenerationRequest("abort-me", Conversation((Turn("user", (Text("go on"),)),)),

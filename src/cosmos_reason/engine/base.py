@@ -1,8 +1,8 @@
 """The engine seam: what the HTTP layer may ask of any engine.
 
 An engine turns a conversation plus sampling parameters into a stream of text
-deltas per choice. The in-process transformers engine implements it; later
-engines (upstream vLLM/SGLang servers) plug in behind the same interface.
+deltas per choice. The in-process transformers engine (engine/hf/) and the upstream
+engine (engine/upstream/) implement it; nothing here names a backend.
 """
 
 from __future__ import annotations
@@ -98,8 +98,18 @@ class ModelInfo:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class EngineStats:
+    """The engine's load at this moment, read by the metrics at scrape time."""
+
+    running_rows: int = 0  # sequences being generated (a request with n=4 is four)
+    running_requests: int = 0
+    waiting_requests: int = 0  # accepted, not started yet
+
+
 class EngineError(RuntimeError):
-    """The engine failed for a reason that is not the client's fault."""
+    """The engine failed. The HTTP layer answers with `status` and `code`; the subclasses
+    below say whose fault it is, and each backend raises them (or its own subclasses)."""
 
     status = 500  # the HTTP status the API answers with
     code = "engine_error"
@@ -113,30 +123,31 @@ class EngineOverloadedError(EngineError):
         self.retry_after = retry_after
 
 
-class UpstreamError(EngineError):
-    """An upstream server (--engine upstream) failed: refused, dropped or answered 5xx."""
+class EngineClientError(EngineError):
+    """The backend refused the request as the client's mistake (a 4xx); the message says why."""
 
-    status = 502
-    code = "upstream_error"
-
-
-class UpstreamTimeoutError(UpstreamError):
-    """An upstream server did not answer in time."""
-
-    status = 504
-    code = "upstream_timeout"
-
-
-class UpstreamClientError(ValueError):
-    """An upstream server rejected the request as the client's mistake (its 4xx);
-    the message is the upstream's own."""
+    code = "invalid_request"
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
 
 
-class PromptTooLongError(ValueError):
+class EngineUnavailableError(EngineError):
+    """The backend could not serve: unreachable, dropped the connection, or failed."""
+
+    status = 502
+    code = "engine_unavailable"
+
+
+class EngineTimeoutError(EngineUnavailableError):
+    """The backend did not answer in time."""
+
+    status = 504
+    code = "engine_timeout"
+
+
+class PromptTooLongError(EngineClientError):
     """The prompt (with its media tokens) leaves no room in the context window."""
 
     def __init__(self, prompt_tokens: int, context_length: int) -> None:
@@ -148,7 +159,7 @@ class PromptTooLongError(ValueError):
         self.context_length = context_length
 
 
-class MaxTokensTooLargeError(ValueError):
+class MaxTokensTooLargeError(EngineClientError):
     """The client's max_tokens does not fit in the context beside the prompt."""
 
     def __init__(self, max_tokens: int, prompt_tokens: int, context_length: int) -> None:
@@ -178,6 +189,10 @@ class Engine(Protocol):
         ...
 
     async def abort(self, request_id: str) -> None: ...
+
+    def stats(self) -> EngineStats:
+        """What is running and waiting now (cheap: called on every metrics scrape)."""
+        ...
 
     async def check_health(self) -> None:
         """Raise EngineError when the engine cannot serve."""

@@ -8,8 +8,8 @@ from ..settings import Settings
 from .base import Engine
 
 ENGINES = {
-    "hf": "cosmos_reason.engine.hf:create_hf_engine",
-    "upstream": "cosmos_reason.engine.upstream:create_upstream_engine",
+    "hf": "cosmos_reason.engine.hf.engine:create_hf_engine",
+    "upstream": "cosmos_reason.engine.upstream.engine:create_upstream_engine",
 }
 
 

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cache
 from typing import Any
 
 import av
@@ -79,7 +78,7 @@ class DecodedVideo:
 
     frames: uint8 torch tensor (T, 3, H, W), contiguous, RGB, already resized the way
         qwen-vl-utils resizes (the HF processor may resize once more, as it does in the
-        reference: pass them through processor_videos).
+        reference: engine/hf/inputs.py hands them over).
     frame_indices: index in the source stream of each kept frame.
     sample_fps: frames per second of the kept frames (qwen-vl-utils' sample_fps).
     fps: the source stream's average frame rate.
@@ -120,64 +119,6 @@ class DecodedVideo:
             "total_num_frames": self.clip_frames,
             "video_backend": "pyav",
         }
-
-
-def processor_video_kwargs(videos: list[DecodedVideo]) -> dict[str, Any]:
-    """Extra kwargs for `Qwen2_5_VLProcessor.__call__` alongside `videos=[v.frames ...]`.
-
-    The same the reference passes: the per-video metadata (from which the processor
-    derives second_per_grid_ts = 2 / sample_fps) and do_sample_frames=False because
-    the frames are already sampled. Plus, where transformers has it,
-    cap_pixels_per_frame=False: qwen-vl-utils' per-frame cap is already applied by
-    load_video, and the processor capping again would differ from the reference (which
-    leaves the option unset, i.e. False, and so gets transformers' warning on every call).
-    """
-    kwargs: dict[str, Any] = {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
-    if _processor_has_frame_cap():
-        kwargs["cap_pixels_per_frame"] = False
-    return kwargs
-
-
-@cache
-def _processor_has_frame_cap() -> bool:
-    try:
-        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-    except ImportError:
-        return False
-    return hasattr(Qwen2VLVideoProcessor, "cap_pixels_per_frame")
-
-
-def processor_videos(videos: list[DecodedVideo], video_processor: Any | None = None) -> list[torch.Tensor]:
-    """The `videos=` argument for the processor: each video's frames, uint8 or float32.
-
-    qwen-vl-utils hands the processor float32 frames. When the processor resizes them
-    once more (a video processor whose size limits differ from qwen-vl-utils'), it
-    resamples float input in float but uint8 input with a different uint8 kernel (up to
-    ~20 levels apart), so float32 is needed to match the reference. Given the
-    processor's `video_processor`, frames it provably leaves at their size stay uint8
-    (4x less memory, same output); without it every video is converted.
-    """
-    return [video.frames if _kept_size(video, video_processor) else video.frames.float() for video in videos]
-
-
-def _kept_size(video: DecodedVideo, video_processor: Any | None) -> bool:
-    """True when a Qwen2-VL video processor will not resize these frames."""
-    if video_processor is None:
-        return False
-    if not getattr(video_processor, "do_resize", True):
-        return True
-    try:
-        size = video_processor.size
-        factor = int(video_processor.patch_size) * int(video_processor.merge_size)
-        min_pixels, max_pixels = int(size["shortest_edge"]), int(size["longest_edge"])
-        if getattr(video_processor, "cap_pixels_per_frame", None):
-            budget = int(video_processor.max_video_tokens * factor * factor * 0.9)
-            share = budget * int(video_processor.temporal_patch_size) // video.num_frames
-            max_pixels = max(min(max_pixels, share), int(min_pixels * 1.05))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return False  # an unfamiliar processor: float32 is always right
-    height, width = video.frames.shape[-2:]
-    return height % factor == 0 and width % factor == 0 and min_pixels <= height * width <= max_pixels
 
 
 @dataclass(frozen=True)

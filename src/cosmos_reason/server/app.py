@@ -40,8 +40,7 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.state.started = int(time.time())
     app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes)
     app.state.metrics = metrics = Metrics()
-    if hasattr(engine, "stats"):
-        metrics.watch_engine(engine.stats)
+    metrics.watch_engine(engine.stats)
     media = media or MediaLoader.from_settings(settings.media)
     media.metrics = metrics
     media.context_length = lambda: engine.info.context_length or None

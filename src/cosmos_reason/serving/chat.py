@@ -22,7 +22,6 @@ from ..engine.base import (
     MaxTokensTooLargeError,
     PromptTooLongError,
     TokenLogprob,
-    UpstreamClientError,
 )
 from ..errors import APIError
 from ..media.loader import MediaLoader
@@ -209,9 +208,7 @@ def engine_errors(max_tokens_param: str = "max_tokens") -> Iterator[None]:
         raise APIError(400, str(exc), param=max_tokens_param, code="context_length_exceeded") from None
     except EngineOverloadedError as exc:
         raise APIError(429, str(exc), code="server_busy", headers={"retry-after": str(exc.retry_after)}) from None
-    except UpstreamClientError as exc:
-        raise APIError(exc.status, str(exc), code="upstream_rejected") from None
-    except EngineError as exc:
+    except EngineError as exc:  # the seam's kinds carry their status: client 4xx, unavailable 502, timeout 504
         raise APIError(exc.status, str(exc), code=exc.code) from None
 
 

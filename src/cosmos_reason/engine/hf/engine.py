@@ -15,20 +15,21 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..settings import Settings
-from .base import (
+from ...settings import Settings
+from ..base import (
     Delta,
     EngineError,
+    EngineStats,
     GenerationRequest,
     MaxTokensTooLargeError,
     ModelInfo,
     NextTokenScores,
     PromptTooLongError,
 )
-from .hf_inputs import build_inputs
+from .inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
-from .scheduler import DONE, Scheduler, SchedulerStats
+from .scheduler import DONE, Scheduler
 from .sequence import Group
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class HFEngine:
     def info(self) -> ModelInfo:
         return self._info
 
-    def stats(self) -> SchedulerStats:
+    def stats(self) -> EngineStats:
         return self.scheduler.stats()
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:

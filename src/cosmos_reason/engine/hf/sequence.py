@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .base import Delta, SamplingParams, TokenLogprob
+from ..base import Delta, SamplingParams, TokenLogprob
 from .detokenize import IncrementalDetokenizer, StopMatcher
 from .draw import RowSampling
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import SamplingParams
+from ..base import SamplingParams
 
 TRIES = 4  # rejection rounds before a row takes the exact path
 

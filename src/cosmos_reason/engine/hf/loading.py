@@ -32,7 +32,7 @@ def resolve_source(model: str) -> str:
     name, _, size = model.partition(":")
     if name != DEMO_PREFIX or Path(model).exists():
         return model
-    from ..demo.checkpoint import ensure_demo_model
+    from ...demo.checkpoint import ensure_demo_model
 
     return str(ensure_demo_model(size or "tiny"))
 
@@ -76,7 +76,7 @@ def load_config(source: str) -> Any:
 def load_model(model: str, *, dtype: str = "auto", device: str = "auto") -> LoadedModel:
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-    from ..demo.checkpoint import read_demo_marker
+    from ...demo.checkpoint import read_demo_marker
 
     source = resolve_source(model)
     load_config(source)

@@ -20,11 +20,10 @@ import logging
 import queue
 import threading
 from collections import deque
-from dataclasses import dataclass
 
 import torch
 
-from .base import EngineError, EngineOverloadedError, TokenLogprob
+from ..base import EngineError, EngineOverloadedError, EngineStats, TokenLogprob
 from .runner import ModelRunner, PartialPrefill
 from .sampler import History, choose_tokens, token_logprobs
 from .sequence import Group, Row, accept_token, finish_row
@@ -32,13 +31,6 @@ from .sequence import Group, Row, accept_token, finish_row
 log = logging.getLogger(__name__)
 
 DONE = object()  # sent to a group's emit when it has nothing more to say
-
-
-@dataclass(frozen=True)
-class SchedulerStats:
-    running_rows: int
-    running_requests: int
-    waiting_requests: int
 
 
 class Scheduler:
@@ -84,9 +76,9 @@ class Scheduler:
     def alive(self) -> bool:
         return self._thread.is_alive() and not self._stopped.is_set()
 
-    def stats(self) -> SchedulerStats:
+    def stats(self) -> EngineStats:
         groups = {id(row.group) for row in self.running}
-        return SchedulerStats(len(self.running), len(groups), self._pending)
+        return EngineStats(len(self.running), len(groups), self._pending)
 
     # ---- the engine thread ---------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The in-process transformers engine: loading, scheduling, batched decoding, sampling."""

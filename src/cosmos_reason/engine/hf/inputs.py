@@ -1,0 +1,116 @@
+"""Conversation -> model-ready tensors with the checkpoint's own processor.
+
+The chat template and the processor are the checkpoint's, so a real
+Cosmos-Reason1 folder and the demo folder preprocess identically. The media package
+hands over decoded frames and their timing; how they become the processor's `videos=`
+and its keyword arguments (everything that reads `video_processor.*`) is decided here.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from ...conversation import Conversation, ImageInput, Text, VideoInput
+
+if TYPE_CHECKING:
+    import torch
+
+    from ...media.video import DecodedVideo
+
+
+def template_messages(conversation: Conversation) -> list[dict]:
+    """The message shape Qwen2.5-VL's chat template expects; media become placeholders."""
+    messages = []
+    for turn in conversation.turns:
+        content: list[dict] = []
+        for part in turn.parts:
+            if isinstance(part, Text):
+                content.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImageInput):
+                content.append({"type": "image"})
+            elif isinstance(part, VideoInput):
+                content.append({"type": "video"})
+        messages.append({"role": turn.role, "content": content})
+    return messages
+
+
+def prompt_text(processor: Any, conversation: Conversation) -> str:
+    return processor.apply_chat_template(
+        template_messages(conversation), tokenize=False, add_generation_prompt=True
+    )
+
+
+def build_inputs(processor: Any, conversation: Conversation) -> Any:
+    """A BatchFeature with input_ids, attention_mask, mm_token_type_ids and vision tensors."""
+    images = conversation.images()
+    videos = conversation.videos()
+    kwargs: dict[str, Any] = {}
+    if videos:
+        kwargs.update(processor_video_kwargs(videos))
+        videos = processor_videos(videos, getattr(processor, "video_processor", None))
+    return processor(
+        text=[prompt_text(processor, conversation)],
+        images=images or None,
+        videos=videos or None,
+        return_tensors="pt",
+        **kwargs,
+    )
+
+
+def processor_video_kwargs(videos: list[DecodedVideo]) -> dict[str, Any]:
+    """Extra kwargs for `Qwen2_5_VLProcessor.__call__` alongside `videos=[v.frames ...]`.
+
+    The same the reference passes: the per-video metadata (from which the processor
+    derives second_per_grid_ts = 2 / sample_fps) and do_sample_frames=False because
+    the frames are already sampled. Plus, where transformers has it,
+    cap_pixels_per_frame=False: qwen-vl-utils' per-frame cap is already applied by
+    load_video, and the processor capping again would differ from the reference (which
+    leaves the option unset, i.e. False, and so gets transformers' warning on every call).
+    """
+    kwargs: dict[str, Any] = {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
+    if _processor_has_frame_cap():
+        kwargs["cap_pixels_per_frame"] = False
+    return kwargs
+
+
+@cache
+def _processor_has_frame_cap() -> bool:
+    try:
+        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+    except ImportError:
+        return False
+    return hasattr(Qwen2VLVideoProcessor, "cap_pixels_per_frame")
+
+
+def processor_videos(videos: list[DecodedVideo], video_processor: Any | None = None) -> list[torch.Tensor]:
+    """The `videos=` argument for the processor: each video's frames, uint8 or float32.
+
+    qwen-vl-utils hands the processor float32 frames. When the processor resizes them
+    once more (a video processor whose size limits differ from qwen-vl-utils'), it
+    resamples float input in float but uint8 input with a different uint8 kernel (up to
+    ~20 levels apart), so float32 is needed to match the reference. Given the
+    processor's `video_processor`, frames it provably leaves at their size stay uint8
+    (4x less memory, same output); without it every video is converted.
+    """
+    return [video.frames if _kept_size(video, video_processor) else video.frames.float() for video in videos]
+
+
+def _kept_size(video: DecodedVideo, video_processor: Any | None) -> bool:
+    """True when a Qwen2-VL video processor will not resize these frames."""
+    if video_processor is None:
+        return False
+    if not getattr(video_processor, "do_resize", True):
+        return True
+    try:
+        size = video_processor.size
+        factor = int(video_processor.patch_size) * int(video_processor.merge_size)
+        min_pixels, max_pixels = int(size["shortest_edge"]), int(size["longest_edge"])
+        if getattr(video_processor, "cap_pixels_per_frame", None):
+            budget = int(video_processor.max_video_tokens * factor * factor * 0.9)
+            share = budget * int(video_processor.temporal_patch_size) // video.num_frames
+            max_pixels = max(min(max_pixels, share), int(min_pixels * 1.05))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False  # an unfamiliar processor: float32 is always right
+    height, width = video.frames.shape[-2:]
+    return height % factor == 0 and width % factor == 0 and min_pixels <= height * width <= max_pixels

@@ -1,0 +1,1 @@
+"""The upstream engine: relays requests to OpenAI-compatible servers (vLLM, SGLang, transformers serve)."""
