@@ -149,7 +149,8 @@ def test_a_mistyped_flag_shows_the_commands_usage(capsys):
 
 
 def test_serve_takes_the_model_as_a_positional_argument_like_vllm():
-    from cosmos_reason.cli import build_parser, parse_args, settings_from_args
+    from cosmos_reason.server.flags import settings_from_args
+    from cosmos_reason.cli import build_parser, parse_args
 
     parser = build_parser()
     assert settings_from_args(parse_args(parser, ["serve", "nvidia/Cosmos-Reason1-7B"])).model == \
