@@ -280,3 +280,28 @@ def test_the_upstreams_vocabulary_size_comes_from_its_card():
     assert engine.info.vocab_size == 0  # unknown (vLLM's card): the upstream checks logit_bias itself
     pool.upstreams[0].card = {"id": "m", "max_model_len": 128000, "vocab_size": 151936}
     assert engine.info.vocab_size == 151936
+
+
+def _encoder_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("upstream-media")]
+
+
+async def test_the_engines_media_encoders_end_with_the_engine():
+    """Frames sent to a vLLM upstream are encoded on threads the engine owns: after shutdown no
+    encoder thread is left in the process (no module-level pool outliving its engine). The
+    upstream is down here, and shutdown still returns (it hung in the probe loop's wait_for)."""
+    from cosmos_reason.engine.base import GenerationRequest
+    from cosmos_reason.engine.upstream import UpstreamEngine
+    from cosmos_reason.engine.upstream_pool import UpstreamPool
+    from tests.media_server import closed_port
+
+    engine = UpstreamEngine(UpstreamPool([parse_upstream(f"http://127.0.0.1:{closed_port()}?api=vllm")]))
+    request = GenerationRequest("r1", _conversation(VideoInput(_video())), SamplingParams(max_tokens=3))
+    with pytest.raises(UpstreamError):  # encoded first, then nobody answers
+        async for _ in engine.generate(request):
+            pass
+    assert _encoder_threads()  # the frames were encoded on the engine's threads
+    await engine.shutdown()
+    assert _encoder_threads() == []

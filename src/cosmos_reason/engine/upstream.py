@@ -59,6 +59,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +99,10 @@ _JSON_HEADERS = {"content-type": "application/json"}
 
 class UpstreamEngine:
     def __init__(self, pool: UpstreamPool) -> None:
+        from .upstream_media import encoder_pool
+
         self.pool = pool
+        self.encoders = encoder_pool()  # media encoding for request bodies; shut down with the engine
         self._inflight: dict[str, list[_Inflight]] = {}  # request id -> its attempts running now
 
     # ------------------------------------------------------------------ Engine seam
@@ -117,7 +121,7 @@ class UpstreamEngine:
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
-        bodies = _Bodies(request)
+        bodies = _Bodies(request, self.encoders)
         tried: list[Upstream] = []
         error: EngineError | None = None
         for _ in range(MAX_ATTEMPTS):
@@ -177,6 +181,7 @@ class UpstreamEngine:
 
     async def shutdown(self) -> None:
         await self.pool.close()
+        await asyncio.to_thread(self.encoders.shutdown)
 
     # ------------------------------------------------------------------ one attempt
 
@@ -349,6 +354,7 @@ class _Bodies:
     expensive part and runs on worker threads)."""
 
     request: GenerationRequest
+    encoders: Executor | None = None
     cache: dict[tuple, bytes] = field(default_factory=dict)
 
     async def get(self, upstream: Upstream) -> bytes:
@@ -356,7 +362,8 @@ class _Bodies:
         if key not in self.cache:
             conversation, sampling = self.request.conversation, self.request.sampling
             has_media = any(not isinstance(p, Text) for t in conversation.turns for p in t.parts)
-            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, upstream.spec.frames)
+            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, upstream.spec.frames,
+                                      self.encoders)
             try:
                 body = await asyncio.to_thread(build) if has_media else build()
             except ValueError as exc:
@@ -370,8 +377,9 @@ class _Bodies:
 
 
 def chat_body(conversation: Conversation, sampling: SamplingParams, model: str | None, api: str,
-              frames: str = "png") -> dict[str, Any]:
-    """The upstream chat-completions request for a conversation (see the module docstring)."""
+              frames: str = "png", encoders: Executor | None = None) -> dict[str, Any]:
+    """The upstream chat-completions request for a conversation (see the module docstring); video
+    frames are encoded on `encoders` (the engine's), or on a pool of their own."""
     from . import upstream_media as media
 
     messages: list[dict[str, Any]] = []
@@ -389,7 +397,7 @@ def chat_body(conversation: Conversation, sampling: SamplingParams, model: str |
             elif isinstance(part, VideoInput):
                 videos.append(part.video)
                 video = media.cosmos_video_part(part.video) if api == "cosmos" else \
-                    {"url": media.video_frames_data_uri(part.video, frames)}
+                    {"url": media.video_frames_data_uri(part.video, frames, encoders)}
                 content.append({"type": "video_url", "video_url": video})
         messages.append({"role": turn.role, "content": content})
     body: dict[str, Any] = {
@@ -497,7 +505,6 @@ def _error_message(status: int, raw: bytes) -> str:
 
 
 def create_upstream_engine(settings) -> UpstreamEngine:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per probe and request
     pool = UpstreamPool([parse_upstream(text) for text in settings.upstreams])
     pool.discover()
     return UpstreamEngine(pool)
