@@ -138,6 +138,30 @@ def test_critic_and_run_batch_help_show_only_options_that_apply(capsys):
     assert "--top-p" not in batch and "--fps" not in batch and "per actor" not in batch and "--ray" not in batch
 
 
+HEAVY = ("torch", "av", "transformers")  # seconds to import; a command that needs them imports them itself
+
+LOADED_BY_HELP = """
+import sys
+from cosmos_reason.cli import main
+import cosmos_reason.settings
+for argv in (["--help"], ["serve", "--help"], ["annotate", "--help"], ["critic", "--help"], ["run-batch", "--help"]):
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+print("imported:", *[name for name in HEAVY if name in sys.modules])
+"""
+
+
+def test_help_and_the_settings_import_neither_torch_nor_pyav():
+    """`cosmos-reason --help` answers at once: the CLI, the settings and every command's --help
+    import no torch, PyAV or transformers (a fresh interpreter, since this one has them)."""
+    result = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{LOADED_BY_HELP}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "imported:"
+
+
 def test_a_mistyped_flag_shows_the_commands_usage(capsys):
     from cosmos_reason.cli import main
 
@@ -149,7 +173,8 @@ def test_a_mistyped_flag_shows_the_commands_usage(capsys):
 
 
 def test_serve_takes_the_model_as_a_positional_argument_like_vllm():
-    from cosmos_reason.cli import build_parser, parse_args, settings_from_args
+    from cosmos_reason.cli import build_parser, parse_args
+    from cosmos_reason.server.flags import settings_from_args
 
     parser = build_parser()
     assert settings_from_args(parse_args(parser, ["serve", "nvidia/Cosmos-Reason1-7B"])).model == \

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cosmos_reason.cli import build_parser, settings_from_args
+from cosmos_reason.cli import build_parser
 from cosmos_reason.engine.upstream.pool import parse_upstream
+from cosmos_reason.server.flags import settings_from_args
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

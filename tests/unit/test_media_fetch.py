@@ -388,7 +388,8 @@ def test_media_settings_validate(tmp_path):
 
 
 def test_serve_flags_fill_media_settings(tmp_path):
-    from cosmos_reason.cli import build_parser, settings_from_args
+    from cosmos_reason.server.flags import settings_from_args
+    from cosmos_reason.cli import build_parser
     from cosmos_reason.media.video import VideoOptions
 
     args = build_parser().parse_args([

@@ -7,7 +7,7 @@ import logging
 
 import httpx
 
-from cosmos_reason.cli import _uvicorn_log_config
+from cosmos_reason.server.logs import uvicorn_log_config
 from cosmos_reason.server.app import create_app
 from cosmos_reason.server.middleware import REQUEST_ID, RequestIdLogFilter
 from cosmos_reason.settings import Settings
@@ -46,7 +46,7 @@ def test_filter_reads_the_current_request_and_defaults_to_a_dash():
 def test_access_log_lines_show_the_request_id():
     from uvicorn.logging import AccessFormatter
 
-    config = _uvicorn_log_config()
+    config = uvicorn_log_config()
     assert all(h["filters"] == ["request_id"] for h in config["handlers"].values())
     formatter = AccessFormatter(config["formatters"]["access"]["fmt"], use_colors=False)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cosmos_reason.cli import build_parser, server_url, settings_from_args
+from cosmos_reason.server.flags import settings_from_args
+from cosmos_reason.cli import build_parser, server_url
 from cosmos_reason.settings import API_KEY_ENV, Settings
 
 

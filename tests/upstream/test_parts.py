@@ -291,3 +291,28 @@ def test_the_upstream_engine_is_an_engine_and_reports_its_load():
     engine = UpstreamEngine(UpstreamPool([parse_upstream("http://u:8000")]))
     assert isinstance(engine, Engine)
     assert engine.stats() == EngineStats()  # nothing in flight
+
+
+def _encoder_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("upstream-media")]
+
+
+async def test_the_engines_media_encoders_end_with_the_engine():
+    """Frames sent to a vLLM upstream are encoded on threads the engine owns: after shutdown no
+    encoder thread is left in the process (no module-level pool outliving its engine). The
+    upstream is down here, and shutdown still returns (it hung in the probe loop's wait_for)."""
+    from cosmos_reason.engine.base import GenerationRequest
+    from cosmos_reason.engine.upstream.engine import UpstreamEngine
+    from cosmos_reason.engine.upstream.pool import UpstreamPool
+    from tests.media_server import closed_port
+
+    engine = UpstreamEngine(UpstreamPool([parse_upstream(f"http://127.0.0.1:{closed_port()}?api=vllm")]))
+    request = GenerationRequest("r1", _conversation(VideoInput(_video())), SamplingParams(max_tokens=3))
+    with pytest.raises(UpstreamError):  # encoded first, then nobody answers
+        async for _ in engine.generate(request):
+            pass
+    assert _encoder_threads()  # the frames were encoded on the engine's threads
+    await engine.shutdown()
+    assert _encoder_threads() == []

@@ -158,10 +158,10 @@ def _env_key() -> str | None:
 
 def serve_settings(model: str, serve_args: list[str] | None = None):
     """Settings exactly as `cosmos-reason serve --model MODEL ...` would make them."""
-    from ..cli import _serve_parser, settings_from_args
+    from ..server.flags import add_serve_arguments, settings_from_args
 
     parser = argparse.ArgumentParser(prog="cosmos-reason serve", add_help=False)
-    _serve_parser(parser)
+    add_serve_arguments(parser)
     args = parser.parse_args(["--model", model, *(serve_args or [])])
     # In-process nobody else can reach the app: no key needed.
     return dataclasses.replace(settings_from_args(args), api_keys=())
@@ -175,7 +175,7 @@ def in_process_target(model: str, serve_args: list[str] | None = None, *, timeou
 
     settings = settings or serve_settings(model, serve_args)
     if engine is None:
-        from ..cli import check_device, check_model_source
+        from ..server.flags import check_device, check_model_source
         from ..engine.registry import create_engine
 
         if settings.engine == "hf":
@@ -183,8 +183,7 @@ def in_process_target(model: str, serve_args: list[str] | None = None, *, timeou
             check_device(settings.device)
 
         engine = create_engine(settings)
-    logging.getLogger("cosmos_reason.server.app").setLevel(logging.ERROR)  # the open-server warning
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, warn_open=False)  # no key needed: nobody else can reach it
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://in-process",
                                timeout=httpx.Timeout(timeout))
     return Target(client, f"in-process {settings.model_name!r}", engine=engine, timeout=timeout)

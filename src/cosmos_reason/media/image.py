@@ -9,10 +9,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError
+from .options import DEFAULT_MAX_IMAGE_PIXELS
 from .vision_math import MAX_RATIO, PATCH_SIZE, image_size, num_tokens
-
-#: Pillow's own default limit: 1024 * 1024 * 1024 // 4 // 3 pixels.
-DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})

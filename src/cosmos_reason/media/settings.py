@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .image import DEFAULT_MAX_IMAGE_PIXELS
-from .video import VideoOptions
+from .options import DEFAULT_MAX_IMAGE_PIXELS, VideoOptions
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 

@@ -33,13 +33,12 @@ from av.video.reformatter import VideoReformatter
 
 from .container import ffmpeg_reason, open_container
 from .errors import MediaError
-from .image import DEFAULT_MAX_IMAGE_PIXELS
+from .options import DEFAULT_MAX_IMAGE_PIXELS, VideoOptions
 from .packets import disposable_packets, pts_timeline
 from .resize import resizer
 from .vision_math import (
     FRAME_FACTOR,
     PATCH_SIZE,
-    VIDEO_TOTAL_PIXELS_8K_TOKENS,
     frame_range,
     num_tokens,
     sample_indices,
@@ -49,27 +48,6 @@ from .vision_math import (
 
 #: Converted frames waiting for the helper thread: bounds memory when it falls behind.
 _MAX_PENDING = 4
-
-
-@dataclass(frozen=True)
-class VideoOptions:
-    """How to sample a video; the names and meanings are qwen-vl-utils' message keys.
-
-    `nframes`, when given, replaces `fps` sampling (qwen-vl-utils accepts only one). Sizes are in pixels: each frame gets
-    at most an even share of `total_pixels` per pair of frames (and at most 768 tokens),
-    at least `min_pixels` (default 128 tokens). `video_start`/`video_end` are seconds.
-    The defaults are Cosmos-Reason1's: 4 fps and an 8192-token (6,422,528-pixel) budget.
-    """
-
-    fps: float = 4.0
-    nframes: int | None = None
-    min_pixels: int | None = None
-    max_pixels: int | None = None
-    total_pixels: float | None = VIDEO_TOTAL_PIXELS_8K_TOKENS
-    min_frames: int = 4
-    max_frames: int = 768
-    video_start: float | None = None
-    video_end: float | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ from .ui import router as ui_router
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = None) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = None, *,
+               warn_open: bool = True) -> FastAPI:
+    """The app; `warn_open=False` for an app nobody else can reach (the jobs' in-process target),
+    which needs no API key and so no warning about having none."""
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
@@ -57,6 +60,6 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.add_middleware(RequestCountMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(UpperCaseMethodMiddleware)
-    if not settings.api_keys:
+    if not settings.api_keys and warn_open:
         log.warning("no API key configured: the server accepts every request (set --api-key or COSMOS_REASON_API_KEY)")
     return app

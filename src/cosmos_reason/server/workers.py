@@ -45,9 +45,9 @@ def serve_workers(settings: Settings, uvicorn_options: dict) -> int:
 
 def worker_app():
     """The app of one worker process (uvicorn's factory)."""
-    from ..cli import setup_logging
     from ..engine.registry import create_engine
     from .app import create_app
+    from .logs import setup_logging
 
     settings: Settings = pickle.loads(base64.b64decode(os.environ[SETTINGS_ENV]))
     setup_logging(settings.log_level)

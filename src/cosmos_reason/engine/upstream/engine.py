@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,10 @@ _JSON_HEADERS = {"content-type": "application/json"}
 
 class UpstreamEngine:
     def __init__(self, pool: UpstreamPool) -> None:
+        from .media import encoder_pool
+
         self.pool = pool
+        self.encoders = encoder_pool()  # media encoding for request bodies; shut down with the engine
         self._inflight: dict[str, list[_Inflight]] = {}  # request id -> its attempts running now
 
     # ------------------------------------------------------------------ Engine seam
@@ -85,7 +89,7 @@ class UpstreamEngine:
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
-        bodies = _Bodies(request)
+        bodies = _Bodies(request, self.encoders)
         tried: list[Upstream] = []
         error: EngineError | None = None
         for _ in range(MAX_ATTEMPTS):
@@ -150,6 +154,7 @@ class UpstreamEngine:
 
     async def shutdown(self) -> None:
         await self.pool.close()
+        await asyncio.to_thread(self.encoders.shutdown)
 
     # ------------------------------------------------------------------ one attempt
 
@@ -243,6 +248,7 @@ class _Bodies:
     expensive part and runs on worker threads)."""
 
     request: GenerationRequest
+    encoders: Executor | None = None
     cache: dict[tuple, bytes] = field(default_factory=dict)
 
     async def get(self, upstream: Upstream) -> bytes:
@@ -250,7 +256,8 @@ class _Bodies:
         if key not in self.cache:
             conversation, sampling = self.request.conversation, self.request.sampling
             has_media = any(not isinstance(p, Text) for t in conversation.turns for p in t.parts)
-            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, upstream.spec.frames)
+            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, upstream.spec.frames,
+                                      self.encoders)
             try:
                 body = await asyncio.to_thread(build) if has_media else build()
             except ValueError as exc:
@@ -264,7 +271,6 @@ class _Bodies:
 
 
 def create_upstream_engine(settings) -> UpstreamEngine:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per probe and request
     pool = UpstreamPool([parse_upstream(text) for text in settings.upstreams])
     pool.discover()
     return UpstreamEngine(pool)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import io
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from fractions import Fraction
 from typing import Any
 
@@ -38,15 +38,11 @@ JPEG_QUALITY = 95
 #: zlib level for PNG: 1 is ~3x faster than Pillow's default 6 for ~15% more bytes.
 PNG_LEVEL = 1
 
-_pool: ThreadPoolExecutor | None = None
 
-
-def _encoder_pool() -> ThreadPoolExecutor:
-    """Frame encoding runs on a few threads (Pillow's encoders release the GIL)."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="upstream-media")
-    return _pool
+def encoder_pool() -> ThreadPoolExecutor:
+    """Threads for frame encoding (Pillow's encoders release the GIL). The upstream engine owns
+    one and shuts it down with itself."""
+    return ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="upstream-media")
 
 
 def encode_image(image: Image.Image, fmt: str = "png") -> bytes:
@@ -69,14 +65,19 @@ def frames_hwc(video: Any) -> np.ndarray:
     return np.ascontiguousarray(video.frames.permute(0, 2, 3, 1).numpy())
 
 
-def video_frames_data_uri(video: Any, fmt: str = "png") -> str:
-    """vLLM's pre-sampled video form: data:video/jpeg;base64,<frame>,<frame>,..."""
+def video_frames_data_uri(video: Any, fmt: str = "png", encoders: Executor | None = None) -> str:
+    """vLLM's pre-sampled video form: data:video/jpeg;base64,<frame>,<frame>,...
+
+    The frames are encoded on `encoders` (the engine's); without it, on a pool for this call."""
     frames = frames_hwc(video)
 
     def encode(frame: np.ndarray) -> str:
         return base64.b64encode(encode_image(Image.fromarray(frame), fmt)).decode("ascii")
 
-    return "data:video/jpeg;base64," + ",".join(_encoder_pool().map(encode, frames))
+    if encoders is None:
+        with encoder_pool() as pool:
+            return video_frames_data_uri(video, fmt, pool)
+    return "data:video/jpeg;base64," + ",".join(encoders.map(encode, frames))
 
 
 def vllm_video_kwargs(videos: list[Any]) -> dict[str, Any]:

@@ -239,8 +239,13 @@ class UpstreamPool:
                     self._due[id(u)] = now + (PROBE_UP_S if u.healthy else PROBE_DOWN_S)
             wait = max(0.05, min(self._due.get(id(u), 0.0) for u in self.upstreams) - time.monotonic())
             self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow the cancel that close()
+            # sends when it lands as the event is set (a probe marking an upstream down), and close() hung.
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait((woken,), timeout=wait)
+            finally:
+                woken.cancel()
 
     async def probe(self, upstream: Upstream) -> bool:
         """GET /v1/models with the upstream's key: in when it answers and serves our model."""

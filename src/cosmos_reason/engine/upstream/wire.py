@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from typing import Any
 
 import aiohttp
@@ -133,8 +134,9 @@ class StreamReader:
 
 
 def chat_body(conversation: Conversation, sampling: SamplingParams, model: str | None, api: str,
-              frames: str = "png") -> dict[str, Any]:
-    """The upstream chat-completions request for a conversation (see the module docstring)."""
+              frames: str = "png", encoders: Executor | None = None) -> dict[str, Any]:
+    """The upstream chat-completions request for a conversation (see the module docstring); video
+    frames are encoded on `encoders` (the engine's), or on a pool of their own."""
     from . import media
 
     messages: list[dict[str, Any]] = []
@@ -152,7 +154,7 @@ def chat_body(conversation: Conversation, sampling: SamplingParams, model: str |
             elif isinstance(part, VideoInput):
                 videos.append(part.video)
                 video = media.cosmos_video_part(part.video) if api == "cosmos" else \
-                    {"url": media.video_frames_data_uri(part.video, frames)}
+                    {"url": media.video_frames_data_uri(part.video, frames, encoders)}
                 content.append({"type": "video_url", "video_url": video})
         messages.append({"role": turn.role, "content": content})
     body: dict[str, Any] = {
