@@ -4,6 +4,7 @@ and one request's sampling failure staying that request's."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 import torch
@@ -33,10 +34,13 @@ async def test_one_rows_sampling_failure_ends_that_request_only(engine, monkeypa
     others = ["first other", "second other", "third other"]
     alone = [await collect(engine, q, max_tokens=10, ignore_eos=True) for q in others]
     decode = engine.scheduler.runner.decode
+    crowd_waiting = threading.Event()  # the bad row's decode waits for it: the crowd joins at once
     poisoned = []
 
     @torch.inference_mode()
     def poison(rows):
+        if len(rows) == 1:
+            crowd_waiting.wait(60)
         logits = decode(rows)
         for i, row in enumerate(rows):
             if row.group.request_id == "bad" and len(rows) == 4:
@@ -49,6 +53,8 @@ async def test_one_rows_sampling_failure_ends_that_request_only(engine, monkeypa
                                         ignore_eos=True, temperature=1.0, seed=1))
     await wait_for(lambda: engine.stats().running_rows == 1)
     crowd = asyncio.gather(*[collect(engine, q, max_tokens=10, ignore_eos=True) for q in others])
+    await wait_for(lambda: engine.stats().waiting_requests == 3)
+    crowd_waiting.set()
     with pytest.raises(EngineError, match="sampling failed"):
         await bad
     assert poisoned, "the bad row was never in a batch of four"
