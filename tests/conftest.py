@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
+
+# A suite started as a background job without job control (`cmd &` in a script, as some CI
+# runners do) inherits SIGINT ignored, and so would every job the tests start: the Ctrl-C
+# tests would then wait for an exit that never comes. Ctrl-C is restored here; a caught
+# signal is reset to the default in the children, as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
