@@ -10,7 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError
 from .options import DEFAULT_MAX_IMAGE_PIXELS
-from .vision_math import MAX_RATIO, PATCH_SIZE, image_size, num_tokens
+from .vision_math import PATCH_SIZE, check_aspect_ratio, image_size, num_tokens
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -82,11 +82,7 @@ def _check_output(image: Image.Image, min_pixels: int | None, max_pixels: int | 
     before the resize allocates it.
     """
     width, height = image.size
-    if max(width, height) / min(width, height) > MAX_RATIO:
-        raise MediaError(
-            f"image aspect ratio is {max(width, height) / min(width, height):.1f}:1 ({width}x{height} pixels); "
-            f"at most {MAX_RATIO}:1 is supported"
-        )
+    check_aspect_ratio(height, width, "image")
     if max_tokens is None or (min_pixels is None and max_pixels is None):
         return
     new_height, new_width = image_size(height, width, min_pixels=min_pixels, max_pixels=max_pixels)

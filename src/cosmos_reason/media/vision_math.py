@@ -45,6 +45,14 @@ def floor_by_factor(number: float, factor: int) -> int:
     return math.floor(number / factor) * factor
 
 
+def check_aspect_ratio(height: int, width: int, what: str = "media") -> None:
+    """The model's limit on elongated pictures (the processor's 200:1)."""
+    ratio = max(height, width) / min(height, width)
+    if ratio > MAX_RATIO:
+        raise MediaError(f"{what} aspect ratio is {ratio:.1f}:1 ({width}x{height} pixels); "
+                         f"at most {MAX_RATIO}:1 is supported")
+
+
 def smart_resize(
     height: int,
     width: int,
@@ -63,9 +71,7 @@ def smart_resize(
         raise MediaError(f"max_pixels ({max_pixels}) must not be smaller than min_pixels ({min_pixels})")
     if height <= 0 or width <= 0:
         raise MediaError(f"media has an empty size ({width}x{height} pixels)")
-    ratio = max(height, width) / min(height, width)
-    if ratio > MAX_RATIO:
-        raise MediaError(f"media aspect ratio is {ratio:.1f}:1 ({width}x{height}); at most {MAX_RATIO}:1 is supported")
+    check_aspect_ratio(height, width)
     h_bar = max(factor, round_by_factor(height, factor))
     w_bar = max(factor, round_by_factor(width, factor))
     if h_bar * w_bar > max_pixels:
