@@ -41,7 +41,8 @@ import torch
 
 from cosmos_reason.media import video as video_module
 from cosmos_reason.media.loader import decode_data_uri
-from cosmos_reason.engine.hf.inputs import processor_video_kwargs, processor_videos
+from cosmos_reason.engine.hf.inputs import processor_videos
+from cosmos_reason.families.reason1.media import processor_video_kwargs
 from cosmos_reason.media.video import VideoOptions, load_video
 
 HERE = Path(__file__).resolve().parent

@@ -55,7 +55,7 @@ class ChoiceTimer:
 
 
 async def one(engine, i: int, params) -> int:
-    from cosmos_reason.conversation import Conversation, Text, Turn
+    from cosmos_reason.engine.base import Conversation, Text, Turn
     from cosmos_reason.engine.base import GenerationRequest
 
     question = Conversation((Turn("user", (Text(f"Request {i}. What happens when the ball rolls off the table?"),)),))

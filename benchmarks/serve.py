@@ -409,7 +409,7 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
     processor.tokenizer.padding_side = "left"
     image = Image.open(io.BytesIO(image_bytes)).convert("RGB")
     runs = []
-    from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn
+    from cosmos_reason.engine.base import Conversation, ImageInput, Text, Turn
 
     for workload, sampling, clients in cases(args):
         texts, images = [], []

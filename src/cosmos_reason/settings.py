@@ -7,12 +7,14 @@ server does when nobody asked for anything in particular.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .families.registry import default_family
+from .families.base import SamplingDefaults
 from .media.settings import MediaSettings
 
 API_KEY_ENV = "COSMOS_REASON_API_KEY"
-DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
+DEFAULT_MODEL = default_family().default_model
 LOOPBACK = "127.0.0.1"
 DEFAULT_BODY_BUDGET = 256 * 1024 * 1024
 
@@ -20,20 +22,20 @@ _DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass(frozen=True)
-class SamplingDefaults:
-    """Sampling used when a request (or its task recipe) does not say; --default-* flags.
+class SamplingFlags:
+    """The server's --default-* sampling flags. None: not given, so the model family's card
+    value applies (families/<family>/constants.py)."""
 
-    The field defaults are the model card's example values, written only here: CARD_SAMPLING.
-    """
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    max_tokens: int | None = None
 
-    temperature: float = 0.6
-    top_p: float = 0.95
-    top_k: int = 0  # 0 = off
-    repetition_penalty: float = 1.05
-    max_tokens: int = 4096  # the card: long reasoning truncates below this
-
-
-CARD_SAMPLING = SamplingDefaults()
+    def over(self, card: SamplingDefaults) -> SamplingDefaults:
+        """The defaults a request gets: these flags where given, else the card's."""
+        given = {name: value for name, value in vars(self).items() if value is not None}
+        return replace(card, **given)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class Settings:
     api_keys: tuple[str, ...] = ()
     dtype: str = "auto"
     device: str = "auto"
-    sampling: SamplingDefaults = field(default_factory=SamplingDefaults)
+    sampling: SamplingFlags = field(default_factory=SamplingFlags)
+    family: str | None = None  # --family: None = from the checkpoint's config (hf), the default family (upstream)
     media: MediaSettings = field(default_factory=MediaSettings)
     max_n: int = 16
     reasoning: bool = False  # add the reasoning instruction when a request does not say
@@ -92,6 +95,9 @@ class Settings:
         if self.max_buffered_body_bytes < self.media.max_request_bytes:
             raise ValueError(f"--max-buffered-body-bytes ({self.max_buffered_body_bytes}) must be at least "
                              f"--max-request-bytes ({self.media.max_request_bytes}), or no body that large is ever read")
+        if self.family is not None and self.engine != "upstream":
+            raise ValueError("--family is only used with --engine upstream (the hf engine reads the family from "
+                             "the checkpoint's config)")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.workers > 1 and self.engine != "upstream":

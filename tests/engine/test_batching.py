@@ -32,7 +32,7 @@ async def test_greedy_in_a_batch_equals_greedy_alone(engine):
 async def test_greedy_equals_transformers_generate(engine, loaded):
     image = gradient_image()
     ours = await collect(engine, "What is in the picture?", image, max_tokens=20, repetition_penalty=1.05)
-    inputs = build_inputs(loaded.processor, text_conversation("What is in the picture?", image))
+    inputs = build_inputs(loaded.processor, text_conversation("What is in the picture?", image), loaded.family)
     with torch.inference_mode():
         out = loaded.model.generate(**inputs, do_sample=False, max_new_tokens=20, repetition_penalty=1.05)
     new = out[0, inputs["input_ids"].shape[1]:]
@@ -110,7 +110,7 @@ async def test_logprobs_match_a_direct_forward_pass(engine, loaded):
     out = await collect(engine, "hello", max_tokens=3, logprobs=True, top_logprobs=5, repetition_penalty=1.0)
     entries = out[0]["logprobs"]
     assert len(entries) == 3 and all(len(e.top) == 5 for e in entries)
-    inputs = build_inputs(loaded.processor, text_conversation("hello"))
+    inputs = build_inputs(loaded.processor, text_conversation("hello"), loaded.family)
     with torch.inference_mode():
         logits = loaded.model(**inputs).logits[0, -1].float()
     expected = torch.log_softmax(logits, -1)

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import torch
 
-from cosmos_reason.engine.hf.inputs import processor_video_kwargs, processor_videos
+from cosmos_reason.engine.hf.inputs import processor_videos
+from cosmos_reason.families.reason1.media import processor_video_kwargs
 from cosmos_reason.media.video import DecodedVideo
 
 

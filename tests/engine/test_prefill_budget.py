@@ -64,7 +64,7 @@ async def test_short_prompts_share_an_iteration_while_they_fit_the_budget(loaded
     groups = []
     for question in ("one", "two", "three"):
         request = GenerationRequest(question, text_conversation(question), SamplingParams(max_tokens=4, temperature=0))
-        groups.append(engine._group(request, build_inputs(loaded.processor, request.conversation), loop))
+        groups.append(engine._group(request, build_inputs(loaded.processor, request.conversation, loaded.family), loop))
     scheduler.max_prefill_tokens = groups[0].prompt_tokens + groups[1].prompt_tokens  # room for two, not three
     scheduler.waiting.extend(groups)
     scheduler._pending = len(groups)
@@ -75,7 +75,7 @@ async def test_short_prompts_share_an_iteration_while_they_fit_the_budget(loaded
     assert scheduler.stats().waiting_requests == 0
     scheduler.max_prefill_tokens = 1  # smaller than any prompt: still one piece per iteration
     late = engine._group(GenerationRequest("late", text_conversation("late"), SamplingParams(max_tokens=4)),
-                         build_inputs(loaded.processor, text_conversation("late")), loop)
+                         build_inputs(loaded.processor, text_conversation("late"), loaded.family), loop)
     scheduler.waiting.append(late)
     scheduler._pending = 1
     scheduler._prefill_within_budget()

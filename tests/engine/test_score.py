@@ -13,7 +13,7 @@ async def test_yes_no_logprobs_match_a_direct_forward_pass(engine, loaded):
     conversation = text_conversation("Does the video contain any anomalies? Answer Yes or No.")
     request = GenerationRequest("score", conversation, SamplingParams(max_tokens=1))
     scores = await engine.next_token_logprobs(request, ("Yes", "No"))
-    inputs = build_inputs(loaded.processor, conversation)
+    inputs = build_inputs(loaded.processor, conversation, loaded.family)
     with torch.inference_mode():
         logits = loaded.model(**inputs).logits[0, -1].float()
     tokenizer = loaded.processor.tokenizer

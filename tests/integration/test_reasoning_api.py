@@ -6,10 +6,12 @@ import httpx
 import openai
 import pytest
 
-from cosmos_reason.reasoning import REASONING_SYSTEM_PROMPT
+from cosmos_reason.families.reason1.constants import REASONING_SYSTEM_PROMPT
 from cosmos_reason.server.app import create_app
-from cosmos_reason.settings import SamplingDefaults, Settings
-from cosmos_reason.tasks import TASKS
+from cosmos_reason.settings import SamplingFlags, Settings
+from cosmos_reason.families.reason1 import REASON1
+
+TASKS = REASON1.recipes
 from tests.fakes import ScriptedEngine
 
 from .conftest import MODEL
@@ -89,7 +91,7 @@ async def test_task_sets_prompts_and_recommended_sampling_which_the_request_can_
     assert (engine.requests[-1].sampling.n, engine.requests[-1].sampling.temperature) == (1, 0.1)
 
 
-SERVER_FLAGS = SamplingDefaults(temperature=0.3, top_p=0.8, top_k=7, repetition_penalty=1.2, max_tokens=256)
+SERVER_FLAGS = SamplingFlags(temperature=0.3, top_p=0.8, top_k=7, repetition_penalty=1.2, max_tokens=256)
 
 
 def _sampling(request):

@@ -16,7 +16,7 @@ from cosmos_reason.media.cache import MediaCache, UrlMemo, content_id, size_of
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.loader import MediaLoader
 from cosmos_reason.media.settings import MediaSettings
-from cosmos_reason.protocol import MediaOverrides
+from cosmos_reason.chat.protocol import MediaOverrides
 from tests.media_factory import data_uri, mp4_bytes, png_bytes
 from tests.media_server import serve_media
 

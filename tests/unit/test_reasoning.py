@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import re
 
 import pytest
 
-from cosmos_reason.reasoning import (
-    REASONING_INSTRUCTION,
-    REASONING_SYSTEM_PROMPT,
-    TAGS,
-    ReasoningStreamParser,
-    prompt_opens_think,
-    split_reasoning,
-    with_reasoning_instruction,
-)
+from cosmos_reason.families import reasoning
+from cosmos_reason.families.base import ReasoningFormat
+from cosmos_reason.families.reason1.constants import REASONING, REASONING_INSTRUCTION, REASONING_SYSTEM_PROMPT
+
+TAGS = REASONING.tags
+with_reasoning_instruction = REASONING.system_with_instruction
+
+
+def _format(think_prefilled: bool) -> ReasoningFormat:
+    return dataclasses.replace(REASONING, think_prefilled=think_prefilled)
+
+
+def split_reasoning(text: str, *, think_prefilled: bool = False, **kwargs: object) -> reasoning.ReasoningSplit:
+    """Reason1's format; think_prefilled as a family whose chat template opens the think block."""
+    return reasoning.split_reasoning(text, _format(think_prefilled), **kwargs)  # type: ignore[arg-type]
+
+
+def ReasoningStreamParser(*, think_prefilled: bool = False, **kwargs: object) -> reasoning.ReasoningStreamParser:  # noqa: N802
+    return reasoning.ReasoningStreamParser(_format(think_prefilled), **kwargs)  # type: ignore[arg-type]
 
 MODES = [
     {},
@@ -389,6 +400,12 @@ def test_instruction_appended_to_client_prompt_once() -> None:
     )
 
 
-def test_prompt_opens_think() -> None:
-    assert prompt_opens_think("<|im_start|>assistant\n<think>\n")
-    assert not prompt_opens_think("<|im_start|>assistant\n")
+def test_a_family_without_answer_tags_keeps_them_as_text() -> None:
+    """Reason2-style output: the answer is whatever follows </think>; <answer> means nothing there."""
+    fmt = ReasoningFormat(instruction="", placement="user", default_system_prompt="")
+    text = "<think>\nIt rolls.\n</think>\n\nThe ball <answer> rolls."
+    assert reasoning.split_reasoning(text, fmt) == ("It rolls.", "The ball <answer> rolls.")
+    parser = reasoning.ReasoningStreamParser(fmt)
+    streamed = [parser.feed(text[:30]), parser.feed(text[30:]), parser.finish()]
+    assert "".join(d.content for d in streamed) == "The ball <answer> rolls."
+

@@ -24,7 +24,7 @@ async def test_log_lines_inside_a_request_carry_its_id(caplog):
         sent = await client.post("/v1/chat/completions", json=BODY, headers={"x-request-id": "trace-42"})
         made = await client.post("/v1/chat/completions", json=BODY)
     assert sent.status_code == made.status_code == 200
-    ids = [r.request_id for r in caplog.records if r.name == "cosmos_reason.serving.chat"]
+    ids = [r.request_id for r in caplog.records if r.name == "cosmos_reason.chat.completions"]
     assert ids == ["trace-42", made.headers["x-request-id"]]
 
 

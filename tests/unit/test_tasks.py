@@ -7,19 +7,29 @@ from typing import Any
 
 import pytest
 
-from cosmos_reason.reasoning import REASONING_INSTRUCTION, REASONING_SYSTEM_PROMPT
-from cosmos_reason.tasks import (
-    TASKS,
+from cosmos_reason.chat.protocol import ChatMessage
+from cosmos_reason.families.reason1 import REASON1
+from cosmos_reason.families.reason1.constants import REASONING, REASONING_INSTRUCTION, REASONING_SYSTEM_PROMPT
+from cosmos_reason.recipes import apply
+from cosmos_reason.recipes.recipe import (
     Sampling,
     TaskRecipe,
     UnknownTaskError,
-    apply_task,
     critic_score,
     describe_task,
     get_task,
     parse_answer,
     recipe_defaults,
 )
+
+TASKS = REASON1.recipes
+
+
+def apply_task(recipe: TaskRecipe, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recipe applied to messages as a client sends them (JSON), read back as JSON."""
+    models = [ChatMessage.model_validate(m) for m in messages]
+    return [m.model_dump(exclude_none=True) for m in apply.apply_task(recipe, models)]
+
 
 VIDEO = {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}
 IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/a.jpg"}}
@@ -82,6 +92,7 @@ def test_unknown_task_names_the_valid_ones() -> None:
 def test_recipe_validates_itself() -> None:
     with pytest.raises(ValueError, match="question"):
         TaskRecipe(
+            format=REASONING,
             name="x",
             title="x",
             description="x",
@@ -91,6 +102,7 @@ def test_recipe_validates_itself() -> None:
         )
     with pytest.raises(ValueError, match="answer_parser"):
         TaskRecipe(
+            format=REASONING,
             name="x",
             title="x",
             description="x",
@@ -216,16 +228,6 @@ def test_no_question_uses_the_default_question() -> None:
     assert out[1]["content"] == TASKS["caption"].default_question
 
 
-def test_question_override_replaces_user_text() -> None:
-    messages = [
-        {"role": "user", "content": [VIDEO, {"type": "text", "text": "ignored"}]}
-    ]
-    out = apply_task(
-        TASKS["driving"], messages, question_override="Can I change lanes?"
-    )
-    assert out[1]["content"] == [VIDEO, {"type": "text", "text": "Can I change lanes?"}]
-
-
 def test_no_user_message_adds_one() -> None:
     out = apply_task(TASKS["plausibility"], [])
     assert out[1] == {"role": "user", "content": TASKS["plausibility"].default_question}
@@ -246,10 +248,11 @@ def test_input_messages_are_not_modified() -> None:
             "name": "u",
         },
     ]
-    before = copy.deepcopy(messages)
-    out = apply_task(TASKS["critic"], messages)
-    assert messages == before
-    assert out[1]["name"] == "u"  # other message fields survive
+    models = [ChatMessage.model_validate(m) for m in messages]
+    before = copy.deepcopy(models)
+    out = apply.apply_task(TASKS["critic"], models)
+    assert models == before
+    assert out[1].name == "u"  # other message fields survive
 
 
 # --- settings ---
@@ -288,6 +291,7 @@ def test_request_values_win_when_caller_merges() -> None:
 
 def test_sampling_unset_fields_are_left_out() -> None:
     recipe = TaskRecipe(
+        format=REASONING,
         name="x",
         title="x",
         description="x",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cosmos_reason.engine.hf.inputs import processor_video_kwargs, processor_videos
+from cosmos_reason.engine.hf.inputs import processor_videos
+from cosmos_reason.families.reason1.media import processor_video_kwargs
 from cosmos_reason.media.video import VideoOptions, load_video
 from tests.unit.test_video import make_video
 

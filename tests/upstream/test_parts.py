@@ -11,9 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from cosmos_reason.conversation import Conversation, ImageInput, Text, Turn, VideoInput
+from cosmos_reason.engine.base import Conversation, ImageInput, Text, Turn, VideoInput
 from cosmos_reason.engine.upstream import media as upstream_media
 from cosmos_reason.engine.base import SamplingParams, TokenLogprob
+from cosmos_reason.families.reason1 import REASON1
+from cosmos_reason.families.reason1.media import upstream_video_fields
 from cosmos_reason.engine.upstream.wire import StreamReader, candidate_logprobs, chat_body, dropped_fields
 from cosmos_reason.engine.upstream.errors import UpstreamError
 from cosmos_reason.engine.upstream.pool import (
@@ -112,7 +114,7 @@ def _conversation(*parts) -> Conversation:
 def test_body_sends_our_sampling_and_asks_for_usage():
     sampling = SamplingParams(max_tokens=7, temperature=0.0, top_p=0.9, top_k=5, repetition_penalty=1.1, seed=3,
                               stop=("END",), n=2, ignore_eos=True, logprobs=True, top_logprobs=4)
-    body = chat_body(_conversation(), sampling, "m", "vllm")
+    body = chat_body(_conversation(), sampling, "m", "vllm", REASON1)
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "What happens?"},
@@ -130,29 +132,29 @@ def test_body_forwards_min_p_penalties_and_logit_bias():
     sampling = SamplingParams(max_tokens=7, min_p=0.05, presence_penalty=0.5, frequency_penalty=-0.25,
                               logit_bias=((5, 2.0), (9, -100.0)))
     for api in ("vllm", "cosmos", "openai"):
-        body = chat_body(_conversation(), sampling, "m", api)
+        body = chat_body(_conversation(), sampling, "m", api, REASON1)
         assert (body["presence_penalty"], body["frequency_penalty"]) == (0.5, -0.25)
         assert body["logit_bias"] == {"5": 2.0, "9": -100.0}
         assert body.get("min_p") == (None if api == "openai" else 0.05)  # an extension: strict servers refuse it
     assert "min_p" in dropped_fields(sampling)
-    plain = chat_body(_conversation(), SamplingParams(max_tokens=7), "m", "vllm")
+    plain = chat_body(_conversation(), SamplingParams(max_tokens=7), "m", "vllm", REASON1)
     assert not {"min_p", "presence_penalty", "frequency_penalty", "logit_bias"} & set(plain)
 
 
 def test_our_own_server_is_asked_for_raw_text_without_a_second_instruction():
-    body = chat_body(_conversation(), SamplingParams(max_tokens=3), None, "cosmos")
+    body = chat_body(_conversation(), SamplingParams(max_tokens=3), None, "cosmos", REASON1)
     assert body["raw_output"] is True and body["reasoning"] is False and "model" not in body
 
 
 def test_strict_openai_servers_get_standard_fields_only():
     sampling = SamplingParams(max_tokens=3, top_k=5, repetition_penalty=1.1, ignore_eos=True)
-    body = chat_body(_conversation(), sampling, "m", "openai")
+    body = chat_body(_conversation(), sampling, "m", "openai", REASON1)
     assert not {"top_k", "repetition_penalty", "ignore_eos", "raw_output"} & set(body)
 
 
 def test_images_go_as_lossless_png_in_their_place():
     image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8))
-    body = chat_body(_conversation(ImageInput(image)), SamplingParams(max_tokens=3), "m", "vllm")
+    body = chat_body(_conversation(ImageInput(image)), SamplingParams(max_tokens=3), "m", "vllm", REASON1)
     parts = body["messages"][1]["content"]
     assert [p["type"] for p in parts] == ["image_url", "text"]
     header, data = parts[0]["image_url"]["url"].split(",", 1)
@@ -163,7 +165,7 @@ def test_images_go_as_lossless_png_in_their_place():
 @pytest.mark.parametrize("fmt", ["png", "webp", "jpeg"])
 def test_vllm_gets_the_sampled_frames_and_their_rate(fmt):
     video = _video(frames=4, fps=2.5)
-    body = chat_body(_conversation(VideoInput(video)), SamplingParams(max_tokens=3), "m", "vllm", frames=fmt)
+    body = chat_body(_conversation(VideoInput(video)), SamplingParams(max_tokens=3), "m", "vllm", REASON1, frames=fmt)
     url = body["messages"][1]["content"][0]["video_url"]["url"]
     header, data = url.split(",", 1)
     assert header == "data:video/jpeg;base64"  # vLLM's name for a list of frames, whatever their format
@@ -178,7 +180,7 @@ def test_vllm_gets_the_sampled_frames_and_their_rate(fmt):
 
 def test_videos_at_different_rates_cannot_share_vllms_per_request_settings():
     with pytest.raises(ValueError, match="different frame rates"):
-        upstream_media.vllm_video_kwargs([_video(fps=2.0), _video(fps=4.0)])
+        upstream_video_fields([_video(fps=2.0), _video(fps=4.0)])
 
 
 @pytest.mark.parametrize("fps", [4.0, 2.0, 1.6, 7.3, 1 / 3])

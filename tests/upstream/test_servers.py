@@ -245,7 +245,7 @@ def test_a_client_going_away_cancels_the_upstream_generation(front, upstreams):
 
 async def test_abort_by_request_id_stops_the_upstream_generation(upstreams):
     # The engine seam's abort(request_id), on an engine in this process over a real upstream.
-    from cosmos_reason.conversation import Conversation, Text, Turn
+    from cosmos_reason.engine.base import Conversation, Text, Turn
     from cosmos_reason.engine.base import GenerationRequest, SamplingParams
     from cosmos_reason.engine.upstream.engine import UpstreamEngine
     from cosmos_reason.engine.upstream.pool import UpstreamPool, parse_upstream

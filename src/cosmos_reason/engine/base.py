@@ -9,10 +9,53 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Union, runtime_checkable
 
-from ..conversation import Conversation
-from ..settings import CARD_SAMPLING
+from PIL import Image
+
+from ..families.registry import default_family
+from ..families.base import ModelFamily
+
+# ---- what an engine receives: roles, text and already-decoded media ----
+# Media are decoded before they reach an engine, so every engine (in-process or an
+# upstream server) sees exactly the same pixels and frames.
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    image: Image.Image
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    video: Any  # cosmos_reason.media.video.DecodedVideo
+
+
+Part = Union[Text, ImageInput, VideoInput]
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Literal["system", "user", "assistant"]
+    parts: tuple[Part, ...]
+
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, Text))
+
+
+@dataclass(frozen=True)
+class Conversation:
+    turns: tuple[Turn, ...]
+
+    def images(self) -> list[Image.Image]:
+        return [p.image for t in self.turns for p in t.parts if isinstance(p, ImageInput)]
+
+    def videos(self) -> list[Any]:
+        return [p.video for t in self.turns for p in t.parts if isinstance(p, VideoInput)]
+
 
 FinishReason = Literal["stop", "length", "abort"]
 
@@ -23,11 +66,11 @@ GREEDY_BELOW = 1e-5
 @dataclass(frozen=True)
 class SamplingParams:
     max_tokens: int
-    temperature: float = CARD_SAMPLING.temperature
-    top_p: float = CARD_SAMPLING.top_p
+    temperature: float = 1.0  # the serving layer fills in the family's card defaults
+    top_p: float = 1.0
     top_k: int = 0  # 0 = no top-k filter
     min_p: float = 0.0  # 0 = no min-p filter
-    repetition_penalty: float = CARD_SAMPLING.repetition_penalty
+    repetition_penalty: float = 1.0
     presence_penalty: float = 0.0  # OpenAI semantics: subtracted once from every generated token's logit
     frequency_penalty: float = 0.0  # OpenAI semantics: subtracted per occurrence in the generated tokens
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit), sorted by id
@@ -96,6 +139,7 @@ class ModelInfo:
     random_weights: bool = False
     vocab_size: int = 0  # logits per token (valid token ids are 0..vocab_size-1); 0 = unknown
     description: str = ""
+    family: ModelFamily = field(default_factory=default_family)  # its reasoning format, recipes, defaults
 
 
 @dataclass(frozen=True)

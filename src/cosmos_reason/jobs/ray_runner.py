@@ -24,7 +24,7 @@ from typing import Any
 
 from .annotate import AnnotateJob, Resolved, _reused, retryable
 from .inputs import read_bytes
-from .runner import RetryPolicy, Summary, in_thread, run_pool
+from .execution import RetryPolicy, Summary, in_thread, run_pool
 from .work import Work, execute
 
 log = logging.getLogger("cosmos_reason.jobs")

@@ -10,11 +10,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..protocol import MEDIA_OPTION_NAMES
-from ..tasks import QUESTION, UnknownTaskError, critic_score, get_task, parse_answer
+from ..chat.protocol import MEDIA_OPTION_NAMES
+from ..recipes.recipe import QUESTION, UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
 from .journal import Row
-from .runner import RetriesExhausted, RetryPolicy, with_retries
+from .execution import RetriesExhausted, RetryPolicy, with_retries
 
 CHAT_PATH = "/v1/chat/completions"
 _MIME = {"image": "image/*", "video": "video/*"}

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     import httpcore
 
-    from ..protocol import MediaOverrides
+    from ..chat.protocol import MediaOverrides
 
 T = TypeVar("T")
 

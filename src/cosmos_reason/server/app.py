@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from ..engine.base import Engine
 from ..media.loader import MediaLoader
-from ..serving.chat import ChatService
-from ..serving.score import ScoreService
+from ..chat.completions import ChatService
+from ..chat.score import ScoreService
 from ..settings import Settings
 from .auth import APIKeyMiddleware
 from .body import BodyBudget

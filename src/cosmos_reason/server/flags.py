@@ -11,10 +11,11 @@ import argparse
 from pathlib import Path
 
 from ..media.settings import add_media_arguments, media_settings_from_args, parse_bytes
-from ..settings import SamplingDefaults, Settings, api_keys_from_env
+from ..families.registry import FAMILIES, default_family
+from ..settings import SamplingFlags, Settings, api_keys_from_env
 
 DEFAULTS = Settings()
-SAMPLING = SamplingDefaults()
+CARD = default_family().sampling
 DEMO_MAX_TOKENS = 256
 
 
@@ -42,6 +43,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                         "'http://vllm-0:8000/v1?model=nvidia/Cosmos-Reason1-7B&key_env=VLLM_KEY'; "
                         "options: model, key_env, key, api=auto|vllm|cosmos|openai, frames=png|webp|jpeg, "
                         "timeout, connect_timeout (README, Deployment)")
+    p.add_argument("--family", default=None, choices=[f.name for f in FAMILIES],
+                   help="--engine upstream: the model family the upstreams serve (its reasoning format, recipes and "
+                        "defaults; default: " + default_family().name + "); the hf engine reads it from the checkpoint")
     p.add_argument("--workers", type=int, default=DEFAULTS.workers,
                    help="--engine upstream: front processes sharing the port, for fleets whose token rate "
                         "outruns one process (each worker balances its own requests; /metrics adds them up)")
@@ -57,11 +61,14 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
                    help="on SIGTERM, seconds running requests get to finish before they are cut (then exit 0)")
     p.add_argument("--reasoning", action="store_true",
                    help="add the model card's <think>/<answer> instruction unless a request says 'reasoning': false")
-    p.add_argument("--default-temperature", type=float, default=SAMPLING.temperature)
-    p.add_argument("--default-top-p", type=float, default=SAMPLING.top_p)
-    p.add_argument("--default-repetition-penalty", type=float, default=SAMPLING.repetition_penalty)
+    p.add_argument("--default-temperature", type=float, default=None,
+                   help=f"temperature when a request gives none (default: the model card's, {CARD.temperature} "
+                        f"for {default_family().title})")
+    p.add_argument("--default-top-p", type=float, default=None, help="top_p when a request gives none (the card's)")
+    p.add_argument("--default-repetition-penalty", type=float, default=None,
+                   help="repetition_penalty when a request gives none (the card's)")
     p.add_argument("--default-max-tokens", type=int, default=None,
-                   help=f"max_tokens when a request gives none (default {SAMPLING.max_tokens}, the model card's; "
+                   help=f"max_tokens when a request gives none (default {CARD.max_tokens}, the model card's; "
                         f"{DEMO_MAX_TOKENS} for the demo model, whose random text rarely ends by itself)")
     p.add_argument("--header-read-timeout", type=float, default=DEFAULTS.header_read_timeout, metavar="SECONDS",
                    help="a request's head must arrive within this; else 408 and the connection is closed")
@@ -85,17 +92,18 @@ def serve_model(args: argparse.Namespace) -> str:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     args.model = serve_model(args)
-    sampling = SamplingDefaults(
+    sampling = SamplingFlags(
         temperature=args.default_temperature,
         top_p=args.default_top_p,
         repetition_penalty=args.default_repetition_penalty,
-        max_tokens=args.default_max_tokens or (DEMO_MAX_TOKENS if is_demo(args.model) else SAMPLING.max_tokens),
+        max_tokens=args.default_max_tokens or (DEMO_MAX_TOKENS if is_demo(args.model) else None),
     )
     names = tuple(args.served_model_name) or (("cosmos-reason1-demo",) if is_demo(args.model) else ())
     return Settings(
         model=args.model,
         served_model_names=names,
         engine=args.engine,
+        family=args.family,
         host=args.host,
         port=args.port,
         api_keys=tuple(args.api_key) + api_keys_from_env(),

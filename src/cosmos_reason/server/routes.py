@@ -14,8 +14,8 @@ from pydantic import BaseModel, ValidationError
 from ..engine.base import EngineError
 from ..errors import APIError, ClientGone
 from ..media.limits import media_over_limit
-from ..protocol import ChatCompletionRequest, ModelCard, ModelList, ScoreRequest
-from ..tasks import TASKS, describe_task
+from ..chat.protocol import ChatCompletionRequest, ModelCard, ModelList, ScoreRequest
+from ..recipes.recipe import describe_task
 from .errors import from_validation_error
 
 router = APIRouter()
@@ -49,8 +49,9 @@ async def get_model(model_id: str, request: Request) -> ModelCard:
 
 
 @router.get("/v1/tasks")
-async def list_tasks() -> dict:
-    return {"object": "list", "data": [describe_task(recipe) for recipe in TASKS.values()]}
+async def list_tasks(request: Request) -> dict:
+    recipes = request.app.state.engine.info.family.recipes
+    return {"object": "list", "data": [describe_task(recipe) for recipe in recipes.values()]}
 
 
 @router.post("/v1/chat/completions", response_model=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,7 @@ class HFEngine:
         self.processor = loaded.processor
         self.tokenizer = loaded.processor.tokenizer
         self._info = _model_info(loaded)
+        self._build_inputs = functools.partial(build_inputs, self.processor, family=loaded.family)
         self._eos_ids = frozenset(_eos_ids(self.model))
         self._preprocess = ThreadPoolExecutor(self.limits.preprocess_workers, thread_name_prefix="preprocess")
         self._groups: dict[str, Group] = {}
@@ -67,7 +69,7 @@ class HFEngine:
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         loop = asyncio.get_running_loop()
-        inputs = await loop.run_in_executor(self._preprocess, build_inputs, self.processor, request.conversation)
+        inputs = await loop.run_in_executor(self._preprocess, self._build_inputs, request.conversation)
         group = self._group(request, inputs, loop)
         self.scheduler.submit(group)
         self._groups[request.request_id] = group
@@ -89,7 +91,7 @@ class HFEngine:
 
     async def next_token_logprobs(self, request: GenerationRequest, candidates: tuple[str, ...]) -> NextTokenScores:
         loop = asyncio.get_running_loop()
-        inputs = await loop.run_in_executor(self._preprocess, build_inputs, self.processor, request.conversation)
+        inputs = await loop.run_in_executor(self._preprocess, self._build_inputs, request.conversation)
         group = self._group(request, inputs, loop)
         group.score_ids = tuple(self._first_token(c) for c in candidates)
         self.scheduler.submit(group)
@@ -171,7 +173,7 @@ def _model_info(loaded: LoadedModel) -> ModelInfo:
     marker = loaded.demo_marker
     description = (
         "DEMO checkpoint with RANDOM weights: its answers are meaningless; use it to try the server, "
-        "not the model." if marker else "Cosmos-Reason1 (Qwen2.5-VL) checkpoint"
+        "not the model." if marker else f"{loaded.family.title} checkpoint"
     )
     return ModelInfo(
         source=loaded.source,
@@ -179,4 +181,5 @@ def _model_info(loaded: LoadedModel) -> ModelInfo:
         random_weights=bool(marker),
         vocab_size=int(text_config.vocab_size),
         description=description,
+        family=loaded.family,
     )

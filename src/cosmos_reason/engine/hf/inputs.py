@@ -1,17 +1,17 @@
 """Conversation -> model-ready tensors with the checkpoint's own processor.
 
 The chat template and the processor are the checkpoint's, so a real
-Cosmos-Reason1 folder and the demo folder preprocess identically. The media package
+checkpoint folder and the demo folder preprocess identically. The media package
 hands over decoded frames and their timing; how they become the processor's `videos=`
 and its keyword arguments (everything that reads `video_processor.*`) is decided here.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ...conversation import Conversation, ImageInput, Text, VideoInput
+from ...families.base import ModelFamily
+from ..base import Conversation, ImageInput, Text, VideoInput
 
 if TYPE_CHECKING:
     import torch
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def template_messages(conversation: Conversation) -> list[dict]:
-    """The message shape Qwen2.5-VL's chat template expects; media become placeholders."""
+    """The message shape Qwen-VL chat templates expect; media become placeholders."""
     messages = []
     for turn in conversation.turns:
         content: list[dict] = []
@@ -41,13 +41,13 @@ def prompt_text(processor: Any, conversation: Conversation) -> str:
     )
 
 
-def build_inputs(processor: Any, conversation: Conversation) -> Any:
+def build_inputs(processor: Any, conversation: Conversation, family: ModelFamily) -> Any:
     """A BatchFeature with input_ids, attention_mask, mm_token_type_ids and vision tensors."""
     images = conversation.images()
     videos = conversation.videos()
     kwargs: dict[str, Any] = {}
     if videos:
-        kwargs.update(processor_video_kwargs(videos))
+        kwargs.update(family.processor_video_kwargs(videos))
         videos = processor_videos(videos, getattr(processor, "video_processor", None))
     return processor(
         text=[prompt_text(processor, conversation)],
@@ -56,31 +56,6 @@ def build_inputs(processor: Any, conversation: Conversation) -> Any:
         return_tensors="pt",
         **kwargs,
     )
-
-
-def processor_video_kwargs(videos: list[DecodedVideo]) -> dict[str, Any]:
-    """Extra kwargs for `Qwen2_5_VLProcessor.__call__` alongside `videos=[v.frames ...]`.
-
-    The same the reference passes: the per-video metadata (from which the processor
-    derives second_per_grid_ts = 2 / sample_fps) and do_sample_frames=False because
-    the frames are already sampled. Plus, where transformers has it,
-    cap_pixels_per_frame=False: qwen-vl-utils' per-frame cap is already applied by
-    load_video, and the processor capping again would differ from the reference (which
-    leaves the option unset, i.e. False, and so gets transformers' warning on every call).
-    """
-    kwargs: dict[str, Any] = {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
-    if _processor_has_frame_cap():
-        kwargs["cap_pixels_per_frame"] = False
-    return kwargs
-
-
-@cache
-def _processor_has_frame_cap() -> bool:
-    try:
-        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-    except ImportError:
-        return False
-    return hasattr(Qwen2VLVideoProcessor, "cap_pixels_per_frame")
 
 
 def processor_videos(videos: list[DecodedVideo], video_processor: Any | None = None) -> list[torch.Tensor]:

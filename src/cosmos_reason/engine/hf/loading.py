@@ -1,4 +1,4 @@
-"""Finding and loading a Qwen2.5-VL checkpoint, real or demo, by one code path."""
+"""Finding and loading a checkpoint, real or demo, by one code path; its config's model_type picks the model family."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...families.registry import UnknownFamilyError, family_for_model_type
+from ...families.base import ModelFamily
+
 log = logging.getLogger(__name__)
 
 DEMO_PREFIX = "demo"
-SUPPORTED_MODEL_TYPES = ("qwen2_5_vl",)
 
 
 class ModelLoadError(RuntimeError):
@@ -25,6 +27,7 @@ class LoadedModel:
     device: str
     dtype: Any
     demo_marker: dict | None
+    family: ModelFamily
 
 
 def resolve_source(model: str) -> str:
@@ -58,38 +61,37 @@ def pick_dtype(requested: str, device: str) -> Any:
     return "auto"
 
 
-def load_config(source: str) -> Any:
+def load_family(source: str) -> ModelFamily:
+    """The model family serving the checkpoint, from its config's model_type."""
     from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_unavailable_message(source, exc)) from None
-    if config.model_type not in SUPPORTED_MODEL_TYPES:
-        raise ModelLoadError(
-            f"model {source!r} is a {config.model_type!r} checkpoint; cosmos-reason serves Qwen2.5-VL "
-            f"checkpoints such as nvidia/Cosmos-Reason1-7B"
-        )
-    return config
+    try:
+        return family_for_model_type(config.model_type, source)
+    except UnknownFamilyError as exc:
+        raise ModelLoadError(str(exc)) from None
 
 
 def load_model(model: str, *, dtype: str = "auto", device: str = "auto") -> LoadedModel:
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+    import transformers
 
     from ...demo.checkpoint import read_demo_marker
 
     source = resolve_source(model)
-    load_config(source)
+    family = load_family(source)
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     try:
-        processor = AutoProcessor.from_pretrained(source)
-        net = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, dtype=torch_dtype)
+        processor = transformers.AutoProcessor.from_pretrained(source)
+        net = getattr(transformers, family.model_class).from_pretrained(source, dtype=torch_dtype)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(_unavailable_message(source, exc)) from None
     net = net.to(device).eval()
     marker = read_demo_marker(Path(source)) if Path(source).is_dir() else None
-    return LoadedModel(net, processor, source, device, net.dtype, marker)
+    return LoadedModel(net, processor, source, device, net.dtype, marker, family)
 
 
 def _unavailable_message(source: str, exc: Exception) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 
-from ...conversation import Text
+from ..base import Text
 from ..base import (
     Delta,
     EngineError,
@@ -46,6 +46,8 @@ from ..base import (
     SamplingParams,
     TokenLogprob,
 )
+from ...families.registry import default_family, family_named
+from ...families.base import ModelFamily
 from .errors import UpstreamClientError, UpstreamError, UpstreamTimeoutError
 from .pool import (
     Upstream,
@@ -66,10 +68,11 @@ _JSON_HEADERS = {"content-type": "application/json"}
 
 
 class UpstreamEngine:
-    def __init__(self, pool: UpstreamPool) -> None:
+    def __init__(self, pool: UpstreamPool, family: ModelFamily | None = None) -> None:
         from .media import encoder_pool
 
         self.pool = pool
+        self.family = family or default_family()
         self.encoders = encoder_pool()  # media encoding for request bodies; shut down with the engine
         self._inflight: dict[str, list[_Inflight]] = {}  # request id -> its attempts running now
 
@@ -86,10 +89,11 @@ class UpstreamEngine:
             random_weights=bool(card.get("random_weights", False)),
             vocab_size=as_int(card.get("vocab_size")) or 0,  # our own servers say; vLLM checks logit_bias itself
             description=f"{described} (served by {len(self.pool.upstreams)} upstream server(s): {names})",
+            family=self.family,
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
-        bodies = _Bodies(request, self.encoders)
+        bodies = _Bodies(request, self.family, self.encoders)
         tried: list[Upstream] = []
         error: EngineError | None = None
         for _ in range(MAX_ATTEMPTS):
@@ -248,6 +252,7 @@ class _Bodies:
     expensive part and runs on worker threads)."""
 
     request: GenerationRequest
+    family: ModelFamily
     encoders: Executor | None = None
     cache: dict[tuple, bytes] = field(default_factory=dict)
 
@@ -256,8 +261,8 @@ class _Bodies:
         if key not in self.cache:
             conversation, sampling = self.request.conversation, self.request.sampling
             has_media = any(not isinstance(p, Text) for t in conversation.turns for p in t.parts)
-            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, upstream.spec.frames,
-                                      self.encoders)
+            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, self.family,
+                                      upstream.spec.frames, self.encoders)
             try:
                 body = await asyncio.to_thread(build) if has_media else build()
             except ValueError as exc:
@@ -273,4 +278,4 @@ class _Bodies:
 def create_upstream_engine(settings) -> UpstreamEngine:
     pool = UpstreamPool([parse_upstream(text) for text in settings.upstreams])
     pool.discover()
-    return UpstreamEngine(pool)
+    return UpstreamEngine(pool, family_named(settings.family) if settings.family else None)

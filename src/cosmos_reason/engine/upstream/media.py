@@ -80,24 +80,6 @@ def video_frames_data_uri(video: Any, fmt: str = "png", encoders: Executor | Non
     return "data:video/jpeg;base64," + ",".join(encoders.map(encode, frames))
 
 
-def vllm_video_kwargs(videos: list[Any]) -> dict[str, Any]:
-    """Request-level fields for vLLM when the request has videos (see the module docstring).
-
-    vLLM's media_io_kwargs are per modality, not per video, so all videos of one request
-    must share their sampled frame rate; ValueError otherwise.
-    """
-    rates = {video.sample_fps for video in videos}
-    if len(rates) > 1:
-        raise ValueError(
-            "videos sampled at different frame rates in one request can't be sent to a vLLM upstream "
-            f"({', '.join(f'{r:g}' for r in sorted(rates))} fps); give them the same fps/nframes options"
-        )
-    return {
-        "media_io_kwargs": {"video": {"num_frames": -1, "fps": rates.pop()}},
-        "mm_processor_kwargs": {"do_sample_frames": False},
-    }
-
-
 #: Largest denominator of the container's frame rate (AVI stores it as two 32-bit integers).
 RATE_DENOMINATOR = 1 << 20
 

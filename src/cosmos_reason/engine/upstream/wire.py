@@ -45,8 +45,8 @@ from typing import Any
 
 import aiohttp
 
-from ...conversation import Conversation, ImageInput, Text, VideoInput
-from ..base import Delta, FinishReason, SamplingParams, TokenLogprob
+from ...families.base import ModelFamily
+from ..base import Conversation, Delta, FinishReason, ImageInput, SamplingParams, Text, TokenLogprob, VideoInput
 from .errors import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class StreamReader:
 
 
 def chat_body(conversation: Conversation, sampling: SamplingParams, model: str | None, api: str,
-              frames: str = "png", encoders: Executor | None = None) -> dict[str, Any]:
+              family: ModelFamily, frames: str = "png", encoders: Executor | None = None) -> dict[str, Any]:
     """The upstream chat-completions request for a conversation (see the module docstring); video
     frames are encoded on `encoders` (the engine's), or on a pool of their own."""
     from . import media
@@ -194,7 +194,7 @@ def chat_body(conversation: Conversation, sampling: SamplingParams, model: str |
         body["raw_output"] = True
         body["reasoning"] = False
     elif videos:
-        body.update(media.vllm_video_kwargs(videos))
+        body.update(family.upstream_video_fields(videos))
     return body
 
 

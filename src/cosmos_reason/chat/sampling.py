@@ -1,11 +1,11 @@
-"""Request fields + server defaults -> the engine's SamplingParams."""
+"""Request fields + defaults (server flags over the family's card) -> the engine's SamplingParams."""
 
 from __future__ import annotations
 
 from ..engine.base import SamplingParams
 from ..errors import APIError
-from ..protocol import ChatCompletionRequest
-from ..settings import SamplingDefaults
+from .protocol import ChatCompletionRequest
+from ..families.base import SamplingDefaults
 
 
 def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, max_n: int,

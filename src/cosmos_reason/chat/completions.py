@@ -25,8 +25,8 @@ from ..engine.base import (
 )
 from ..errors import APIError
 from ..media.loader import MediaLoader
-from ..prompt import build_conversation
-from ..protocol import (
+from .messages import build_conversation
+from .protocol import (
     AssistantMessage,
     ChatCompletion,
     ChatCompletionChunk,
@@ -35,7 +35,8 @@ from ..protocol import (
     ChunkChoice,
     Usage,
 )
-from ..reasoning import split_reasoning
+from ..families.base import ReasoningFormat
+from ..families.reasoning import split_reasoning
 from ..metrics import Metrics, RequestTimer
 from ..settings import Settings
 from .fields import check_fields
@@ -65,9 +66,11 @@ class ChatService:
         if request.ignored_fields():
             log.info("request %s: ignoring unsupported fields %s", request_id, ", ".join(request.ignored_fields()))
         max_tokens_given = request.max_tokens is not None or request.max_completion_tokens is not None
-        prepared = prepare_request(request, self.settings)
+        family = self.engine.info.family
+        prepared = prepare_request(request, self.settings, family)
         request = prepared.request
-        sampling = sampling_params(request, self.settings.sampling, self.settings.max_n, max_tokens_given)
+        defaults = self.settings.sampling.over(family.sampling)
+        sampling = sampling_params(request, defaults, self.settings.max_n, max_tokens_given)
         conversation = await build_conversation(request.messages, self.media, prepared.media_overrides)
         return request, GenerationRequest(request_id, conversation, sampling)
 
@@ -90,7 +93,7 @@ class ChatService:
         choices = [
             Choice(
                 index=i,
-                message=_message(texts[i], raw=request.raw_output),
+                message=_message(texts[i], self.engine.info.family.reasoning, raw=request.raw_output),
                 finish_reason=_reason(finish[i]),
                 logprobs=choice_logprobs(logprobs[i]) if gen.sampling.logprobs else None,
             )
@@ -107,16 +110,16 @@ class ChatService:
         deltas = _guarded(self.engine.generate(gen), _max_tokens_param(request))
         first = await anext(deltas, None)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        chunks = _Chunks(model, gen.sampling.n, raw=request.raw_output, logprobs=gen.sampling.logprobs,
+        chunks = _Chunks(model, gen.sampling.n, self.engine.info.family.reasoning, raw=request.raw_output, logprobs=gen.sampling.logprobs,
                          timer=RequestTimer(self.metrics))
         return chunks.run(deltas, first, include_usage)
 
 
 class _Chunks:
-    def __init__(self, model: str, n: int, raw: bool, logprobs: bool, timer: RequestTimer) -> None:
+    def __init__(self, model: str, n: int, fmt: ReasoningFormat, raw: bool, logprobs: bool, timer: RequestTimer) -> None:
         self.timer = timer
         self.id, self.created, self.model = _completion_id(), int(time.time()), model
-        self.shapers = [ChoiceShaper(raw) for _ in range(n)]
+        self.shapers = [ChoiceShaper(fmt, raw) for _ in range(n)]
         self.tokens = [0] * n
         self.prompt_tokens = 0
         self.logprobs = logprobs
@@ -125,7 +128,7 @@ class _Chunks:
         """The SSE events, ending in [DONE]. Events ready at the same moment go out as one
         write: the role chunk with the first delta's, the last choice's finishing chunk
         with the usage chunk and [DONE] (each write is a syscall and a wakeup on both ends)."""
-        from ..protocol import Delta as DeltaOut
+        from .protocol import Delta as DeltaOut
 
         # One role chunk per choice, each in its own event (as vLLM and OpenAI send them).
         ready = [self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant"))]) for i in range(len(self.shapers))]
@@ -165,10 +168,10 @@ class _Chunks:
         return body.model_dump_json(exclude_none=True)
 
 
-def _message(text: str, raw: bool) -> AssistantMessage:
+def _message(text: str, fmt: ReasoningFormat, raw: bool) -> AssistantMessage:
     if raw:
         return AssistantMessage(content=text)
-    split = split_reasoning(text)
+    split = split_reasoning(text, fmt)
     return AssistantMessage(content=split.content, reasoning_content=split.reasoning, reasoning=split.reasoning)
 
 

@@ -6,7 +6,7 @@ import math
 import uuid
 
 from ..engine.base import GenerationRequest, SamplingParams
-from ..protocol import (
+from .protocol import (
     ChatCompletionRequest,
     CriticSample,
     CriticScore,
@@ -15,8 +15,8 @@ from ..protocol import (
     Usage,
     YesNoScore,
 )
-from ..tasks import critic_score, get_task, parse_answer
-from .chat import ChatService, engine_errors
+from ..recipes.recipe import critic_score, get_task, parse_answer
+from .completions import ChatService, engine_errors
 
 CANDIDATES = ("Yes", "No")
 

@@ -1,9 +1,9 @@
-"""Split Cosmos-Reason1's tagged output into reasoning and answer.
+"""Split a Cosmos model's tagged output into reasoning and answer, by its family's ReasoningFormat.
 
-With the reasoning prompt the model writes
-``<think>\\n...\\n</think>\\n\\n<answer>\\n...\\n</answer>``. Qwen2.5's vocabulary
-has no ``<think>`` token, so the tags are plain text: we parse text, and a tag
-may arrive split across streamed deltas at any character.
+With the reasoning prompt a Reason1 model writes
+``<think>\\n...\\n</think>\\n\\n<answer>\\n...\\n</answer>`` (a family without answer tags:
+just the think block, then the answer). The tags are parsed as text (Qwen2.5's vocabulary
+has no ``<think>`` token), and a tag may arrive split across streamed deltas at any character.
 
 Rules, identical for :func:`split_reasoning` and :class:`ReasoningStreamParser`:
 
@@ -12,7 +12,7 @@ Rules, identical for :func:`split_reasoning` and :class:`ReasoningStreamParser`:
   ``<answer >``) is ordinary text: the model never writes those as tags, and
   treating them as text loses nothing.
 * Reasoning is the text between the first ``<think>`` and the first
-  ``</think>`` after it. With ``think_prefilled=True`` (a chat template that
+  ``</think>`` after it. With ``think_prefilled`` (a family whose chat template
   ends the prompt with ``<think>``) the block is open from the first character,
   so text before a lone ``</think>`` is reasoning.
 * Everything else is content: the answer, and any text before ``<think>``,
@@ -58,43 +58,19 @@ it stays content, because that text was already streamed as content.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
-REASONING_INSTRUCTION = (
-    "Answer the question in the following format: "
-    "<think>\nyour reasoning\n</think>\n\n<answer>\nyour answer\n</answer>."
-)
-# The model card's text, character for character.
-REASONING_SYSTEM_PROMPT = f"{DEFAULT_SYSTEM_PROMPT} {REASONING_INSTRUCTION}"
-
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
-_TAG_RE = re.compile("(" + "|".join(map(re.escape, TAGS)) + ")")
+from .base import ReasoningFormat
 
 UnclosedThink = Literal["content", "reasoning"]
 
 
-def with_reasoning_instruction(system_text: str | None) -> str:
-    """Return the system prompt with the think/answer format instruction appended.
-
-    No client prompt, or Qwen's default one, gives exactly the model card's
-    prompt; a prompt that already carries the instruction is returned as is.
-    """
-    text = (system_text or "").strip()
-    if not text or text == DEFAULT_SYSTEM_PROMPT:
-        return REASONING_SYSTEM_PROMPT
-    if REASONING_INSTRUCTION in text:
-        return text
-    return f"{text}\n\n{REASONING_INSTRUCTION}"
-
-
-def prompt_opens_think(prompt: str) -> bool:
-    """Whether a rendered prompt already opened the think block (pass as think_prefilled)."""
-    return prompt.rstrip().endswith(THINK_OPEN)
+@functools.cache
+def _tag_re(tags: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("(" + "|".join(map(re.escape, tags)) + ")")
 
 
 class ReasoningSplit(NamedTuple):
@@ -117,7 +93,8 @@ class _Field:
     split_reasoning identical.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, think_tags: tuple[str, str]) -> None:
+        self._think_tags = set(think_tags)
         self._started = False
         self._gap = ""
         self._gap_tags: set[str] = set()  # tags dropped inside the current gap
@@ -149,16 +126,17 @@ class _Field:
     def _gap_text(self) -> str:
         if not self._gap_tags:
             return self._gap
-        if "\n" in self._gap or self._gap_tags & {THINK_OPEN, THINK_CLOSE}:
+        if "\n" in self._gap or self._gap_tags & self._think_tags:
             return "\n\n"
         return " " if self._gap else ""
 
 
-def _join(texts: list[str], tags: list[str], keep: Callable[[int], bool], prefilled: bool) -> str:
+def _join(texts: list[str], tags: list[str], keep: Callable[[int], bool], fmt: ReasoningFormat,
+          prefilled: bool) -> str:
     """One field from the kept texts; texts[k] follows tags[k - 1]."""
-    field = _Field()
+    field = _Field((fmt.think_open, fmt.think_close))
     if prefilled:
-        field.tag(THINK_OPEN)  # the prompt's own <think> precedes the text
+        field.tag(fmt.think_open)  # the prompt's own <think> precedes the text
     out = []
     for k, text in enumerate(texts):
         if k:
@@ -175,26 +153,27 @@ def _index(tags: list[str], tag: str, after: int = -1) -> int | None:
 
 def split_reasoning(
     text: str,
+    fmt: ReasoningFormat,
     *,
-    think_prefilled: bool = False,
     unclosed_think: UnclosedThink = "content",
 ) -> ReasoningSplit:
     """Split a complete output into (reasoning, content) by the module's rules."""
-    parts = _TAG_RE.split(text)
+    prefilled = fmt.think_prefilled
+    parts = _tag_re(fmt.tags).split(text)
     texts, tags = parts[0::2], parts[1::2]  # texts[k] follows tags[k - 1]
-    opener = -1 if think_prefilled else _index(tags, THINK_OPEN)
-    closer = None if opener is None else _index(tags, THINK_CLOSE, after=opener)
+    opener = -1 if prefilled else _index(tags, fmt.think_open)
+    closer = None if opener is None else _index(tags, fmt.think_close, after=opener)
     if opener is None or (closer is None and unclosed_think == "content"):
-        return ReasoningSplit(None, _join(texts, tags, lambda k: True, think_prefilled))
+        return ReasoningSplit(None, _join(texts, tags, lambda k: True, fmt, prefilled))
     end = len(texts) - 1 if closer is None else closer
     inside = range(opener + 1, end + 1)
-    reasoning = _join(texts, tags, lambda k: k in inside, think_prefilled)
-    content = _join(texts, tags, lambda k: k not in inside, think_prefilled)
+    reasoning = _join(texts, tags, lambda k: k in inside, fmt, prefilled)
+    content = _join(texts, tags, lambda k: k not in inside, fmt, prefilled)
     return ReasoningSplit(reasoning or None, content)
 
 
-def _partial_tag(rest: str) -> bool:
-    return any(len(rest) < len(tag) and tag.startswith(rest) for tag in TAGS)
+def _partial_tag(rest: str, tags: tuple[str, ...]) -> bool:
+    return any(len(rest) < len(tag) and tag.startswith(rest) for tag in tags)
 
 
 class ReasoningStreamParser:
@@ -202,20 +181,18 @@ class ReasoningStreamParser:
 
     _BEFORE, _THINK, _AFTER = "before", "think", "after"
 
-    def __init__(
-        self,
-        *,
-        think_prefilled: bool = False,
-        unclosed_think: UnclosedThink = "content",
-    ) -> None:
+    def __init__(self, fmt: ReasoningFormat, *, unclosed_think: UnclosedThink = "content") -> None:
+        think_prefilled = fmt.think_prefilled
+        self._fmt = fmt
         self._state = self._THINK if think_prefilled else self._BEFORE
         self._hold_think = unclosed_think == "content"
         self._held: list[tuple[str, str]] = []  # think-block ("text"|"tag", value)
         self._buf = ""
-        self._reasoning, self._content = _Field(), _Field()
+        think_tags = (fmt.think_open, fmt.think_close)
+        self._reasoning, self._content = _Field(think_tags), _Field(think_tags)
         if think_prefilled:
-            self._reasoning.tag(THINK_OPEN)
-            self._content.tag(THINK_OPEN)
+            self._reasoning.tag(fmt.think_open)
+            self._content.tag(fmt.think_open)
         self._out_reasoning: list[str] = []
         self._out_content: list[str] = []
         self._finished = False
@@ -241,12 +218,12 @@ class ReasoningStreamParser:
     def _scan(self, final: bool) -> None:
         buf, start, search, cut = self._buf, 0, 0, len(self._buf)
         while (lt := buf.find("<", search)) != -1:
-            tag = next((t for t in TAGS if buf.startswith(t, lt)), None)
+            tag = next((t for t in self._fmt.tags if buf.startswith(t, lt)), None)
             if tag is not None:
                 self._on_text(buf[start:lt])
                 self._on_tag(tag)
                 start = search = lt + len(tag)
-            elif not final and _partial_tag(buf[lt:]):
+            elif not final and _partial_tag(buf[lt:], self._fmt.tags):
                 cut = lt
                 break
             else:
@@ -265,9 +242,9 @@ class ReasoningStreamParser:
             self._out_reasoning.append(self._reasoning.text(text))
 
     def _on_tag(self, tag: str) -> None:
-        if self._state == self._BEFORE and tag == THINK_OPEN:
+        if self._state == self._BEFORE and tag == self._fmt.think_open:
             self._state = self._THINK
-        elif self._state == self._THINK and tag == THINK_CLOSE:
+        elif self._state == self._THINK and tag == self._fmt.think_close:
             self._state = self._AFTER
             self._release(self._reasoning, self._out_reasoning)
         elif self._state == self._THINK and self._hold_think:

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from .conversation import Conversation, ImageInput, Part, Text, Turn, VideoInput
-from .errors import APIError
-from .media.errors import MediaError
-from .media.loader import MediaLoader
+from ..engine.base import Conversation, ImageInput, Part, Text, Turn, VideoInput
+from ..errors import APIError
+from ..media.errors import MediaError
+from ..media.loader import MediaLoader
 from .protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
 
 T = TypeVar("T")

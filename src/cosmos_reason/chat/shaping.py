@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from ..engine.base import TokenLogprob
-from ..protocol import ChoiceLogprobs, Delta, TopLogprob
-from ..protocol import TokenLogprob as TokenLogprobOut
-from ..reasoning import ReasoningStreamParser
+from .protocol import ChoiceLogprobs, Delta, TopLogprob
+from .protocol import TokenLogprob as TokenLogprobOut
+from ..families.base import ReasoningFormat
+from ..families.reasoning import ReasoningStreamParser
 
 
 class ChoiceShaper:
     """Per choice: splits the text into reasoning and content as it streams
     (or passes it through untouched with raw_output)."""
 
-    def __init__(self, raw: bool) -> None:
-        self._parser = None if raw else ReasoningStreamParser()
+    def __init__(self, fmt: ReasoningFormat, raw: bool) -> None:
+        self._parser = None if raw else ReasoningStreamParser(fmt)
 
     def feed(self, text: str, final: bool) -> tuple[str, str]:
         """(reasoning, content) to send now."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import APIError
-from ..protocol import ChatCompletionRequest
+from .protocol import ChatCompletionRequest
 
 
 def _set(value: Any) -> bool:

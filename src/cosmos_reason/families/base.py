@@ -1,0 +1,115 @@
+"""The model-family seam: everything that differs between Cosmos generations, as plain values.
+
+A `ModelFamily` says which checkpoints it serves (config `model_type`), the vision-token
+geometry, the video sampling defaults, the reasoning format and where its instruction goes,
+the model card's sampling defaults, its task recipes, and how decoded frames become
+inputs of its processor (hf engine) or of a vLLM-style upstream. The rest of the server
+asks the family instead of knowing a model. Nothing here imports torch or transformers.
+See docs/architecture.md#model-families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..media.options import VideoOptions
+
+if TYPE_CHECKING:
+    from ..recipes.recipe import TaskRecipe
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """Sampling when neither the request, its recipe nor the server's --default-* flags say."""
+
+    temperature: float
+    top_p: float
+    top_k: int  # 0 = off
+    repetition_penalty: float
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class VisionGeometry:
+    """How the vision encoder cuts pictures: square patches, merged `merge_size` x `merge_size`
+    into one token, and `temporal_patch_size` video frames per temporal patch."""
+
+    patch_size: int
+    merge_size: int
+    temporal_patch_size: int
+
+    @property
+    def token_side(self) -> int:
+        """One visual token covers token_side x token_side pixels."""
+        return self.patch_size * self.merge_size
+
+    @property
+    def token_pixels(self) -> int:
+        return self.token_side * self.token_side
+
+
+@dataclass(frozen=True)
+class ReasoningFormat:
+    """How the family's models show their reasoning, and how they are asked to.
+
+    `answer_open`/`answer_close` delimit the answer where the family uses tags for it
+    (None: the answer is whatever follows the think block). `placement` says whether the
+    instruction joins the system prompt or the last user message. `think_prefilled`: the
+    family's chat template opens the think block itself, so output starts inside it.
+    """
+
+    instruction: str
+    placement: Literal["system", "user"]
+    default_system_prompt: str
+    think_open: str = "<think>"
+    think_close: str = "</think>"
+    answer_open: str | None = None
+    answer_close: str | None = None
+    think_prefilled: bool = False
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag the reasoning parser removes from the output."""
+        answer = tuple(tag for tag in (self.answer_open, self.answer_close) if tag)
+        return (self.think_open, self.think_close, *answer)
+
+    @property
+    def answer_start(self) -> str:
+        """The text after which the answer begins."""
+        return self.answer_open or self.think_close
+
+    def system_with_instruction(self, system_text: str | None) -> str:
+        """The system prompt with the instruction appended: no client prompt, or the default
+        persona, gives the model card's own prompt; one that already has it is kept as is."""
+        text = (system_text or "").strip()
+        if not text or text == self.default_system_prompt:
+            return f"{self.default_system_prompt} {self.instruction}"
+        if self.instruction in text:
+            return text
+        return f"{text}\n\n{self.instruction}"
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One Cosmos generation; one module per family under families/, registered in families/__init__.py."""
+
+    name: str
+    title: str
+    model_types: tuple[str, ...]  # the checkpoint config's model_type values it serves
+    default_model: str  # the hub id used when --model is not given
+    model_class: str  # the transformers class that loads its checkpoints
+    geometry: VisionGeometry
+    video: VideoOptions  # video sampling when neither request nor flags say
+    sampling: SamplingDefaults  # the model card's
+    reasoning: ReasoningFormat
+    recipes: Mapping[str, TaskRecipe]
+    # Decoded videos -> keyword arguments for the hf processor's __call__ (hf engine).
+    processor_video_kwargs: Callable[[list[Any]], dict[str, Any]]
+    # Decoded videos -> extra request fields a vLLM-style upstream needs to see the same frames.
+    upstream_video_fields: Callable[[list[Any]], dict[str, Any]]
+
+    def image_pixel_limits(self) -> tuple[int, int]:
+        """The processor's default image size bounds, in pixels (4 to 16384 tokens)."""
+        return 4 * self.geometry.token_pixels, 16384 * self.geometry.token_pixels

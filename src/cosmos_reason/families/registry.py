@@ -1,0 +1,38 @@
+"""The registry of model families: each chosen from the checkpoint's config (model_type).
+
+Adding a family is a new module (see reason1/) plus its line in FAMILIES.
+See docs/architecture.md#model-families.
+"""
+
+from __future__ import annotations
+
+from .base import ModelFamily
+from .reason1 import REASON1
+
+#: Every family the server knows, the default first.
+FAMILIES: tuple[ModelFamily, ...] = (REASON1,)
+
+
+class UnknownFamilyError(ValueError):
+    """No family serves this checkpoint; the message is one line for the user."""
+
+
+def default_family() -> ModelFamily:
+    return FAMILIES[0]
+
+
+def family_named(name: str) -> ModelFamily:
+    for family in FAMILIES:
+        if family.name == name:
+            return family
+    raise UnknownFamilyError(f"unknown model family {name!r}; known: {', '.join(f.name for f in FAMILIES)}")
+
+
+def family_for_model_type(model_type: str, source: str = "the model") -> ModelFamily:
+    """The family serving checkpoints whose config says `model_type`."""
+    for family in FAMILIES:
+        if model_type in family.model_types:
+            return family
+    served = ", ".join(f"{f.title} ({'/'.join(f.model_types)})" for f in FAMILIES)
+    raise UnknownFamilyError(f"model {source!r} is a {model_type!r} checkpoint; cosmos-reason serves {served}, "
+                             f"e.g. {default_family().default_model}")
