@@ -13,7 +13,7 @@ import logging
 import torch
 
 from ..base import EngineError, TokenLogprob
-from .runner import ModelRunner
+from .runner import BatchPrefilled, ModelRunner, Prefilled
 from .sampler import History, choose_tokens, token_logprobs
 from .sequence import DONE, Group, Row, accept_token
 
@@ -26,28 +26,27 @@ class RunningBatch:
         self.rows: list[Row] = []
         self.history = History()  # the running rows' token ids, for the repetition penalty
 
-    def join(self, group: Group, logits: torch.Tensor, cache, delta: int) -> None:
-        """A group prefilled alone (`logits`: its last position's) joins, its first tokens chosen."""
-        rows = self._first_tokens(group, logits, delta)
+    def join(self, group: Group, prefilled: Prefilled) -> None:
+        """A group prefilled alone joins, its first tokens chosen."""
+        rows = self._first_tokens(group, prefilled.logits, prefilled.delta)
         if rows:
-            self.runner.join(cache, [len(rows)], [0])
+            self.runner.join(prefilled.cache, [len(rows)], [0])
             self.rows.extend(rows)
             self.retire()
 
-    def join_together(self, groups: list[Group], logits: torch.Tensor, cache, deltas: list[int],
-                      pads: list[int]) -> None:
+    def join_together(self, groups: list[Group], prefilled: BatchPrefilled) -> None:
         """Groups prefilled in one forward pass join; one whose first tokens fail fails alone."""
         repeats = []
         for i, group in enumerate(groups):
             try:
-                rows = self._first_tokens(group, logits[i], deltas[i])
+                rows = self._first_tokens(group, prefilled.logits[i], prefilled.deltas[i])
             except Exception as exc:
                 prefill_failed(group, exc)
                 rows = []
             repeats.append(len(rows))
             self.rows.extend(rows)
         if any(repeats):
-            self.runner.join(cache, repeats, pads)
+            self.runner.join(prefilled.cache, repeats, prefilled.pads)
         self.retire()
 
     def _first_tokens(self, group: Group, logits: torch.Tensor, delta: int) -> list[Row]:

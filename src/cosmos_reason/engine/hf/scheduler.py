@@ -20,7 +20,7 @@ from typing import NamedTuple
 from ..base import EngineError, EngineOverloadedError, EngineStats
 from .batch import RunningBatch, prefill_failed
 from .plan import Chunking, EngineState, Limits, Queued, StepPlan, plan_step
-from .runner import ModelRunner, PartialPrefill
+from .runner import ModelRunner, PartialPrefill, Prefilled
 from .sequence import DONE, Group, Row, finish_row
 
 log = logging.getLogger(__name__)
@@ -177,20 +177,19 @@ class Scheduler:
 
     def _prefill(self, group: Group) -> None:
         try:
-            logits, cache, delta = self.runner.prefill(group.inputs)
-            self.batch.join(group, logits, cache, delta)
+            self.batch.join(group, self.runner.prefill(group.inputs))
         except Exception as exc:  # one bad request must not take the engine down
             prefill_failed(group, exc)
 
     def _prefill_together(self, groups: list[Group]) -> None:
         try:
-            logits, cache, deltas, pads = self.runner.prefill_batch([group.inputs for group in groups])
+            prefilled = self.runner.prefill_batch([group.inputs for group in groups])
         except Exception:  # find the culprit alone, without failing its neighbours
             log.warning("batched prefill failed; prefilling %d requests one by one", len(groups), exc_info=True)
             for group in groups:
                 self._prefill(group)
             return
-        self.batch.join_together(groups, logits, cache, deltas, pads)
+        self.batch.join_together(groups, prefilled)
 
     def _start_chunked(self, group: Group) -> None:
         try:
@@ -206,7 +205,7 @@ class Scheduler:
             logits = self.runner.prefill_chunk(state, size)
             if logits is not None:
                 self.partial = None
-                self.batch.join(group, logits, state.cache, state.delta)
+                self.batch.join(group, Prefilled(logits, state.cache, state.delta))
         except Exception as exc:
             self.partial = None
             prefill_failed(group, exc)
