@@ -4,11 +4,12 @@
 the prompt being prefilled in chunks and the limits, and returns a `StepPlan`: what to drop (aborted),
 which prefill pieces to run and whether a decode step follows. scheduler.py carries it out.
 
-The rules: an iteration spends at most `max_prefill_tokens` prompt tokens of prefill (its first piece
-always goes, so nothing starves). The prompt being chunked goes first. Then waiting requests are admitted
-in order while their rows fit `max_num_seqs` and their prompts fit the budget; those admitted together are
-prefilled whole, in left-padded forward passes whose padded size stays within the budget. A prompt longer
-than the budget starts a chunked prefill (chunks of `max_prefill_tokens`), which takes the iteration's budget.
+The rules: an iteration spends at most `max_prefill_tokens` prompt tokens of prefill (no piece is
+larger, so its first piece always goes). The prompt being chunked goes first. Then waiting requests
+are admitted in order while their rows fit `max_num_seqs` and their prompts fit the budget; those
+admitted together are prefilled whole, in left-padded forward passes whose padded size stays within
+the budget. A prompt longer than the budget starts a chunked prefill (chunks of `max_prefill_tokens`),
+which takes the iteration's budget.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 @dataclass(frozen=True)
 class Limits:
     max_num_seqs: int  # rows decoded together
-    max_prefill_tokens: int  # prompt tokens prefilled per iteration (its first piece always goes)
+    max_prefill_tokens: int  # prompt tokens prefilled per iteration, at most
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,9 @@ def plan_step(state: EngineState, limits: Limits) -> StepPlan:
     return _admit(plan, state, rows, limits)
 
 
-def _fits(spent: int, size: int, budget: int) -> bool:
-    """Every piece but an iteration's first must fit what is left of its budget."""
-    return not spent or spent + size <= budget
-
-
 def _next_chunk(plan: StepPlan, remaining: int, spent: int, limits: Limits) -> StepPlan:
     size = min(remaining, limits.max_prefill_tokens)
-    if not _fits(spent, size, limits.max_prefill_tokens):
+    if spent + size > limits.max_prefill_tokens:
         return plan
     return replace(plan, chunk=size, decode=plan.decode or size == remaining)
 
@@ -105,8 +101,8 @@ def _admit(plan: StepPlan, state: EngineState, rows: int, limits: Limits) -> Ste
     for i, queued in enumerate(state.queued):
         if queued.aborted:
             continue
-        size = min(queued.prompt_tokens, budget)
-        if seats + queued.n > limits.max_num_seqs or not _fits(spent, size, budget):
+        size = min(queued.prompt_tokens, budget)  # a longer prompt's first chunk
+        if seats + queued.n > limits.max_num_seqs or spent + size > budget:
             break
         spent += size
         if queued.prompt_tokens > budget:  # its first chunk takes the budget: nothing else fits after it
@@ -118,7 +114,7 @@ def _admit(plan: StepPlan, state: EngineState, rows: int, limits: Limits) -> Ste
 
 def _forward_passes(whole: list[int], queued: tuple[Queued, ...], budget: int) -> tuple[tuple[int, ...], ...]:
     """Group whole prompts, in order, into forward passes whose padded size (longest prompt x
-    prompts) stays within the budget; a prompt that fits with none other goes alone."""
+    prompts) stays within the budget."""
     passes = []
     while whole:
         take, width = 1, queued[whole[0]].prompt_tokens
