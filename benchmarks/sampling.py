@@ -31,14 +31,14 @@ from serve import SAMPLINGS  # noqa: E402  (one definition of the settings for e
 
 
 class ChoiceTimer:
-    """Wraps the scheduler's choose_tokens to time each call."""
+    """Wraps the running batch's choose_tokens to time each call."""
 
     def __init__(self) -> None:
-        import cosmos_reason.engine.hf.scheduler as scheduler
+        import cosmos_reason.engine.hf.batch as batch
 
-        self.scheduler, self.original = scheduler, scheduler.choose_tokens
+        self.batch, self.original = batch, batch.choose_tokens
         self.seconds, self.calls = 0.0, 0
-        scheduler.choose_tokens = self._timed
+        batch.choose_tokens = self._timed
 
     def _timed(self, *args, **kwargs):
         start = time.perf_counter()

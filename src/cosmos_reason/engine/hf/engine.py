@@ -30,8 +30,8 @@ from ..base import (
 from .inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
-from .scheduler import DONE, Scheduler
-from .sequence import Group
+from .scheduler import Scheduler
+from .sequence import DONE, Group
 
 log = logging.getLogger(__name__)
 

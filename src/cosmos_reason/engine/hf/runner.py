@@ -1,12 +1,12 @@
-"""The model calls of the batching engine: one prefill per request (whole, or in
-chunks for a prompt longer than the prefill budget), one decode step for the whole
-running batch. Positions are computed here (Qwen2.5-VL's 3-D mrope for media), so
-nothing depends on state the model keeps between calls."""
+"""The model calls of the batching engine: prefills (a prompt whole, several prompts
+together, left-padded, or a prompt longer than the prefill budget in chunks) and one
+decode step for the whole running batch. Positions are computed here (Qwen2.5-VL's
+3-D mrope for media), so nothing depends on state the model keeps between calls."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from transformers import DynamicCache
@@ -15,6 +15,23 @@ from .kv import BatchedKV
 from .sequence import Row
 
 _VISION_KEYS = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+
+
+class Prefilled(NamedTuple):
+    """One prompt's prefill: its last position's logits, its cache and its mrope position delta."""
+
+    logits: torch.Tensor  # [vocab]
+    cache: DynamicCache
+    delta: int
+
+
+class BatchPrefilled(NamedTuple):
+    """Several prompts prefilled in one left-padded forward pass."""
+
+    logits: torch.Tensor  # [prompts, vocab], each prompt's last position
+    cache: DynamicCache
+    deltas: list[int]  # each prompt's mrope position delta
+    pads: list[int]  # each prompt's left padding
 
 
 @dataclass
@@ -44,9 +61,8 @@ class ModelRunner:
         self.kv = BatchedKV(model.config)
 
     @torch.inference_mode()
-    def prefill(self, inputs: Any) -> tuple[torch.Tensor, DynamicCache, int]:
-        """Run the prompt (vision encoder included); returns last-position logits,
-        the prompt's cache and its mrope position delta."""
+    def prefill(self, inputs: Any) -> Prefilled:
+        """Run the prompt (vision encoder included)."""
         inputs = inputs.to(self.device)
         positions, delta = self._prompt_positions(inputs)
         cache = DynamicCache(config=self.model.config)
@@ -65,7 +81,7 @@ class ModelRunner:
             logits_to_keep=1,
             **kwargs,
         )
-        return out.logits[0, -1].float(), cache, delta
+        return Prefilled(out.logits[0, -1].float(), cache, delta)
 
     @torch.inference_mode()
     def start_prefill(self, inputs: Any) -> PartialPrefill:
@@ -105,10 +121,9 @@ class ModelRunner:
         return out.logits[0, -1].float() if end == state.total else None
 
     @torch.inference_mode()
-    def prefill_batch(self, batch: list[Any]) -> tuple[torch.Tensor, DynamicCache, list[int], list[int]]:
+    def prefill_batch(self, batch: list[Any]) -> BatchPrefilled:
         """Several prompts in one forward pass, left-padded to the longest (media of all of them
-        through the vision encoder together). Returns last-position logits [prompts, vocab], the
-        batch's cache, each prompt's mrope delta and its left padding."""
+        through the vision encoder together)."""
         batch = [inputs.to(self.device) for inputs in batch]
         lengths = [int(inputs["input_ids"].shape[1]) for inputs in batch]
         pads = [max(lengths) - n for n in lengths]
@@ -137,7 +152,7 @@ class ModelRunner:
             logits_to_keep=1,
             **kwargs,
         )
-        return out.logits[:, -1].float(), cache, list(deltas), pads
+        return BatchPrefilled(out.logits[:, -1].float(), cache, list(deltas), pads)
 
     def join(self, cache: DynamicCache, repeats: list[int], pads: list[int]) -> None:
         self.kv.join(cache, repeats, pads)

@@ -13,6 +13,8 @@ from ..base import Delta, SamplingParams, TokenLogprob
 from .detokenize import IncrementalDetokenizer, StopMatcher
 from .draw import RowSampling
 
+DONE = object()  # sent to a group's emit when it has nothing more to say
+
 
 @dataclass
 class Row:
