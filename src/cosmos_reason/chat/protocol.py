@@ -130,8 +130,8 @@ class ChatCompletionRequest(_Lenient):
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)
     ignore_eos: bool = False  # vLLM's extra: run to max_tokens (benchmarks)
-    # Cosmos-Reason1 extensions
-    reasoning: bool | None = None  # add the model card's <think>/<answer> instruction
+    # Cosmos extensions
+    reasoning: bool | None = None  # add the model family's reasoning instruction
     task: str | None = None  # a task recipe by name (GET /v1/tasks)
     raw_output: bool = False  # return the model's text untouched, tags and all
     media_options: MediaOverrides | None = None

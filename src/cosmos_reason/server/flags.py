@@ -60,7 +60,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shutdown-timeout", type=float, default=DEFAULTS.shutdown_timeout,
                    help="on SIGTERM, seconds running requests get to finish before they are cut (then exit 0)")
     p.add_argument("--reasoning", action="store_true",
-                   help="add the model card's <think>/<answer> instruction unless a request says 'reasoning': false")
+                   help="add the model family's reasoning instruction unless a request says 'reasoning': false")
     p.add_argument("--default-temperature", type=float, default=None,
                    help=f"temperature when a request gives none (default: the model card's, {CARD.temperature} "
                         f"for {default_family().title})")
