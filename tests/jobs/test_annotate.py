@@ -12,9 +12,9 @@ import pytest
 from cosmos_reason.engine.base import EngineError, EngineOverloadedError
 from cosmos_reason.jobs.annotate import AnnotateJob
 from cosmos_reason.jobs.clients import server_target
+from cosmos_reason.jobs.execution import RetryPolicy
 from cosmos_reason.jobs.inputs import discover
 from cosmos_reason.jobs.rerun import OptionsChanged
-from cosmos_reason.jobs.runner import RetryPolicy
 from tests.fakes import ScriptedEngine
 from tests.media_factory import png_bytes
 

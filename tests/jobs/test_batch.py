@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from cosmos_reason.engine.base import EngineError
 from cosmos_reason.jobs.batch import BatchInputError, BatchJob, BatchRequestOutput, read_requests
-from cosmos_reason.jobs.runner import RetryPolicy
+from cosmos_reason.jobs.execution import RetryPolicy
 from tests.fakes import ScriptedEngine
 from tests.media_factory import data_uri, png_bytes
 

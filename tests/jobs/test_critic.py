@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cosmos_reason.engine.base import Delta, NextTokenScores
 from cosmos_reason.jobs.critic import earlier_rows, plot_ranking, question_text, rank, run_critic, write_ranking
-from cosmos_reason.jobs.runner import RetryPolicy
+from cosmos_reason.jobs.execution import RetryPolicy
 from tests.fakes import ScriptedEngine
 
 from .conftest import read_lines, run_jobs, scripted_target, write_video

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clients import Target
+from .execution import (Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread,
+                        run_pool, with_retries)
 from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes, sniff_item
 from .journal import Journal, Row
 from .rerun import OptionsChanged, changed_items, refusal, row_spec, spec_text
-from .runner import (Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool,
-                     with_retries)
 from .work import Work, _now, execute
 
 log = logging.getLogger("cosmos_reason.jobs")

@@ -30,8 +30,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .clients import Target
+from .execution import Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, run_pool, with_retries
 from .journal import Journal, Row
-from .runner import Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, run_pool, with_retries
 
 log = logging.getLogger("cosmos_reason.jobs")
 RETRYABLE_CODE = "retries_exhausted"

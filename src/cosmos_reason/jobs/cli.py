@@ -210,7 +210,7 @@ def annotate_command(args: argparse.Namespace) -> int:
     from ..tasks import UnknownTaskError, get_task
     from .annotate import AnnotateJob, run_job
     from .inputs import InputError, discover
-    from .runner import RetryPolicy
+    from .execution import RetryPolicy
 
     _setup_logging(args.quiet)
     if args.task:
@@ -290,7 +290,7 @@ def critic_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .critic import best, chart_title, earlier_rows, plot_ranking, run_critic, write_ranking
-    from .runner import RetryPolicy
+    from .execution import RetryPolicy
 
     _setup_logging(args.quiet)
     try:
@@ -340,7 +340,7 @@ def critic_command(args: argparse.Namespace) -> int:
 def batch_command(args: argparse.Namespace) -> int:
     from .annotate import run_job
     from .batch import BatchInputError, BatchJob, read_requests
-    from .runner import RetryPolicy
+    from .execution import RetryPolicy
 
     _setup_logging(args.quiet)
     try:

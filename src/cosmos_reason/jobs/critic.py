@@ -33,9 +33,9 @@ from typing import Any
 from ..tasks import get_task
 from .work import Work, item_message, media_url, split_options
 from .clients import Target
+from .execution import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
 from .journal import dumps
-from .runner import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 
 log = logging.getLogger("cosmos_reason.jobs")
 SCORE_PATH = "/v1/score"

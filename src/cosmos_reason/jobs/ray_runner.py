@@ -23,8 +23,8 @@ import os
 from typing import Any
 
 from .annotate import AnnotateJob, Resolved, _reused, retryable
+from .execution import RetryPolicy, Summary, in_thread, run_pool
 from .inputs import read_bytes
-from .runner import RetryPolicy, Summary, in_thread, run_pool
 from .work import Work, execute
 
 log = logging.getLogger("cosmos_reason.jobs")

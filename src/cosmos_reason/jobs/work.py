@@ -13,8 +13,8 @@ from typing import Any
 from ..protocol import MEDIA_OPTION_NAMES
 from ..tasks import QUESTION, UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
+from .execution import RetriesExhausted, RetryPolicy, with_retries
 from .journal import Row
-from .runner import RetriesExhausted, RetryPolicy, with_retries
 
 CHAT_PATH = "/v1/chat/completions"
 _MIME = {"image": "image/*", "video": "video/*"}
