@@ -33,7 +33,7 @@ from .execution import (Breaker, Progress, RetriesExhausted, RetryPolicy, Summar
 from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes, sniff_item
 from .journal import Journal, Row
 from .rerun import OptionsChanged, changed_items, refusal, row_spec, spec_text
-from .work import Work, _now, execute
+from .work import Work, execute, reused_row
 
 log = logging.getLogger("cosmos_reason.jobs")
 _IGNORED, _SKIPPED, _SKIPPED_FAILED = "ignored", "skipped", "skipped-failed"
@@ -207,6 +207,11 @@ class AnnotateJob:
             self.summary.add_usage(row.get("usage"))
         self._advance()
 
+    def count_unfinished(self) -> None:
+        """Count an item left for the next run without a line (a duplicate of one that failed retryably)."""
+        self.summary.unfinished += 1
+        self._advance()
+
     def _advance(self) -> None:
         if self.progress is not None:
             self.progress.advance()
@@ -238,7 +243,7 @@ class AnnotateJob:
             return done
         if work.key in self.index.by_key:
             assert self.journal is not None
-            self.write(_reused(self.journal.read_row(self.index.by_key[work.key]), work))
+            self.write(reused_row(self.journal.read_row(self.index.by_key[work.key]), work))
             return None
         return Resolved(work, data)
 
@@ -286,7 +291,7 @@ class AnnotateJob:
         while work.key in self._inflight:  # the same content and request is running right now
             original = await asyncio.shield(self._inflight[work.key])
             if original is not None:
-                self.write(_reused(original, work))
+                self.write(reused_row(original, work))
                 return
         future = asyncio.get_running_loop().create_future()
         self._inflight[work.key] = future
@@ -331,16 +336,6 @@ class AnnotateJob:
             self.progress.close()
         if self.journal is not None:
             self.journal.close()
-
-
-def _reused(original: Row, work: Work) -> Row:
-    row = {**original, **work.base_row()}
-    row["reused_from"] = original.get("item")
-    row["timing"] = {"seconds": 0.0, "attempts": 0, "finished_at": _now()}
-    for name in ("kind", "sha256"):
-        if row.get(name) is None:
-            row[name] = original.get(name)
-    return row
 
 
 def run_job(job: AnnotateJob, main: Callable[[], Any]) -> Summary:

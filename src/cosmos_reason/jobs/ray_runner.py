@@ -22,10 +22,10 @@ import logging
 import os
 from typing import Any
 
-from .annotate import AnnotateJob, Resolved, _reused, retryable
+from .annotate import AnnotateJob, Resolved, retryable
 from .execution import RetryPolicy, Summary, in_thread, run_pool
 from .inputs import read_bytes
-from .work import Work, execute
+from .work import Work, execute, reused_row
 
 log = logging.getLogger("cosmos_reason.jobs")
 
@@ -140,10 +140,9 @@ def _run_on_ray(job: AnnotateJob, pending: list[Work], duplicates: dict[str, lis
                 job.write(row)
                 for twin in duplicates.pop(row["key"], []):
                     if retryable(row):
-                        job.summary.unfinished += 1
-                        job._advance()
+                        job.count_unfinished()
                     else:
-                        job.write(_reused(row, twin))
+                        job.write(reused_row(row, twin))
     finally:
         if started_here:
             ray.shutdown()

@@ -149,6 +149,17 @@ def error_row(work: Work, message: str, *, kind: str, status: int | None = None,
             "error": {"type": kind, "status": status, "message": message, "retryable": retryable}, **extra}
 
 
+def reused_row(original: Row, work: Work) -> Row:
+    """`work`'s line copied from `original`, the line of an item with the same content and request."""
+    row = {**original, **work.base_row()}
+    row["reused_from"] = original.get("item")
+    row["timing"] = {"seconds": 0.0, "attempts": 0, "finished_at": _now()}
+    for name in ("kind", "sha256"):
+        if row.get(name) is None:
+            row[name] = original.get(name)
+    return row
+
+
 async def execute(target: Target, model: str | None, policy: RetryPolicy, work: Work, data: bytes | None,
                   timeout: float | None = None) -> Row:
     """Run one item and return its line (an answer or an error; never raises for the item's own faults)."""
