@@ -22,7 +22,8 @@ import logging
 import os
 from typing import Any
 
-from .annotate import AnnotateJob, Resolved, retryable
+from .annotate import AnnotateJob, Resolved
+from .annotate_output import retryable
 from .execution import RetryPolicy, Summary, in_thread, run_pool
 from .inputs import read_bytes
 from .work import Work, execute, reused_row
@@ -76,7 +77,7 @@ def run_annotate_ray(job: AnnotateJob, *, address: str | None, model: str, serve
         async def one(item) -> None:
             resolved = await job.resolve(item)
             if isinstance(resolved, str):
-                job.count(resolved)
+                job.output.count(resolved)
             elif isinstance(resolved, Resolved):
                 work = resolved.work
                 if work.key in duplicates:
@@ -137,12 +138,12 @@ def _run_on_ray(job: AnnotateJob, pending: list[Work], duplicates: dict[str, lis
         for batch in rows.iter_batches(batch_size=1, batch_format="numpy"):
             for text in batch["row"]:
                 row = json.loads(text)
-                job.write(row)
+                job.output.write(row)
                 for twin in duplicates.pop(row["key"], []):
                     if retryable(row):
-                        job.count_unfinished()
+                        job.output.count_unfinished()
                     else:
-                        job.write(reused_row(row, twin))
+                        job.output.write(reused_row(row, twin))
     finally:
         if started_here:
             ray.shutdown()
