@@ -1,20 +1,14 @@
 """`cosmos-reason annotate`: one chat request per image or video, one JSON line per item.
+Options, line format and guarantees: docs/jobs.md.
 
-Exactly once, resumable:
-
-* The **key** of an item's work is sha256 of its content (the URL for URLs) plus its
-  prompt, task and options (canonical JSON). A line is *the answer for this item and this
-  key*: rerunning skips every item whose (item, key) already has a line. A file whose
-  size and mtime match its line is skipped without being read again.
-* Another item with the same key (a duplicate file, a moved folder) gets a line copied
-  from the first one (``reused_from``), without asking the model again.
-* Lines are written as results arrive, each one durable before the next (see journal.py),
-  so a crash loses at most the items in flight, which the next run redoes.
-* Transient failures are retried with backoff. An item that still fails gets an error
-  line with ``"retryable": true`` that the next run removes and redoes; permanent
-  failures (a corrupt file: 400) get an error line and stay done. When items keep
-  failing in a row the target is down: the run stops (exit 3) instead of marking the
-  rest failed.
+:class:`AnnotateJob` resolves each item (skip it, ignore it, copy the line of a duplicate, or
+read and hash it) and runs the rest; annotate_output.py writes the lines and keeps the tally.
+The **key** of an item's work is sha256 of its content (the URL for URLs) plus its prompt,
+task and options: a line is *the answer for this item and this key*, so a rerun skips every
+(item, key) that has a line, and a file whose size and mtime match its line is not read again.
+Another item with the same key gets a copy of the first one's line (``reused_from``). An item
+that still fails after retries gets a ``retryable`` error line that the next run redoes; when
+items keep failing in a row the target is down and the run stops (exit 3).
 """
 
 from __future__ import annotations

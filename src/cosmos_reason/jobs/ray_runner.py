@@ -1,4 +1,5 @@
-"""`cosmos-reason annotate --ray [ADDRESS]`: the same annotation over a Ray cluster.
+"""`cosmos-reason annotate --ray [ADDRESS]`: the same annotation over a Ray cluster
+(options: docs/jobs.md, "Ray").
 
 Ray Data does the distribution; nothing here schedules. The driver:
 
