@@ -1,4 +1,4 @@
-"""Helpers for the jobs tests: media folders, the app on a scripted engine, a fake server process."""
+"""Helpers for the jobs tests: media folders, the app on a scripted engine, an annotate run on it, a fake server process."""
 
 from __future__ import annotations
 
@@ -24,6 +24,21 @@ def scripted_target(engine, **settings):
 
     return in_process_target("unused", engine=engine,
                              settings=Settings(model="/ckpt", served_model_names=(MODEL,), **settings))
+
+
+async def annotate(items, out: Path, engine, **kwargs):
+    """An AnnotateJob run of `items` into `out` through the app on `engine` (fast retries unless a policy is given)."""
+    from cosmos_reason.jobs.annotate import AnnotateJob
+    from cosmos_reason.jobs.execution import RetryPolicy
+
+    target = scripted_target(engine)
+    kwargs.setdefault("policy", RetryPolicy(attempts=4, base=0.01, cap=0.05))
+    job = AnnotateJob(items, out, target=target, quiet=True, **kwargs)
+    try:
+        await job.run()
+    finally:
+        await target.aclose()
+    return job
 
 
 def write_images(folder: Path, count: int, prefix: str = "img", start_seed: int = 0) -> list[Path]:

@@ -7,20 +7,16 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
 from cosmos_reason.engine.base import EngineError, EngineOverloadedError
 from cosmos_reason.jobs.annotate import AnnotateJob
 from cosmos_reason.jobs.clients import server_target
-from cosmos_reason.jobs.inputs import discover
-from cosmos_reason.jobs.rerun import OptionsChanged
 from cosmos_reason.jobs.execution import RetryPolicy
+from cosmos_reason.jobs.inputs import discover
 from tests.fakes import ScriptedEngine
 from tests.media_factory import png_bytes
 
-from .conftest import MODEL, free_port, read_lines, run_jobs, scripted_target, summary_of, write_images, write_video
+from .conftest import MODEL, annotate, free_port, read_lines, run_jobs, summary_of, write_images, write_video
 
-FAST = RetryPolicy(attempts=4, base=0.01, cap=0.05)
 PLAUSIBLE = ["<think>\nThe ball falls", " as it should.\n</think>\n\n<answer>\n4\n</answer>"]
 
 
@@ -40,17 +36,6 @@ class FlakyEngine(ScriptedEngine):
             raise self.error
         async for delta in super().generate(request):
             yield delta
-
-
-async def annotate(items, out: Path, engine, **kwargs) -> AnnotateJob:
-    target = scripted_target(engine)
-    kwargs.setdefault("policy", FAST)
-    job = AnnotateJob(items, out, target=target, quiet=True, **kwargs)
-    try:
-        await job.run()
-    finally:
-        await target.aclose()
-    return job
 
 
 async def test_each_line_has_item_hash_answer_reasoning_parsed_tokens_timing_model(tmp_path: Path):
@@ -124,41 +109,6 @@ async def test_rerun_skips_done_items_copies_duplicates_and_does_new_ones(tmp_pa
     assert copy["reused_from"].endswith("img0001.png") and copy["content"] == "Hello, world!"
 
 
-async def test_a_rerun_with_other_options_is_refused_naming_the_difference_and_redo_replaces(tmp_path: Path):
-    media = tmp_path / "media"
-    write_images(media, 3)
-    out = tmp_path / "results.jsonl"
-    await annotate(discover(str(media), task="caption", options={"max_tokens": 8}), out, ScriptedEngine())
-    before = out.read_bytes()
-    engine = ScriptedEngine()
-    with pytest.raises(OptionsChanged) as refused:
-        await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out, engine)
-    message = str(refused.value)
-    assert "3 of these items" in message and '"Is it raining?"' in message and "max_tokens 8 -> 4" in message
-    assert "task \"caption\" -> (none)" in message and "--out" in message and "--redo" in message
-    assert out.read_bytes() == before and engine.requests == []  # nothing asked, nothing written
-    job = await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out,
-                         ScriptedEngine(), redo=True)
-    rows = read_lines(out)
-    assert job.summary.done == 3 and len(rows) == 3
-    assert {(r["given_prompt"], r["task"], r["options"]["max_tokens"]) for r in rows} == {("Is it raining?", None, 4)}
-    # The same command again resumes as usual.
-    job = await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out,
-                         ScriptedEngine())
-    assert job.summary.skipped == 3
-
-
-def test_the_annotate_command_refuses_other_options_with_exit_2(tmp_path: Path, fake_server):
-    media = tmp_path / "media"
-    write_images(media, 2)
-    out = tmp_path / "results.jsonl"
-    common = ["annotate", str(media), "--out", str(out), "--server", fake_server.url, "--quiet"]
-    assert run_jobs(*common, "--task", "caption").returncode == 0
-    refused = run_jobs(*common, "--task", "caption", "--fps", "2")
-    assert refused.returncode == 2 and "fps (none) -> 2.0" in refused.stderr and "--redo" in refused.stderr
-    assert len(read_lines(out)) == 2
-
-
 async def test_changed_content_is_annotated_again(tmp_path: Path):
     media = tmp_path / "media"
     paths = write_images(media, 2)
@@ -225,17 +175,6 @@ async def test_connection_refused_is_retried_then_stops_with_a_message(tmp_path:
     finally:
         await target.aclose()
     assert "cannot reach" in job.summary.stopped and job.summary.exit_code() == 3
-
-
-@pytest.mark.parametrize("value,header", [(" first , second", "Bearer first"), (" , ", None)])
-async def test_server_target_reads_the_key_from_the_env_as_serve_does(monkeypatch, value, header):
-    """COSMOS_REASON_API_KEY, comma-separated as `serve` reads it: the first key is sent."""
-    monkeypatch.setenv("COSMOS_REASON_API_KEY", value)
-    target = server_target("http://127.0.0.1:1/v1")
-    try:
-        assert target.client.headers.get("authorization") == header
-    finally:
-        await target.aclose()
 
 
 async def test_critic_task_lines_have_every_sample_and_the_critic_score(tmp_path: Path):
@@ -310,17 +249,3 @@ def test_the_progress_total_counts_media_only_and_a_resume_leaves_skipped_items_
     again = run_jobs(*common, "--quiet")  # the closing log line: done/total and the rate of new work
     assert summary_of(again)["skipped"] == 3
     assert "annotate: 3/3 (0 failed), 0.00/s, ETA ?" in again.stderr, again.stderr
-
-
-def test_an_output_that_cannot_be_written_or_bad_options_are_one_line(tmp_path: Path, fake_server):
-    media = tmp_path / "media"
-    write_images(media, 1)
-    for out in (tmp_path, tmp_path / "no" / "such" / "x.jsonl"):
-        if not out.is_dir():
-            (tmp_path / "no").write_text("a file where a folder should be")
-        result = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(out), "--server", fake_server.url)
-        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-        assert result.stderr.strip().splitlines()[-1].startswith("cosmos-reason: error: cannot write ")
-    bad = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(tmp_path / "o.jsonl"), "--options", "{bad",
-                   "--server", fake_server.url)
-    assert bad.returncode == 2 and "argument --options: not valid JSON" in bad.stderr

@@ -1,21 +1,11 @@
 """`cosmos-reason run-batch`: OpenAI Batch API files, run against this server.
+Formats and options: docs/jobs.md ("OpenAI batch files").
 
-Input: the Batch API's JSONL, one request a line:
-``{"custom_id": "...", "method": "POST", "url": "/v1/chat/completions", "body": {...}}``
-(``/v1/score`` works too). Output: the Batch API's output lines,
-``{"id", "custom_id", "response": {"status_code", "request_id", "body"}, "error"}``:
-every request that got an HTTP answer has ``response`` (a 4xx too, as OpenAI reports it)
-and ``error: null``; one that got none after all retries has ``response: null`` and
-``error: {"code": "retries_exhausted", "message"}``, and is redone by the next run.
-
-Same guarantees as annotate, keyed by custom_id: lines written as results arrive, each
-durable before the next; a rerun skips the custom_ids already answered (``--retry-errors``:
-also redoes those answered with an error).
-
-A batch file written for another server names another model (``nvidia/Cosmos-Reason1-7B``
-where this one serves ``cosmos-reason1-demo``): every request would get a 404. When the
-first requests answered all fail with model-not-found, the run stops without writing them
-and names ``--force-model``.
+Each input line (``custom_id``, ``method``, ``url``, ``body``) is one request; each output line is
+the Batch API's, written as its answer arrives with the same guarantees as annotate, keyed by
+``custom_id``. A request that got no answer after all retries gets ``error:
+retries_exhausted`` and is redone by the next run. When the first answers all say the file's
+model is not the one served, the run stops without writing them and names ``--force-model``.
 """
 
 from __future__ import annotations
@@ -30,8 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .clients import Target
-from .journal import Journal, Row
 from .execution import Breaker, Progress, RetriesExhausted, RetryPolicy, Summary, TargetDown, run_pool, with_retries
+from .journal import Journal, Row
 
 log = logging.getLogger("cosmos_reason.jobs")
 RETRYABLE_CODE = "retries_exhausted"

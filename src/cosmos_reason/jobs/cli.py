@@ -1,13 +1,9 @@
-"""Command lines of the jobs: annotate, critic, run-batch.
+"""Command lines of the jobs: annotate, critic, run-batch (options: docs/jobs.md).
 
 ``register(subparsers)`` adds them to ``cosmos-reason``; ``python -m cosmos_reason.jobs``
 runs them alone (without importing the server, so a client-only run starts fast).
-
-Exit codes: 0 every item has its line, an answer; 1 the input or the target cannot be
-used; 2 bad arguments; 3 some items still need a rerun (they failed after all retries,
-or the run stopped early: the target went down, the batch file names another model);
-4 every item has its line but some lines are errors (a corrupt file, a 4xx: see their
-"error"; --retry-errors redoes them); 130 interrupted (Ctrl-C, SIGTERM).
+Exit codes: 0 every item answered, 1 the input or target cannot be used, 2 bad arguments,
+3 rerun needed, 4 some lines are errors, 130 interrupted (docs/jobs.md says when).
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
 """`cosmos-reason critic`: best-of-N selection among candidate videos for one prompt.
+Options and outputs: docs/jobs.md ("Best of N").
 
-Each candidate is scored through POST /v1/score:
-
-* ``method=critic`` (default): the video-critic recipe samples ``n`` reviews; the score
-  is the fraction that found no anomaly (tasks.critic_score), as in Cosmos-Predict's
-  best-of-N curation.
-* ``--reward`` (``method=yes_no``): one forward pass, the score is P(Yes) for a yes/no
-  question (default: is the video plausible and free of artifacts), the
-  Cosmos-Reason1-Reward way.
-
-Candidates are ranked best first (ties keep the order given), written as JSONL, and
-drawn as a bar chart (PNG). A candidate without a score (it failed, or none of its
-critic reviews could be read as Yes/No) is not ranked: it is listed last with
-``rank: null`` and its error, and when no candidate has a score there is no best and no
-chart; the command then exits 3.
-
-Rerunning with the same ``--out`` keeps the rows of candidates asked the same way (same
-content, method, question, n, options and model) instead of scoring them again; a
-candidate that failed is asked again when its failure was transient, or with
-``--retry-errors`` for any failure (an unreadable review, a corrupt file).
+Each candidate is scored through POST /v1/score: the video-critic recipe's ``n`` reviews
+(score: the fraction without anomaly, tasks.critic_score) or, with ``--reward``
+(``method=yes_no``), P(Yes) from one forward pass. Candidates are ranked best first (ties
+keep the given order), written as JSONL and drawn as a bar chart; one without a score is
+listed last with ``rank: null``. A rerun keeps the rows of candidates asked the same way.
 """
 
 from __future__ import annotations
@@ -33,9 +20,9 @@ from typing import Any
 from ..recipes.recipe import get_task
 from .work import Work, item_message, media_url, split_options
 from .clients import Target
+from .execution import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
 from .journal import dumps
-from .execution import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 
 log = logging.getLogger("cosmos_reason.jobs")
 SCORE_PATH = "/v1/score"

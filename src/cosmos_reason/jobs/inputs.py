@@ -1,24 +1,12 @@
 """What to annotate: a folder, a glob or a manifest, turned into items.
+Accepted inputs and manifest fields: docs/jobs.md ("Input").
 
-* A **folder** is walked recursively (sorted, hidden entries skipped). A file is an
-  item when its content is an image or a video (magic bytes, then a Pillow probe,
-  then a PyAV probe) or when its extension says it should be one (so a corrupt
-  ``broken.jpg`` gets an error line instead of vanishing). Anything else is ignored.
-* A **glob** (``"data/**/*.mp4"``) gives its matching files, filtered the same way.
-* A **manifest** (``.jsonl``/``.ndjson`` or ``.csv``/``.tsv``) lists paths or URLs, one
-  item each, with optional per-item ``prompt``, ``task``, ``options`` (a JSON object;
-  in a CSV a JSON string), ``kind`` (image|video, for URLs without a telling
-  extension), and any option by name as its own key or column (``fps``,
-  ``max_tokens``...). Other keys are kept as ``meta`` and copied to the output line.
-  Relative paths are relative to the manifest's folder. Every listed entry is an item.
-  With ``--manifest``, another extension or a pipe (``--manifest <(find ...)``) is read as
-  JSON lines when its first line looks like JSON, else as one path a line.
-* A single media **file** is one item.
-
-Only regular files are ever opened: a FIFO, socket or device in a folder is skipped
-(``open`` on a FIFO blocks until a writer comes), and one named in a manifest gets an
-error line. Opening uses ``O_NONBLOCK`` as a second guard against a file swapped for a
-FIFO between the check and the open.
+A file is an item when its content is an image or a video (magic bytes, then a Pillow
+probe, then a PyAV probe) or when its extension says it should be one, so a corrupt
+``broken.jpg`` gets an error line instead of vanishing. Only regular files are ever opened:
+a FIFO, socket or device in a folder is skipped (``open`` on a FIFO blocks until a writer
+comes), one named in a manifest gets an error line, and opening uses ``O_NONBLOCK`` as a
+second guard against a file swapped for a FIFO between the check and the open.
 """
 
 from __future__ import annotations

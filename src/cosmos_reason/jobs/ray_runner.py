@@ -1,4 +1,5 @@
-"""`cosmos-reason annotate --ray [ADDRESS]`: the same annotation over a Ray cluster.
+"""`cosmos-reason annotate --ray [ADDRESS]`: the same annotation over a Ray cluster
+(options: docs/jobs.md, "Ray").
 
 Ray Data does the distribution; nothing here schedules. The driver:
 
@@ -22,10 +23,11 @@ import logging
 import os
 from typing import Any
 
-from .annotate import AnnotateJob, Resolved, _reused, retryable
-from .inputs import read_bytes
+from .annotate import AnnotateJob, Resolved
+from .annotate_output import retryable
 from .execution import RetryPolicy, Summary, in_thread, run_pool
-from .work import Work, execute
+from .inputs import read_bytes
+from .work import Work, execute, reused_row
 
 log = logging.getLogger("cosmos_reason.jobs")
 
@@ -76,7 +78,7 @@ def run_annotate_ray(job: AnnotateJob, *, address: str | None, model: str, serve
         async def one(item) -> None:
             resolved = await job.resolve(item)
             if isinstance(resolved, str):
-                job.count(resolved)
+                job.output.count(resolved)
             elif isinstance(resolved, Resolved):
                 work = resolved.work
                 if work.key in duplicates:
@@ -137,13 +139,12 @@ def _run_on_ray(job: AnnotateJob, pending: list[Work], duplicates: dict[str, lis
         for batch in rows.iter_batches(batch_size=1, batch_format="numpy"):
             for text in batch["row"]:
                 row = json.loads(text)
-                job.write(row)
+                job.output.write(row)
                 for twin in duplicates.pop(row["key"], []):
                     if retryable(row):
-                        job.summary.unfinished += 1
-                        job._advance()
+                        job.output.count_unfinished()
                     else:
-                        job.write(_reused(row, twin))
+                        job.output.write(reused_row(row, twin))
     finally:
         if started_here:
             ray.shutdown()

@@ -13,8 +13,8 @@ from typing import Any
 from ..chat.protocol import MEDIA_OPTION_NAMES
 from ..recipes.recipe import QUESTION, UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
-from .journal import Row
 from .execution import RetriesExhausted, RetryPolicy, with_retries
+from .journal import Row
 
 CHAT_PATH = "/v1/chat/completions"
 _MIME = {"image": "image/*", "video": "video/*"}
@@ -147,6 +147,17 @@ def error_row(work: Work, message: str, *, kind: str, status: int | None = None,
     return {**work.base_row(), "model": None, "content": None, "reasoning": None, "finish_reason": None,
             "parsed": None, "usage": None, "request_id": None,
             "error": {"type": kind, "status": status, "message": message, "retryable": retryable}, **extra}
+
+
+def reused_row(original: Row, work: Work) -> Row:
+    """`work`'s line copied from `original`, the line of an item with the same content and request."""
+    row = {**original, **work.base_row()}
+    row["reused_from"] = original.get("item")
+    row["timing"] = {"seconds": 0.0, "attempts": 0, "finished_at": _now()}
+    for name in ("kind", "sha256"):
+        if row.get(name) is None:
+            row[name] = original.get(name)
+    return row
 
 
 async def execute(target: Target, model: str | None, policy: RetryPolicy, work: Work, data: bytes | None,
