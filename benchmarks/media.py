@@ -40,8 +40,8 @@ import numpy as np
 import torch
 
 from cosmos_reason.media import video as video_module
-from cosmos_reason.media.loader import decode_data_uri
 from cosmos_reason.engine.hf.inputs import processor_video_kwargs, processor_videos
+from cosmos_reason.media.sources import decode_data_uri
 from cosmos_reason.media.video import VideoOptions, load_video
 
 HERE = Path(__file__).resolve().parent
