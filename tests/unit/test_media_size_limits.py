@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-import cosmos_reason.media.video as video_module
+import cosmos_reason.media.video.load as load_module
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.image import DEFAULT_MAX_IMAGE_PIXELS, load_image
 from cosmos_reason.media.video import VideoOptions, load_video
@@ -23,7 +23,7 @@ def no_decoding(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a frame was decoded")
 
-    monkeypatch.setattr(video_module, "_decode", refuse)
+    monkeypatch.setattr(load_module, "decode", refuse)
 
 
 # ---- video frames: the images' pixel bound, from the header ----------------------------------------

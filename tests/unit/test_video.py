@@ -19,12 +19,15 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as tvF
 
-import cosmos_reason.media.video as video_module
+import cosmos_reason.media.video.frames as frames_module
 from cosmos_reason.media import vision_math as vm
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.packets import disposable_packets, pts_timeline
 from cosmos_reason.media.resize import resize_bicubic_aa
 from cosmos_reason.media.video import VideoOptions, load_video
+from cosmos_reason.media.video.decode import decode
+from cosmos_reason.media.video.demux import read_packets
+from cosmos_reason.media.video.plan import SamplePlan
 
 
 def make_video(
@@ -190,14 +193,14 @@ def test_skips_non_reference_frames_without_changing_pixels() -> None:
     data = make_video(96, 64, 30, 3.0)  # veryfast: B-frames, some never referenced
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
-        packets = video_module._read_packets(container, stream)
+        packets = read_packets(container, stream)
         disposable = disposable_packets(stream.codec_context, packets)
     assert disposable, "expected non-reference B-frames in a veryfast x264 clip"
     options = VideoOptions()
-    plan = video_module._Plan.make(len(packets), 30.0, options)
+    plan = SamplePlan.make(len(packets), 30.0, options)
     timeline = pts_timeline(packets)
-    fast = video_module._decode(data, packets, plan, options, timeline, disposable)
-    slow = video_module._decode(data, packets, plan, options, None, set())
+    fast = decode(data, packets, plan, options, timeline, disposable)
+    slow = decode(data, packets, plan, options, None, set())
     assert not fast.missing and not slow.missing
     assert fast.count < slow.count  # fewer pictures decoded
     assert torch.equal(fast.frames, slow.frames)
@@ -205,7 +208,7 @@ def test_skips_non_reference_frames_without_changing_pixels() -> None:
 
 def test_converts_only_kept_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    original = video_module.VideoReformatter
+    original = frames_module.VideoReformatter
 
     class CountingReformatter:
         def __init__(self) -> None:
@@ -215,7 +218,7 @@ def test_converts_only_kept_frames(monkeypatch: pytest.MonkeyPatch) -> None:
             calls.append(frame.pts)
             return self._inner.reformat(frame, **kwargs)
 
-    monkeypatch.setattr(video_module, "VideoReformatter", CountingReformatter)
+    monkeypatch.setattr(frames_module, "VideoReformatter", CountingReformatter)
     video = load_video(make_video(64, 48, 30, 4.0), VideoOptions())  # 120 frames, 16 kept
     assert len(calls) == video.num_frames == 16
 
