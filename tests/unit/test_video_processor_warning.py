@@ -13,7 +13,7 @@ import pytest
 
 from cosmos_reason.engine.hf.inputs import processor_video_kwargs, processor_videos
 from cosmos_reason.media.video import VideoOptions, load_video
-from tests.unit.test_video import make_video
+from tests.media_factory import make_video
 
 PROMPT = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What happens?<|im_end|>\n<|im_start|>assistant\n"
 
