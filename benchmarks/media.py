@@ -39,11 +39,12 @@ import av
 import numpy as np
 import torch
 
-from cosmos_reason.media import video as video_module
-from cosmos_reason.media.loader import decode_data_uri
 from cosmos_reason.engine.hf.inputs import processor_videos
 from cosmos_reason.families.reason1.media import processor_video_kwargs
+from cosmos_reason.media.packets import disposable_packets
+from cosmos_reason.media.sources import decode_data_uri
 from cosmos_reason.media.video import VideoOptions, load_video
+from cosmos_reason.media.video.demux import read_packets
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -168,8 +169,8 @@ def same_output(ours: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
 def skipped_share(data: bytes) -> float:
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
-        packets = video_module._read_packets(container, stream)
-        disposable = video_module.disposable_packets(stream.codec_context, packets)
+        packets = read_packets(container, stream)
+        disposable = disposable_packets(stream.codec_context, packets)
     return len(disposable) / max(1, len(packets))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import tempfile
 
 import numpy as np
 from PIL import Image
@@ -81,3 +83,56 @@ def mjpeg_mkv(picture: bytes, declared: tuple[int, int], frames: int = 2, fps: i
             packet.stream = stream
             container.mux(packet)
     return buffer.getvalue()
+
+
+def make_video(
+    width: int = 64,
+    height: int = 48,
+    fps: int = 30,
+    seconds: float = 1.0,
+    *,
+    codec: str = "libx264",
+    fmt: str = "mp4",
+    codec_options: dict[str, str] | None = None,
+    rotation: int | None = None,
+    faststart: bool = False,
+) -> bytes:
+    """A clip with moving gradients, a checkerboard and a moving box (so frames differ).
+
+    libx264 uses the 'veryfast' preset (B-frames, some of them non-reference) unless
+    codec_options say otherwise.
+    """
+    import av
+
+    suffix = {"matroska": ".mkv", "webm": ".webm", "avi": ".avi"}.get(fmt, ".mp4")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "clip" + suffix)
+        options = {"movflags": "faststart"} if faststart else {}
+        with av.open(path, mode="w", format=fmt, options=options) as container:
+            stream = container.add_stream(codec, rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, _pixel_format(codec, width, height)
+            stream.options = (
+                codec_options if codec_options is not None else ({"preset": "veryfast"} if codec == "libx264" else {})
+            )
+            if rotation is not None:
+                stream.set_display_rotation(rotation)
+            yy, xx = np.mgrid[0:height, 0:width]
+            for i in range(round(fps * seconds)):
+                pixels = np.stack(
+                    [(xx * 3 + 5 * i) % 256, (yy * 2 + 3 * i) % 256, ((xx // 8 + yy // 8 + i // 4) % 2) * 220],
+                    -1,
+                ).astype(np.uint8)
+                x0 = (3 * i) % max(1, width - 8)
+                pixels[2:10, x0 : x0 + 8] = (255, 255, 0)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+def _pixel_format(codec: str, width: int, height: int) -> str:
+    if codec == "mjpeg":
+        return "yuvj420p"
+    return "yuv444p" if width % 2 or height % 2 else "yuv420p"  # 4:2:0 needs even sides

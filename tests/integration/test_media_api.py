@@ -19,7 +19,7 @@ from cosmos_reason.settings import Settings
 from tests.fakes import ScriptedEngine
 from tests.media_factory import data_uri, flat_gray_jpeg, mjpeg_mkv, mp4_bytes, png_bytes
 from tests.media_server import PUBLIC_IP, FakeDNS, NatBackend, closed_port, serve_media
-from tests.unit.test_video_container import FORBIDDEN, secrets_nearby  # noqa: F401 - a fixture
+from tests.media.test_container import FORBIDDEN, secrets_nearby  # noqa: F401 - a fixture
 
 from .conftest import MODEL
 
@@ -296,7 +296,7 @@ async def test_malformed_urls_are_400s(url):
         await still_serving(client)
 
 
-# ---- containers: only allowlisted ones, nothing outside the bytes sent (tests/unit/test_video_container.py) ----
+# ---- containers: only allowlisted ones, nothing outside the bytes sent (tests/media/test_container.py) -------
 
 
 @pytest.mark.parametrize("name", FORBIDDEN)
@@ -321,7 +321,7 @@ async def test_a_forbidden_container_is_refused_from_http_and_file_urls_too(secr
                                  "not a recognized video format")
 
 
-# ---- sizes checked before pixels cost memory (tests/unit/test_media_size_limits.py) --------------------
+# ---- sizes checked before pixels cost memory (tests/media/*/test_size_limits.py, test_image.py)
 
 
 async def test_huge_video_frames_are_a_400_before_decoding():

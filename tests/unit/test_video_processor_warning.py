@@ -14,7 +14,7 @@ import pytest
 from cosmos_reason.engine.hf.inputs import processor_videos
 from cosmos_reason.families.reason1.media import processor_video_kwargs
 from cosmos_reason.media.video import VideoOptions, load_video
-from tests.unit.test_video import make_video
+from tests.media_factory import make_video
 
 PROMPT = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What happens?<|im_end|>\n<|im_start|>assistant\n"
 

@@ -1,9 +1,9 @@
 """Media URL -> decoded image or video: fetch, identify, look up the cache, decode.
 
 Sources: `data:` URIs (base64; the content decides what it is, not the declared
-mime: the user guide labels a PNG `image/jpeg`), `http(s)://` (media/fetch.py: public
-addresses only unless allowed, redirects checked hop by hop, byte caps, timeouts) and
-`file://` under the allowed folders.
+mime: the user guide labels a PNG `image/jpeg`), `http(s)://` (public addresses only
+unless allowed, redirects checked hop by hop, byte caps, timeouts) and `file://` under
+the allowed folders: one module each in media/sources/.
 
 Work is bounded: CPU work (base64, hashing, file reads, decoding) runs on a thread
 pool of 2 x `media_workers` threads behind two semaphores of `media_workers` each, one
@@ -11,7 +11,7 @@ for the short "prepare" steps (hash, base64, read) and one for decodes, so at mo
 `media_workers` decodes run at once and the rest wait without holding a thread; a
 cache hit never waits behind a long decode. Downloads take no slot here: they are I/O,
 bounded by the http client's connections (a share per host), byte caps and deadlines
-(media/fetch.py), so a slow host never makes other requests wait.
+(media/sources/http.py), so a slow host never makes other requests wait.
 Decoded results are cached by content and effective settings (media/cache.py), and
 concurrent requests for the same uncached media share one decode.
 """
@@ -19,7 +19,6 @@ concurrent requests for the same uncached media share one decode.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import concurrent.futures
 import time
 from collections.abc import Callable, Hashable
@@ -27,14 +26,12 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pybase64
 from PIL import Image
 
 from .cache import MediaCache, UrlMemo, content_id
 from .errors import MediaError
-from .fetch import AddressPolicy, HttpFetcher, Resolver
-from .local_files import LocalFiles
 from .settings import MediaSettings
+from .sources import AddressPolicy, HttpFetcher, LocalFiles, Resolver, data_payload, payload_bytes
 from .video import DecodedVideo, VideoOptions
 
 if TYPE_CHECKING:
@@ -48,35 +45,6 @@ T = TypeVar("T")
 
 #: How long an http(s) URL's content id is remembered, so a repeat skips the download.
 URL_MEMO_SECONDS = 60.0
-
-
-def decode_data_uri(url: str) -> bytes:
-    return _b64_bytes(_data_payload(url))
-
-
-def _b64decode(payload: str) -> bytes:
-    """Strict base64 (SIMD-decoded by pybase64); whitespace, as in a wrapped payload, is allowed."""
-    try:
-        try:
-            return pybase64.b64decode(payload, validate=True)
-        except binascii.Error:
-            if not any(c in payload for c in " \n\r\t"):
-                raise
-            return pybase64.b64decode("".join(payload.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise MediaError("data URI payload is not valid base64") from None
-
-
-def _data_payload(url: str) -> str:
-    """The base64 text of a data: URI, after checking its header."""
-    header, sep, payload = url.partition(",")
-    if not sep:
-        raise MediaError("data URI has no ',' before its payload")
-    if not header.lower().endswith(";base64"):
-        raise MediaError("only base64 data URIs are supported (data:<mime>;base64,<data>)")
-    if not payload.strip():
-        raise MediaError("data URI payload is empty")
-    return payload
 
 
 def video_options(defaults: VideoOptions, overrides: MediaOverrides | None) -> VideoOptions:
@@ -171,9 +139,9 @@ class MediaLoader:
     async def _source(self, kind: str, url: str) -> _Source:
         scheme = _scheme(url)
         if scheme == "data":
-            payload = _data_payload(url)
+            payload = data_payload(url)
             content = await self._content_id(payload)
-            return _Source(content and "b64:" + content, partial(_b64_bytes, payload))
+            return _Source(content and "b64:" + content, partial(payload_bytes, payload))
         if scheme in ("http", "https"):
             s = self.settings
             timeout = s.video_fetch_timeout if kind == "video" else s.image_fetch_timeout
@@ -278,13 +246,6 @@ def _release_from_any_thread(loop: asyncio.AbstractEventLoop, gate: asyncio.Sema
         loop.call_soon_threadsafe(gate.release)
     except RuntimeError:  # the loop is closed: nobody is waiting any more
         pass
-
-
-def _b64_bytes(payload: str) -> bytes:
-    data = _b64decode(payload)
-    if not data:
-        raise MediaError("data URI payload is empty")
-    return data
 
 
 def _scheme(url: str) -> str:

@@ -1,6 +1,6 @@
 """How media are sampled and how big they may be: plain values, no decoder behind them.
 
-Here rather than beside the decoders (video.py, image.py) so that the settings, and with them
+Here rather than beside the decoders (video/, image.py) so that the settings, and with them
 the command line's `--help`, import neither torch nor PyAV.
 """
 

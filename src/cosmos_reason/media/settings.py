@@ -107,6 +107,14 @@ def parse_bytes(text: str | int) -> int:
     return int(float(number) * base**power)
 
 
+def format_bytes(n: int) -> str:
+    """Bytes as people read them in an error message: 64 MiB, 1.5 GiB, 300 bytes."""
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if n >= size:
+            return f"{n / size:g} {unit}"
+    return f"{n} bytes"
+
+
 def add_media_arguments(parser: argparse.ArgumentParser) -> None:
     """The `serve` flags for media; defaults are MediaSettings' and VideoOptions'."""
     d, v = MediaSettings(), VideoOptions()

@@ -1,7 +1,7 @@
-"""load_video: frame choice, decoding paths, rotation, errors and the processor glue.
+"""load_video: frame choice, codecs and containers, rotation, errors.
 
 Clips are made on the spot with PyAV. The comparison with qwen-vl-utils itself (decord
-reader plus the HF processor) is in test_video_fidelity.py; here the oracle is a naive
+reader plus the HF processor) is in test_fidelity.py; here the oracle is a naive
 decoder: decode every frame to RGB, pick the planned indices, resize with torchvision.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
-import tempfile
 
 import av
 import numpy as np
@@ -19,63 +17,10 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as tvF
 
-import cosmos_reason.media.video as video_module
 from cosmos_reason.media import vision_math as vm
 from cosmos_reason.media.errors import MediaError
-from cosmos_reason.media.packets import disposable_packets, pts_timeline
-from cosmos_reason.media.resize import resize_bicubic_aa
 from cosmos_reason.media.video import VideoOptions, load_video
-
-
-def make_video(
-    width: int = 64,
-    height: int = 48,
-    fps: int = 30,
-    seconds: float = 1.0,
-    *,
-    codec: str = "libx264",
-    fmt: str = "mp4",
-    codec_options: dict[str, str] | None = None,
-    rotation: int | None = None,
-    faststart: bool = False,
-) -> bytes:
-    """A clip with moving gradients, a checkerboard and a moving box (so frames differ).
-
-    libx264 uses the 'veryfast' preset (B-frames, some of them non-reference) unless
-    codec_options say otherwise.
-    """
-    suffix = {"matroska": ".mkv", "webm": ".webm", "avi": ".avi"}.get(fmt, ".mp4")
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "clip" + suffix)
-        options = {"movflags": "faststart"} if faststart else {}
-        with av.open(path, mode="w", format=fmt, options=options) as container:
-            stream = container.add_stream(codec, rate=fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, _pixel_format(codec, width, height)
-            stream.options = (
-                codec_options if codec_options is not None else ({"preset": "veryfast"} if codec == "libx264" else {})
-            )
-            if rotation is not None:
-                stream.set_display_rotation(rotation)
-            yy, xx = np.mgrid[0:height, 0:width]
-            for i in range(round(fps * seconds)):
-                pixels = np.stack(
-                    [(xx * 3 + 5 * i) % 256, (yy * 2 + 3 * i) % 256, ((xx // 8 + yy // 8 + i // 4) % 2) * 220],
-                    -1,
-                ).astype(np.uint8)
-                x0 = (3 * i) % max(1, width - 8)
-                pixels[2:10, x0 : x0 + 8] = (255, 255, 0)
-                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        with open(path, "rb") as handle:
-            return handle.read()
-
-
-def _pixel_format(codec: str, width: int, height: int) -> str:
-    if codec == "mjpeg":
-        return "yuvj420p"
-    return "yuv444p" if width % 2 or height % 2 else "yuv420p"  # 4:2:0 needs even sides
+from tests.media_factory import make_video
 
 
 def naive_reference(data: bytes, options: VideoOptions) -> tuple[list[int], torch.Tensor]:
@@ -107,6 +52,7 @@ def naive_reference(data: bytes, options: VideoOptions) -> tuple[list[int], torc
 
 
 # ------------------------------------------------------------------ frame choice and pixels
+
 
 CLIPS = [
     # width, height, fps, seconds, options
@@ -183,41 +129,7 @@ def test_budget_shrinks_frames_of_a_longer_clip() -> None:
     assert video.frames.is_contiguous() and video.frames.dtype == torch.uint8
 
 
-# ------------------------------------------------------------------ decoding paths
-
-
-def test_skips_non_reference_frames_without_changing_pixels() -> None:
-    data = make_video(96, 64, 30, 3.0)  # veryfast: B-frames, some never referenced
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.video[0]
-        packets = video_module._read_packets(container, stream)
-        disposable = disposable_packets(stream.codec_context, packets)
-    assert disposable, "expected non-reference B-frames in a veryfast x264 clip"
-    options = VideoOptions()
-    plan = video_module._Plan.make(len(packets), 30.0, options)
-    timeline = pts_timeline(packets)
-    fast = video_module._decode(data, packets, plan, options, timeline, disposable)
-    slow = video_module._decode(data, packets, plan, options, None, set())
-    assert not fast.missing and not slow.missing
-    assert fast.count < slow.count  # fewer pictures decoded
-    assert torch.equal(fast.frames, slow.frames)
-
-
-def test_converts_only_kept_frames(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    original = video_module.VideoReformatter
-
-    class CountingReformatter:
-        def __init__(self) -> None:
-            self._inner = original()
-
-        def reformat(self, frame: av.VideoFrame, **kwargs: object) -> av.VideoFrame:
-            calls.append(frame.pts)
-            return self._inner.reformat(frame, **kwargs)
-
-    monkeypatch.setattr(video_module, "VideoReformatter", CountingReformatter)
-    video = load_video(make_video(64, 48, 30, 4.0), VideoOptions())  # 120 frames, 16 kept
-    assert len(calls) == video.num_frames == 16
+# ------------------------------------------------------------------ codecs, containers, rotation
 
 
 @pytest.mark.parametrize(
@@ -351,50 +263,3 @@ def test_bad_time_range() -> None:
 def test_too_many_frames_requested() -> None:
     with pytest.raises(MediaError, match="cannot sample 40 frames"):
         load_video(make_video(64, 48, 30, 1.0), VideoOptions(nframes=40))
-
-
-# ------------------------------------------------------------------ processor glue
-
-
-# ------------------------------------------------------------------ resize kernel
-
-
-@pytest.mark.parametrize(
-    ("source", "target"),
-    [
-        ((720, 1280), (560, 1008)),
-        ((720, 1280), (224, 420)),
-        ((131, 97), (392, 280)),
-        ((48, 64), (56, 56)),
-        ((1000, 320), (644, 196)),
-        ((90, 160), (90, 112)),
-        ((90, 160), (56, 160)),
-        ((5, 7), (28, 28)),
-        ((3, 300), (28, 2800)),
-    ],
-)
-def test_resize_matches_torchvision_within_rounding(source: tuple[int, int], target: tuple[int, int]) -> None:
-    rgb = np.random.default_rng(sum(source)).integers(0, 256, (*source, 3), dtype=np.uint8)
-    expected = tvF.resize(
-        torch.from_numpy(rgb).permute(2, 0, 1), list(target), interpolation=InterpolationMode.BICUBIC, antialias=True
-    ).numpy()
-    got = resize_bicubic_aa(rgb, *target)
-    assert got.shape == (3, *target)
-    diff = np.abs(got.astype(np.int16) - expected)
-    assert diff.max() <= 1  # a sum within float rounding of .5 may round the other way
-    assert (diff > 0).mean() < 1e-3
-
-
-def test_resize_of_a_real_frame_differs_from_torchvision_only_by_rounding() -> None:
-    """Ramps, flat areas and edges at the 60 s benchmark clip's sizes: drawn pictures hit exact
-    .5 sums (which either order may round either way) far more often than camera frames."""
-    yy, xx = np.mgrid[0:720, 0:1280]
-    rgb = np.stack([(xx * 255 // 1279), (yy * 255 // 719), ((xx // 40 + yy // 40) % 2) * 230], -1).astype(np.uint8)
-    expected = tvF.resize(
-        torch.from_numpy(rgb).permute(2, 0, 1), [224, 420], interpolation=InterpolationMode.BICUBIC, antialias=True
-    ).numpy()
-    got = resize_bicubic_aa(rgb, 224, 420)
-    diff = np.abs(got.astype(np.int16) - expected)
-    assert diff.max() <= 1 and (diff > 0).mean() < 1e-2
-
-

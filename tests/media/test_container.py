@@ -13,7 +13,7 @@ from cosmos_reason.media.container import ALLOWED_CONTAINERS, sniff_container
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.video import VideoOptions, load_video
 from tests.media_factory import mp4_bytes, png_bytes
-from tests.unit.test_video import make_video
+from tests.media_factory import make_video
 
 SDP = (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=leak\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        b"m=video 5004 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n")

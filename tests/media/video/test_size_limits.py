@@ -1,20 +1,17 @@
-"""Size limits that are checked from headers and arithmetic, before pixels cost memory:
-video frames over the images' pixel bound, aspect ratios beyond the model's 200:1, and
-min_pixels/max_pixels asking for more vision tokens than the model's context."""
+"""Video size limits that are checked from headers and arithmetic, before pixels cost memory:
+frames over the images' pixel bound, aspect ratios beyond the model's 200:1, and
+min_pixels/max_pixels asking for more vision tokens than the model's context.
+(The same limits for images: tests/media/test_image.py.)"""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from PIL import Image
 
-import cosmos_reason.media.video as video_module
+import cosmos_reason.media.video.load as load_module
 from cosmos_reason.media.errors import MediaError
-from cosmos_reason.media.image import DEFAULT_MAX_IMAGE_PIXELS, load_image
+from cosmos_reason.media.image import DEFAULT_MAX_IMAGE_PIXELS
 from cosmos_reason.media.video import VideoOptions, load_video
-from tests.media_factory import flat_gray_jpeg, mjpeg_mkv, png_bytes
-from tests.unit.test_video import make_video
+from tests.media_factory import flat_gray_jpeg, make_video, mjpeg_mkv
 
 
 @pytest.fixture
@@ -23,10 +20,10 @@ def no_decoding(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a frame was decoded")
 
-    monkeypatch.setattr(video_module, "_decode", refuse)
+    monkeypatch.setattr(load_module, "decode", refuse)
 
 
-# ---- video frames: the images' pixel bound, from the header ----------------------------------------
+# ------------------------------------------------------------------ frames: the images' pixel bound, from the header
 
 
 def test_two_16000x16000_mjpeg_frames_are_refused_from_the_header(no_decoding):
@@ -50,7 +47,7 @@ def test_a_header_that_understates_the_frame_size_does_not_get_past_the_bound():
         load_video(clip, VideoOptions(), max_frame_pixels=1_000_000)
 
 
-# ---- tokens: from the arithmetic, before decoding or resizing --------------------------------------
+# ------------------------------------------------------------------ tokens: from the arithmetic, before decoding
 
 
 def test_video_min_pixels_beyond_the_context_is_refused_before_decoding(no_decoding):
@@ -64,35 +61,7 @@ def test_video_within_the_context_is_served():
     assert video.num_frames == 4
 
 
-def test_image_min_pixels_beyond_the_context_is_refused_before_resizing(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the image was resized")
-
-    monkeypatch.setattr(Image.Image, "resize", refuse)
-    with pytest.raises(MediaError, match=r"image would take \d+ vision tokens .* more than the model's context of 4096"):
-        load_image(png_bytes(64, 48), min_pixels=100_000_000, max_pixels=200_000_000, max_tokens=4096)
-
-
-def test_image_resize_within_the_context_is_served():
-    image = load_image(png_bytes(64, 48), min_pixels=200_000, max_pixels=300_000, max_tokens=4096)
-    assert image.width * image.height >= 200_000
-
-
-# ---- aspect ratio: the processor's 200:1 ----------------------------------------------------------
-
-
-@pytest.mark.parametrize("size", [(1, 300), (300, 1), (2, 500)])
-def test_an_image_beyond_200_to_1_is_refused_naming_the_aspect_ratio(size):
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (1, 2, 3)).save(buffer, format="PNG")
-    with pytest.raises(MediaError, match=r"aspect ratio is \d+\.\d:1 .*at most 200:1"):
-        load_image(buffer.getvalue())
-
-
-def test_an_image_at_200_to_1_is_served():
-    buffer = io.BytesIO()
-    Image.new("RGB", (1, 200), (1, 2, 3)).save(buffer, format="PNG")
-    assert load_image(buffer.getvalue()).size == (1, 200)
+# ------------------------------------------------------------------ aspect ratio: the processor's 200:1
 
 
 def test_video_frames_beyond_200_to_1_are_refused_before_decoding(no_decoding):

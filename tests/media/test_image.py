@@ -11,6 +11,7 @@ from PIL import Image
 
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.image import load_image
+from tests.media_factory import png_bytes
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -253,3 +254,37 @@ def test_bomb_between_pillow_warning_and_error(width: int, height: int) -> None:
     # warning filter): either way we refuse with our message.
     with pytest.raises(MediaError, match="more than the 89478485 allowed"):
         load_image(_png_header_only(width, height))
+
+
+# ---------------------------------------------------------------- size limits: tokens, before resizing
+
+
+def test_image_min_pixels_beyond_the_context_is_refused_before_resizing(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the image was resized")
+
+    monkeypatch.setattr(Image.Image, "resize", refuse)
+    with pytest.raises(MediaError, match=r"image would take \d+ vision tokens .* more than the model's context of 4096"):
+        load_image(png_bytes(64, 48), min_pixels=100_000_000, max_pixels=200_000_000, max_tokens=4096)
+
+
+def test_image_resize_within_the_context_is_served():
+    image = load_image(png_bytes(64, 48), min_pixels=200_000, max_pixels=300_000, max_tokens=4096)
+    assert image.width * image.height >= 200_000
+
+
+# ---------------------------------------------------------------- size limits: aspect ratio (200:1)
+
+
+@pytest.mark.parametrize("size", [(1, 300), (300, 1), (2, 500)])
+def test_an_image_beyond_200_to_1_is_refused_naming_the_aspect_ratio(size):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (1, 2, 3)).save(buffer, format="PNG")
+    with pytest.raises(MediaError, match=r"aspect ratio is \d+\.\d:1 .*at most 200:1"):
+        load_image(buffer.getvalue())
+
+
+def test_an_image_at_200_to_1_is_served():
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 200), (1, 2, 3)).save(buffer, format="PNG")
+    assert load_image(buffer.getvalue()).size == (1, 200)

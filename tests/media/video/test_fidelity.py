@@ -29,7 +29,7 @@ import torch
 from cosmos_reason.engine.hf.inputs import processor_videos
 from cosmos_reason.families.reason1.media import processor_video_kwargs
 from cosmos_reason.media.video import VideoOptions, load_video
-from tests.unit.test_video import make_video
+from tests.media_factory import make_video
 
 pytest.importorskip("decord")  # the reference reader (test-only dependency)
 

@@ -8,6 +8,7 @@ before (`os.open(name, ..., dir_fd=...)`). A symlink met on the way is read and 
 by us: its target, with '..' taken by name, must stay under the same root, and the walk
 starts again from the root with the new path. So symlinks inside a root that point
 inside it work; one that points out, or is swapped in while we walk, is refused.
+User-facing summary: docs/media.md#sources.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import FetchRefused, MediaError
+from ..errors import FetchRefused, MediaError
+from ..settings import format_bytes
 
 #: Symlinks followed for one URL before giving up (the kernel's own limit is 40).
 MAX_LINKS = 40
@@ -60,7 +62,7 @@ class LocalFiles:
                 raise MediaError(f"{path} is a folder, not a file" if stat.S_ISDIR(info.st_mode)
                                  else f"{path} is not a regular file")
             if info.st_size > max_bytes:
-                raise MediaError(f"{path} is larger than the {_size(max_bytes)} this server reads "
+                raise MediaError(f"{path} is larger than the {format_bytes(max_bytes)} this server reads "
                                  f"(--max-{'video' if what == 'video' else 'image'}-bytes)")
             with os.fdopen(fd, "rb") as file:
                 fd = -1  # the file object owns it now
@@ -69,7 +71,7 @@ class LocalFiles:
             if fd >= 0:
                 os.close(fd)
         if len(data) > max_bytes:
-            raise MediaError(f"{path} is larger than the {_size(max_bytes)} this server reads")
+            raise MediaError(f"{path} is larger than the {format_bytes(max_bytes)} this server reads")
         if not data:
             raise MediaError(f"{path} is empty")
         return data
@@ -144,10 +146,3 @@ def _link_target(name: str, dir_fd: int, exc: OSError) -> str | None:
         return os.readlink(name, dir_fd=dir_fd)
     except OSError:
         return None  # not a symlink: ENOTDIR meant a file where a folder was needed
-
-
-def _size(n: int) -> str:
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:g} {unit}"
-    return f"{n} bytes"
