@@ -43,14 +43,17 @@ from cosmos_reason.engine.hf.inputs import processor_videos
 from cosmos_reason.families.reason1.media import processor_video_kwargs
 from cosmos_reason.media.packets import disposable_packets
 from cosmos_reason.media.sources import decode_data_uri
-from cosmos_reason.media.video import VideoOptions, load_video
+from cosmos_reason.families.reason1 import REASON1
+from cosmos_reason.media.options import QWEN_VL_UTILS
+from cosmos_reason.media.video import load_video
 from cosmos_reason.media.video.demux import read_packets
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results" / "media.json"
 PROMPT = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Caption this video.<|im_end|>\n<|im_start|>assistant\n"
-FPS, TOTAL_PIXELS = VideoOptions.fps, VideoOptions.total_pixels  # Cosmos-Reason1's: 4 fps, 8192 tokens
+OPTIONS = REASON1.video.over(QWEN_VL_UTILS)  # what a Cosmos-Reason1 request gets: 4 fps, 8192 tokens
+FPS, TOTAL_PIXELS = OPTIONS.fps, OPTIONS.total_pixels
 CLIPS: dict[str, dict[str, Any]] = {
     "10s": {"seconds": 10, "x264": {"preset": "veryfast"}},
     "60s": {"seconds": 60, "x264": {"preset": "veryfast"}},
@@ -100,7 +103,7 @@ def load_processor() -> Any:
 
 def run_ours(uri: str, processor: Any) -> dict[str, Any]:
     data = decode_data_uri(uri)
-    videos = [load_video(data, VideoOptions(fps=FPS, total_pixels=TOTAL_PIXELS))]
+    videos = [load_video(data, OPTIONS, geometry=REASON1.geometry)]
     inputs = processor(
         text=[PROMPT],
         videos=processor_videos(videos, processor.video_processor),

@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.media.loader import MediaLoader
 from cosmos_reason.media.settings import MediaSettings
 
@@ -23,7 +24,7 @@ CLIPS = ["clip-720p30-10s-presetveryfast.mp4", "clip-720p30-60s-presetveryfast.m
 
 async def measure(path: Path) -> dict:
     uri = "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode()
-    loader = MediaLoader(MediaSettings())
+    loader = MediaLoader(MediaSettings(), geometry=REASON1.geometry, video_defaults=REASON1.video)
     try:
         started = time.perf_counter()
         first = await loader.load_video(uri)

@@ -252,11 +252,13 @@ def media_bytes() -> dict[str, Any]:
     from media import make_clip  # benchmarks/media.py: the same synthetic 60 s clip
 
     from cosmos_reason.engine.upstream import media as upstream_media
+    from cosmos_reason.families.reason1 import REASON1
+    from cosmos_reason.media.options import QWEN_VL_UTILS
     from cosmos_reason.media.video import load_video
 
     path = make_clip("60s")
     data = path.read_bytes()
-    video = load_video(data)
+    video = load_video(data, REASON1.video.over(QWEN_VL_UTILS), geometry=REASON1.geometry)
     height, width = video.frames.shape[2:]
     rows = {"original file (data: URI)": (len(base64.b64encode(data)), 0.0)}
     forms = {

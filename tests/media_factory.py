@@ -136,3 +136,39 @@ def _pixel_format(codec: str, width: int, height: int) -> str:
     if codec == "mjpeg":
         return "yuvj420p"
     return "yuv444p" if width % 2 or height % 2 else "yuv420p"  # 4:2:0 needs even sides
+
+
+# ---- the media package bound to Cosmos-Reason1's encoder and defaults ---------------------
+# The media package takes the model family's geometry and video defaults as arguments; most
+# media tests check Reason1's numbers (qwen-vl-utils with patch 14), so they call these.
+
+
+def reason1_video(**values):
+    """Video options as a Reason1 request gets them: `values` over the family's defaults, over qwen-vl-utils'."""
+    from cosmos_reason.families.reason1 import REASON1
+    from cosmos_reason.media.options import QWEN_VL_UTILS, MediaOptions
+
+    return MediaOptions(**values).over(REASON1.video.over(QWEN_VL_UTILS))
+
+
+def load_video(data, options=None, **kwargs):
+    from cosmos_reason.families.reason1 import REASON1
+    from cosmos_reason.media.video import load_video as load
+
+    return load(data, options if options is not None else reason1_video(), geometry=REASON1.geometry, **kwargs)
+
+
+def load_image(data, **kwargs):
+    from cosmos_reason.families.reason1 import REASON1
+    from cosmos_reason.media.image import load_image as load
+
+    return load(data, geometry=REASON1.geometry, **kwargs)
+
+
+def media_loader(settings=None, **kwargs):
+    """A MediaLoader for Reason1 (settings: MediaSettings, default ones when None)."""
+    from cosmos_reason.families.reason1 import REASON1
+    from cosmos_reason.media.loader import MediaLoader
+    from cosmos_reason.media.settings import MediaSettings
+
+    return MediaLoader(settings or MediaSettings(), geometry=REASON1.geometry, video_defaults=REASON1.video, **kwargs)

@@ -20,6 +20,7 @@ from tests.fakes import ScriptedEngine
 from tests.media_factory import data_uri, flat_gray_jpeg, mjpeg_mkv, mp4_bytes, png_bytes
 from tests.media_server import PUBLIC_IP, FakeDNS, NatBackend, closed_port, serve_media
 from tests.media.test_container import FORBIDDEN, secrets_nearby  # noqa: F401 - a fixture
+from tests.media_factory import media_loader
 
 from .conftest import MODEL
 
@@ -42,7 +43,7 @@ def client_for(engine: ScriptedEngine, media: MediaSettings | None = None, loade
                **settings) -> httpx.AsyncClient:
     media = media or MediaSettings()
     dns = FakeDNS({"public.example": [PUBLIC_IP], "localhost": ["127.0.0.1"]})
-    loader = loader or MediaLoader(media, resolver=dns, network_backend=NatBackend())
+    loader = loader or media_loader(media, resolver=dns, network_backend=NatBackend())
     app = create_app(Settings(model="/ckpt", served_model_names=(MODEL,), media=media, **settings), engine, loader)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
@@ -255,10 +256,10 @@ async def test_media_options_from_the_openai_sdk_extra_body(mp4):
 
 
 async def test_server_wide_video_defaults_apply(mp4):
-    from cosmos_reason.media.video import VideoOptions
+    from cosmos_reason.media.options import MediaOptions
 
-    engine = ScriptedEngine()
-    async with client_for(engine, MediaSettings(video=VideoOptions(fps=2.0))) as client:
+    engine = ScriptedEngine()  # the --video-fps flag: 2 instead of the family's 4
+    async with client_for(engine, MediaSettings(video=MediaOptions(fps=2.0))) as client:
         response = await client.post("/v1/chat/completions", json=ask(video(data_uri(mp4, "video/mp4"))))
         assert response.status_code == 200
     assert engine.requests[-1].conversation.videos()[0].num_frames == 4

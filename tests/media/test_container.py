@@ -11,9 +11,9 @@ import pytest
 import cosmos_reason.media.container as container_module
 from cosmos_reason.media.container import ALLOWED_CONTAINERS, sniff_container
 from cosmos_reason.media.errors import MediaError
-from cosmos_reason.media.video import VideoOptions, load_video
 from tests.media_factory import mp4_bytes, png_bytes
 from tests.media_factory import make_video
+from tests.media_factory import load_video, reason1_video
 
 SDP = (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=leak\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        b"m=video 5004 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n")
@@ -64,7 +64,7 @@ def test_forbidden_containers_never_reach_ffmpeg(name, secrets_nearby, monkeypat
     real_open = container_module.av.open
     monkeypatch.setattr(container_module.av, "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
     with pytest.raises(MediaError, match="not a recognized video format; the containers accepted are MP4"):
-        load_video(FORBIDDEN[name], VideoOptions())
+        load_video(FORBIDDEN[name], reason1_video())
     assert opened == []  # refused from the magic bytes: FFmpeg never parsed the payload
 
 
@@ -101,7 +101,7 @@ def test_allowed_containers_are_recognised_and_decode(fmt, codec, demuxer):
     data = make_video(64, 48, 25, 1.2, codec=codec, fmt=fmt, codec_options=options)
     assert sniff_container(data) == demuxer
     assert demuxer in ALLOWED_CONTAINERS
-    assert load_video(data, VideoOptions()).num_frames == 4
+    assert load_video(data, reason1_video()).num_frames == 4
 
 
 def test_an_animated_gif_is_a_video():
@@ -113,12 +113,12 @@ def test_an_animated_gif_is_a_video():
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert sniff_container(buffer.getvalue()) == "gif"
-    assert load_video(buffer.getvalue(), VideoOptions()).num_frames == 4
+    assert load_video(buffer.getvalue(), reason1_video()).num_frames == 4
 
 
 def test_an_image_is_not_a_video_container():
     with pytest.raises(MediaError, match="not a recognized video format"):
-        load_video(png_bytes(32, 32), VideoOptions())
+        load_video(png_bytes(32, 32), reason1_video())
 
 
 def test_even_a_demuxer_that_opens_files_could_not_reach_them(secrets_nearby, monkeypatch):
@@ -127,4 +127,4 @@ def test_even_a_demuxer_that_opens_files_could_not_reach_them(secrets_nearby, mo
     monkeypatch.setattr(container_module, "sniff_container", lambda data: "concat")
     monkeypatch.setitem(ALLOWED_CONTAINERS, "concat", "ffconcat (for this test only)")
     with pytest.raises(MediaError, match="not a recognized video format"):
-        load_video(FORBIDDEN["ffconcat"], VideoOptions())
+        load_video(FORBIDDEN["ffconcat"], reason1_video())

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from cosmos_reason.media.errors import MediaError
-from cosmos_reason.media.image import load_image
 from tests.media_factory import png_bytes
+from tests.media_factory import load_image
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:

@@ -14,9 +14,10 @@ import cosmos_reason.media.video as video_module
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.loader import MediaLoader
 from cosmos_reason.media.settings import MediaSettings
-from cosmos_reason.chat.protocol import MediaOverrides
+from cosmos_reason.media.options import MediaOptions
 from tests.media_factory import data_uri, mp4_bytes, png_bytes
 from tests.media_server import serve_media
+from tests.media_factory import media_loader
 
 
 PNG = png_bytes(40, 30)
@@ -57,13 +58,13 @@ def counting(monkeypatch, module, name: str, delay: float = 0.0) -> dict:
 
 async def test_a_repeated_image_skips_decoding(monkeypatch):
     stats = counting(monkeypatch, image_module, "load_image")
-    media = MediaLoader(MediaSettings())
+    media = media_loader(MediaSettings())
     first = await media.load_image(PNG_URI)
     again = await media.load_image(data_uri(PNG, "image/jpeg"))  # the declared mime does not matter
     assert again is first and stats["calls"] == 1
-    resized = await media.load_image(PNG_URI, MediaOverrides(max_pixels=28 * 28 * 8))
+    resized = await media.load_image(PNG_URI, MediaOptions(max_pixels=28 * 28 * 8))
     assert resized is not first and stats["calls"] == 2  # other settings, other entry
-    assert await media.load_image(PNG_URI, MediaOverrides(max_pixels=28 * 28 * 8)) is resized
+    assert await media.load_image(PNG_URI, MediaOptions(max_pixels=28 * 28 * 8)) is resized
     assert stats["calls"] == 2
     other = await media.load_image(data_uri(png_bytes(40, 30, seed=1), "image/png"))
     assert other is not first and stats["calls"] == 3
@@ -71,24 +72,24 @@ async def test_a_repeated_image_skips_decoding(monkeypatch):
 
 async def test_a_repeated_video_skips_decoding(monkeypatch, mp4):
     stats = counting(monkeypatch, video_module, "load_video")
-    media = MediaLoader(MediaSettings())
+    media = media_loader(MediaSettings())
     uri = data_uri(mp4, "video/mp4")
     first = await media.load_video(uri)
     assert await media.load_video(uri) is first and stats["calls"] == 1
-    slower = await media.load_video(uri, MediaOverrides(fps=2))
+    slower = await media.load_video(uri, MediaOptions(fps=2))
     assert slower is not first and slower.num_frames < first.num_frames and stats["calls"] == 2
 
 
 async def test_server_defaults_are_part_of_the_key(monkeypatch):
     stats = counting(monkeypatch, image_module, "load_image")
     shared = MediaSettings(image_max_pixels=28 * 28 * 8)
-    image = await MediaLoader(shared).load_image(PNG_URI)
+    image = await media_loader(shared).load_image(PNG_URI)
     assert image.width * image.height <= 28 * 28 * 8 and stats["calls"] == 1
 
 
 async def test_a_disabled_cache_decodes_every_time(monkeypatch):
     stats = counting(monkeypatch, image_module, "load_image")
-    media = MediaLoader(MediaSettings(media_cache_bytes=0))
+    media = media_loader(MediaSettings(media_cache_bytes=0))
     a = await media.load_image(PNG_URI)
     b = await media.load_image(PNG_URI)
     assert a is not b and stats["calls"] == 2 and len(media.cache) == 0
@@ -96,7 +97,7 @@ async def test_a_disabled_cache_decodes_every_time(monkeypatch):
 
 async def test_concurrent_requests_for_one_video_share_one_decode(monkeypatch, mp4):
     stats = counting(monkeypatch, video_module, "load_video", delay=0.2)
-    media = MediaLoader(MediaSettings(media_workers=2))
+    media = media_loader(MediaSettings(media_workers=2))
     uri = data_uri(mp4, "video/mp4")
     results = await asyncio.gather(*(media.load_video(uri) for _ in range(4)))
     assert stats["calls"] == 1 and all(r is results[0] for r in results)
@@ -105,7 +106,7 @@ async def test_concurrent_requests_for_one_video_share_one_decode(monkeypatch, m
 async def test_a_repeated_http_url_skips_the_download(monkeypatch):
     stats = counting(monkeypatch, image_module, "load_image")
     with serve_media({"/image.png": PNG}) as host:
-        media = MediaLoader(MediaSettings(allow_private_media_urls=True))
+        media = media_loader(MediaSettings(allow_private_media_urls=True))
         first = await media.load_image(host.url("/image.png"))
         assert await media.load_image(host.url("/image.png")) is first
         assert host.count("/image.png") == 1 and stats["calls"] == 1
@@ -124,7 +125,7 @@ async def test_a_repeated_http_url_skips_the_download(monkeypatch):
 
 async def test_at_most_media_workers_decodes_run_at_once(monkeypatch):
     stats = counting(monkeypatch, image_module, "load_image", delay=0.05)
-    media = MediaLoader(MediaSettings(media_workers=2))
+    media = media_loader(MediaSettings(media_workers=2))
     uris = [data_uri(png_bytes(16, 16, seed=i), "image/png") for i in range(8)]
     images = await asyncio.gather(*(media.load_image(u) for u in uris))
     assert len(images) == 8 and stats["calls"] == 8
@@ -134,7 +135,7 @@ async def test_at_most_media_workers_decodes_run_at_once(monkeypatch):
 
 async def test_a_cancelled_request_keeps_its_slot_until_its_decode_ends(monkeypatch):
     stats = counting(monkeypatch, image_module, "load_image", delay=0.3)
-    media = MediaLoader(MediaSettings(media_workers=1))
+    media = media_loader(MediaSettings(media_workers=1))
     first = asyncio.ensure_future(media.load_image(data_uri(png_bytes(16, 16, seed=1), "image/png")))
     await asyncio.sleep(0.1)
     first.cancel()
@@ -146,7 +147,7 @@ async def test_a_cancelled_request_keeps_its_slot_until_its_decode_ends(monkeypa
 
 async def test_decode_errors_reach_every_waiter_and_are_not_cached(monkeypatch):
     stats = counting(monkeypatch, image_module, "load_image", delay=0.05)
-    media = MediaLoader(MediaSettings())
+    media = media_loader(MediaSettings())
     bad = data_uri(b"not an image at all", "image/png")
     results = await asyncio.gather(*(media.load_image(bad) for _ in range(3)), return_exceptions=True)
     assert all(isinstance(r, MediaError) for r in results) and stats["calls"] == 1

@@ -26,7 +26,7 @@ def test_media_settings_validate(tmp_path):
 def test_serve_flags_fill_media_settings(tmp_path):
     from cosmos_reason.server.flags import settings_from_args
     from cosmos_reason.cli import build_parser
-    from cosmos_reason.media.video import VideoOptions
+    from cosmos_reason.media.options import MediaOptions
 
     args = build_parser().parse_args([
         "serve", "--model", "/ckpt", "--allowed-local-media-path", str(tmp_path), "--allowed-local-media-path", "/",
@@ -42,10 +42,10 @@ def test_serve_flags_fill_media_settings(tmp_path):
     assert media.allowed_media_domains == ("example.com",) and media.allow_private_media_urls
     assert (media.max_media_per_request, media.max_request_bytes, media.media_workers, media.media_cache_bytes) == (
         4, 128 << 20, 3, 0)
-    assert media.video == VideoOptions(fps=2.0, total_pixels=1_000_000, max_pixels=200_000, min_pixels=5000,
-                                       max_frames=64)
+    assert media.video == MediaOptions(fps=2.0, total_pixels=1_000_000, max_pixels=200_000, min_pixels=5000,
+                                       min_frames=4, max_frames=64)
     assert (media.image_min_pixels, media.image_max_pixels) == (4000, 500_000)
     assert (media.image_fetch_timeout, media.video_fetch_timeout, media.max_image_bytes, media.max_video_bytes) == (
         3.0, 30.0, 1 << 20, 2 << 30)
     defaults = settings_from_args(build_parser().parse_args(["serve", "--model", "/ckpt"])).media
-    assert defaults == MediaSettings()
+    assert defaults == MediaSettings() and defaults.video == MediaOptions()  # the model family's decide

@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from cosmos_reason.media import vision_math as vm
+from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.media.errors import MediaError
+
+G = REASON1.geometry  # patch 14, merge 2: the token side is 28 pixels
 
 qvu = pytest.importorskip("qwen_vl_utils.vision_process")
 
@@ -64,25 +67,25 @@ def test_smart_resize_matches_reference(
 
 def test_smart_resize_results_are_multiples_within_limits() -> None:
     for height, width in itertools.product([100, 333, 720, 1080], [97, 640, 1280, 1920]):
-        h, w = vm.smart_resize(height, width, min_pixels=3136, max_pixels=602112)
+        h, w = vm.smart_resize(height, width, 28, min_pixels=3136, max_pixels=602112)
         assert h % 28 == 0 and w % 28 == 0
         assert 3136 <= h * w <= 602112
 
 
 def test_smart_resize_errors() -> None:
     with pytest.raises(MediaError, match="aspect ratio"):
-        vm.smart_resize(10, 2500)
+        vm.smart_resize(10, 2500, 28)
     with pytest.raises(MediaError, match="min_pixels"):
-        vm.smart_resize(100, 100, min_pixels=5000, max_pixels=4000)
+        vm.smart_resize(100, 100, 28, min_pixels=5000, max_pixels=4000)
     with pytest.raises(MediaError, match="empty size"):
-        vm.smart_resize(0, 100)
+        vm.smart_resize(0, 100, 28)
 
 
 def test_ties_round_to_even_like_python() -> None:
     # 42 / 28 = 1.5 rounds to 2 and 14 / 28 = 0.5 rounds to 0 (then clamps to one factor).
     assert vm.round_by_factor(42, 28) == 56
     assert vm.round_by_factor(70, 28) == 56
-    assert vm.smart_resize(14, 14, min_pixels=1, max_pixels=10**9) == (28, 28)
+    assert vm.smart_resize(14, 14, 28, min_pixels=1, max_pixels=10**9) == (28, 28)
 
 
 NFRAME_CASES = [
@@ -116,9 +119,9 @@ def test_smart_nframes_matches_reference(total: int, video_fps: float, kwargs: d
         expected = qvu.smart_nframes(dict(kwargs), total_frames=total, video_fps=video_fps)
     except ValueError:
         with pytest.raises(MediaError, match="cannot sample"):
-            vm.smart_nframes(total, video_fps, **_our_kwargs(kwargs))
+            vm.smart_nframes(total, video_fps, frame_factor=2, **_our_kwargs(kwargs))
         return
-    assert vm.smart_nframes(total, video_fps, **_our_kwargs(kwargs)) == expected
+    assert vm.smart_nframes(total, video_fps, frame_factor=2, **_our_kwargs(kwargs)) == expected
 
 
 def _our_kwargs(kwargs: dict) -> dict:
@@ -190,6 +193,7 @@ def test_video_frame_size_matches_fetch_video(nframes: int, height: int, width: 
         height,
         width,
         nframes,
+        G,
         min_pixels=ele.get("min_pixels"),
         max_pixels=ele.get("max_pixels"),
         total_pixels=ele.get("total_pixels"),
@@ -200,23 +204,22 @@ def test_video_frame_size_matches_fetch_video(nframes: int, height: int, width: 
 def test_budget_floor_can_undershoot_min_pixels_like_the_reference() -> None:
     # 240 frames of 720p under 6422528 pixels: each frame's share is below 1.05 x min,
     # so the floor wins and smart_resize floors below min_pixels (224x420), as observed.
-    assert vm.video_frame_pixel_limits(240, total_pixels=6422528) == (100352, int(100352 * 1.05))
-    assert vm.video_frame_size(720, 1280, 240, total_pixels=6422528) == (224, 420)
+    assert vm.video_frame_pixel_limits(240, G, total_pixels=6422528) == (100352, int(100352 * 1.05))
+    assert vm.video_frame_size(720, 1280, 240, G, total_pixels=6422528) == (224, 420)
 
 
 def test_constants_match_reference() -> None:
-    assert vm.IMAGE_MIN_PIXELS == qvu.IMAGE_MIN_TOKEN_NUM * 28 * 28
-    assert vm.IMAGE_MAX_PIXELS == qvu.IMAGE_MAX_TOKEN_NUM * 28 * 28
-    assert vm.VIDEO_FRAME_MIN_PIXELS == qvu.VIDEO_MIN_TOKEN_NUM * 28 * 28
-    assert vm.VIDEO_FRAME_MAX_PIXELS == qvu.VIDEO_MAX_TOKEN_NUM * 28 * 28
-    assert (vm.FRAME_FACTOR, vm.FPS_MIN_FRAMES, vm.FPS_MAX_FRAMES) == (
+    assert (vm.IMAGE_MIN_TOKENS, vm.IMAGE_MAX_TOKENS) == (qvu.IMAGE_MIN_TOKEN_NUM, qvu.IMAGE_MAX_TOKEN_NUM)
+    assert (vm.VIDEO_FRAME_MIN_TOKENS, vm.VIDEO_FRAME_MAX_TOKENS) == (qvu.VIDEO_MIN_TOKEN_NUM, qvu.VIDEO_MAX_TOKEN_NUM)
+    assert G.token_side == 28  # qwen-vl-utils image_patch_size 14 (its default) x merge 2
+    assert (G.temporal_patch_size, vm.FPS_MIN_FRAMES, vm.FPS_MAX_FRAMES) == (
         qvu.FRAME_FACTOR,
         qvu.FPS_MIN_FRAMES,
         qvu.FPS_MAX_FRAMES,
     )
-    assert math.isclose(vm.DEFAULT_VIDEO_TOTAL_PIXELS, 128000 * 28 * 28 * 0.9)
+    assert math.isclose(vm.DEFAULT_VIDEO_TOTAL_TOKENS, qvu.MODEL_SEQ_LEN * 0.9)
 
 
 def test_num_tokens() -> None:
-    assert vm.num_tokens((120, 16, 30)) == 14400
-    assert vm.image_size(720, 1280) == (728, 1288)
+    assert vm.num_tokens(240, 224, 420, G) == 14400  # 120 temporal patches of 8 x 15 tokens
+    assert vm.image_size(720, 1280, G) == (728, 1288)

@@ -25,8 +25,9 @@ from cosmos_reason.engine.upstream.pool import (
     env_proxy,
     parse_upstream,
 )
-from cosmos_reason.media.video import DecodedVideo, VideoOptions, load_video
+from cosmos_reason.media.video import DecodedVideo
 from cosmos_reason.settings import Settings
+from tests.media_factory import load_video, reason1_video
 
 # ---------------------------------------------------------------------------- --upstream syntax
 
@@ -188,7 +189,7 @@ def test_our_own_server_decodes_the_forwarded_video_into_the_same_frames_and_rat
     video = _video(frames=6, fps=fps)
     part = upstream_media.cosmos_video_part(video)
     data = base64.b64decode(part["url"].split(",", 1)[1])
-    options = VideoOptions(nframes=part["nframes"], min_pixels=part["min_pixels"], max_pixels=part["max_pixels"])
+    options = reason1_video(nframes=part["nframes"], min_pixels=part["min_pixels"], max_pixels=part["max_pixels"])
     decoded = load_video(data, options)
     assert torch.equal(decoded.frames, video.frames)
     assert decoded.sample_fps == fps

@@ -71,7 +71,7 @@ class ChatService:
         request = prepared.request
         defaults = self.settings.sampling.over(family.sampling)
         sampling = sampling_params(request, defaults, self.settings.max_n, max_tokens_given)
-        conversation = await build_conversation(request.messages, self.media, prepared.media_overrides)
+        conversation = await build_conversation(request.messages, self.media, prepared.media_options)
         return request, GenerationRequest(request_id, conversation, sampling)
 
     async def complete(self, request: ChatCompletionRequest, request_id: str) -> ChatCompletion:

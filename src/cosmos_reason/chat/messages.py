@@ -2,7 +2,7 @@
 
 Errors name the message and part they come from, e.g.
 `messages[1].content[0].image_url: image could not be decoded`.
-Media settings: the part's own (next to its url) win over the request's.
+Media options: the part's own (next to its url) win over the request's (media/options.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..engine.base import Conversation, ImageInput, Part, Text, Turn, VideoInput
 from ..errors import APIError
 from ..media.errors import MediaError
 from ..media.loader import MediaLoader
+from ..media.options import MediaOptions
 from .protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
 
 T = TypeVar("T")
@@ -24,14 +25,15 @@ _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant"
 
 
 async def build_conversation(
-    messages: list[ChatMessage], media: MediaLoader, overrides: dict[str, Any] | None = None
+    messages: list[ChatMessage], media: MediaLoader, options: MediaOptions | None = None
 ) -> Conversation:
     # Any conversation is served, even one without a user message (vLLM and OpenAI do too).
-    turns = await _in_order([_turn(i, message, media, overrides or {}) for i, message in enumerate(messages)])
+    options = options or MediaOptions()
+    turns = await _in_order([_turn(i, message, media, options) for i, message in enumerate(messages)])
     return Conversation(tuple(turns))
 
 
-async def _turn(index: int, message: ChatMessage, media: MediaLoader, overrides: dict[str, Any]) -> Turn:
+async def _turn(index: int, message: ChatMessage, media: MediaLoader, options: MediaOptions) -> Turn:
     role = _ROLES[message.role]
     content = message.content
     if content is None:
@@ -46,7 +48,7 @@ async def _turn(index: int, message: ChatMessage, media: MediaLoader, overrides:
             where = f"messages[{index}].content[{j}]"
             raise APIError(400, f"{where}: images and videos are only accepted in user messages", param=where)
     parts = await _in_order(
-        [_part(part, f"messages[{index}].content[{j}]", media, overrides) for j, part in enumerate(content)])
+        [_part(part, f"messages[{index}].content[{j}]", media, options) for j, part in enumerate(content)])
     return Turn(role, tuple(parts))
 
 
@@ -60,12 +62,12 @@ async def _in_order(work: list[Awaitable[T]]) -> list[T]:
 
 
 async def _part(part: TextPart | ImageURLPart | VideoURLPart, where: str, media: MediaLoader,
-                overrides: dict[str, Any]) -> Part:
+                request_options: MediaOptions) -> Part:
     if isinstance(part, TextPart):
         return Text(part.text)
     field = f"{where}.{part.type}"
     source = part.image_url if isinstance(part, ImageURLPart) else part.video_url
-    options = _options(overrides | source.overrides(), field)
+    options = media_options(source.overrides(), field).over(request_options)
     try:
         if isinstance(part, ImageURLPart):
             return ImageInput(await media.load_image(source.url, options))
@@ -74,9 +76,10 @@ async def _part(part: TextPart | ImageURLPart | VideoURLPart, where: str, media:
         raise APIError(400, f"{field}: {exc}", param=field) from None
 
 
-def _options(values: dict[str, Any], field: str) -> MediaOverrides:
+def media_options(values: dict[str, Any], field: str) -> MediaOptions:
+    """Media options as a client sent them (at `field`), checked; 400 naming the bad one."""
     try:
-        return MediaOverrides.model_validate(values)
+        return MediaOverrides.model_validate(values).options()
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"])

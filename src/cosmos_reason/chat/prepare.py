@@ -4,26 +4,27 @@ settings, merged with explicit request values winning (recipes/apply.py has the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from ..errors import APIError
 from ..families.base import ModelFamily
 from ..recipes.apply import apply_recipe, with_instruction
 from ..recipes.recipe import TaskRecipe, UnknownTaskError, get_task
 from ..settings import Settings
+from ..media.options import MediaOptions
+from .messages import media_options
 from .protocol import ChatCompletionRequest
 
 
 @dataclass(frozen=True)
 class Prepared:
     request: ChatCompletionRequest  # with the recipe's messages and sampling filled in
-    media_overrides: dict[str, Any]
+    media_options: MediaOptions  # the request's own over its recipe's
     recipe: TaskRecipe | None
 
 
 def prepare_request(request: ChatCompletionRequest, settings: Settings, family: ModelFamily) -> Prepared:
     recipe = _recipe(request.task, family)
-    media = request.media_overrides()
+    media = request.media_options.options() if request.media_options else MediaOptions()
+    media = media.over(media_options(request.processor_media_values(), "mm_processor_kwargs"))
     try:
         if recipe is not None:
             request, media = apply_recipe(request, recipe, media)

@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..media.options import MEDIA_OPTION_NAMES, MediaOptions
+
 
 class _Lenient(BaseModel):
     """Unknown fields are kept (see serving/fields.py for the ones refused); a declared field
@@ -44,7 +46,8 @@ MIN_REPETITION_PENALTY = 0.01
 
 
 class MediaOverrides(BaseModel):
-    """Per-request or per-part media settings (qwen-vl-utils' names); unset = server default."""
+    """The wire form of media options (per request or per part, qwen-vl-utils' names): checked
+    here, then carried as media.options.MediaOptions; unset = the layer below decides."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,11 +61,8 @@ class MediaOverrides(BaseModel):
     video_start: float | None = Field(default=None, ge=0)
     video_end: float | None = Field(default=None, gt=0)
 
-    def given(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
-
-
-MEDIA_OPTION_NAMES = tuple(MediaOverrides.model_fields)
+    def options(self) -> MediaOptions:
+        return MediaOptions(**self.model_dump(exclude_none=True))
 
 
 class MediaURL(_Lenient):
@@ -154,9 +154,9 @@ class ChatCompletionRequest(_Lenient):
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
-    def media_overrides(self) -> dict[str, Any]:
-        vllm_style = {k: v for k, v in (self.mm_processor_kwargs or {}).items() if k in MEDIA_OPTION_NAMES}
-        return vllm_style | (self.media_options.given() if self.media_options else {})
+    def processor_media_values(self) -> dict[str, Any]:
+        """The media options among mm_processor_kwargs (vLLM's way to send them), unchecked."""
+        return {k: v for k, v in (self.mm_processor_kwargs or {}).items() if k in MEDIA_OPTION_NAMES}
 
     def ignored_fields(self) -> list[str]:
         return sorted((self.model_extra or {}).keys())

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..media.options import VideoOptions
+from ..media.options import MediaOptions
+from ..media.vision_math import VisionGeometry
 
 if TYPE_CHECKING:
     from ..recipes.recipe import TaskRecipe
@@ -29,25 +30,6 @@ class SamplingDefaults:
     top_k: int  # 0 = off
     repetition_penalty: float
     max_tokens: int
-
-
-@dataclass(frozen=True)
-class VisionGeometry:
-    """How the vision encoder cuts pictures: square patches, merged `merge_size` x `merge_size`
-    into one token, and `temporal_patch_size` video frames per temporal patch."""
-
-    patch_size: int
-    merge_size: int
-    temporal_patch_size: int
-
-    @property
-    def token_side(self) -> int:
-        """One visual token covers token_side x token_side pixels."""
-        return self.patch_size * self.merge_size
-
-    @property
-    def token_pixels(self) -> int:
-        return self.token_side * self.token_side
 
 
 @dataclass(frozen=True)
@@ -101,7 +83,7 @@ class ModelFamily:
     default_model: str  # the hub id used when --model is not given
     model_class: str  # the transformers class that loads its checkpoints
     geometry: VisionGeometry
-    video: VideoOptions  # video sampling when neither request nor flags say
+    video: MediaOptions  # video sampling when neither the request nor the server's flags say
     sampling: SamplingDefaults  # the model card's
     reasoning: ReasoningFormat
     recipes: Mapping[str, TaskRecipe]
@@ -109,7 +91,3 @@ class ModelFamily:
     processor_video_kwargs: Callable[[list[Any]], dict[str, Any]]
     # Decoded videos -> extra request fields a vLLM-style upstream needs to see the same frames.
     upstream_video_fields: Callable[[list[Any]], dict[str, Any]]
-
-    def image_pixel_limits(self) -> tuple[int, int]:
-        """The processor's default image size bounds, in pixels (4 to 16384 tokens)."""
-        return 4 * self.geometry.token_pixels, 16384 * self.geometry.token_pixels

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
-from ..chat.protocol import MEDIA_OPTION_NAMES
+from ..media.options import MEDIA_OPTION_NAMES
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .jfif .png .gif .bmp .dib .webp .tif .tiff .heic .heif .avif .jp2 .j2k "

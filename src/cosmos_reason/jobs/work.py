@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..chat.protocol import MEDIA_OPTION_NAMES
+from ..media.options import MEDIA_OPTION_NAMES
 from ..recipes.recipe import QUESTION, UnknownTaskError, critic_score, get_task, parse_answer
 from .clients import Target
 from .execution import RetriesExhausted, RetryPolicy, with_retries

@@ -3,7 +3,7 @@
 Keys are (kind, content id, effective settings): the content id is the sha256 of the
 media bytes (of the base64 text for data: URIs, which names the same bytes without
 decoding them), and the settings are everything that changes the decoded result
-(VideoOptions, image min/max pixels, the pixel limit). Values are the decoded
+(MediaOptions, image min/max pixels, the pixel limit). Values are the decoded
 results (a PIL image, a DecodedVideo); they are shared between requests and must be
 treated as read-only.
 """

@@ -10,7 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError
 from .options import DEFAULT_MAX_IMAGE_PIXELS
-from .vision_math import PATCH_SIZE, check_aspect_ratio, image_size, num_tokens
+from .vision_math import VisionGeometry, check_aspect_ratio, image_size, num_tokens
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -19,6 +19,7 @@ _WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 def load_image(
     data: bytes,
     *,
+    geometry: VisionGeometry,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
@@ -39,13 +40,13 @@ def load_image(
     image = _open(data, max_image_pixels)
     try:
         _check_size(image, max_image_pixels)
-        _check_output(image, min_pixels, max_pixels, max_tokens)
+        _check_output(image, geometry, min_pixels, max_pixels, max_tokens)
         _decode(image)
         rgb = _to_rgb(_apply_orientation(image))
     finally:
         image.close()
     if min_pixels is not None or max_pixels is not None:
-        height, width = image_size(rgb.height, rgb.width, min_pixels=min_pixels, max_pixels=max_pixels)
+        height, width = image_size(rgb.height, rgb.width, geometry, min_pixels=min_pixels, max_pixels=max_pixels)
         rgb = rgb.resize((width, height), Image.Resampling.BICUBIC)
     return rgb
 
@@ -73,7 +74,8 @@ def _check_size(image: Image.Image, max_image_pixels: int) -> None:
         raise MediaError(f"image is {width}x{height} pixels, more than the {max_image_pixels} allowed")
 
 
-def _check_output(image: Image.Image, min_pixels: int | None, max_pixels: int | None, max_tokens: int | None) -> None:
+def _check_output(image: Image.Image, geometry: VisionGeometry, min_pixels: int | None, max_pixels: int | None,
+                  max_tokens: int | None) -> None:
     """The model's own limits, from the header: aspect ratio, and tokens when we resize.
 
     Without min_pixels/max_pixels the checkpoint's processor sizes the image within its
@@ -85,8 +87,8 @@ def _check_output(image: Image.Image, min_pixels: int | None, max_pixels: int | 
     check_aspect_ratio(height, width, "image")
     if max_tokens is None or (min_pixels is None and max_pixels is None):
         return
-    new_height, new_width = image_size(height, width, min_pixels=min_pixels, max_pixels=max_pixels)
-    tokens = num_tokens((1, new_height // PATCH_SIZE, new_width // PATCH_SIZE))
+    new_height, new_width = image_size(height, width, geometry, min_pixels=min_pixels, max_pixels=max_pixels)
+    tokens = num_tokens(1, new_height, new_width, geometry)
     if tokens > max_tokens:
         raise MediaError(
             f"image would take {tokens} vision tokens ({new_width}x{new_height} pixels after resizing), more than "

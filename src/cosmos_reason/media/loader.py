@@ -22,7 +22,7 @@ import asyncio
 import concurrent.futures
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,23 +32,19 @@ from .cache import MediaCache, UrlMemo, content_id
 from .errors import MediaError
 from .settings import MediaSettings
 from .sources import AddressPolicy, HttpFetcher, LocalFiles, Resolver, data_payload, payload_bytes
-from .video import DecodedVideo, VideoOptions
+from .options import QWEN_VL_UTILS, MediaOptions
+from .video import DecodedVideo
+from .vision_math import VisionGeometry
 
 if TYPE_CHECKING:
     import ssl
 
     import httpcore
 
-    from ..chat.protocol import MediaOverrides
-
 T = TypeVar("T")
 
 #: How long an http(s) URL's content id is remembered, so a repeat skips the download.
 URL_MEMO_SECONDS = 60.0
-
-
-def video_options(defaults: VideoOptions, overrides: MediaOverrides | None) -> VideoOptions:
-    return replace(defaults, **overrides.given()) if overrides else defaults
 
 
 @dataclass(frozen=True)
@@ -59,11 +55,15 @@ class _Source:
 
 
 class MediaLoader:
-    def __init__(self, settings: MediaSettings | None = None, *, resolver: Resolver | None = None,
+    def __init__(self, settings: MediaSettings | None = None, *, geometry: VisionGeometry,
+                 video_defaults: MediaOptions | None = None, resolver: Resolver | None = None,
                  network_backend: httpcore.AsyncNetworkBackend | None = None,
                  ssl_context: ssl.SSLContext | None = None) -> None:
+        """`geometry` and `video_defaults` are the model family's: how its encoder cuts pixels and
+        how its videos are sampled when neither the request nor the server's flags say."""
         self.settings = settings = settings or MediaSettings()
-        self.video_defaults = settings.video
+        self.geometry = geometry
+        self.video_defaults = video_defaults or MediaOptions()
         self.metrics = None  # set by create_app
         #: The model's context in tokens (None: unknown), asked at each load: create_app
         #: points it at the engine, whose context an upstream may only learn later.
@@ -80,8 +80,9 @@ class MediaLoader:
         self._inflight: dict[Hashable, asyncio.Future] = {}
 
     @classmethod
-    def from_settings(cls, settings: MediaSettings) -> MediaLoader:
-        return cls(settings)
+    def from_settings(cls, settings: MediaSettings, geometry: VisionGeometry,
+                      video_defaults: MediaOptions | None = None) -> MediaLoader:
+        return cls(settings, geometry=geometry, video_defaults=video_defaults)
 
     async def close(self) -> None:
         """Close the shared http client and stop the workers (the app's shutdown calls it)."""
@@ -92,24 +93,28 @@ class MediaLoader:
 
     # ---- public API ---------------------------------------------------------------
 
-    async def load_image(self, url: str, options: MediaOverrides | None = None) -> Image.Image:
+    async def load_image(self, url: str, options: MediaOptions | None = None) -> Image.Image:
         from .image import load_image
 
         given = options.given() if options else {}
         min_pixels = given.get("min_pixels", self.settings.image_min_pixels)
         max_pixels = given.get("max_pixels", self.settings.image_max_pixels)
         limit = self.settings.max_image_pixels
-        decode = partial(load_image, min_pixels=min_pixels, max_pixels=max_pixels, max_image_pixels=limit,
-                         max_tokens=self.context_length())
-        return await self._load("image", url, (min_pixels, max_pixels, limit), decode)
+        decode = partial(load_image, geometry=self.geometry, min_pixels=min_pixels, max_pixels=max_pixels,
+                         max_image_pixels=limit, max_tokens=self.context_length())
+        return await self._load("image", url, (min_pixels, max_pixels, limit, self.geometry), decode)
 
-    async def load_video(self, url: str, options: MediaOverrides | None = None) -> DecodedVideo:
+    async def load_video(self, url: str, options: MediaOptions | None = None) -> DecodedVideo:
         from .video import load_video
 
-        chosen = video_options(self.video_defaults, options)
-        decode = partial(load_video, options=chosen, max_frame_pixels=self.settings.max_image_pixels,
-                         max_tokens=self.context_length())
-        return await self._load("video", url, chosen, decode)
+        chosen = self.video_options(options)
+        decode = partial(load_video, options=chosen, geometry=self.geometry,
+                         max_frame_pixels=self.settings.max_image_pixels, max_tokens=self.context_length())
+        return await self._load("video", url, (chosen, self.geometry), decode)
+
+    def video_options(self, options: MediaOptions | None) -> MediaOptions:
+        """The request's options over the server's flags, the model family's defaults and qwen-vl-utils'."""
+        return (options or MediaOptions()).over(self.settings.video.over(self.video_defaults.over(QWEN_VL_UTILS)))
 
     async def fetch(self, url: str, kind: str = "image") -> bytes:
         """The raw bytes a media URL names (no cache, no decoding)."""

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .options import DEFAULT_MAX_IMAGE_PIXELS, VideoOptions
+from .options import DEFAULT_MAX_IMAGE_PIXELS, MediaOptions
+from .vision_math import FPS_MIN_FRAMES
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 
@@ -22,8 +23,9 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * MiB
 
 @dataclass(frozen=True)
 class MediaSettings:
-    # How media are sampled and sized unless a request says otherwise.
-    video: VideoOptions = field(default_factory=VideoOptions)
+    # How videos are sampled unless a request says otherwise (the --video-* flags); what is not
+    # set here is the model family's default.
+    video: MediaOptions = field(default_factory=MediaOptions)
     image_min_pixels: int | None = None  # None: leave it to the checkpoint's processor
     image_max_pixels: int | None = None
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # decompression-bomb limit (Pillow's), video frames too
@@ -66,16 +68,16 @@ class MediaSettings:
                            tuple(normalize_domain(d) for d in self.allowed_media_domains))
 
 
-def _check_video(video: VideoOptions) -> None:
-    if not video.fps > 0:
-        raise ValueError(f"video fps must be positive, got {video.fps}")
-    for name in ("min_pixels", "max_pixels", "total_pixels"):
+def _check_video(video: MediaOptions) -> None:
+    for name in ("fps", "min_pixels", "max_pixels", "total_pixels"):
         value = getattr(video, name)
         if value is not None and value <= 0:
             raise ValueError(f"video {name} must be positive, got {value}")
-    if video.max_frames < 2 or video.min_frames < 2:
-        raise ValueError("video min_frames and max_frames must be at least 2")
-    if video.min_frames > video.max_frames:
+    for name in ("min_frames", "max_frames"):
+        value = getattr(video, name)
+        if value is not None and value < 2:
+            raise ValueError("video min_frames and max_frames must be at least 2")
+    if video.min_frames is not None and video.max_frames is not None and video.min_frames > video.max_frames:
         raise ValueError("video min_frames must not exceed max_frames")
 
 
@@ -116,8 +118,8 @@ def format_bytes(n: int) -> str:
 
 
 def add_media_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `serve` flags for media; defaults are MediaSettings' and VideoOptions'."""
-    d, v = MediaSettings(), VideoOptions()
+    """The `serve` flags for media; defaults are MediaSettings' (the --video-* ones: the model family's)."""
+    d = MediaSettings()
     g = parser.add_argument_group("media sources and safety")
     g.add_argument("--allowed-local-media-path", action="append", default=[], metavar="DIR",
                    help="allow file:// media URLs under DIR (repeatable; symlinks are followed only while "
@@ -147,16 +149,17 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--media-cache-bytes", type=parse_bytes, default=d.media_cache_bytes, metavar="SIZE",
                    help="memory for decoded images and videos reused by later requests (default 1GiB; 0 = off)")
     g = parser.add_argument_group("media sampling defaults (a request's media_options win)")
-    g.add_argument("--video-fps", metavar="FPS", type=float, default=v.fps,
-                   help=f"frames sampled per second (default {v.fps:g})")
-    g.add_argument("--video-total-pixels", metavar="N", type=int, default=v.total_pixels,
-                   help=f"pixel budget over all frames of a video (default {v.total_pixels:.0f})")
-    g.add_argument("--video-max-pixels", metavar="N", type=int, default=v.max_pixels,
+    g.add_argument("--video-fps", metavar="FPS", type=float, default=None,
+                   help="frames sampled per second (default: the model family's, 4 for Cosmos-Reason1)")
+    g.add_argument("--video-total-pixels", metavar="N", type=int, default=None,
+                   help="pixel budget over all frames of a video (default: the model family's, 8192 tokens' worth "
+                        "for Cosmos-Reason1)")
+    g.add_argument("--video-max-pixels", metavar="N", type=int, default=None,
                    help="most pixels per frame (default: 768 tokens' worth, within the total budget)")
-    g.add_argument("--video-min-pixels", metavar="N", type=int, default=v.min_pixels,
+    g.add_argument("--video-min-pixels", metavar="N", type=int, default=None,
                    help="fewest pixels per frame (default: 128 tokens' worth)")
-    g.add_argument("--video-max-frames", metavar="N", type=int, default=v.max_frames,
-                   help=f"most frames sampled from one video (default {v.max_frames})")
+    g.add_argument("--video-max-frames", metavar="N", type=int, default=None,
+                   help="most frames sampled from one video (default 768)")
     g.add_argument("--image-min-pixels", metavar="N", type=int, default=d.image_min_pixels,
                    help="resize smaller images up to this many pixels (default: the processor's own)")
     g.add_argument("--image-max-pixels", metavar="N", type=int, default=d.image_max_pixels,
@@ -164,13 +167,15 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def media_settings_from_args(args: argparse.Namespace) -> MediaSettings:
-    video = VideoOptions(
+    max_frames = args.video_max_frames
+    video = MediaOptions(
         fps=args.video_fps,
         total_pixels=args.video_total_pixels,
         max_pixels=args.video_max_pixels,
         min_pixels=args.video_min_pixels,
-        max_frames=args.video_max_frames,
-        min_frames=min(VideoOptions.min_frames, args.video_max_frames),
+        max_frames=max_frames,
+        # a max below qwen-vl-utils' minimum of 4 frames lowers the minimum with it
+        min_frames=min(max_frames, FPS_MIN_FRAMES) if max_frames is not None else None,
     )
     values = {
         "video": video,

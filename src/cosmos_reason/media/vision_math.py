@@ -1,4 +1,8 @@
-"""Size and frame-count arithmetic of Qwen2.5-VL, as qwen-vl-utils 0.0.14 does it.
+"""Size and frame-count arithmetic of Qwen-VL vision encoders, as qwen-vl-utils 0.0.14 does it.
+
+The encoder's geometry (patch size, merge size, frames per temporal patch) is the model
+family's (families/<family>/constants.py) and is passed in; the token budgets below are
+qwen-vl-utils' own, the same for every family.
 
 Everything here is pure arithmetic so that the server can predict token counts without
 decoding pixels, and so that our decoder picks exactly the frames and sizes the reference
@@ -9,27 +13,37 @@ from __future__ import annotations
 
 import math
 
+from dataclasses import dataclass
+
 from .errors import MediaError
 
-PATCH_SIZE = 14
-SPATIAL_MERGE_SIZE = 2
-#: One vision token covers FACTOR x FACTOR pixels (patch 14, merge 2).
-FACTOR = PATCH_SIZE * SPATIAL_MERGE_SIZE
 MAX_RATIO = 200
-
-IMAGE_MIN_PIXELS = 4 * FACTOR * FACTOR  # 3136
-IMAGE_MAX_PIXELS = 16384 * FACTOR * FACTOR  # 12845056
-
-VIDEO_FRAME_MIN_PIXELS = 128 * FACTOR * FACTOR  # 100352
-VIDEO_FRAME_MAX_PIXELS = 768 * FACTOR * FACTOR  # 602112
-#: qwen-vl-utils' total budget when none is given: 90% of a 128k-token context.
-DEFAULT_VIDEO_TOTAL_PIXELS = 128000 * FACTOR * FACTOR * 0.9
-#: Cosmos-Reason1's video budget, the server's default and the critic recipes': 8192 tokens.
-VIDEO_TOTAL_PIXELS_8K_TOKENS = 8192 * FACTOR * FACTOR  # 6,422,528
-
-FRAME_FACTOR = 2  # temporal patch size: frame counts are even
+#: qwen-vl-utils' bounds, in vision tokens: an image's size, a video frame's size, and a
+#: video's total budget when none is given (90% of a 128k-token context).
+IMAGE_MIN_TOKENS, IMAGE_MAX_TOKENS = 4, 16384
+VIDEO_FRAME_MIN_TOKENS, VIDEO_FRAME_MAX_TOKENS = 128, 768
+DEFAULT_VIDEO_TOTAL_TOKENS = 128000 * 0.9
 FPS_MIN_FRAMES = 4
 FPS_MAX_FRAMES = 768
+
+
+@dataclass(frozen=True)
+class VisionGeometry:
+    """How a vision encoder cuts pictures: square patches merged `merge_size` x `merge_size`
+    into one token, and `temporal_patch_size` video frames per temporal patch."""
+
+    patch_size: int
+    merge_size: int
+    temporal_patch_size: int
+
+    @property
+    def token_side(self) -> int:
+        """One visual token covers token_side x token_side pixels (the resize factor)."""
+        return self.patch_size * self.merge_size
+
+    @property
+    def token_pixels(self) -> int:
+        return self.token_side * self.token_side
 
 
 def round_by_factor(number: float, factor: int) -> int:
@@ -56,17 +70,18 @@ def check_aspect_ratio(height: int, width: int, what: str = "media") -> None:
 def smart_resize(
     height: int,
     width: int,
-    factor: int = FACTOR,
+    factor: int,
     min_pixels: float | None = None,
     max_pixels: float | None = None,
 ) -> tuple[int, int]:
-    """(height, width) rounded to multiples of `factor` with the area in [min, max] pixels.
+    """(height, width) rounded to multiples of `factor` with the area in [min, max] pixels
+    (default: qwen-vl-utils' image bounds, 4 to 16384 tokens of factor x factor pixels).
 
     Same results as qwen-vl-utils' smart_resize (which differs from transformers' copy
     in clamping each side to at least one factor before the area checks).
     """
-    max_pixels = IMAGE_MAX_PIXELS if max_pixels is None else max_pixels
-    min_pixels = IMAGE_MIN_PIXELS if min_pixels is None else min_pixels
+    max_pixels = IMAGE_MAX_TOKENS * factor * factor if max_pixels is None else max_pixels
+    min_pixels = IMAGE_MIN_TOKENS * factor * factor if min_pixels is None else min_pixels
     if max_pixels < min_pixels:
         raise MediaError(f"max_pixels ({max_pixels}) must not be smaller than min_pixels ({min_pixels})")
     if height <= 0 or width <= 0:
@@ -123,6 +138,7 @@ def smart_nframes(
     total_frames: int,
     video_fps: float,
     *,
+    frame_factor: int,
     fps: float | None = 2.0,
     nframes: int | None = None,
     min_frames: int = FPS_MIN_FRAMES,
@@ -130,20 +146,21 @@ def smart_nframes(
 ) -> int:
     """How many frames to sample: `nframes` rounded to even, else `fps` per second clamped.
 
-    `max_frames=None` means qwen-vl-utils' default, min(768, total_frames).
+    `max_frames=None` means qwen-vl-utils' default, min(768, total_frames). Counts are
+    multiples of `frame_factor`, the encoder's temporal patch size.
     """
     if nframes is not None:
-        count = round_by_factor(nframes, FRAME_FACTOR)
+        count = round_by_factor(nframes, frame_factor)
     else:
         rate = 2.0 if fps is None else fps
-        lo = ceil_by_factor(min_frames, FRAME_FACTOR)
-        hi = floor_by_factor(min(FPS_MAX_FRAMES, total_frames) if max_frames is None else max_frames, FRAME_FACTOR)
+        lo = ceil_by_factor(min_frames, frame_factor)
+        hi = floor_by_factor(min(FPS_MAX_FRAMES, total_frames) if max_frames is None else max_frames, frame_factor)
         wanted = total_frames / video_fps * rate
-        count = floor_by_factor(min(min(max(wanted, lo), hi), total_frames), FRAME_FACTOR)
-    if not FRAME_FACTOR <= count <= total_frames:
+        count = floor_by_factor(min(min(max(wanted, lo), hi), total_frames), frame_factor)
+    if not frame_factor <= count <= total_frames:
         raise MediaError(
             f"cannot sample {count} frames from a video (range) of {total_frames} frames; "
-            f"between {FRAME_FACTOR} and {total_frames} are possible"
+            f"between {frame_factor} and {total_frames} are possible"
         )
     return count
 
@@ -161,6 +178,7 @@ def sample_indices(start_frame: int, end_frame: int, nframes: int) -> list[int]:
 
 def video_frame_pixel_limits(
     nframes: int,
+    geometry: VisionGeometry,
     *,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
@@ -172,9 +190,10 @@ def video_frame_pixel_limits(
     capped at 768 tokens a frame and floored at 1.05 x min_pixels; a caller's
     max_pixels can only lower that.
     """
-    lo = VIDEO_FRAME_MIN_PIXELS if min_pixels is None else min_pixels
-    budget = DEFAULT_VIDEO_TOTAL_PIXELS if total_pixels is None else total_pixels
-    hi = max(min(VIDEO_FRAME_MAX_PIXELS, budget / nframes * FRAME_FACTOR), int(lo * 1.05))
+    token = geometry.token_pixels
+    lo = VIDEO_FRAME_MIN_TOKENS * token if min_pixels is None else min_pixels
+    budget = DEFAULT_VIDEO_TOTAL_TOKENS * token if total_pixels is None else total_pixels
+    hi = max(min(VIDEO_FRAME_MAX_TOKENS * token, budget / nframes * geometry.temporal_patch_size), int(lo * 1.05))
     if max_pixels is not None:
         hi = min(max_pixels, hi)
     return lo, hi
@@ -184,28 +203,31 @@ def video_frame_size(
     height: int,
     width: int,
     nframes: int,
+    geometry: VisionGeometry,
     *,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     total_pixels: float | None = None,
 ) -> tuple[int, int]:
     """(height, width) each sampled frame is resized to, as qwen-vl-utils' fetch_video."""
-    lo, hi = video_frame_pixel_limits(nframes, min_pixels=min_pixels, max_pixels=max_pixels, total_pixels=total_pixels)
-    return smart_resize(height, width, FACTOR, min_pixels=lo, max_pixels=hi)
+    lo, hi = video_frame_pixel_limits(nframes, geometry, min_pixels=min_pixels, max_pixels=max_pixels,
+                                      total_pixels=total_pixels)
+    return smart_resize(height, width, geometry.token_side, min_pixels=lo, max_pixels=hi)
 
 
 def image_size(
     height: int,
     width: int,
+    geometry: VisionGeometry,
     *,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
 ) -> tuple[int, int]:
     """(height, width) an image is resized to, as qwen-vl-utils' fetch_image."""
-    return smart_resize(height, width, FACTOR, min_pixels=min_pixels, max_pixels=max_pixels)
+    return smart_resize(height, width, geometry.token_side, min_pixels=min_pixels, max_pixels=max_pixels)
 
 
-def num_tokens(grid_thw: tuple[int, int, int]) -> int:
-    """LLM tokens for a (t, h, w) patch grid: each 2x2 patch block merges into one."""
-    t, h, w = grid_thw
-    return t * h * w // (SPATIAL_MERGE_SIZE * SPATIAL_MERGE_SIZE)
+def num_tokens(frames: int, height: int, width: int, geometry: VisionGeometry) -> int:
+    """LLM tokens for `frames` frames of height x width pixels (sides multiples of the token side)."""
+    temporal = max(1, frames // geometry.temporal_patch_size)
+    return temporal * (height // geometry.token_side) * (width // geometry.token_side)

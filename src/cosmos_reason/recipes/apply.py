@@ -19,26 +19,25 @@ Precedence of values (:func:`apply_recipe`): the request's own value, then the r
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
 from ..chat.protocol import ChatCompletionRequest, ChatMessage, TextPart
 from ..families.base import ReasoningFormat
-from .recipe import QUESTION, TaskRecipe, recipe_defaults
+from ..media.options import MediaOptions
+from .recipe import QUESTION, TaskRecipe
 
-SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty", "max_tokens", "n")
 _SYSTEM_ROLES = ("system", "developer")
 
 
 def apply_recipe(
-    request: ChatCompletionRequest, recipe: TaskRecipe, media: dict[str, Any]
-) -> tuple[ChatCompletionRequest, dict[str, Any]]:
+    request: ChatCompletionRequest, recipe: TaskRecipe, media: MediaOptions
+) -> tuple[ChatCompletionRequest, MediaOptions]:
     """The request with the recipe's messages and the sampling it sets where the request is silent,
     and the media options with the recipe's under the request's own."""
-    defaults = recipe_defaults(recipe)
     explicit = request.model_fields_set | ({"max_tokens"} if request.max_completion_tokens else set())
-    sampling = {k: v for k, v in defaults.items() if k in SAMPLING_KEYS and k not in explicit}
-    media = {k: v for k, v in defaults.items() if k not in SAMPLING_KEYS} | media
-    return request.model_copy(update={"messages": apply_task(recipe, request.messages), **sampling}), media
+    sampling = {k: v for k, v in asdict(recipe.sampling).items() if v is not None and k not in explicit}
+    messages = apply_task(recipe, request.messages)
+    return request.model_copy(update={"messages": messages, **sampling}), media.over(recipe.video)
 
 
 def apply_task(recipe: TaskRecipe, messages: list[ChatMessage]) -> list[ChatMessage]:

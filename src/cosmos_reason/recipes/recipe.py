@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..families.reasoning import split_reasoning
+from ..media.options import MediaOptions
 from .answers import PARSERS, parse_answer_text
 
 if TYPE_CHECKING:
@@ -35,16 +36,6 @@ class Sampling:
 
 
 @dataclass(frozen=True)
-class Video:
-    """Video sampling overrides; None leaves the server's default."""
-
-    fps: float | None = None
-    total_pixels: int | None = None
-    max_pixels: int | None = None
-    nframes: int | None = None
-
-
-@dataclass(frozen=True)
 class TaskRecipe:
     name: str
     title: str
@@ -60,7 +51,7 @@ class TaskRecipe:
     answer_parser: str = "text"  # a key of answers.PARSERS
     answer_key: str | None = None  # field name in parse_answer's result; None: the kind's
     sampling: Sampling = field(default_factory=Sampling)
-    video: Video = field(default_factory=Video)
+    video: MediaOptions = field(default_factory=MediaOptions)  # video sampling it is about; None: not set
 
     def __post_init__(self) -> None:
         if QUESTION not in self.user_template:
@@ -101,8 +92,8 @@ def get_task(name: str, family: ModelFamily | None = None) -> TaskRecipe:
 def recipe_defaults(recipe: TaskRecipe) -> dict[str, Any]:
     """The recipe's set sampling and video values, flat (temperature, ..., n, fps,
     total_pixels, max_pixels, nframes); the caller lets explicit request values win."""
-    values = asdict(recipe.sampling) | asdict(recipe.video)
-    return {key: value for key, value in values.items() if value is not None}
+    sampling = {key: value for key, value in asdict(recipe.sampling).items() if value is not None}
+    return sampling | recipe.video.given()
 
 
 def describe_task(recipe: TaskRecipe) -> dict[str, Any]:

@@ -44,7 +44,8 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes)
     app.state.metrics = metrics = Metrics()
     metrics.watch_engine(engine.stats)
-    media = media or MediaLoader.from_settings(settings.media)
+    family = engine.info.family
+    media = media or MediaLoader.from_settings(settings.media, family.geometry, family.video)
     media.metrics = metrics
     media.context_length = lambda: engine.info.context_length or None
     app.state.chat = ChatService(settings, engine, media, metrics)

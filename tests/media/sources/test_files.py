@@ -12,13 +12,14 @@ from cosmos_reason.media.loader import MediaLoader
 from cosmos_reason.media.settings import MediaSettings
 from cosmos_reason.media.sources import LocalFiles
 from tests.media_factory import png_bytes
+from tests.media_factory import media_loader
 
 
 PNG = png_bytes(40, 30)
 
 
 def loader(**settings) -> MediaLoader:
-    return MediaLoader(MediaSettings(**settings))
+    return media_loader(MediaSettings(**settings))
 
 
 @pytest.fixture

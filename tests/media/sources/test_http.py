@@ -14,6 +14,7 @@ from cosmos_reason.media.loader import MediaLoader
 from cosmos_reason.media.settings import MediaSettings
 from tests.media_factory import png_bytes
 from tests.media_server import PUBLIC_IP, FakeDNS, NatBackend, closed_port, self_signed_cert, serve_media
+from tests.media_factory import media_loader
 
 
 PNG = png_bytes(40, 30)
@@ -26,14 +27,14 @@ def host():
 
 
 def loader(**settings) -> MediaLoader:
-    return MediaLoader(MediaSettings(**settings))
+    return media_loader(MediaSettings(**settings))
 
 
 def public_loader(extra: dict[str, list[str]] | None = None, **settings) -> tuple[MediaLoader, FakeDNS, NatBackend]:
     """A loader that sees `public.example` as a public host (really 127.0.0.1 behind a test NAT)."""
     dns = FakeDNS({"public.example": [PUBLIC_IP], "cdn.public.example": [PUBLIC_IP], **(extra or {})})
     nat = NatBackend()
-    return MediaLoader(MediaSettings(**settings), resolver=dns, network_backend=nat), dns, nat
+    return media_loader(MediaSettings(**settings), resolver=dns, network_backend=nat), dns, nat
 
 
 # ---- http(s) through the loader ------------------------------------------------------
@@ -177,7 +178,7 @@ async def test_https_keeps_sni_and_certificate_checks_on_the_pinned_ip(tmp_path)
     context = ssl.create_default_context(cafile=str(pair[0]))
     with serve_media({"/image.png": PNG}, tls=pair) as tls_host:
         dns = FakeDNS({"public.example": [PUBLIC_IP], "wrong.example": [PUBLIC_IP]})
-        media = MediaLoader(MediaSettings(), resolver=dns, network_backend=NatBackend(), ssl_context=context)
+        media = media_loader(MediaSettings(), resolver=dns, network_backend=NatBackend(), ssl_context=context)
         image = await media.load_image(tls_host.url("/image.png", host="public.example"))
         assert image.size == (40, 30)
         assert tls_host.sni == ["public.example"]

@@ -7,12 +7,13 @@ import io
 import av
 import torch
 
+from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.media.packets import disposable_packets, pts_timeline
-from cosmos_reason.media.video import VideoOptions
 from cosmos_reason.media.video.decode import decode
 from cosmos_reason.media.video.demux import read_packets
 from cosmos_reason.media.video.plan import SamplePlan
 from tests.media_factory import make_video
+from tests.media_factory import reason1_video
 
 
 def test_skips_non_reference_frames_without_changing_pixels() -> None:
@@ -22,11 +23,11 @@ def test_skips_non_reference_frames_without_changing_pixels() -> None:
         packets = read_packets(container, stream)
         disposable = disposable_packets(stream.codec_context, packets)
     assert disposable, "expected non-reference B-frames in a veryfast x264 clip"
-    options = VideoOptions()
-    plan = SamplePlan.make(len(packets), 30.0, options)
+    options = reason1_video()
+    plan = SamplePlan.make(len(packets), 30.0, options, REASON1.geometry)
     timeline = pts_timeline(packets)
-    fast = decode(data, packets, plan, options, timeline, disposable)
-    slow = decode(data, packets, plan, options, None, set())
+    fast = decode(data, packets, plan, options, REASON1.geometry, timeline, disposable)
+    slow = decode(data, packets, plan, options, REASON1.geometry, None, set())
     assert not fast.missing and not slow.missing
     assert fast.count < slow.count  # fewer pictures decoded
     assert torch.equal(fast.frames, slow.frames)

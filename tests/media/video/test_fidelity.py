@@ -28,8 +28,9 @@ import torch
 
 from cosmos_reason.engine.hf.inputs import processor_videos
 from cosmos_reason.families.reason1.media import processor_video_kwargs
-from cosmos_reason.media.video import VideoOptions, load_video
+from cosmos_reason.media.options import MediaOptions
 from tests.media_factory import make_video
+from tests.media_factory import load_video, reason1_video
 
 pytest.importorskip("decord")  # the reference reader (test-only dependency)
 
@@ -102,7 +103,7 @@ def reference(path: Path, ele: dict[str, Any], processor: Any) -> tuple[Any, dic
     return inputs, metadata[0]
 
 
-def ours(path: Path, options: VideoOptions, processor: Any) -> tuple[Any, Any]:
+def ours(path: Path, options: MediaOptions, processor: Any) -> tuple[Any, Any]:
     video = load_video(path.read_bytes(), options)
     videos = [video]
     inputs = processor(
@@ -114,7 +115,7 @@ def ours(path: Path, options: VideoOptions, processor: Any) -> tuple[Any, Any]:
     return inputs, video
 
 
-def ele_for(options: VideoOptions) -> dict[str, Any]:
+def ele_for(options: MediaOptions) -> dict[str, Any]:
     """The qwen-vl-utils message keys equivalent to `options`."""
     ele: dict[str, Any] = {"min_frames": options.min_frames, "max_frames": options.max_frames}
     if options.nframes is not None:
@@ -129,30 +130,30 @@ def ele_for(options: VideoOptions) -> dict[str, Any]:
 
 CASES = [
     # id, clip (width, height, fps, seconds, make_video kwargs), options
-    ("720p-30fps-1s", (1280, 720, 30, 1.0, {}), VideoOptions()),
-    ("640x480-25fps-3s", (640, 480, 25, 3.0, {}), VideoOptions()),
-    ("320x1000-24fps-1s", (320, 1000, 24, 1.0, {}), VideoOptions()),
-    ("97x131-60fps-2s", (97, 131, 60, 2.0, {}), VideoOptions()),
-    ("320x240-30fps-12s", (320, 240, 30, 12.0, {"codec_options": {"preset": "ultrafast"}}), VideoOptions()),
-    ("start-end", (640, 480, 25, 4.0, {}), VideoOptions(video_start=0.5, video_end=3.2)),
-    ("start-only", (320, 240, 30, 3.0, {}), VideoOptions(video_start=1.01)),
-    ("nframes-10", (320, 240, 30, 3.0, {}), VideoOptions(nframes=10)),
-    ("nframes-7", (320, 240, 30, 3.0, {}), VideoOptions(nframes=7)),
-    ("pixel-limits", (640, 480, 25, 3.0, {}), VideoOptions(fps=2.0, min_pixels=3136, max_pixels=50176)),
-    ("fps-2-no-budget", (640, 480, 25, 3.0, {}), VideoOptions(fps=2.0, total_pixels=None)),
+    ("720p-30fps-1s", (1280, 720, 30, 1.0, {}), reason1_video()),
+    ("640x480-25fps-3s", (640, 480, 25, 3.0, {}), reason1_video()),
+    ("320x1000-24fps-1s", (320, 1000, 24, 1.0, {}), reason1_video()),
+    ("97x131-60fps-2s", (97, 131, 60, 2.0, {}), reason1_video()),
+    ("320x240-30fps-12s", (320, 240, 30, 12.0, {"codec_options": {"preset": "ultrafast"}}), reason1_video()),
+    ("start-end", (640, 480, 25, 4.0, {}), reason1_video(video_start=0.5, video_end=3.2)),
+    ("start-only", (320, 240, 30, 3.0, {}), reason1_video(video_start=1.01)),
+    ("nframes-10", (320, 240, 30, 3.0, {}), reason1_video(nframes=10)),
+    ("nframes-7", (320, 240, 30, 3.0, {}), reason1_video(nframes=7)),
+    ("pixel-limits", (640, 480, 25, 3.0, {}), reason1_video(fps=2.0, min_pixels=3136, max_pixels=50176)),
+    ("fps-2-no-budget", (640, 480, 25, 3.0, {}), reason1_video(fps=2.0, total_pixels=None)),
     # 80 frames: each frame's share of the budget (160563 pixels) is below 640x360.
-    ("budget-bound", (640, 360, 24, 10.0, {"codec_options": {"preset": "ultrafast"}}), VideoOptions(fps=8.0)),
+    ("budget-bound", (640, 360, 24, 10.0, {"codec_options": {"preset": "ultrafast"}}), reason1_video(fps=8.0)),
     # 16 frames of an 800000-pixel budget: the 1.05 x min_pixels floor wins, frames end
     # below min_pixels (224x420) and a 100352-minimum processor enlarges them again.
     (
         "budget-floor",
         (640, 360, 24, 4.0, {"codec_options": {"preset": "ultrafast"}}),
-        VideoOptions(total_pixels=800_000),
+        reason1_video(total_pixels=800_000),
     ),
     (
         "no-bframes",
         (320, 240, 30, 2.0, {"codec_options": {"preset": "veryfast", "x264-params": "bframes=0"}}),
-        VideoOptions(),
+        reason1_video(),
     ),
     (
         "hevc",
@@ -163,7 +164,7 @@ CASES = [
             2.0,
             {"codec": "libx265", "codec_options": {"preset": "ultrafast", "x265-params": "log-level=none"}},
         ),
-        VideoOptions(),
+        reason1_video(),
     ),
     (
         "vp9-webm",
@@ -174,7 +175,7 @@ CASES = [
             2.0,
             {"codec": "libvpx-vp9", "fmt": "webm", "codec_options": {"deadline": "realtime", "cpu-used": "8"}},
         ),
-        VideoOptions(),
+        reason1_video(),
     ),
 ]
 
@@ -182,7 +183,7 @@ CASES = [
 @pytest.mark.parametrize("processor_name", ["checkpoint", "default-video"])
 @pytest.mark.parametrize(("clip", "options"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_matches_reference_path(
-    clip: tuple, options: VideoOptions, processor_name: str, processors: dict[str, Any], clip_file: Callable[..., Path]
+    clip: tuple, options: MediaOptions, processor_name: str, processors: dict[str, Any], clip_file: Callable[..., Path]
 ) -> None:
     width, height, fps, seconds, kwargs = clip
     path = clip_file(width, height, fps, seconds, **kwargs)
@@ -206,7 +207,7 @@ def test_second_resize_needs_float_frames(processors: dict[str, Any], clip_file:
     """Why processor_videos exists: uint8 frames resized again by the processor differ."""
     path = clip_file(640, 360, 24, 4.0, codec_options={"preset": "ultrafast"})
     processor = processors["default-video"]
-    options = VideoOptions(total_pixels=800_000)
+    options = reason1_video(total_pixels=800_000)
     expected, _ = reference(path, ele_for(options), processor)
     video = load_video(path.read_bytes(), options)
     assert tuple(video.frames.shape[2:]) == (224, 420)  # qwen-vl-utils' size, enlarged by this processor
@@ -219,7 +220,7 @@ def test_two_videos_in_one_prompt(processors: dict[str, Any], clip_file: Callabl
     processor = processors["checkpoint"]
     first = clip_file(320, 240, 30, 3.0)
     second = clip_file(97, 131, 60, 2.0)
-    options = [VideoOptions(), VideoOptions(nframes=6)]
+    options = [reason1_video(), reason1_video(nframes=6)]
     content = [{"type": "video", "video": str(path), **ele_for(opt)} for path, opt in zip((first, second), options)]
     _, videos, kwargs = qvu.process_vision_info(
         [{"role": "user", "content": content}], return_video_kwargs=True, return_video_metadata=True

@@ -6,8 +6,8 @@ import av
 import pytest
 
 import cosmos_reason.media.video.frames as frames_module
-from cosmos_reason.media.video import VideoOptions, load_video
 from tests.media_factory import make_video
+from tests.media_factory import load_video, reason1_video
 
 
 def test_converts_only_kept_frames(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,5 +23,5 @@ def test_converts_only_kept_frames(monkeypatch: pytest.MonkeyPatch) -> None:
             return self._inner.reformat(frame, **kwargs)
 
     monkeypatch.setattr(frames_module, "VideoReformatter", CountingReformatter)
-    video = load_video(make_video(64, 48, 30, 4.0), VideoOptions())  # 120 frames, 16 kept
+    video = load_video(make_video(64, 48, 30, 4.0), reason1_video())  # 120 frames, 16 kept
     assert len(calls) == video.num_frames == 16

@@ -6,8 +6,9 @@ Numbers are the model card's and qwen-vl-utils 0.0.14's (image_patch_size 14), s
 
 from __future__ import annotations
 
-from ...media.options import VideoOptions
-from ..base import ReasoningFormat, SamplingDefaults, VisionGeometry
+from ...media.options import MediaOptions
+from ...media.vision_math import VisionGeometry
+from ..base import ReasoningFormat, SamplingDefaults
 
 MODEL_TYPES = ("qwen2_5_vl",)
 DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
@@ -18,7 +19,7 @@ GEOMETRY = VisionGeometry(patch_size=14, merge_size=2, temporal_patch_size=2)
 
 #: The video budget of the model card, its critic and reward recipes: 8192 tokens (6,422,528 pixels).
 VIDEO_BUDGET = 8192 * GEOMETRY.token_pixels
-VIDEO = VideoOptions(fps=4.0, total_pixels=VIDEO_BUDGET)
+VIDEO = MediaOptions(fps=4.0, total_pixels=VIDEO_BUDGET)
 
 CARD_SAMPLING = SamplingDefaults(temperature=0.6, top_p=0.95, top_k=0, repetition_penalty=1.05, max_tokens=4096)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from ...recipes.recipe import QUESTION, Sampling, TaskRecipe, Video
+from ...media.options import MediaOptions as Video
+from ...recipes.recipe import QUESTION, Sampling, TaskRecipe
 from . import prompts
 from .constants import GEOMETRY, REASONING, VIDEO_BUDGET
 

@@ -20,7 +20,6 @@ runs them). `load_video` is synchronous and CPU-bound; the server calls it in a 
 pool. Options and limits: docs/media.md.
 """
 
-from ..options import VideoOptions
 from .load import DecodedVideo, load_video
 
-__all__ = ["DecodedVideo", "VideoOptions", "load_video"]
+__all__ = ["DecodedVideo", "load_video"]

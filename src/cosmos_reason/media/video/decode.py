@@ -15,7 +15,8 @@ import torch
 
 from ..container import ffmpeg_reason, open_container
 from ..errors import MediaError
-from ..options import DEFAULT_MAX_IMAGE_PIXELS, VideoOptions
+from ..options import DEFAULT_MAX_IMAGE_PIXELS, MediaOptions
+from ..vision_math import VisionGeometry
 from .frames import FrameSink
 from .plan import SamplePlan
 
@@ -35,7 +36,8 @@ def decode(
     data: bytes,
     packets: list[av.Packet],
     plan: SamplePlan,
-    options: VideoOptions,
+    options: MediaOptions,
+    geometry: VisionGeometry,
     timeline: dict[int, int] | None,
     disposable: set[int],
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
@@ -46,7 +48,7 @@ def decode(
     packets of unwanted frames are never sent; without one, pictures are counted.
     The decoder refuses pictures over `max_pixels` (a header may lie about the size).
     """
-    sink = FrameSink(plan, options)
+    sink = FrameSink(plan, options, geometry)
     count = 0
     try:
         with open_container(data, max_pixels) as container:

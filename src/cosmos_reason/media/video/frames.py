@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 
-from ..options import VideoOptions
+from ..options import MediaOptions
 from ..resize import resizer
-from ..vision_math import video_frame_size
+from ..vision_math import VisionGeometry, video_frame_size
 from .plan import SamplePlan
 
 #: Converted frames waiting for the helper thread: bounds memory when it falls behind.
@@ -33,7 +33,8 @@ class FrameSink:
     has worker threads spin against the decoder's threads.
     """
 
-    def __init__(self, plan: SamplePlan, options: VideoOptions) -> None:
+    def __init__(self, plan: SamplePlan, options: MediaOptions, geometry: VisionGeometry) -> None:
+        self._geometry = geometry
         self._plan = plan
         self._options = options
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="video-rgb")
@@ -84,6 +85,7 @@ class FrameSink:
             height,
             width,
             self._plan.nframes,
+            self._geometry,
             min_pixels=options.min_pixels,
             max_pixels=options.max_pixels,
             total_pixels=options.total_pixels,

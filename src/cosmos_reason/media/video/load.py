@@ -16,9 +16,9 @@ import torch
 
 from ..container import open_container
 from ..errors import MediaError
-from ..options import DEFAULT_MAX_IMAGE_PIXELS, VideoOptions
+from ..options import DEFAULT_MAX_IMAGE_PIXELS, QWEN_VL_UTILS, MediaOptions
 from ..packets import disposable_packets, pts_timeline
-from ..vision_math import FRAME_FACTOR
+from ..vision_math import VisionGeometry
 from .decode import Decoded, decode
 from .demux import frame_rate, frame_size, read_packets, video_stream
 from .plan import SamplePlan, check_output_size
@@ -58,11 +58,6 @@ class DecodedVideo:
         return int(self.frames.shape[0])
 
     @property
-    def second_per_grid_ts(self) -> float:
-        """Seconds covered by one temporal patch (what the processor derives)."""
-        return FRAME_FACTOR / self.sample_fps
-
-    @property
     def metadata(self) -> dict[str, Any]:
         """The video_metadata entry for the transformers 5.x processor (qwen-vl-utils' keys)."""
         return {
@@ -77,12 +72,14 @@ class DecodedVideo:
 class _Limits:
     frame_pixels: int  # largest decoded frame (the images' decompression-bomb bound)
     tokens: int | None  # vision tokens the video may take (the model's context); None: unchecked
+    geometry: VisionGeometry  # the model family's encoder
 
 
 def load_video(
     data: bytes,
-    options: VideoOptions | None = None,
+    options: MediaOptions | None = None,
     *,
+    geometry: VisionGeometry,
     max_frame_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     max_tokens: int | None = None,
 ) -> DecodedVideo:
@@ -94,8 +91,8 @@ def load_video(
     itself), and for sampling that would need more than `max_tokens` vision tokens or
     an aspect ratio the model cannot take (both from the arithmetic, before decoding).
     """
-    options = options or VideoOptions()
-    limits = _Limits(max_frame_pixels, max_tokens)
+    options = (options or MediaOptions()).over(QWEN_VL_UTILS)
+    limits = _Limits(max_frame_pixels, max_tokens, geometry)
     if not data:
         raise MediaError("video data is empty")
     with open_container(data, max_frame_pixels) as container:
@@ -124,27 +121,28 @@ def _sample(
     packets: list[av.Packet],
     disposable: set[int],
     fps: float,
-    options: VideoOptions,
+    options: MediaOptions,
     size: tuple[int, int],
     limits: _Limits,
 ) -> tuple[SamplePlan, Decoded]:
     """Plan from the packet count and decode; fall back to slower, surer ways if needed."""
-    plan = SamplePlan.make(len(packets), fps, options)
-    check_output_size(plan, size, options, limits.tokens)
+    geometry = limits.geometry
+    plan = SamplePlan.make(len(packets), fps, options, geometry)
+    check_output_size(plan, size, options, geometry, limits.tokens)
     timeline = pts_timeline(packets)
     decoded = None
     pixels = limits.frame_pixels
     if timeline is not None:
         # Fast path: frame index = rank of the packet's pts (decord's mapping); skip
         # non-reference packets whose frame is not kept.
-        decoded = decode(data, packets, plan, options, timeline, disposable, max_pixels=pixels)
+        decoded = decode(data, packets, plan, options, geometry, timeline, disposable, max_pixels=pixels)
     if decoded is None or decoded.missing:
-        decoded = decode(data, packets, plan, options, None, set(), max_pixels=pixels)
-    if decoded.missing and decoded.count >= FRAME_FACTOR:
+        decoded = decode(data, packets, plan, options, geometry, None, set(), max_pixels=pixels)
+    if decoded.missing and decoded.count >= geometry.temporal_patch_size:
         # Some packets gave no picture, so the stream is shorter than its packet count:
         # sample again over the pictures that exist (decord would fail here).
-        plan = SamplePlan.make(decoded.count, fps, options)
-        decoded = decode(data, packets, plan, options, None, set(), max_pixels=pixels)
+        plan = SamplePlan.make(decoded.count, fps, options, geometry)
+        decoded = decode(data, packets, plan, options, geometry, None, set(), max_pixels=pixels)
     if decoded.missing:
         raise MediaError("video has no decodable frames" if decoded.count == 0 else "video frames could not be decoded")
     return plan, decoded
