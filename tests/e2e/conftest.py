@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ServerProcess, free_port  # noqa: F401 - used by the e2e tests
+from cosmos_reason.server.process import ServerProcess, free_port  # noqa: F401 - used by the e2e tests
 
 API_KEY = "e2e-secret-key"
 MODEL_NAME = "cosmos-reason1-demo"

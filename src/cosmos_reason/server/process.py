@@ -1,4 +1,4 @@
-"""Real server processes for the tests and the benchmarks.
+"""Run a server as a child process: the test suite's and the benchmarks' launcher.
 
 `ServerProcess(args)` runs `python -m cosmos_reason serve --host 127.0.0.1 --port P *args`
 on a free port (or any other server `command`, e.g. `transformers serve`), with its output
