@@ -9,7 +9,7 @@ HOST ?=
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install serve test browser clean
+.PHONY: install serve test lint browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/cosmos-reason serve --model $(MODEL) --port $(PORT) $(if $(HOST),--host $(HOST))
 
-test: $(STAMP) browser
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (lint, import order, format) and mypy on the packages pyproject.toml's [tool.mypy] lists.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 # The playground's end-to-end test drives Debian's chromium (never `playwright install`).
 # Installed when missing and running as root; otherwise that test fails and says why.

@@ -36,7 +36,6 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,13 +43,12 @@ from typing import Any
 
 import numpy as np
 
+from cosmos_reason.server.process import ServerProcess
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache" / "annotate"
 RESULTS = HERE / "results" / "annotate.json"
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))  # for tests.servers, the test suite's server launcher
-
-from tests.servers import ServerProcess  # noqa: E402
 
 
 def make_images(folder: Path, count: int) -> Path:

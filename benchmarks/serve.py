@@ -55,11 +55,11 @@ import httpx
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cosmos_reason.server.process import ServerProcess, free_port
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "serve.json"
-sys.path.insert(0, str(HERE.parent))  # for tests.servers, the test suite's server launcher
 
-from tests.servers import ServerProcess, free_port  # noqa: E402
 REPETITION_PENALTY = 1.05
 SAMPLINGS = {  # the model card's default, and greedy beside it
     "card": {"temperature": 0.6, "top_p": 0.95, "repetition_penalty": REPETITION_PENALTY},

@@ -59,13 +59,12 @@ from typing import Any
 
 import aiohttp
 
+from cosmos_reason.server.process import ServerProcess, free_port, process_cpu_seconds
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "upstream.json"
 UPSTREAM_KEY = "bench-upstream"
 FRONT_KEY = "bench-front"
-sys.path.insert(0, str(HERE.parent))  # for tests.servers, the test suite's server launcher
-
-from tests.servers import ServerProcess, free_port, process_cpu_seconds  # noqa: E402
 
 
 async def run_load(base_url: str, key: str, model: str, requests: int, concurrency: int, max_tokens: int,

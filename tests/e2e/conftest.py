@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ServerProcess, free_port  # noqa: F401 - used by the e2e tests
+from cosmos_reason.server.process import ServerProcess, free_port  # noqa: F401 - used by the e2e tests
 
 API_KEY = "e2e-secret-key"
 MODEL_NAME = "cosmos-reason1-demo"
@@ -41,6 +41,7 @@ def static_files(tmp_path_factory):
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+    httpd.server_close()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

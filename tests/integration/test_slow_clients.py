@@ -22,7 +22,7 @@ from cosmos_reason.server.app import create_app
 from cosmos_reason.server.http import http_protocol
 from cosmos_reason.settings import Settings
 from tests.fakes import ScriptedEngine
-from tests.servers import free_port
+from cosmos_reason.server.process import free_port
 
 from .conftest import MODEL, make_client
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.media_factory import mp4_bytes, png_bytes
-from tests.servers import ServerProcess, free_port
+from cosmos_reason.server.process import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "test-model"

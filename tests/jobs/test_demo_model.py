@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ServerProcess
+from cosmos_reason.server.process import ServerProcess
 
 from .conftest import ROOT, read_lines, summary_of, write_images, write_video
 

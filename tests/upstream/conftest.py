@@ -8,7 +8,7 @@ import concurrent.futures
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, free_port  # noqa: F401 - re-exported for the tests
+from cosmos_reason.server.process import ServerProcess, free_port  # noqa: F401 - re-exported for the tests
 
 UPSTREAM_KEY = "upstream-secret"
 FRONT_KEY = "front-secret"

@@ -8,15 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from ..engine.base import Engine
-from ..media.loader import MediaLoader
 from ..chat.completions import ChatService
 from ..chat.score import ScoreService
+from ..engine.base import Engine
+from ..media.loader import MediaLoader
+from ..metrics import Metrics
 from ..settings import Settings
 from .auth import APIKeyMiddleware
 from .body import BodyBudget
 from .errors import install_error_handlers
-from ..metrics import Metrics
 from .middleware import RequestCountMiddleware, RequestIdMiddleware, UpperCaseMethodMiddleware
 from .routes import router
 from .same_origin import SameOriginMiddleware
@@ -29,11 +29,14 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
                warn_open: bool = True) -> FastAPI:
     """The app; `warn_open=False` for an app nobody else can reach (the jobs' in-process target),
     which needs no API key and so no warning about having none."""
+    family = engine.info.family
+    loader = media or MediaLoader.from_settings(settings.media, family.geometry, family.video)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
         await engine.shutdown()
-        await media.close()
+        await loader.close()
 
     # No /docs or /redoc: FastAPI's pages load their scripts from a CDN (nothing offline, and a
     # third party's code on our origin). The schema stays, keyed like /v1.
@@ -41,14 +44,13 @@ def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = N
     app.state.settings = settings
     app.state.engine = engine
     app.state.started = int(time.time())
+    assert settings.max_buffered_body_bytes is not None  # Settings.__post_init__ fills it in
     app.state.body_budget = BodyBudget(settings.max_buffered_body_bytes)
     app.state.metrics = metrics = Metrics()
     metrics.watch_engine(engine.stats)
-    family = engine.info.family
-    media = media or MediaLoader.from_settings(settings.media, family.geometry, family.video)
-    media.metrics = metrics
-    media.context_length = lambda: engine.info.context_length or None
-    app.state.chat = ChatService(settings, engine, media, metrics)
+    loader.metrics = metrics
+    loader.context_length = lambda: engine.info.context_length or None
+    app.state.chat = ChatService(settings, engine, loader, metrics)
     app.state.score = ScoreService(app.state.chat)
     app.include_router(router)
     app.include_router(ui_router)

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ValidationError
 
+from ..chat.protocol import ChatCompletionRequest, ModelCard, ModelList, ScoreRequest
 from ..engine.base import EngineError
 from ..errors import APIError, ClientGone
 from ..media.limits import media_over_limit
-from ..chat.protocol import ChatCompletionRequest, ModelCard, ModelList, ScoreRequest
 from ..recipes.recipe import describe_task
 from .errors import from_validation_error
 
@@ -142,12 +142,11 @@ def check_json_content_type(request: Request) -> None:
 
 def model_card(request: Request) -> ModelCard:
     settings, info = request.app.state.settings, request.app.state.engine.info
-    return ModelCard(
-        id=settings.model_name,
-        created=request.app.state.started,
-        root=info.source,
-        max_model_len=info.context_length,
-        random_weights=info.random_weights,
-        vocab_size=info.vocab_size or None,
-        description=info.description,
-    )
+    ours = {  # ModelCard allows extra fields: these are ours, beside OpenAI's
+        "root": info.source,
+        "max_model_len": info.context_length,
+        "random_weights": info.random_weights,
+        "vocab_size": info.vocab_size or None,
+        "description": info.description,
+    }
+    return ModelCard(id=settings.model_name, created=request.app.state.started, **ours)

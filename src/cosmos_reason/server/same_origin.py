@@ -29,7 +29,7 @@ from ..errors import error_body
 
 
 class SameOriginMiddleware:
-    def __init__(self, app: ASGIApp, bound_host: str) -> None:
+    def __init__(self, app: ASGIApp, bound_host: str | None) -> None:
         self.app = app
         self.own_names = {name.lower().rstrip(".") for name in
                           (bound_host, socket.gethostname(), socket.getfqdn()) if name}

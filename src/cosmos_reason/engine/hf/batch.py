@@ -72,8 +72,9 @@ class RunningBatch:
         """After a decode step (`logits`: [rows, vocab]): choose every row's next token."""
         for row in self.rows:
             row.length += 1
-        tokens = choose(self.rows, logits, self.history.ids, self.history.penalty)
-        self.history.append(torch.tensor(tokens, device=self.history.ids.device))
+        ids, penalty = self.history.running()
+        tokens = choose(self.rows, logits, ids, penalty)
+        self.history.append(torch.tensor(tokens, device=ids.device))
         self.retire()
 
     def retire(self) -> None:

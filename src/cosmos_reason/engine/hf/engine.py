@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -146,7 +146,7 @@ class HFEngine:
         await asyncio.to_thread(self.scheduler.stop)  # waits for the step in progress
         self._preprocess.shutdown(wait=False, cancel_futures=True)
 
-    def _decode(self, ids: list[int]) -> str:
+    def _decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def _token_text(self, token: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import CacheLayerMixin
 
 
 class BatchedKV:
@@ -27,7 +28,7 @@ class BatchedKV:
         if len(repeats) == 1 and repeats[0] > 1 and pads == [0]:
             cache.batch_repeat_interleave(repeats[0])
         elif any(r != 1 for r in repeats):
-            device = cache.layers[0].keys.device
+            device = _layers(cache)[0][1].device
             cache.batch_select_indices(torch.repeat_interleave(torch.arange(len(repeats), device=device),
                                                                torch.tensor(repeats, device=device)))
         incoming_pads = [p for p, r in zip(pads, repeats) for _ in range(r)]
@@ -39,23 +40,23 @@ class BatchedKV:
         grow = width - self.length
         self._pad_left(self.cache, grow)
         self._pad_left(cache, width - incoming)
-        for mine, theirs in zip(self.cache.layers, cache.layers):
-            mine.keys = torch.cat([mine.keys, theirs.keys], dim=0)
-            mine.values = torch.cat([mine.values, theirs.values], dim=0)
+        for (mine, keys, values), (_, their_keys, their_values) in zip(_layers(self.cache), _layers(cache)):
+            mine.keys = torch.cat([keys, their_keys], dim=0)
+            mine.values = torch.cat([values, their_values], dim=0)
         self.pads = [p + grow for p in self.pads] + [p + width - incoming for p in incoming_pads]
 
     def keep(self, indices: list[int]) -> None:
         """Drop every row not in `indices`, then the padding columns no row needs any more."""
-        if not indices:
+        if not indices or self.cache is None:
             self.cache, self.pads = None, []
             return
-        self.cache.batch_select_indices(torch.tensor(indices, device=self.cache.layers[0].keys.device))
+        self.cache.batch_select_indices(torch.tensor(indices, device=_layers(self.cache)[0][1].device))
         self.pads = [self.pads[i] for i in indices]
         trim = min(self.pads)
         if trim:
-            for layer in self.cache.layers:
-                layer.keys = layer.keys[:, :, trim:, :]
-                layer.values = layer.values[:, :, trim:, :]
+            for layer, keys, values in _layers(self.cache):
+                layer.keys = keys[:, :, trim:, :]
+                layer.values = values[:, :, trim:, :]
             self.pads = [p - trim for p in self.pads]
 
     def attention_mask(self, device) -> torch.Tensor:
@@ -68,6 +69,17 @@ class BatchedKV:
     def _pad_left(cache: DynamicCache, amount: int) -> None:
         if amount <= 0:
             return
-        for layer in cache.layers:
-            layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, amount, 0))
-            layer.values = torch.nn.functional.pad(layer.values, (0, 0, amount, 0))
+        for layer, keys, values in _layers(cache):
+            layer.keys = torch.nn.functional.pad(keys, (0, 0, amount, 0))
+            layer.values = torch.nn.functional.pad(values, (0, 0, amount, 0))
+
+
+def _layers(cache: DynamicCache) -> list[tuple[CacheLayerMixin, torch.Tensor, torch.Tensor]]:
+    """Each layer of a prefilled cache with its keys and values, [rows, heads, length, dim]: Qwen2.5-VL's
+    layers are all attention layers (transformers types a cache's layers and their tensors more loosely)."""
+    layers = []
+    for layer in cache.layers:
+        if not isinstance(layer, CacheLayerMixin) or layer.keys is None or layer.values is None:
+            raise TypeError(f"expected a prefilled attention layer, got {type(layer).__name__}")
+        layers.append((layer, layer.keys, layer.values))
+    return layers

@@ -37,7 +37,7 @@ class History:
     def join(self, ids: torch.Tensor, penalty: float) -> None:
         """Add rows whose histories are `ids` [n, length]."""
         penalties = torch.full((ids.shape[0], 1), float(penalty), device=ids.device)
-        if self.ids is None:
+        if self.ids is None or self.penalty is None:
             self.ids, self.pads, self.penalty = ids, [0] * ids.shape[0], penalties
             return
         width = max(self.ids.shape[1], ids.shape[1])
@@ -46,18 +46,26 @@ class History:
         self.pads = [p + grow for p in self.pads] + [width - ids.shape[1]] * ids.shape[0]
         self.penalty = torch.cat([self.penalty, penalties], dim=0)
 
+    def running(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ids and the penalties, [rows, width] and [rows, 1]: only while rows run."""
+        if self.ids is None or self.penalty is None:
+            raise RuntimeError("no rows are running")
+        return self.ids, self.penalty
+
     def append(self, tokens: torch.Tensor) -> None:
-        self.ids = torch.cat([self.ids, tokens.view(-1, 1).to(self.ids.dtype)], dim=1)
+        ids, _ = self.running()
+        self.ids = torch.cat([ids, tokens.view(-1, 1).to(ids.dtype)], dim=1)
 
     def keep(self, indices: list[int]) -> None:
         if not indices:
             self.ids, self.pads, self.penalty = None, [], None
             return
-        index = torch.tensor(indices, device=self.ids.device)
+        ids, penalty = self.running()
+        index = torch.tensor(indices, device=ids.device)
         self.pads = [self.pads[i] for i in indices]
         trim = min(self.pads)
-        self.ids = self.ids.index_select(0, index)[:, trim:]
-        self.penalty = self.penalty.index_select(0, index)
+        self.ids = ids.index_select(0, index)[:, trim:]
+        self.penalty = penalty.index_select(0, index)
         self.pads = [p - trim for p in self.pads]
 
 

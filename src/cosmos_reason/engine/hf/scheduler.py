@@ -142,7 +142,7 @@ class Scheduler:
             with self._lock:
                 self._pending -= 1
             queued[i].emit(DONE)
-        if plan.drop_chunking:
+        if plan.drop_chunking and self.partial is not None:  # the plan drops only a prompt being chunked
             self.partial.group.emit(DONE)
             self.partial = None
         for i in plan.abort_rows:
@@ -157,8 +157,8 @@ class Scheduler:
     def _prefill_planned(self, plan: StepPlan, queued: list[Group]) -> None:
         """The chunked prompt's next chunk; once that prompt is over, the queue is planned again with
         the budget left. Then the admitted prompts: whole ones together, a long one chunked."""
-        if plan.chunk:
-            self._prefill_chunk(plan.chunk)
+        if plan.chunk and self.partial is not None:  # the plan has a chunk only for a prompt being chunked
+            self._prefill_chunk(self.partial, plan.chunk)
             if self.partial is not None:
                 return
             queued = list(self.waiting)
@@ -193,14 +193,14 @@ class Scheduler:
 
     def _start_chunked(self, group: Group) -> None:
         try:
-            self.partial = ChunkedPrompt(group, self.runner.start_prefill(group.inputs))
+            self.partial = partial = ChunkedPrompt(group, self.runner.start_prefill(group.inputs))
         except Exception as exc:
             prefill_failed(group, exc)
             return
-        self._prefill_chunk(self.max_prefill_tokens)
+        self._prefill_chunk(partial, self.max_prefill_tokens)
 
-    def _prefill_chunk(self, size: int) -> None:
-        group, state = self.partial
+    def _prefill_chunk(self, partial: ChunkedPrompt, size: int) -> None:
+        group, state = partial
         try:
             logits = self.runner.prefill_chunk(state, size)
             if logits is not None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from ..base import Delta, SamplingParams, TokenLogprob
-from .detokenize import IncrementalDetokenizer, StopMatcher
+from ..base import Delta, FinishReason, SamplingParams, TokenLogprob
+from .detokenize import Decode, IncrementalDetokenizer, StopMatcher
 from .draw import RowSampling
 
 DONE = object()  # sent to a group's emit when it has nothing more to say
@@ -28,7 +28,7 @@ class Row:
     length: int  # real tokens in its KV cache (prompt + generated so far)
     rope_delta: int
     generated: int = 0
-    finish: str | None = None
+    finish: FinishReason | None = None
     next_token: int | None = None  # chosen, not yet fed to the model
 
 
@@ -39,9 +39,9 @@ class Group:
     request_id: str
     inputs: Any  # processor output (BatchFeature)
     sampling: SamplingParams
-    emit: Callable[[object], None]
+    emit: Callable[[object], object]  # what it returns is ignored
     eos_ids: frozenset[int]
-    decode: Callable[[list[int]], str]
+    decode: Decode
     token_text: Callable[[int], str]
     aborted: threading.Event = field(default_factory=threading.Event)
     rows: list[Row] = field(default_factory=list)
@@ -91,7 +91,7 @@ def accept_token(row: Row, token: int, logprob: TokenLogprob | None) -> None:
         finish_row(row, "stop", logprobs)
         return
     text = row.stops.push(row.detok.push(token))
-    reason = "stop" if row.stops.stopped else None
+    reason: FinishReason | None = "stop" if row.stops.stopped else None
     if reason is None and row.generated >= params.max_tokens:
         text += row.stops.push(row.detok.flush())
         reason = "stop" if row.stops.stopped else "length"
@@ -105,7 +105,7 @@ def accept_token(row: Row, token: int, logprob: TokenLogprob | None) -> None:
         _emit(row, text, None, logprobs)
 
 
-def finish_row(row: Row, reason: str, logprobs: tuple[TokenLogprob, ...] = ()) -> None:
+def finish_row(row: Row, reason: FinishReason, logprobs: tuple[TokenLogprob, ...] = ()) -> None:
     if row.finish is not None:
         return
     row.finish = reason
@@ -113,7 +113,7 @@ def finish_row(row: Row, reason: str, logprobs: tuple[TokenLogprob, ...] = ()) -
     _emit(row, text + row.stops.flush(), "stop" if row.stops.stopped else reason, logprobs)
 
 
-def _emit(row: Row, text: str, finish: str | None, logprobs: tuple[TokenLogprob, ...]) -> None:
+def _emit(row: Row, text: str, finish: FinishReason | None, logprobs: tuple[TokenLogprob, ...]) -> None:
     group = row.group
     group.emit(Delta(row.index, text, group.prompt_tokens, row.generated, finish, logprobs))
 

@@ -26,14 +26,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from ..base import Text
+from ...families.base import ModelFamily
+from ...families.registry import default_family, family_named
 from ..base import (
     Delta,
     EngineError,
@@ -44,10 +45,9 @@ from ..base import (
     ModelInfo,
     NextTokenScores,
     SamplingParams,
+    Text,
     TokenLogprob,
 )
-from ...families.registry import default_family, family_named
-from ...families.base import ModelFamily
 from .errors import UpstreamClientError, UpstreamError, UpstreamTimeoutError
 from .pool import (
     Upstream,
@@ -92,7 +92,7 @@ class UpstreamEngine:
             family=self.family,
         )
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         bodies = _Bodies(request, self.family, self.encoders)
         tried: list[Upstream] = []
         error: EngineError | None = None
@@ -162,7 +162,7 @@ class UpstreamEngine:
 
     # ------------------------------------------------------------------ one attempt
 
-    async def _stream(self, upstream: Upstream, body: bytes, request: GenerationRequest) -> AsyncIterator[Delta]:
+    async def _stream(self, upstream: Upstream, body: bytes, request: GenerationRequest) -> AsyncGenerator[Delta, None]:
         inflight = _Inflight(n=request.sampling.n)
         self._inflight.setdefault(request.request_id, []).append(inflight)
         reader = StreamReader(request.sampling.n)
@@ -219,7 +219,8 @@ class UpstreamEngine:
             raise UpstreamError(f"upstream server {upstream.name} sent an unexpected stream event: "
                                 f"{data[:200].decode(errors='replace')!r}")
         if "error" in event or event.get("object") == "error":
-            error = event.get("error") if isinstance(event.get("error"), dict) else event
+            inner = event.get("error")
+            error = inner if isinstance(inner, dict) else event
             status = as_int(error.get("code")) or as_int(error.get("status")) or \
                 (400 if error.get("type") == "invalid_request_error" else 500)
             raise self._http_error(upstream, status, str(error.get("message") or error))

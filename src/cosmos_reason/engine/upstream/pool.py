@@ -33,6 +33,7 @@ import logging
 import os
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -66,9 +67,9 @@ class UpstreamSpec:
         return self.base_url
 
 
-def parse_upstream(text: str, environ: dict[str, str] | None = None) -> UpstreamSpec:
+def parse_upstream(text: str, environ: Mapping[str, str] | None = None) -> UpstreamSpec:
     """`http://host:port[/path][?option=value&...]` -> UpstreamSpec; ValueError says what is wrong."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     parts = urlsplit(text.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"--upstream {text!r}: expected http(s)://host:port[/v1][?options]")
@@ -82,7 +83,7 @@ def parse_upstream(text: str, environ: dict[str, str] | None = None) -> Upstream
     if "key_env" in options:
         if key:
             raise ValueError(f"--upstream {base}: give key or key_env, not both")
-        key = environ.get(options["key_env"])
+        key = env.get(options["key_env"])
         if not key:
             raise ValueError(f"--upstream {base}: environment variable {options['key_env']} (key_env) is not set")
     api = options.get("api", "auto")
@@ -318,7 +319,9 @@ def env_proxy(url: str) -> str | None:
     """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) names for `url`, if any."""
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
-    if not proxies.get(parts.scheme) or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+    # proxy_bypass_environment is in CPython's urllib.request but undocumented, so typeshed omits it
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxies.get(parts.scheme) or bypass(parts.hostname or "", proxies):
         return None
     return proxies[parts.scheme]
 

@@ -1,4 +1,4 @@
-"""Real server processes for the tests and the benchmarks.
+"""Run a server as a child process: the test suite's and the benchmarks' launcher.
 
 `ServerProcess(args)` runs `python -m cosmos_reason serve --host 127.0.0.1 --port P *args`
 on a free port (or any other server `command`, e.g. `transformers serve`), with its output
@@ -44,9 +44,10 @@ class ServerProcess:
         if command is None:
             command = [sys.executable, "-m", "cosmos_reason", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                        *args]
-        self.proc = subprocess.Popen(list(command), cwd=cwd, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})},
-                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        with self.log.open("w") as out:  # the child keeps its own copy of the file
+            self.proc = subprocess.Popen(list(command), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **(env or {})},
+                                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
 
     def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
