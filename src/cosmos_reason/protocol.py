@@ -140,6 +140,14 @@ class ChatCompletionRequest(_Lenient):
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # Structured output (OpenAI's, vLLM's and its legacy names): checked and normalised by
+    # serving/structured.py, which names the field in a 400.
+    response_format: Any = None
+    structured_outputs: Any = None
+    guided_json: Any = None
+    guided_regex: Any = None
+    guided_choice: Any = None
+    guided_grammar: Any = None
 
     @field_validator("stop")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from ..conversation import Conversation
 from ..settings import CARD_SAMPLING
+from .structured import Constraint
 
 FinishReason = Literal["stop", "length", "abort"]
 
@@ -40,6 +41,7 @@ class SamplingParams:
     # The client chose max_tokens: more than the context leaves is refused (MaxTokensTooLargeError),
     # where a default max_tokens is cut to what fits.
     strict_max_tokens: bool = False
+    constraint: Constraint | None = None  # structured output (engine/structured.py)
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

@@ -41,6 +41,7 @@ from ..settings import Settings
 from .fields import check_fields
 from .prepare import prepare_request
 from .sampling import sampling_params
+from .structured import request_constraint
 from .shaping import ChoiceShaper, choice_logprobs, delta_fields
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class ChatService:
         max_tokens_given = request.max_tokens is not None or request.max_completion_tokens is not None
         prepared = prepare_request(request, self.settings)
         request = prepared.request
-        sampling = sampling_params(request, self.settings.sampling, self.settings.max_n, max_tokens_given)
+        constraint = request_constraint(request, prepared.reasoning)
+        sampling = sampling_params(request, self.settings.sampling, self.settings.max_n, max_tokens_given, constraint)
         conversation = await build_conversation(request.messages, self.media, prepared.media_overrides)
         return request, GenerationRequest(request_id, conversation, sampling)
 

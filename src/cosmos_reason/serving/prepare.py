@@ -20,6 +20,7 @@ class Prepared:
     request: ChatCompletionRequest  # with the recipe's messages and sampling filled in
     media_overrides: dict[str, Any]
     recipe: TaskRecipe | None
+    reasoning: bool = False  # the output has the reasoning format (the recipe's or the instruction's)
 
 
 def prepare_request(request: ChatCompletionRequest, settings: Settings) -> Prepared:
@@ -27,9 +28,10 @@ def prepare_request(request: ChatCompletionRequest, settings: Settings) -> Prepa
     media = request.media_overrides()
     if recipe is not None:
         request, media = _apply_recipe(request, recipe, media)
-    if _wants_reasoning_instruction(request, recipe, settings):
+    instruction = _wants_reasoning_instruction(request, recipe, settings)
+    if instruction:
         request = request.model_copy(update={"messages": _with_instruction(request.messages)})
-    return Prepared(request, media, recipe)
+    return Prepared(request, media, recipe, instruction or bool(recipe and recipe.reasoning))
 
 
 def _recipe(name: str | None) -> TaskRecipe | None:
