@@ -26,6 +26,7 @@ from ..base import (
     NextTokenScores,
     PromptTooLongError,
 )
+from .grammar import Grammars
 from .inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
@@ -55,6 +56,7 @@ class HFEngine:
         self._eos_ids = frozenset(_eos_ids(self.model))
         self._preprocess = ThreadPoolExecutor(self.limits.preprocess_workers, thread_name_prefix="preprocess")
         self._groups: dict[str, Group] = {}
+        self._grammars = Grammars(self.tokenizer, self._info.vocab_size or len(self.tokenizer))
         self.scheduler = Scheduler(ModelRunner(self.model), self.limits.max_num_seqs, self.limits.max_queued_requests,
                                    self.limits.max_prefill_tokens)
 
@@ -69,6 +71,9 @@ class HFEngine:
         loop = asyncio.get_running_loop()
         inputs = await loop.run_in_executor(self._preprocess, build_inputs, self.processor, request.conversation)
         group = self._group(request, inputs, loop)
+        if request.sampling.constraint is not None:  # compiled once per constraint, off the event loop
+            group.grammar = await loop.run_in_executor(self._preprocess, self._grammars.compile,
+                                                       request.sampling.constraint)
         self.scheduler.submit(group)
         self._groups[request.request_id] = group
         finished = False

@@ -1,0 +1,170 @@
+"""Structured output in the hf engine: llguidance matchers that mask each constrained row's
+logits inside the batched sampler (sampler.py), for any mix of rows with and without one.
+
+`Grammars` belongs to the engine: it turns the checkpoint's tokenizer into llguidance's once
+(about 3 s, on the first constrained request) and compiles each constraint once, keeping the
+compiled matcher by the constraint (kind, spec, reasoning); every row gets a copy of it.
+A `RowGrammar` is one row's state: the mask of the tokens its grammar allows next (only the
+end-of-turn token once the structure is complete), and the tokens it has taken.
+
+Masking only removes tokens: a greedy row takes the same token as without a constraint
+whenever that token is allowed. With reasoning (engine/structured.py) the thinking gets at
+most half of max_tokens; past that, its closing tag is forced, so the answer has room.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import torch
+
+from ..base import EngineClientError
+from ..structured import Constraint, llguidance_grammar, thinking_end
+
+CACHED = 64  # compiled constraints kept
+_TOKENIZERS: dict[int, tuple[Any, Any, list[int]]] = {}  # id(hf tokenizer) -> (it, llguidance's, forced close)
+_TOKENIZERS_LOCK = threading.Lock()
+
+
+class Grammars:
+    """Compiled constraints for one tokenizer, cached; call `compile` off the event loop."""
+
+    def __init__(self, tokenizer: Any, vocab_size: int) -> None:
+        self._hf_tokenizer = tokenizer
+        self.vocab_size = vocab_size  # the logits' width: ids past the tokenizer's are never allowed
+        self._tokenizer = None
+        self._forced_close: list[int] = []
+        self._cache: OrderedDict[Constraint, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def compile(self, constraint: Constraint) -> CompiledGrammar:
+        with self._lock:
+            template = self._cache.get(constraint)
+            if template is None:
+                template = self._matcher(constraint)
+                self._cache[constraint] = template
+                while len(self._cache) > CACHED:
+                    self._cache.popitem(last=False)
+            self._cache.move_to_end(constraint)
+        return CompiledGrammar(template, self._tokenizer, self._forced_close if constraint.reasoning else [],
+                               self.vocab_size)
+
+    def _matcher(self, constraint: Constraint) -> Any:
+        import llguidance
+
+        tokenizer = self._llg_tokenizer()
+        matcher = llguidance.LLMatcher(tokenizer, llguidance_grammar(constraint), log_level=0)
+        if matcher.is_error():
+            raise EngineClientError(f"the structured-output constraint cannot be used: {matcher.get_error()}")
+        return matcher
+
+    def _llg_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer, self._forced_close = llguidance_tokenizer(self._hf_tokenizer, self.vocab_size)
+        return self._tokenizer
+
+
+def llguidance_tokenizer(hf_tokenizer: Any, vocab_size: int) -> tuple[Any, list[int]]:
+    """llguidance's view of a tokenizer (about 3 s to build: once per tokenizer and process),
+    and the token ids of the thinking's closing tag."""
+    import llguidance.hf
+
+    with _TOKENIZERS_LOCK:
+        known = _TOKENIZERS.get(id(hf_tokenizer))
+        if known is None or known[0] is not hf_tokenizer:
+            converted = llguidance.hf.from_tokenizer(hf_tokenizer, n_vocab=vocab_size)
+            close = list(hf_tokenizer.encode(thinking_end(), add_special_tokens=False))
+            known = _TOKENIZERS[id(hf_tokenizer)] = (hf_tokenizer, converted, close)
+    return known[1], known[2]
+
+
+class CompiledGrammar:
+    def __init__(self, template: Any, tokenizer: Any, forced_close: list[int], vocab_size: int) -> None:
+        self.template = template
+        self.tokenizer = tokenizer
+        self.forced_close = forced_close
+        self.vocab_size = vocab_size
+
+    def row(self, max_tokens: int) -> RowGrammar:
+        budget = max(1, max_tokens // 2) if self.forced_close else None
+        return RowGrammar(self.template.deep_copy(), self, budget)
+
+
+class RowGrammar:
+    """One row's matcher. `thinking_budget`: tokens the free thinking may take (None: no thinking)."""
+
+    def __init__(self, matcher: Any, compiled: CompiledGrammar, thinking_budget: int | None) -> None:
+        self.matcher = matcher
+        self.tokenizer = compiled.tokenizer
+        self.forced_close = compiled.forced_close
+        self.thinking_budget = thinking_budget
+        self.vocab_size = compiled.vocab_size
+        self.taken = 0
+        self._thinking = thinking_budget is not None
+        self._tail = b""
+        self._closing: list[int] = []  # the thinking's closing tag, being forced
+
+    def allowed(self) -> torch.Tensor:
+        """Bool [vocab]: the tokens the grammar allows next."""
+        forced = self._forced_token()
+        if forced is not None:
+            mask = torch.zeros(self.vocab_size, dtype=torch.bool)
+            mask[forced] = True
+            return mask
+        if self.matcher.is_error():
+            raise GrammarFailed(self.matcher.get_error())
+        words = torch.frombuffer(bytearray(self.matcher.compute_bitmask()), dtype=torch.int32)
+        bits = (words.view(-1, 1) >> torch.arange(32, dtype=torch.int32)) & 1
+        return bits.view(-1)[: self.vocab_size].bool()
+
+    def advance(self, token: int) -> None:
+        self.taken += 1
+        if self._closing and token == self._closing[0]:
+            self._closing.pop(0)
+        if not self.matcher.consume_token(token):
+            raise GrammarFailed(self.matcher.get_error())
+        if self._thinking:
+            self._tail = (self._tail + self.tokenizer.decode_bytes([token]))[-32:]
+            if thinking_end().encode() in self._tail:
+                self._thinking, self._closing = False, []
+
+    def _forced_token(self) -> int | None:
+        """While thinking past its budget: the next token of the closing tag, once the grammar
+        takes the whole tag from here (not in the middle of a character)."""
+        if not self._thinking or self.taken < self.thinking_budget:
+            return None
+        if not self._closing:
+            if self.matcher.validate_tokens(self.forced_close) < len(self.forced_close):
+                return None
+            self._closing = list(self.forced_close)
+        return self._closing[0]
+
+
+class GrammarFailed(RuntimeError):
+    """A row's grammar is in an error state (a token it did not allow was taken)."""
+
+
+def apply_grammars(logits: torch.Tensor, grammars: list[RowGrammar | None]) -> list[Exception | None]:
+    """In place: -inf for every token a row's grammar does not allow (rows without one are
+    untouched). Returns, per row, the error of a grammar that broke (else None)."""
+    errors: list[Exception | None] = [None] * len(grammars)
+    rows, masks = [], []
+    for i, grammar in enumerate(grammars):
+        if grammar is None:
+            continue
+        try:
+            masks.append(grammar.allowed())
+            rows.append(i)
+        except GrammarFailed as exc:
+            errors[i] = exc
+    if rows:
+        allowed = torch.stack(masks).to(logits.device)
+        width = min(allowed.shape[1], logits.shape[1])
+        index = torch.tensor(rows, device=logits.device)
+        part = logits.index_select(0, index)
+        part[:, :width].masked_fill_(~allowed[:, :width], float("-inf"))
+        part[:, width:] = float("-inf")
+        logits.index_copy_(0, index, part)
+    return errors
