@@ -70,6 +70,44 @@ def llguidance_grammar(constraint: Constraint) -> str:
     return json.dumps({"grammars": [{"lark_grammar": outer}, {**answer, "name": "answer"}]})
 
 
+def answer_regex(constraint: Constraint) -> str | None:
+    """The constraint as one regular expression (regex and choice only), framed by the
+    reasoning format when it has one; None when a regex cannot say it (json, grammar)."""
+    if constraint.kind == "regex":
+        answer = constraint.spec
+    elif constraint.kind == "choice":
+        answer = "|".join(_regex_literal(c) for c in constraint.choices)
+    else:
+        return None
+    if not constraint.reasoning:
+        return answer
+    opening, middle, closing = reasoning_frame()
+    close = thinking_end()
+    return (_regex_literal(opening) + _without(close) + _regex_literal(middle) + f"({answer})"
+            + _regex_literal(closing))
+
+
+def _without(word: str) -> str:
+    """A regex for any text that does not contain `word` (whose first character occurs in it
+    only there, as in a tag): runs of that character, each followed by a proper prefix of the
+    rest of the word and then a character that breaks it, or by the end of the text."""
+    first, rest = _regex_literal(word[0]), word[1:]
+    breaks = ""
+    for k in range(len(rest) - 1, -1, -1):
+        char = _regex_literal(rest[k])
+        broken = f"[^{char}{first}]"
+        breaks = broken if not breaks else f"{broken}|{char}({breaks})"
+    prefixes = ""
+    for k in range(len(rest) - 2, -1, -1):
+        prefixes = f"({_regex_literal(rest[k])}{prefixes})?"
+    partial = f"{first}+{prefixes}"
+    return f"([^{first}]|({partial})*{first}+({breaks}))*({partial})*"
+
+
+def _regex_literal(text: str) -> str:
+    return "".join("\\n" if c == "\n" else ("\\" + c if c in "\\^$.|?*+()[]{}-" else c) for c in text)
+
+
 def check(constraint: Constraint) -> None:
     """ConstraintError unless llguidance accepts the grammar (bad schema, unsupported keyword,
     a regex that does not compile, a grammar that does not parse)."""
