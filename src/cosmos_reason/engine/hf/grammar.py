@@ -106,18 +106,16 @@ class RowGrammar:
         self._tail = b""
         self._closing: list[int] = []  # the thinking's closing tag, being forced
 
-    def allowed(self) -> torch.Tensor:
-        """Bool [vocab]: the tokens the grammar allows next."""
+    def bitmask(self) -> torch.Tensor:
+        """int32 [ceil(vocab / 32)]: bit t % 32 of word t // 32 is set if token t may come next."""
         forced = self._forced_token()
         if forced is not None:
-            mask = torch.zeros(self.vocab_size, dtype=torch.bool)
-            mask[forced] = True
-            return mask
+            words = torch.zeros((self.vocab_size + 31) // 32, dtype=torch.int32)
+            words[forced // 32] = _bit(forced % 32)
+            return words
         if self.matcher.is_error():
             raise GrammarFailed(self.matcher.get_error())
-        words = torch.frombuffer(bytearray(self.matcher.compute_bitmask()), dtype=torch.int32)
-        bits = (words.view(-1, 1) >> torch.arange(32, dtype=torch.int32)) & 1
-        return bits.view(-1)[: self.vocab_size].bool()
+        return torch.frombuffer(bytearray(self.matcher.compute_bitmask()), dtype=torch.int32)
 
     def advance(self, token: int) -> None:
         self.taken += 1
@@ -142,6 +140,24 @@ class RowGrammar:
         return self._closing[0]
 
 
+_BITS: dict[torch.device, torch.Tensor] = {}
+
+
+def _unpack(words: torch.Tensor) -> torch.Tensor:
+    """Bool [rows, words * 32] from int32 bitmasks [rows, words] (little-endian, as llguidance
+    writes them): one table lookup per byte, on the words' device."""
+    table = _BITS.get(words.device)
+    if table is None:
+        table = _BITS[words.device] = ((torch.arange(256).view(-1, 1) >> torch.arange(8)) & 1).to(
+            device=words.device, dtype=torch.uint8)
+    return torch.nn.functional.embedding(words.view(torch.uint8).long(), table).view(words.shape[0], -1).bool()
+
+
+def _bit(index: int) -> int:
+    """Bit `index` of an int32 word, as a signed value (bit 31 is the sign)."""
+    return (1 << index) - (1 << 32 if index == 31 else 0)
+
+
 class GrammarFailed(RuntimeError):
     """A row's grammar is in an error state (a token it did not allow was taken)."""
 
@@ -155,16 +171,17 @@ def apply_grammars(logits: torch.Tensor, grammars: list[RowGrammar | None]) -> l
         if grammar is None:
             continue
         try:
-            masks.append(grammar.allowed())
+            masks.append(grammar.bitmask())
             rows.append(i)
         except GrammarFailed as exc:
             errors[i] = exc
     if rows:
-        allowed = torch.stack(masks).to(logits.device)
+        allowed = _unpack(torch.stack(masks).to(logits.device))
         width = min(allowed.shape[1], logits.shape[1])
-        index = torch.tensor(rows, device=logits.device)
-        part = logits.index_select(0, index)
-        part[:, :width].masked_fill_(~allowed[:, :width], float("-inf"))
-        part[:, width:] = float("-inf")
-        logits.index_copy_(0, index, part)
+        logits[rows, width:] = float("-inf")
+        if len(rows) == len(grammars):
+            logits[:, :width].masked_fill_(~allowed[:, :width], float("-inf"))
+        else:
+            for j, i in enumerate(rows):
+                logits[i, :width].masked_fill_(~allowed[j, :width], float("-inf"))
     return errors
