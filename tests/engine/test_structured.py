@@ -93,3 +93,23 @@ async def test_with_reasoning_the_thinking_is_free_and_the_answer_is_the_structu
         split = split_reasoning(text)
         jsonschema.validate(json.loads(split.content), SCHEMA)
         assert split.reasoning  # the gibberish thinking, cut at half of max_tokens at the latest
+
+
+def test_a_row_forced_to_close_its_thinking_shares_a_mask_step_with_others(loaded):
+    import torch
+
+    from cosmos_reason.engine.hf.grammar import Grammars, apply_grammars
+
+    tokenizer = loaded.processor.tokenizer
+    vocab = loaded.model.config.get_text_config().vocab_size
+    grammars = Grammars(tokenizer, vocab)
+    thinking = grammars.compile(json_constraint(reasoning=True)).row(max_tokens=4)
+    for token in tokenizer.encode("<think>\nabc", add_special_tokens=False):
+        thinking.advance(token)  # past its budget of 2: the closing tag comes next
+    plain = grammars.compile(Constraint("choice", '["Yes"]')).row(max_tokens=4)
+    logits = torch.zeros(3, vocab)
+    assert apply_grammars(logits, [thinking, None, plain]) == [None, None, None]
+    close = tokenizer.encode("</think>", add_special_tokens=False)
+    assert torch.isfinite(logits[0]).nonzero().view(-1).tolist() == close[:1]
+    assert torch.isfinite(logits[1]).all()
+    assert tokenizer.decode(torch.isfinite(logits[2]).nonzero().view(-1)[:1]) in "Yes"

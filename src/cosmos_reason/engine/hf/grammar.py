@@ -36,6 +36,7 @@ class Grammars:
         self.vocab_size = vocab_size  # the logits' width: ids past the tokenizer's are never allowed
         self._tokenizer = None
         self._forced_close: list[int] = []
+        self._words = 0  # int32 words in llguidance's bitmask (its own rounding of the vocabulary)
         self._cache: OrderedDict[Constraint, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -49,7 +50,7 @@ class Grammars:
                     self._cache.popitem(last=False)
             self._cache.move_to_end(constraint)
         return CompiledGrammar(template, self._tokenizer, self._forced_close if constraint.reasoning else [],
-                               self.vocab_size)
+                               self.vocab_size, self._words)
 
     def _matcher(self, constraint: Constraint) -> Any:
         import llguidance
@@ -58,6 +59,7 @@ class Grammars:
         matcher = llguidance.LLMatcher(tokenizer, llguidance_grammar(constraint), log_level=0)
         if matcher.is_error():
             raise EngineClientError(f"the structured-output constraint cannot be used: {matcher.get_error()}")
+        self._words = self._words or len(matcher.deep_copy().compute_bitmask()) // 4
         return matcher
 
     def _llg_tokenizer(self) -> Any:
@@ -81,7 +83,8 @@ def llguidance_tokenizer(hf_tokenizer: Any, vocab_size: int) -> tuple[Any, list[
 
 
 class CompiledGrammar:
-    def __init__(self, template: Any, tokenizer: Any, forced_close: list[int], vocab_size: int) -> None:
+    def __init__(self, template: Any, tokenizer: Any, forced_close: list[int], vocab_size: int, words: int) -> None:
+        self.words = words
         self.template = template
         self.tokenizer = tokenizer
         self.forced_close = forced_close
@@ -101,6 +104,7 @@ class RowGrammar:
         self.forced_close = compiled.forced_close
         self.thinking_budget = thinking_budget
         self.vocab_size = compiled.vocab_size
+        self.words = compiled.words
         self.taken = 0
         self._thinking = thinking_budget is not None
         self._tail = b""
@@ -110,7 +114,7 @@ class RowGrammar:
         """int32 [ceil(vocab / 32)]: bit t % 32 of word t // 32 is set if token t may come next."""
         forced = self._forced_token()
         if forced is not None:
-            words = torch.zeros((self.vocab_size + 31) // 32, dtype=torch.int32)
+            words = torch.zeros(self.words, dtype=torch.int32)
             words[forced // 32] = _bit(forced % 32)
             return words
         if self.matcher.is_error():
