@@ -59,7 +59,7 @@ class Grammars:
         matcher = llguidance.LLMatcher(tokenizer, llguidance_grammar(constraint), log_level=0)
         if matcher.is_error():
             raise EngineClientError(f"the structured-output constraint cannot be used: {matcher.get_error()}")
-        self._words = self._words or len(matcher.deep_copy().compute_bitmask()) // 4
+        self._words = (tokenizer.vocab_size + 31) // 32
         return matcher
 
     def _llg_tokenizer(self) -> Any:
@@ -110,27 +110,28 @@ class RowGrammar:
         self._tail = b""
         self._closing: list[int] = []  # the thinking's closing tag, being forced
 
-    def bitmask(self) -> torch.Tensor:
-        """int32 [ceil(vocab / 32)]: bit t % 32 of word t // 32 is set if token t may come next."""
-        forced = self._forced_token()
-        if forced is not None:
-            words = torch.zeros(self.words, dtype=torch.int32)
-            words[forced // 32] = _bit(forced % 32)
-            return words
+    def fill(self, words: torch.Tensor) -> bool:
+        """Write the forced token's mask into `words` (int32 [words]) and return True, or return
+        False when the grammar computes the mask (apply_grammars does that for all rows at once)."""
         if self.matcher.is_error():
             raise GrammarFailed(self.matcher.get_error())
-        return torch.frombuffer(bytearray(self.matcher.compute_bitmask()), dtype=torch.int32)
+        forced = self._forced_token()
+        if forced is None:
+            return False
+        words.zero_()
+        words[forced // 32] = _bit(forced % 32)
+        return True
 
     def advance(self, token: int) -> None:
         self.taken += 1
         if self._closing and token == self._closing[0]:
             self._closing.pop(0)
-        if not self.matcher.consume_token(token):
-            raise GrammarFailed(self.matcher.get_error())
         if self._thinking:
             self._tail = (self._tail + self.tokenizer.decode_bytes([token]))[-32:]
             if thinking_end().encode() in self._tail:
                 self._thinking, self._closing = False, []
+        if not self.matcher.consume_token(token):
+            raise GrammarFailed(self.matcher.get_error())
 
     def _forced_token(self) -> int | None:
         """While thinking past its budget: the next token of the closing tag, once the grammar
@@ -168,24 +169,40 @@ class GrammarFailed(RuntimeError):
 
 def apply_grammars(logits: torch.Tensor, grammars: list[RowGrammar | None]) -> list[Exception | None]:
     """In place: -inf for every token a row's grammar does not allow (rows without one are
-    untouched). Returns, per row, the error of a grammar that broke (else None)."""
+    untouched). llguidance writes each row's mask straight into one tensor (its thread pool was
+    slower on two busy cores: masks of similar states are cached and cost microseconds). Returns,
+    per row, the error of a grammar that broke (else None)."""
     errors: list[Exception | None] = [None] * len(grammars)
-    rows, masks = [], []
-    for i, grammar in enumerate(grammars):
-        if grammar is None:
-            continue
+    rows = [i for i, grammar in enumerate(grammars) if grammar is not None]
+    if not rows:
+        return errors
+    width = grammars[rows[0]].words
+    words = torch.zeros((len(rows), width), dtype=torch.int32)
+    for k, i in enumerate(rows):
         try:
-            masks.append(grammar.bitmask())
-            rows.append(i)
+            if not grammars[i].fill(words[k]):
+                grammars[i].matcher.unsafe_compute_mask_ptr(words[k].data_ptr(), width * 4)
         except GrammarFailed as exc:
             errors[i] = exc
-    if rows:
-        allowed = _unpack(torch.stack(masks).to(logits.device))
-        width = min(allowed.shape[1], logits.shape[1])
-        logits[rows, width:] = float("-inf")
-        if len(rows) == len(grammars):
-            logits[:, :width].masked_fill_(~allowed[:, :width], float("-inf"))
-        else:
-            for j, i in enumerate(rows):
-                logits[i, :width].masked_fill_(~allowed[j, :width], float("-inf"))
+    allowed = _unpack(words.to(logits.device))
+    width = min(allowed.shape[1], logits.shape[1])
+    logits[rows, width:] = float("-inf")
+    if len(rows) == len(grammars):
+        logits[:, :width].masked_fill_(~allowed[:, :width], float("-inf"))
+    else:
+        for k, i in enumerate(rows):
+            logits[i, :width].masked_fill_(~allowed[k, :width], float("-inf"))
+    return errors
+
+
+def advance_grammars(grammars: list[RowGrammar | None], tokens: list) -> list[Exception | None]:
+    """Each constrained row's grammar takes its row's token (an int; an exception is skipped).
+    Returns, per row, a grammar's failure (else None)."""
+    errors: list[Exception | None] = [None] * len(grammars)
+    for i, grammar in enumerate(grammars):
+        if grammar is not None and not isinstance(tokens[i], Exception):
+            try:
+                grammar.advance(tokens[i])
+            except GrammarFailed as exc:
+                errors[i] = exc
     return errors

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from .draw import RowSampling, sample
-from .grammar import GrammarFailed, apply_grammars
+from .grammar import advance_grammars, apply_grammars
 
 
 class History:
@@ -146,12 +146,9 @@ def choose_tokens(logits: torch.Tensor, history: torch.Tensor, penalty: torch.Te
 
 def _advance(grammars: list, tokens: list[int | Exception]) -> None:
     """Each constrained row's grammar takes the row's token."""
-    for i, grammar in enumerate(grammars):
-        if grammar is not None and not isinstance(tokens[i], Exception):
-            try:
-                grammar.advance(tokens[i])
-            except GrammarFailed as exc:
-                tokens[i] = SamplingFailed(f"structured output failed: {exc}")
+    for i, failure in enumerate(advance_grammars(grammars, tokens)):
+        if failure is not None:
+            tokens[i] = SamplingFailed(f"structured output failed: {failure}")
 
 
 def token_logprobs(logits: torch.Tensor, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
