@@ -150,12 +150,13 @@ _BITS: dict[torch.device, torch.Tensor] = {}
 
 def _unpack(words: torch.Tensor) -> torch.Tensor:
     """Bool [rows, words * 32] from int32 bitmasks [rows, words] (little-endian, as llguidance
-    writes them): one table lookup per byte, on the words' device."""
+    writes them): one table row of 8 bools per byte, on the words' device."""
     table = _BITS.get(words.device)
     if table is None:
         table = _BITS[words.device] = ((torch.arange(256).view(-1, 1) >> torch.arange(8)) & 1).to(
-            device=words.device, dtype=torch.uint8)
-    return torch.nn.functional.embedding(words.view(torch.uint8).long(), table).view(words.shape[0], -1).bool()
+            device=words.device, dtype=torch.bool)
+    index = words.view(torch.uint8).view(-1).int()
+    return table.index_select(0, index).view(words.shape[0], -1)
 
 
 def _bit(index: int) -> int:
