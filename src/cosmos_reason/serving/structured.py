@@ -93,7 +93,8 @@ def _spec(field: str, kind: Kind, value: Any) -> str:
             raise _bad(field, "must be a non-empty list of non-empty strings")
         return json.dumps(value)
     if not isinstance(value, str) or not value:
-        raise _bad(field, f"must be a non-empty string ({'a regular expression' if kind == 'regex' else 'Lark or GBNF'})")
+        what = "a regular expression" if kind == "regex" else "Lark or GBNF"
+        raise _bad(field, f"must be a non-empty string ({what})")
     return value
 
 

@@ -36,7 +36,7 @@ class Grammars:
         self.vocab_size = vocab_size  # the logits' width: ids past the tokenizer's are never allowed
         self._tokenizer = None
         self._forced_close: list[int] = []
-        self._words = 0  # int32 words in llguidance's bitmask (its own rounding of the vocabulary)
+        self._words = 0  # int32 words of one row's mask: ceil(vocabulary / 32), as llguidance writes it
         self._cache: OrderedDict[Constraint, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -103,7 +103,6 @@ class RowGrammar:
         self.tokenizer = compiled.tokenizer
         self.forced_close = compiled.forced_close
         self.thinking_budget = thinking_budget
-        self.vocab_size = compiled.vocab_size
         self.words = compiled.words
         self.taken = 0
         self._thinking = thinking_budget is not None
