@@ -324,3 +324,33 @@ def test_an_output_that_cannot_be_written_or_bad_options_are_one_line(tmp_path: 
     bad = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(tmp_path / "o.jsonl"), "--options", "{bad",
                    "--server", fake_server.url)
     assert bad.returncode == 2 and "argument --options: not valid JSON" in bad.stderr
+
+
+async def test_a_schema_constrains_each_answer_and_its_object_is_parsed(tmp_path: Path):
+    """`annotate --schema` (or a manifest row's `schema`) sends it as response_format; `parsed` is the object."""
+    write_images(tmp_path, 2)
+    schema = {"type": "object", "properties": {"color": {"enum": ["red", "blue"]}}, "required": ["color"]}
+    manifest = tmp_path / "list.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in [
+        {"path": "img0000.png", "prompt": "Color?"},
+        {"path": "img0001.png", "prompt": "Color?", "schema": {"type": "object"}},
+    ]) + "\n")
+    engine = ScriptedEngine(pieces=['{"color":', '"red"}'])
+    out = tmp_path / "results.jsonl"
+    await annotate(discover(str(manifest), options={"schema": schema}), out, engine, concurrency=1)
+    rows = {Path(r["item"]).name: r for r in read_lines(out)}
+    assert rows["img0000.png"]["parsed"] == {"color": "red"} and rows["img0000.png"]["error"] is None
+    constraints = sorted(request.sampling.constraint.spec for request in engine.requests)
+    assert constraints == sorted([json.dumps(schema, sort_keys=True, separators=(",", ":")), '{"type":"object"}'])
+    assert rows["img0001.png"]["options"] == {"schema": {"type": "object"}}  # the row's own schema wins
+
+
+def test_the_schema_flag_reads_a_jsonschema_file(tmp_path: Path):
+    from cosmos_reason.jobs.cli import schema_file
+
+    path = tmp_path / "schema.json"
+    path.write_text('{"type": "object"}')
+    assert schema_file(str(path)) == {"type": "object"}
+    path.write_text("[1]")
+    with pytest.raises(Exception, match="JSON object"):
+        schema_file(str(path))
