@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from cosmos_reason.engine.base import EngineError, EngineOverloadedError
 from cosmos_reason.jobs.annotate import AnnotateJob
 from cosmos_reason.jobs.clients import server_target
@@ -249,3 +251,33 @@ def test_the_progress_total_counts_media_only_and_a_resume_leaves_skipped_items_
     again = run_jobs(*common, "--quiet")  # the closing log line: done/total and the rate of new work
     assert summary_of(again)["skipped"] == 3
     assert "annotate: 3/3 (0 failed), 0.00/s, ETA ?" in again.stderr, again.stderr
+
+
+async def test_a_schema_constrains_each_answer_and_its_object_is_parsed(tmp_path: Path):
+    """`annotate --schema` (or a manifest row's `schema`) sends it as response_format; `parsed` is the object."""
+    write_images(tmp_path, 2)
+    schema = {"type": "object", "properties": {"color": {"enum": ["red", "blue"]}}, "required": ["color"]}
+    manifest = tmp_path / "list.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in [
+        {"path": "img0000.png", "prompt": "Color?"},
+        {"path": "img0001.png", "prompt": "Color?", "schema": {"type": "object"}},
+    ]) + "\n")
+    engine = ScriptedEngine(pieces=['{"color":', '"red"}'])
+    out = tmp_path / "results.jsonl"
+    await annotate(discover(str(manifest), options={"schema": schema}), out, engine, concurrency=1)
+    rows = {Path(r["item"]).name: r for r in read_lines(out)}
+    assert rows["img0000.png"]["parsed"] == {"color": "red"} and rows["img0000.png"]["error"] is None
+    constraints = sorted(request.sampling.constraint.spec for request in engine.requests)
+    assert constraints == sorted([json.dumps(schema, sort_keys=True, separators=(",", ":")), '{"type":"object"}'])
+    assert rows["img0001.png"]["options"] == {"schema": {"type": "object"}}  # the row's own schema wins
+
+
+def test_the_schema_flag_reads_a_jsonschema_file(tmp_path: Path):
+    from cosmos_reason.jobs.cli import schema_file
+
+    path = tmp_path / "schema.json"
+    path.write_text('{"type": "object"}')
+    assert schema_file(str(path)) == {"type": "object"}
+    path.write_text("[1]")
+    with pytest.raises(Exception, match="JSON object"):
+        schema_file(str(path))

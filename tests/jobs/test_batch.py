@@ -190,3 +190,16 @@ def test_run_batch_command_with_another_model_exits_non_zero_with_the_hint(tmp_p
                       "--force-model")
     assert forced.returncode == 0 and summary_of(forced)["done"] == 6, forced.stderr
 
+
+
+async def test_response_format_in_a_request_body_is_honoured(tmp_path: Path):
+    schema = {"type": "object", "properties": {"a": {"enum": ["x"]}}}
+    rows = [_chat("json", "JSON please.", response_format={"type": "json_schema",
+                                                            "json_schema": {"name": "a", "schema": schema}}),
+            _chat("bad", "JSON please.", guided_regex="(?=x)")]
+    engine = ScriptedEngine(pieces=['{"a":"x"}'])
+    await _run(_write(tmp_path / "in.jsonl", rows), tmp_path / "out.jsonl", engine)
+    assert [request.sampling.constraint.kind for request in engine.requests] == ["json"]
+    lines = {line["custom_id"]: line for line in read_lines(tmp_path / "out.jsonl")}
+    assert lines["json"]["response"]["body"]["choices"][0]["message"]["content"] == '{"a":"x"}'
+    assert lines["bad"]["response"]["status_code"] == 400

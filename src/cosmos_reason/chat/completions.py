@@ -42,6 +42,7 @@ from ..settings import Settings
 from .fields import check_fields
 from .prepare import prepare_request
 from .sampling import sampling_params
+from .structured import request_constraint
 from .shaping import ChoiceShaper, choice_logprobs, delta_fields
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ class ChatService:
         prepared = prepare_request(request, self.settings, family)
         request = prepared.request
         defaults = self.settings.sampling.over(family.sampling)
-        sampling = sampling_params(request, defaults, self.settings.max_n, max_tokens_given)
+        constraint = request_constraint(request, family.reasoning if prepared.reasoning else None)
+        sampling = sampling_params(request, defaults, self.settings.max_n, max_tokens_given, constraint)
         conversation = await build_conversation(request.messages, self.media, prepared.media_options)
         return request, GenerationRequest(request_id, conversation, sampling)
 

@@ -25,10 +25,6 @@ def _false(value: Any) -> bool:
     return value is False
 
 
-def _response_format(value: Any) -> bool:
-    return value is not None and not (isinstance(value, dict) and value.get("type") == "text")
-
-
 def _choice(value: Any) -> bool:
     return value is not None and value not in ("none", "auto")
 
@@ -37,17 +33,15 @@ def _modalities(value: Any) -> bool:
     return value is not None and value != ["text"]
 
 
-_STRUCTURED = "structured output is not supported yet"
+_STRUCTURED = "use response_format, structured_outputs or guided_json/regex/choice/grammar"
 _TOOLS = "tool calling is not supported"
 _SAMPLING = "this sampling control is not supported"
 _PROMPT = "the prompt is always rendered with the model's own chat template"
 
 #: field -> (is it in use?, why it is refused). Null is always "not given".
 REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "response_format": (_response_format, _STRUCTURED + ' (only {"type": "text"})'),
-    **{name: (_set, _STRUCTURED) for name in (
-        "guided_json", "guided_regex", "guided_choice", "guided_grammar", "guided_decoding_backend",
-        "guided_whitespace_pattern", "structured_outputs", "structural_tag", "regex", "ebnf", "json_schema")},
+    "guided_whitespace_pattern": (_set, "structured JSON is always compact"),
+    **{name: (_set, _STRUCTURED) for name in ("structural_tag", "regex", "ebnf", "json_schema")},
     "tools": (_set, _TOOLS),
     "tool_choice": (_choice, _TOOLS + ' (only "none" or "auto")'),
     "functions": (_set, _TOOLS),

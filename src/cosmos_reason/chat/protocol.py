@@ -1,7 +1,7 @@
 """OpenAI chat-completions wire format: what clients send and what we answer.
 
 Request models accept unknown fields (OpenAI clients send extras such as `user`); the
-chat service refuses the known ones that would change the output (serving/fields.py) and
+chat service refuses the known ones that would change the output (chat/fields.py) and
 logs the rest. A declared field sent as null means its default.
 """
 
@@ -24,7 +24,7 @@ from ..media.options import MEDIA_OPTION_NAMES, MediaOptions
 
 
 class _Lenient(BaseModel):
-    """Unknown fields are kept (see serving/fields.py for the ones refused); a declared field
+    """Unknown fields are kept (see chat/fields.py for the ones refused); a declared field
     sent as null means "not given", as the openai SDK's types allow null for every optional field."""
 
     model_config = ConfigDict(extra="allow")
@@ -140,6 +140,14 @@ class ChatCompletionRequest(_Lenient):
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # Structured output (OpenAI's, vLLM's and its legacy names): checked and normalised by
+    # chat/structured.py, which names the field in a 400.
+    response_format: Any = None
+    structured_outputs: Any = None
+    guided_json: Any = None
+    guided_regex: Any = None
+    guided_choice: Any = None
+    guided_grammar: Any = None
 
     @field_validator("stop")
     @classmethod

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ..engine.base import SamplingParams
+from ..engine.structured import Constraint
 from ..errors import APIError
 from .protocol import ChatCompletionRequest
 from ..families.base import SamplingDefaults
 
 
 def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, max_n: int,
-                    strict_max_tokens: bool = False) -> SamplingParams:
+                    strict_max_tokens: bool = False, constraint: Constraint | None = None) -> SamplingParams:
     """`strict_max_tokens`: the client (not a recipe or the server default) chose max_tokens."""
     if request.n > max_n:
         raise APIError(400, f"n: at most {max_n} choices per request, got {request.n}", param="n")
@@ -31,6 +32,7 @@ def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, 
         logprobs=request.logprobs,
         top_logprobs=request.top_logprobs or 0,
         strict_max_tokens=strict_max_tokens,
+        constraint=constraint,
     )
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("cosmos_reason.jobs")
@@ -47,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="items whose lines in --out were asked with other options (prompt, task, options): "
                                "replace those lines instead of refusing to run")
     annotate.add_argument("--limit", type=int, help="only the first N items")
+    annotate.add_argument("--schema", type=schema_file, metavar="FILE",
+                          help="a JSON schema file: every answer is constrained to it (structured output) and "
+                               "the parsed object goes in `parsed` (a manifest row's own `schema` wins)")
     _request_options(annotate)
     _target_options(annotate, ray=True)
     ray = annotate.add_argument_group("Ray (needs the [ray] extra)")
@@ -125,6 +129,16 @@ def _json_object(text: str) -> dict[str, Any]:
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"nframes\": 8}}', got {text!r}")
+    return value
+
+
+def schema_file(path: str) -> dict[str, Any]:
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read a JSON schema from {path}: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{path}: a JSON schema is a JSON object")
     return value
 
 
@@ -215,8 +229,9 @@ def annotate_command(args: argparse.Namespace) -> int:
         except UnknownTaskError as exc:
             return _fail(str(exc), 2)
     try:
+        schema = {"schema": args.schema} if args.schema is not None else {}
         items = discover(args.input, manifest=args.manifest, prompt=args.prompt, task=args.task,
-                         options=_options(args))
+                         options=_options(args) | schema)
     except InputError as exc:
         return _fail(str(exc))
     if args.limit is not None:
@@ -283,7 +298,6 @@ def _guard(run, job):
 
 
 def critic_command(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from .critic import best, chart_title, earlier_rows, plot_ranking, run_critic, write_ranking
     from .execution import RetryPolicy

@@ -40,6 +40,7 @@ MANIFEST_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv
 REQUEST_OPTION_NAMES = (
     "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "repetition_penalty",
     "seed", "n", "stop", "reasoning", "system", "raw_output", "ignore_eos",
+    "schema",  # a JSON schema: the answer is constrained to it (work.py sends it as response_format)
 )
 OPTION_NAMES = frozenset(MEDIA_OPTION_NAMES) | frozenset(REQUEST_OPTION_NAMES)
 SOURCE_KEYS = ("path", "url", "file", "item", "image", "video", "media", "uri", "filename")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -94,6 +95,9 @@ def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, A
     """The chat request for one item: the media part, then the prompt (none: the task's question)."""
     request, media = split_options(dict(work.options))
     system = request.pop("system", None)
+    schema = request.pop("schema", None)
+    if schema is not None:  # structured output (docs/api.md); the reply's `parsed` is the object
+        request["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
     kind = work.kind or "image"
     content: list[dict[str, Any]] = [{"type": f"{kind}_url", f"{kind}_url": {"url": media_url(work, data)}}]
     if work.prompt:
@@ -111,10 +115,11 @@ def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, A
     return body
 
 
-def result_fields(body: dict[str, Any], task: str | None) -> Row:
-    """Answer, reasoning, parsed fields and usage from a chat completion."""
+def result_fields(body: dict[str, Any], task: str | None, schema: bool = False) -> Row:
+    """Answer, reasoning, parsed fields and usage from a chat completion. With a `schema` the
+    answer is JSON constrained to it: `parsed` is the object (null if it was cut short)."""
     recipe = get_task(task) if task else None
-    parse = recipe is not None and recipe.answer_parser != "text"
+    parse = recipe is not None and recipe.answer_parser != "text" and not schema
     choices = []
     for choice in sorted(body.get("choices") or [], key=lambda c: c.get("index", 0)):
         message = choice.get("message") or {}
@@ -123,7 +128,7 @@ def result_fields(body: dict[str, Any], task: str | None) -> Row:
             "content": content,
             "reasoning": message.get("reasoning_content") or message.get("reasoning"),
             "finish_reason": choice.get("finish_reason"),
-            "parsed": parse_answer(recipe, content or "") if parse else None,
+            "parsed": _json_answer(content) if schema else parse_answer(recipe, content or "") if parse else None,
         })
     first = choices[0] if choices else {}
     fields: Row = {
@@ -139,6 +144,13 @@ def result_fields(body: dict[str, Any], task: str | None) -> Row:
     if recipe is not None and recipe.name == "critic" and choices:
         fields["critic_score"] = critic_score([c["parsed"] or {} for c in choices])
     return fields
+
+
+def _json_answer(content: str | None) -> Any:
+    try:
+        return json.loads(content or "")
+    except ValueError:  # cut short by max_tokens
+        return None
 
 
 def error_row(work: Work, message: str, *, kind: str, status: int | None = None, retryable: bool = False,
@@ -188,7 +200,8 @@ async def execute(target: Target, model: str | None, policy: RetryPolicy, work: 
         row = error_row(work, item_message(work, reply.error_message()), kind="http", status=reply.status,
                         model=model, request_id=reply.request_id, usage=usage)
         return _timed(row, started, attempts, reply.seconds)
-    row = {**work.base_row(), **result_fields(reply.body, work.task), "request_id": reply.request_id,
+    row = {**work.base_row(), **result_fields(reply.body, work.task, "schema" in work.options),
+           "request_id": reply.request_id,
            "error": None}
     return _timed(row, started, attempts, reply.seconds)
 

@@ -22,10 +22,14 @@ only on its own draws, so a seeded request's tokens do not depend on its neighbo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..base import SamplingParams
+
+if TYPE_CHECKING:
+    from .grammar import RowGrammar
 
 TRIES = 4  # rejection rounds before a row takes the exact path
 
@@ -34,6 +38,7 @@ TRIES = 4  # rejection rounds before a row takes the exact path
 class RowSampling:
     params: SamplingParams
     generator: torch.Generator | None
+    grammar: RowGrammar | None = None  # structured output: the tokens it allows (grammar.py)
 
 
 def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) -> list[int | None]:

@@ -27,6 +27,7 @@ from ..base import (
     NextTokenScores,
     PromptTooLongError,
 )
+from .grammar import Grammars
 from .inputs import build_inputs
 from .loading import LoadedModel
 from .runner import ModelRunner
@@ -57,6 +58,7 @@ class HFEngine:
         self._eos_ids = frozenset(_eos_ids(self.model))
         self._preprocess = ThreadPoolExecutor(self.limits.preprocess_workers, thread_name_prefix="preprocess")
         self._groups: dict[str, Group] = {}
+        self._grammars = Grammars(self.tokenizer, self._info.vocab_size or len(self.tokenizer))
         self.scheduler = Scheduler(ModelRunner(self.model), self.limits.max_num_seqs, self.limits.max_queued_requests,
                                    self.limits.max_prefill_tokens)
 
@@ -71,6 +73,9 @@ class HFEngine:
         loop = asyncio.get_running_loop()
         inputs = await loop.run_in_executor(self._preprocess, self._build_inputs, request.conversation)
         group = self._group(request, inputs, loop)
+        if request.sampling.constraint is not None:  # compiled once per constraint, off the event loop
+            group.grammar = await loop.run_in_executor(self._preprocess, self._grammars.compile,
+                                                       request.sampling.constraint)
         self.scheduler.submit(group)
         self._groups[request.request_id] = group
         finished = False

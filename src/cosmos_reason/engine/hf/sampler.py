@@ -11,6 +11,10 @@ the repetition penalty gathers and scatters every row's token history at once
 take one argmax, and the rows that sample draw together (draw.py: exact
 transformers distributions without sorting the vocabulary).
 
+A row with a structured-output grammar (grammar.py) has the tokens it does not allow masked
+to -inf after the penalties, so greedy rows pick the unconstrained token whenever it is
+allowed; the chosen token then advances its grammar.
+
 One row's failure is that row's alone: a row whose scores are not a
 distribution gets an exception in place of its token, and the scheduler ends
 that request with an error while the rest of the batch goes on.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import torch
 
 from .draw import RowSampling, sample
+from .grammar import advance_grammars, apply_grammars
 
 
 class History:
@@ -123,12 +128,16 @@ def choose_tokens(logits: torch.Tensor, history: torch.Tensor, penalty: torch.Te
         apply_repetition_penalty(logits, history, penalty)
     if any(row.params.presence_penalty or row.params.frequency_penalty for row in rows) and any(generated):
         apply_presence_frequency(logits, history, generated, rows)
+    grammars = [row.grammar for row in rows]
+    failed = apply_grammars(logits, grammars) if any(grammars) else [None] * len(rows)
     best, argmax = logits.max(dim=-1)  # NaN anywhere in a row makes its max NaN
     tokens: list[int | Exception] = list(argmax.tolist())
     broken = (torch.isnan(best) | (best == float("-inf"))).tolist()
     sampled = []
     for i, row in enumerate(rows):
-        if broken[i]:
+        if failed[i] is not None:
+            tokens[i] = SamplingFailed(f"structured output failed: {failed[i]}")
+        elif broken[i]:
             tokens[i] = SamplingFailed("the adjusted logits are not finite (check the penalties and logit_bias)")
         elif not row.params.greedy:
             sampled.append(i)
@@ -138,7 +147,16 @@ def choose_tokens(logits: torch.Tensor, history: torch.Tensor, penalty: torch.Te
         for i, token in zip(sampled, drawn):
             tokens[i] = token if token is not None else SamplingFailed(
                 f"temperature {rows[i].params.temperature:g} and the penalties left no valid distribution")
+    if any(grammars):
+        _advance(grammars, tokens)
     return tokens
+
+
+def _advance(grammars: list, tokens: list[int | Exception]) -> None:
+    """Each constrained row's grammar takes the row's token."""
+    for i, failure in enumerate(advance_grammars(grammars, tokens)):
+        if failure is not None:
+            tokens[i] = SamplingFailed(f"structured output failed: {failure}")
 
 
 def token_logprobs(logits: torch.Tensor, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:

@@ -48,6 +48,7 @@ class Group:
     prompt_tokens: int = 0
     queue: Any = None  # the event loop's end of emit
     score_ids: tuple[int, ...] | None = None  # prefill only: report these tokens' log-probabilities
+    grammar: Any = None  # structured output: its CompiledGrammar (grammar.py), each row gets its own state
 
     @property
     def prompt_ids(self) -> torch.Tensor:
@@ -61,7 +62,8 @@ class Group:
                 index=i,
                 detok=IncrementalDetokenizer(self.decode),
                 stops=StopMatcher(self.sampling.stop),
-                sampling=RowSampling(self.sampling, _generator(seed, i, self.prompt_ids.device)),
+                sampling=RowSampling(self.sampling, _generator(seed, i, self.prompt_ids.device),
+                                     self.grammar.row(self.sampling.max_tokens) if self.grammar else None),
                 length=self.prompt_tokens,
                 rope_delta=rope_delta,
             )
