@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Literal
 
 from ..engine.base import (
     Delta,
@@ -199,7 +200,9 @@ async def _guarded(deltas: AsyncIterator[Delta], max_tokens_param: str = "max_to
             async for delta in deltas:
                 yield delta
     finally:
-        await deltas.aclose()
+        aclose = getattr(deltas, "aclose", None)  # engines' generate() is an async generator
+        if aclose is not None:
+            await aclose()
 
 
 @contextlib.contextmanager
@@ -217,7 +220,7 @@ def engine_errors(max_tokens_param: str = "max_tokens") -> Iterator[None]:
         raise APIError(exc.status, str(exc), code=exc.code) from None
 
 
-def _reason(reason: str | None) -> str:
+def _reason(reason: str | None) -> Literal["stop", "length"]:
     # An aborted choice only reaches a client that is still listening during shutdown.
     return "length" if reason == "length" else "stop"
 

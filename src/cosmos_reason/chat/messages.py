@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -21,7 +21,7 @@ from ..media.options import MediaOptions
 from .protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
 
 T = TypeVar("T")
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES: dict[str, Literal["system", "user", "assistant"]] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
 async def build_conversation(
@@ -55,10 +55,12 @@ async def _turn(index: int, message: ChatMessage, media: MediaLoader, options: M
 async def _in_order(work: list[Awaitable[T]]) -> list[T]:
     """Load every part at once (the media pool bounds the real work); report the first failure in message order."""
     results = await asyncio.gather(*work, return_exceptions=True)
+    loaded: list[T] = []
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    return results
+        loaded.append(result)
+    return loaded
 
 
 async def _part(part: TextPart | ImageURLPart | VideoURLPart, where: str, media: MediaLoader,

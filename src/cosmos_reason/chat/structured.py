@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 from ..families.base import ReasoningFormat
-from ..engine.structured import ANY_OBJECT, Constraint, ConstraintError, Kind, check
+from ..engine.structured import ANY_OBJECT, KINDS, Constraint, ConstraintError, Kind, check
 from ..errors import APIError
 from .protocol import ChatCompletionRequest
 
-LEGACY = {"guided_json": "json", "guided_regex": "regex", "guided_choice": "choice", "guided_grammar": "grammar"}
+LEGACY: dict[str, Kind] = {"guided_json": "json", "guided_regex": "regex", "guided_choice": "choice",
+                           "guided_grammar": "grammar"}
 # structured_outputs keys that leave the output as we make it anyway
 HARMLESS = {"disable_fallback": lambda v: True, "disable_any_whitespace": lambda v: v is not False,
             "disable_additional_properties": lambda v: v is not True, "backend": lambda v: True}
@@ -70,8 +71,8 @@ def _structured(value: Any) -> tuple[str, Kind, Any] | None:
                and not (k in HARMLESS and HARMLESS[k](v))]
     if refused:
         raise _bad(f"structured_outputs.{refused[0]}", "not supported by this server")
-    given = [(f"structured_outputs.{k}", k, value[k]) for k in ("json", "regex", "choice", "grammar")
-             if value.get(k) is not None]
+    given: list[tuple[str, Kind, Any]] = [(f"structured_outputs.{k}", k, value[k]) for k in KINDS
+                                          if value.get(k) is not None]
     if value.get("json_object"):
         given.append(("structured_outputs.json_object", "json", ANY_OBJECT))
     if len(given) > 1:

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
     import httpcore
 
+    from ..metrics import Metrics
+
 T = TypeVar("T")
 
 #: How long an http(s) URL's content id is remembered, so a repeat skips the download.
@@ -64,7 +66,7 @@ class MediaLoader:
         self.settings = settings = settings or MediaSettings()
         self.geometry = geometry
         self.video_defaults = video_defaults or MediaOptions()
-        self.metrics = None  # set by create_app
+        self.metrics: Metrics | None = None  # set by create_app
         #: The model's context in tokens (None: unknown), asked at each load: create_app
         #: points it at the engine, whose context an upstream may only learn later.
         self.context_length: Callable[[], int | None] = lambda: None
@@ -134,12 +136,11 @@ class MediaLoader:
         if source.content is None:
             return await self._decode(kind, source, decode, None)
         key = (kind, source.content, params)
-        hit = self.cache.get(key)
-        if hit is None:
-            hit = await self._decode_once(key, kind, source, decode)
+        cached = self.cache.get(key)
+        result: T = cached if cached is not None else await self._decode_once(key, kind, source, decode)
         if source.origin is not None:
             self.url_memo.put(source.origin, source.content)
-        return hit
+        return result
 
     async def _source(self, kind: str, url: str) -> _Source:
         scheme = _scheme(url)

@@ -11,9 +11,10 @@ def pts_timeline(packets: list[av.Packet]) -> dict[int, int] | None:
     None when some packet has no pts or two share one: then frames are counted instead.
     """
     stamps = [packet.pts for packet in packets]
-    if any(stamp is None for stamp in stamps) or len(set(stamps)) != len(stamps):
+    known = [stamp for stamp in stamps if stamp is not None]
+    if len(known) != len(stamps) or len(set(known)) != len(known):
         return None
-    return {stamp: index for index, stamp in enumerate(sorted(stamps))}
+    return {stamp: index for index, stamp in enumerate(sorted(known))}
 
 
 def disposable_packets(codec: av.CodecContext, packets: list[av.Packet]) -> set[int]:

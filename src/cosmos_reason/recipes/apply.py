@@ -77,9 +77,10 @@ def system_text(message: ChatMessage) -> str:
     content = message.content
     if content is None or isinstance(content, str):
         return (content or "").strip()
-    if any(not isinstance(part, TextPart) for part in content):
+    texts = [part.text for part in content if isinstance(part, TextPart)]
+    if len(texts) != len(content):
         raise ValueError("a system message may only contain text parts")
-    return "\n".join(part.text for part in content).strip()
+    return "\n".join(texts).strip()
 
 
 def _merge_system(recipe: TaskRecipe, client_texts: list[str]) -> str | None:

@@ -136,7 +136,7 @@ class RowGrammar:
     def _forced_token(self) -> int | None:
         """While thinking past its budget: the next token of the closing tag, once the grammar
         takes the whole tag from here (not in the middle of a character)."""
-        if not self._thinking or self.taken < self.thinking_budget:
+        if not self._thinking or self.thinking_budget is None or self.taken < self.thinking_budget:
             return None
         if not self._closing:
             if self.matcher.validate_tokens(self.forced_close) < len(self.forced_close):
@@ -174,15 +174,16 @@ def apply_grammars(logits: torch.Tensor, grammars: list[RowGrammar | None]) -> l
     slower on two busy cores: masks of similar states are cached and cost microseconds). Returns,
     per row, the error of a grammar that broke (else None)."""
     errors: list[Exception | None] = [None] * len(grammars)
-    rows = [i for i, grammar in enumerate(grammars) if grammar is not None]
-    if not rows:
+    constrained = [(i, grammar) for i, grammar in enumerate(grammars) if grammar is not None]
+    if not constrained:
         return errors
-    width = grammars[rows[0]].words
+    rows = [i for i, _ in constrained]
+    width = constrained[0][1].words
     words = torch.zeros((len(rows), width), dtype=torch.int32)
-    for k, i in enumerate(rows):
+    for k, (i, grammar) in enumerate(constrained):
         try:
-            if not grammars[i].fill(words[k]):
-                grammars[i].matcher.unsafe_compute_mask_ptr(words[k].data_ptr(), width * 4)
+            if not grammar.fill(words[k]):
+                grammar.matcher.unsafe_compute_mask_ptr(words[k].data_ptr(), width * 4)
         except GrammarFailed as exc:
             errors[i] = exc
     allowed = _unpack(words.to(logits.device))

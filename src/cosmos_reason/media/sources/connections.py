@@ -31,7 +31,7 @@ USER_AGENT = "cosmos-reason/0.1 (media fetcher)"
 async def system_resolver(host: str, port: int) -> list[str]:
     """The event loop's getaddrinfo (a thread; never blocks the loop)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):

@@ -80,15 +80,16 @@ class HttpFetcher:
         self.policy = policy
         self.max_redirects = max_redirects
         self.per_host = per_host
-        self._client_args = {"resolver": resolver, "inner": inner, "ssl_context": ssl_context,
-                             "max_connections": max_connections}
+        self._resolver, self._inner, self._ssl_context = resolver, inner, ssl_context
+        self._max_connections = max_connections
         self._client: httpx.AsyncClient | None = None
         self._hosts = _HostShares(per_host)
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = guarded_client(self.policy, **self._client_args)
+            self._client = guarded_client(self.policy, resolver=self._resolver, inner=self._inner,
+                                          ssl_context=self._ssl_context, max_connections=self._max_connections)
         return self._client
 
     async def close(self) -> None:

@@ -57,7 +57,7 @@ def decode(
             codec.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of this path
             sent = _packets_to_send(packets, plan, timeline, disposable)
             for frame in _pictures(codec, sent):
-                index = count if timeline is None else timeline.get(frame.pts, -1)
+                index = count if timeline is None or frame.pts is None else timeline.get(frame.pts, -1)
                 count += 1
                 if index < 0:
                     break  # a picture we cannot place: the caller retries by counting
@@ -74,12 +74,13 @@ def _packets_to_send(
     packets: list[av.Packet], plan: SamplePlan, timeline: dict[int, int] | None, disposable: set[int]
 ) -> Iterator[av.Packet]:
     for position, packet in enumerate(packets):
-        if timeline is not None and position in disposable and timeline[packet.pts] not in plan.slots:
+        if (timeline is not None and position in disposable and packet.pts is not None
+                and timeline[packet.pts] not in plan.slots):
             continue  # nothing refers to this picture and we do not keep it: skip decoding it
         yield packet
 
 
-def _pictures(codec: av.CodecContext, packets: Iterator[av.Packet]) -> Iterator[av.VideoFrame]:
+def _pictures(codec: av.VideoCodecContext, packets: Iterator[av.Packet]) -> Iterator[av.VideoFrame]:
     try:
         for packet in packets:
             yield from codec.decode(packet)

@@ -17,7 +17,7 @@ from ..errors import MediaError
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     """The first video stream, or MediaError naming what the data holds instead."""
     if not container.streams.video:
-        kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
+        kinds: list[str] = sorted({str(stream.type) for stream in container.streams}) or ["no streams"]
         raise MediaError(f"data has no video stream (found: {', '.join(kinds)})")
     stream = container.streams.video[0]
     if stream.codec_context is None:
