@@ -43,7 +43,7 @@ from ..settings import Settings
 from .fields import check_fields
 from .prepare import prepare_request
 from .sampling import sampling_params
-from .structured import request_constraint
+from .response_format import request_constraint
 from .shaping import ChoiceShaper, choice_logprobs, delta_fields
 
 log = logging.getLogger(__name__)

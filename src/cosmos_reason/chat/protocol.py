@@ -141,7 +141,7 @@ class ChatCompletionRequest(_Lenient):
     stream: bool = False
     stream_options: StreamOptions | None = None
     # Structured output (OpenAI's, vLLM's and its legacy names): checked and normalised by
-    # chat/structured.py, which names the field in a 400.
+    # chat/response_format.py, which names the field in a 400.
     response_format: Any = None
     structured_outputs: Any = None
     guided_json: Any = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..engine.base import SamplingParams
-from ..engine.structured import Constraint
+from ..engine.constraint import Constraint
 from ..errors import APIError
 from .protocol import ChatCompletionRequest
 from ..families.base import SamplingDefaults

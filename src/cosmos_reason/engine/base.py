@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..families.registry import default_family
 from ..families.base import ModelFamily
-from .structured import Constraint
+from .constraint import Constraint
 
 # ---- what an engine receives: roles, text and already-decoded media ----
 # Media are decoded before they reach an engine, so every engine (in-process or an
@@ -84,7 +84,7 @@ class SamplingParams:
     # The client chose max_tokens: more than the context leaves is refused (MaxTokensTooLargeError),
     # where a default max_tokens is cut to what fits.
     strict_max_tokens: bool = False
-    constraint: Constraint | None = None  # structured output (engine/structured.py)
+    constraint: Constraint | None = None  # structured output (engine/constraint.py)
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

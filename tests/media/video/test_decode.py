@@ -11,7 +11,7 @@ from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.media.packets import disposable_packets, pts_timeline
 from cosmos_reason.media.video.decode import decode
 from cosmos_reason.media.video.demux import read_packets
-from cosmos_reason.media.video.plan import SamplePlan
+from cosmos_reason.media.video.selection import SamplePlan
 from tests.media_factory import make_video
 from tests.media_factory import reason1_video
 

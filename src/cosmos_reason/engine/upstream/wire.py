@@ -7,7 +7,7 @@ server-sent event stream we read back (engine.py does the sending and failover).
   presence/frequency_penalty and logit_bias (when set), seed, stop, n, ignore_eos,
   logprobs/top_logprobs, always with `stream: true` and
   `stream_options.include_usage`, so that usage is the upstream's exact token counts;
-* structured output as the upstream's own field (structured.py; refused where it cannot be said);
+* structured output as the upstream's own field (constraint_fields.py; refused where it cannot be said);
 * our own server also gets `raw_output: true` (no reasoning split there: ours runs here)
   and `reasoning: false` (the instruction, if any, is already in the messages). Run vLLM
   without `--reasoning-parser`; if it splits anyway, its reasoning text is put back in
@@ -49,7 +49,7 @@ import aiohttp
 from ...families.base import ModelFamily
 from ..base import Conversation, Delta, FinishReason, ImageInput, SamplingParams, Text, TokenLogprob, VideoInput
 from .errors import UpstreamError
-from .structured import constraint_fields
+from .constraint_fields import constraint_fields
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def chat_body(conversation: Conversation, sampling: SamplingParams, model: str |
         body["reasoning"] = False
     elif videos:
         body.update(family.upstream_video_fields(videos))
-    body.update(constraint_fields(sampling.constraint, api))  # engine/upstream/structured.py
+    body.update(constraint_fields(sampling.constraint, api))  # engine/upstream/constraint_fields.py
     return body
 
 

@@ -14,7 +14,7 @@ rounded float32 linspace indices, torchvision's bicubic antialiased resize. But:
   while the decoder goes on, so memory holds the compressed packets (about the input's
   size) plus the kept, already-resized frames: never the whole video.
 
-The steps, one module each: demux.py (header, packets), plan.py (which frames),
+The steps, one module each: demux.py (header, packets), selection.py (which frames),
 decode.py (decoding), frames.py (RGB, rotation, resize), load.py (`load_video`, which
 runs them). `load_video` is synchronous and CPU-bound; the server calls it in a worker
 pool. Options and limits: docs/media.md.

@@ -18,7 +18,7 @@ from ..errors import MediaError
 from ..options import DEFAULT_MAX_IMAGE_PIXELS, MediaOptions
 from ..vision_math import VisionGeometry
 from .frames import FrameSink
-from .plan import SamplePlan
+from .selection import SamplePlan
 
 
 @dataclass

@@ -19,7 +19,7 @@ from av.video.reformatter import VideoReformatter
 from ..options import MediaOptions
 from ..resize import resizer
 from ..vision_math import VisionGeometry, video_frame_size
-from .plan import SamplePlan
+from .selection import SamplePlan
 
 #: Converted frames waiting for the helper thread: bounds memory when it falls behind.
 _MAX_PENDING = 4

@@ -1,6 +1,6 @@
 """`load_video`: bytes in, the sampled and resized frames the processor wants out, as a DecodedVideo.
 
-Reads the header and packets (demux.py), plans which frames to keep (plan.py), checks
+Reads the header and packets (demux.py), plans which frames to keep (selection.py), checks
 the result fits the model before decoding, then decodes (decode.py), falling back to
 slower, surer passes when the fast one misses frames. Overview: media/video/__init__.py;
 options and limits: docs/media.md.
@@ -21,7 +21,7 @@ from ..packets import disposable_packets, pts_timeline
 from ..vision_math import VisionGeometry
 from .decode import Decoded, decode
 from .demux import frame_rate, frame_size, read_packets, video_stream
-from .plan import SamplePlan, check_output_size
+from .selection import SamplePlan, check_output_size
 
 
 @dataclass(frozen=True)

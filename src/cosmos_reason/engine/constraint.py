@@ -1,4 +1,4 @@
-"""Structured output: the one constraint every request field becomes (chat/structured.py
+"""Structured output: the one constraint every request field becomes (chat/response_format.py
 reads the fields), and what it means as an llguidance grammar (the hf engine masks tokens
 with it; requests are checked with it whatever the engine). docs/api.md has the user's view.
 

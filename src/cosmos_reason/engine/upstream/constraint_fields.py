@@ -1,4 +1,4 @@
-"""A constraint (engine/structured.py) as the upstream's own request fields, so that the
+"""A constraint (engine/constraint.py) as the upstream's own request fields, so that the
 upstream enforces it, on the answer only when the output has the reasoning format:
 
 * our own server (api=cosmos): `structured_outputs`, with `reasoning: true` when the answer
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..structured import ANY_OBJECT, Constraint, answer_regex
+from ..constraint import ANY_OBJECT, Constraint, answer_regex
 
 
 def constraint_fields(constraint: Constraint | None, api: str) -> dict[str, Any]:

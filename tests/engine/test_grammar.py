@@ -11,7 +11,7 @@ import jsonschema
 
 from cosmos_reason.families.base import ReasoningFormat
 from cosmos_reason.families.reason1.constants import REASONING
-from cosmos_reason.engine.structured import Constraint
+from cosmos_reason.engine.constraint import Constraint
 from cosmos_reason.families.reasoning import split_reasoning
 
 from .conftest import collect

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from cosmos_reason.families.reason1.constants import REASONING
-from cosmos_reason.engine.structured import Constraint, llguidance_grammar
+from cosmos_reason.engine.constraint import Constraint, llguidance_grammar
 from cosmos_reason.errors import APIError
 from cosmos_reason.chat.protocol import ChatCompletionRequest
 from cosmos_reason.chat.fields import check_fields
-from cosmos_reason.chat.structured import request_constraint
+from cosmos_reason.chat.response_format import request_constraint
 
 SCHEMA = {"type": "object", "properties": {"a": {"enum": ["x", "y"]}}, "required": ["a"]}
 CANONICAL = json.dumps(SCHEMA, sort_keys=True, separators=(",", ":"))

@@ -11,7 +11,7 @@ from cosmos_reason.engine.base import Conversation, Text, Turn
 from cosmos_reason.engine.base import SamplingParams
 from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.families.reason1.constants import REASONING
-from cosmos_reason.engine.structured import Constraint, answer_regex
+from cosmos_reason.engine.constraint import Constraint, answer_regex
 from cosmos_reason.engine.upstream.wire import chat_body
 
 SCHEMA = {"type": "object", "properties": {"a": {"enum": ["x"]}}}
