@@ -86,3 +86,20 @@ def test_a_bad_schema_is_a_400_naming_the_field(server):
         client.chat.completions.create(model=MODEL_NAME, messages=[{"role": "user", "content": "Hi"}],
                                        extra_body={"guided_json": {"type": "array", "uniqueItems": True}})
     assert "guided_json" in str(caught.value) and "uniqueItems" in str(caught.value)
+
+
+@pytest.mark.parametrize("task", ["critic", "plausibility", "multiple_choice"])
+async def test_recipes_with_a_fixed_answer_format_always_parse(server, task: str) -> None:
+    """The recipe's own constraint, with its reasoning: on gibberish weights every answer still parses."""
+    from cosmos_reason.families.reason1 import REASON1
+    from cosmos_reason.recipes.recipe import parse_answer
+
+    client = openai.AsyncOpenAI(api_key=API_KEY, base_url=f"{server.url}/v1", max_retries=0, timeout=300)
+    completion = await client.chat.completions.create(
+        model=MODEL_NAME, messages=[{"role": "user", "content": "Look."}], n=3, temperature=1.0, max_tokens=64,
+        extra_body={"task": task})
+    recipe = REASON1.recipes[task]
+    for choice in completion.choices:
+        assert choice.finish_reason == "stop"
+        assert "parse_error" not in parse_answer(recipe, choice.message.content), choice.message.content
+        assert choice.message.model_extra.get("reasoning_content")  # the thinking stayed free

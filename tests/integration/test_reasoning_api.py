@@ -190,3 +190,23 @@ async def test_only_the_clients_max_tokens_is_strict_not_a_recipes(max_tokens, s
                                                   extra_body={"task": "caption"})
     assert engine.requests[-1].sampling.strict_max_tokens is strict
     assert engine.requests[-1].sampling.max_tokens == (max_tokens or 4096)
+
+
+async def test_a_task_with_a_machine_readable_answer_constrains_it_unless_the_request_says_otherwise():
+    engine = ScriptedEngine()
+    sdk = sdk_for(engine)
+    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "critic"})
+    constraint = engine.requests[-1].sampling.constraint
+    assert (constraint.kind, constraint.spec) == ("choice", '["Yes", "No"]')
+    assert constraint.reasoning is REASON1.reasoning  # free thinking, then the answer tags hold Yes or No
+    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "temporal_caption"})
+    constraint = engine.requests[-1].sampling.constraint
+    assert constraint.kind == "json" and constraint.reasoning is None and constraint.schema["type"] == "array"
+    await sdk.chat.completions.create(model=MODEL, messages=USER, response_format={"type": "text"},
+                                      extra_body={"task": "critic"})
+    assert engine.requests[-1].sampling.constraint is None  # free text asked for
+    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "critic",
+                                                                              "guided_choice": ["Yes", "No", "Unsure"]})
+    assert engine.requests[-1].sampling.constraint.spec == '["Yes", "No", "Unsure"]'  # the request's own wins
+    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "caption"})
+    assert engine.requests[-1].sampling.constraint is None  # a caption is free text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -463,3 +464,38 @@ def test_critic_score_counts_unparsable_samples_as_not_clean() -> None:
 def test_critic_score_needs_samples() -> None:
     with pytest.raises(ValueError):
         critic_score([])
+
+
+# --- answer formats ---
+
+
+EXAMPLE_ANSWERS = {
+    "critic": "<think>\nfine\n</think>\n\n<answer>\nNo\n</answer>",
+    "plausibility": "<think>\nok\n</think>\n\n<answer>\n4\n</answer>",
+    "temporal_caption": '[{"start":0,"end":1.5,"caption":"a ball rolls"}]',
+    "multiple_choice": "<think>\nB fits\n</think>\n\n<answer>\nB\n</answer>",
+    "driving_annotation": json.dumps({
+        "weather": None, "lighting": "dusk or dawn", "road_conditions": "dry asphalt", "road_type": "highway",
+        "junction_type": "none", "lanes": "3", "traffic_lights": None, "traffic_signs": None, "traffic": "light",
+        "ego_actions": ["keeps lane"], "hazards": [], "safety_summary": "Calm.", "difficulty": 1,
+        "rule_violation": False}),
+}
+
+
+def test_recipes_with_a_machine_readable_answer_constrain_it_and_their_answers_parse() -> None:
+    from cosmos_reason.engine.constraint import Constraint, check
+
+    formatted = {name for name, recipe in TASKS.items() if recipe.answer_format}
+    assert formatted == set(EXAMPLE_ANSWERS)
+    for name in formatted:
+        recipe = TASKS[name]
+        check(Constraint(*recipe.answer_format, REASONING if recipe.reasoning else None))  # type: ignore[arg-type]
+        assert "parse_error" not in parse_answer(recipe, EXAMPLE_ANSWERS[name]), name
+        assert describe_task(recipe)["answer_format"] == recipe.answer_format[0]
+    assert describe_task(TASKS["caption"])["answer_format"] == "text"
+
+
+def test_an_answer_format_of_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="answer_format kind"):
+        TaskRecipe(format=REASONING, name="x", title="x", description="x", system_prompt=None, default_question="q",
+                   answer_format=("xml", "<a/>"))

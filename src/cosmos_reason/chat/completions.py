@@ -43,7 +43,7 @@ from ..settings import Settings
 from .fields import check_fields
 from .prepare import prepare_request
 from .sampling import sampling_params
-from .response_format import request_constraint
+from .response_format import recipe_constraint, request_constraint
 from .shaping import ChoiceShaper, choice_logprobs, delta_fields
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ class ChatService:
         prepared = prepare_request(request, self.settings, family)
         request = prepared.request
         defaults = self.settings.sampling.over(family.sampling)
-        constraint = request_constraint(request, family.reasoning if prepared.reasoning else None)
+        frame = family.reasoning if prepared.reasoning else None
+        constraint = request_constraint(request, frame) or recipe_constraint(request, prepared.recipe, frame)
         sampling = sampling_params(request, defaults, self.settings.max_n, max_tokens_given, constraint)
         conversation = await build_conversation(request.messages, self.media, prepared.media_options)
         return request, GenerationRequest(request_id, conversation, sampling)

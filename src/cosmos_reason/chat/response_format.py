@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ..families.base import ReasoningFormat
+from ..recipes.recipe import TaskRecipe
 from ..engine.constraint import ANY_OBJECT, KINDS, Constraint, ConstraintError, Kind, check
 from ..errors import APIError
 from .protocol import ChatCompletionRequest
@@ -42,6 +43,18 @@ def request_constraint(request: ChatCompletionRequest, reasoning: ReasoningForma
     except ConstraintError as exc:
         raise APIError(400, f"{field}: {exc}", param=field, code="invalid_structured_output") from None
     return constraint
+
+
+def recipe_constraint(request: ChatCompletionRequest, recipe: TaskRecipe | None,
+                      reasoning: ReasoningFormat | None) -> Constraint | None:
+    """The recipe's own answer format as a constraint, when the request has none of its own and
+    did not ask for free text (response_format {"type": "text"})."""
+    if recipe is None or recipe.answer_format is None:
+        return None
+    if isinstance(request.response_format, dict) and request.response_format.get("type") == "text":
+        return None
+    kind, spec = recipe.answer_format
+    return Constraint(kind, spec, reasoning)  # type: ignore[arg-type]  # the recipe's kind is one of KINDS
 
 
 def _response_format(value: Any) -> tuple[str, Kind, Any] | None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..families.base import ModelFamily, ReasoningFormat
 
 QUESTION = "{question}"
+ANSWER_FORMAT_KINDS = ("json", "regex", "choice", "grammar")  # those of engine/constraint.py
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class TaskRecipe:
     own_format: bool = False
     answer_parser: str = "text"  # a key of answers.PARSERS
     answer_key: str | None = None  # field name in parse_answer's result; None: the kind's
+    # The structure its answer must have, as a structured-output constraint (kind, spec): e.g.
+    # ("choice", '["Yes", "No"]'), ("json", <schema as JSON text>). Applied unless the request
+    # gives its own constraint or asks for response_format {"type": "text"}; None: free text.
+    answer_format: tuple[str, str] | None = None
     sampling: Sampling = field(default_factory=Sampling)
     video: MediaOptions = field(default_factory=MediaOptions)  # video sampling it is about; None: not set
 
@@ -60,6 +65,8 @@ class TaskRecipe:
             raise ValueError(f"task {self.name!r}: answer_parser must be one of {sorted(PARSERS)}")
         if self.own_format and not self.reasoning:
             raise ValueError(f"task {self.name!r}: own_format needs reasoning")
+        if self.answer_format is not None and self.answer_format[0] not in ANSWER_FORMAT_KINDS:
+            raise ValueError(f"task {self.name!r}: answer_format kind must be one of {', '.join(ANSWER_FORMAT_KINDS)}")
 
 
 class UnknownTaskError(KeyError):
@@ -106,6 +113,7 @@ def describe_task(recipe: TaskRecipe) -> dict[str, Any]:
         "answer_parser": recipe.answer_parser,
         "answer_key": recipe.answer_key or PARSERS[recipe.answer_parser][0],
         "default_question": recipe.default_question,
+        "answer_format": recipe.answer_format[0] if recipe.answer_format else "text",
         "defaults": recipe_defaults(recipe),
     }
 

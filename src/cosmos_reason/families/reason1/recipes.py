@@ -6,6 +6,7 @@ the recipes package (docs/reasoning.md#task-recipes).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -13,6 +14,35 @@ from ...media.options import MediaOptions as Video
 from ...recipes.recipe import QUESTION, Sampling, TaskRecipe
 from . import prompts
 from .constants import GEOMETRY, REASONING, VIDEO_BUDGET
+
+#: temporal_caption's answer: the events in order, times in seconds.
+EVENTS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"start": {"type": "number"}, "end": {"type": "number"}, "caption": {"type": "string"}},
+        "required": ["start", "end", "caption"],
+        "additionalProperties": False,
+    },
+}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+#: driving_annotation's answer: the keys its prompt (prompts.DRIVING_ANNOTATION_SYSTEM) asks for.
+DRIVING_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "weather": _TEXT_OR_NULL, "lighting": {"type": "string"}, "road_conditions": {"type": "string"},
+        "road_type": {"type": "string"}, "junction_type": {"type": "string"}, "lanes": {"type": "string"},
+        "traffic_lights": _TEXT_OR_NULL, "traffic_signs": _TEXT_OR_NULL, "traffic": {"type": "string"},
+        "ego_actions": {"type": "array", "items": {"type": "string"}},
+        "hazards": {"type": "array", "items": {"type": "string"}},
+        "safety_summary": {"type": "string"}, "difficulty": {"type": "integer", "minimum": 1, "maximum": 4},
+        "rule_violation": {"type": "boolean"},
+    },
+    "required": ["weather", "lighting", "road_conditions", "road_type", "junction_type", "lanes", "traffic_lights",
+                 "traffic_signs", "traffic", "ego_actions", "hazards", "safety_summary", "difficulty",
+                 "rule_violation"],
+    "additionalProperties": False,
+}
 
 RECIPES = (
     TaskRecipe(
@@ -28,6 +58,7 @@ RECIPES = (
         own_format=True,
         answer_parser="yes_no",
         answer_key="anomaly",
+        answer_format=("choice", '["Yes", "No"]'),
         # The authors' critic sampling: the score needs n varied reviews, whatever the
         # server's own defaults are (a greedy server would give n identical ones).
         sampling=Sampling(
@@ -46,6 +77,7 @@ RECIPES = (
         reasoning=True,
         own_format=True,
         answer_parser="score_1_5",
+        answer_format=("choice", '["1", "2", "3", "4", "5"]'),
         sampling=Sampling(top_k=50),
         video=Video(fps=16, total_pixels=VIDEO_BUDGET),
     ),
@@ -67,6 +99,7 @@ RECIPES = (
         default_question="List the notable events in this video with their start and end times.",
         answer_parser="json",
         answer_key="events",
+        answer_format=("json", json.dumps(EVENTS_SCHEMA)),
     ),
     TaskRecipe(
         name="embodied_next_action",
@@ -107,6 +140,7 @@ RECIPES = (
         default_question="Annotate this driving video.",
         answer_parser="json",
         answer_key="annotation",
+        answer_format=("json", json.dumps(DRIVING_SCHEMA)),
         # The authors' auto-labelling recipe: 2 fps, 16x9 tokens (~144) a frame.
         video=Video(fps=2, max_pixels=16 * 9 * GEOMETRY.token_pixels),
     ),
@@ -121,6 +155,7 @@ RECIPES = (
         "put only that single letter inside <answer>.",
         reasoning=True,
         answer_parser="letter",
+        answer_format=("regex", "[A-Z]"),
         # The authors' benchmark settings, but max_tokens is the server's (the card's
         # 4096 unless changed): the benchmark retried truncated answers, a server does not.
         sampling=Sampling(repetition_penalty=1.0),
