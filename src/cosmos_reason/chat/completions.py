@@ -69,7 +69,7 @@ class ChatService:
         family = self.engine.info.family
         prepared = prepare_request(request, self.settings, family)
         request = prepared.request
-        defaults = self.settings.sampling.over(family.sampling)
+        defaults = self.settings.sampling.over(family.card_sampling(prepared.reasoning))
         sampling = sampling_params(request, defaults, self.settings.max_n, max_tokens_given)
         conversation = await build_conversation(request.messages, self.media, prepared.media_options)
         return request, GenerationRequest(request_id, conversation, sampling)

@@ -19,6 +19,7 @@ class Prepared:
     request: ChatCompletionRequest  # with the recipe's messages and sampling filled in
     media_options: MediaOptions  # the request's own over its recipe's
     recipe: TaskRecipe | None
+    reasoning: bool = False  # the prompt asks for reasoning (a recipe's or the generic instruction)
 
 
 def prepare_request(request: ChatCompletionRequest, settings: Settings, family: ModelFamily) -> Prepared:
@@ -28,11 +29,12 @@ def prepare_request(request: ChatCompletionRequest, settings: Settings, family: 
     try:
         if recipe is not None:
             request, media = apply_recipe(request, recipe, media)
-        if _wants_reasoning_instruction(request, recipe, settings):
+        instruction = _wants_reasoning_instruction(request, recipe, settings)
+        if instruction:
             request = request.model_copy(update={"messages": with_instruction(request.messages, family.reasoning)})
     except ValueError as exc:  # a system message with media parts
         raise APIError(400, f"messages: {exc}", param="messages") from None
-    return Prepared(request, media, recipe)
+    return Prepared(request, media, recipe, instruction or bool(recipe and recipe.reasoning))
 
 
 def _recipe(name: str | None, family: ModelFamily) -> TaskRecipe | None:

@@ -150,4 +150,5 @@ def model_card(request: Request) -> ModelCard:
         random_weights=info.random_weights,
         vocab_size=info.vocab_size or None,
         description=info.description,
+        family=info.family.name,
     )
