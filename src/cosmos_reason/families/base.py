@@ -94,6 +94,9 @@ class ModelFamily:
     upstream_video_fields: Callable[[list[Any]], dict[str, Any]]
     # The card's sampling without reasoning, where it differs by mode (None: `sampling` for both).
     sampling_plain: SamplingDefaults | None = None
+    # Rendered chat-template text -> the text the hf processor expands media in, for a prompt
+    # with videos (None: unchanged).
+    processor_prompt: Callable[[str], str] | None = None
 
     def card_sampling(self, reasoning: bool) -> SamplingDefaults:
         """The card's sampling for a request with or without reasoning."""

@@ -46,11 +46,14 @@ def build_inputs(processor: Any, conversation: Conversation, family: ModelFamily
     images = conversation.images()
     videos = conversation.videos()
     kwargs: dict[str, Any] = {}
+    text = prompt_text(processor, conversation)
     if videos:
         kwargs.update(family.processor_video_kwargs(videos))
         videos = processor_videos(videos, getattr(processor, "video_processor", None))
+        if family.processor_prompt is not None:
+            text = family.processor_prompt(text)
     return processor(
-        text=[prompt_text(processor, conversation)],
+        text=[text],
         images=images or None,
         videos=videos or None,
         return_tensors="pt",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..base import ModelFamily
 from .constants import (CARD_SAMPLING, DEFAULT_MODEL, GEOMETRY, MODEL_CLASS, MODEL_TYPES, PLAIN_SAMPLING, REASONING,
                         VIDEO)
-from .media import processor_video_kwargs, upstream_video_fields
+from .media import processor_prompt, processor_video_kwargs, upstream_video_fields
 from .recipes import RECIPES_BY_NAME
 
 REASON2 = ModelFamily(
@@ -26,4 +26,5 @@ REASON2 = ModelFamily(
     processor_video_kwargs=processor_video_kwargs,
     upstream_video_fields=upstream_video_fields,
     sampling_plain=PLAIN_SAMPLING,
+    processor_prompt=processor_prompt,
 )

@@ -33,6 +33,19 @@ def _processor_has_frame_cap() -> bool:
     return hasattr(Qwen3VLVideoProcessor, "cap_pixels_per_frame")
 
 
+#: What the chat template writes for a video; the processor expands only its pad.
+TEMPLATE_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
+
+
+def processor_prompt(text: str) -> str:
+    """The prompt in the form Reason2 was trained with (transformers 4.57, as vLLM does it):
+    each video's whole `<|vision_start|><|video_pad|><|vision_end|>` is replaced by its
+    timestamped blocks `<t seconds><|vision_start|>...<|vision_end|>`, one per temporal patch.
+    transformers 5.x expands only the pad and so leaves an outer wrapper around those blocks;
+    leaving the bare pad here makes it write exactly the 4.57 form."""
+    return text.replace(TEMPLATE_VIDEO, "<|video_pad|>")
+
+
 def upstream_video_fields(videos: list[Any]) -> dict[str, Any]:
     """Request-level fields for a vLLM upstream: for now Reason1's (every frame, the sampled
     fps, no resampling); frame indices for vLLM's Qwen3-VL timestamps are not sent yet."""
