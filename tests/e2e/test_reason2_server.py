@@ -8,7 +8,7 @@ import pytest
 
 from cosmos_reason.families.reason2 import REASON2
 from cosmos_reason.families.reasoning import split_reasoning
-from tests.media_factory import data_uri, png_bytes
+from tests.media_factory import data_uri, mp4_bytes, png_bytes
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -87,3 +87,22 @@ def test_reasoning_adds_the_user_suffix_and_the_split_is_reason2s(client, reason
     message = asked.choices[0].message.model_dump()
     split = split_reasoning(raw.choices[0].message.content, REASON2.reasoning)
     assert (message.get("reasoning_content"), message["content"]) == (split.reasoning, split.content)
+
+
+def video_message(**options) -> list[dict]:
+    return [{"role": "user", "content": [
+        {"type": "video_url", "video_url": {"url": data_uri(mp4_bytes(seconds=2.0, fps=10), "video/mp4"), **options}},
+        {"type": "text", "text": "What happens?"},
+    ]}]
+
+
+def test_a_video_chat_streamed_and_not_and_fewer_frames_cost_fewer_tokens(client):
+    whole = client.chat.completions.create(model=NAME, messages=video_message(), max_tokens=8, temperature=0)
+    text = ""
+    for chunk in client.chat.completions.create(model=NAME, messages=video_message(), max_tokens=8, temperature=0,
+                                                stream=True):
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+    assert text == whole.choices[0].message.content and whole.usage.completion_tokens > 0
+    fewer = client.chat.completions.create(model=NAME, messages=video_message(fps=2), max_tokens=1, temperature=0)
+    assert 0 < fewer.usage.prompt_tokens < whole.usage.prompt_tokens
