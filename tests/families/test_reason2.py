@@ -60,14 +60,14 @@ def test_output_splits_after_think_without_answer_tags() -> None:
 
 
 def test_recipes_use_reason2s_format_and_no_answer_tag() -> None:
-    assert {"caption", "multiple_choice"} <= set(REASON2.recipes)
+    assert {"caption", "critic", "multiple_choice"} <= set(REASON2.recipes)
     for recipe in REASON2.recipes.values():
         assert recipe.format is REASON2.reasoning
         assert "<answer>" not in (recipe.system_prompt or "") + recipe.user_template
     choice = get_task("multiple_choice", REASON2)
     assert parse_answer(choice, "<think>\nThe cup tips.\n</think>\n\nB") == {"letter": "B"}
-    with pytest.raises(KeyError, match="valid tasks: caption, multiple_choice"):
-        get_task("critic", REASON2)
+    with pytest.raises(KeyError, match="unknown task 'plausibility'"):
+        get_task("plausibility", REASON2)
 
 
 async def test_reasoning_true_appends_the_suffix_to_the_users_text_and_samples_for_reasoning() -> None:
@@ -135,3 +135,15 @@ async def test_models_says_the_family() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
             card = (await http.get("/v1/models")).json()["data"][0]
         assert card["family"] == family.name
+
+
+async def test_the_score_critic_uses_reason2s_critic_recipe() -> None:
+    engine = ScriptedEngine(["<think>\nall fine\n</think>\n\nNo"], family=REASON2)
+    app = create_app(Settings(model="/ckpt", served_model_names=(MODEL,)), engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        response = await http.post("/v1/score", json={"messages": USER, "method": "critic", "n": 2})
+    assert response.status_code == 200, response.text
+    critic = response.json()["critic"]
+    assert critic["score"] == 1.0 and [s["reasoning"] for s in critic["samples"]] == ["all fine", "all fine"]
+    user = engine.requests[-1].conversation.turns[-1].text()
+    assert user.endswith(SUFFIX) and "<answer>" not in user
