@@ -106,3 +106,12 @@ def test_a_video_chat_streamed_and_not_and_fewer_frames_cost_fewer_tokens(client
     assert text == whole.choices[0].message.content and whole.usage.completion_tokens > 0
     fewer = client.chat.completions.create(model=NAME, messages=video_message(fps=2), max_tokens=1, temperature=0)
     assert 0 < fewer.usage.prompt_tokens < whole.usage.prompt_tokens
+
+
+def test_yes_no_score_on_reason2(server):
+    import httpx
+
+    response = httpx.post(f"{server.url}/v1/score", json={"messages": TEXT}, timeout=120)
+    assert response.status_code == 200, response.text
+    yes_no = response.json()["yes_no"]
+    assert abs(yes_no["p_yes"] + yes_no["p_no"] - 1.0) < 1e-6
