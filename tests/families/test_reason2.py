@@ -147,3 +147,14 @@ async def test_the_score_critic_uses_reason2s_critic_recipe() -> None:
     assert critic["score"] == 1.0 and [s["reasoning"] for s in critic["samples"]] == ["all fine", "all fine"]
     user = engine.requests[-1].conversation.turns[-1].text()
     assert user.endswith(SUFFIX) and "<answer>" not in user
+
+
+async def test_the_suffix_follows_the_text_of_a_media_message_after_a_blank_line() -> None:
+    """As the cosmos-reason2 utils build it: one text part, `question + "\\n\\n" + REASONING_PROMPT`."""
+    engine = ScriptedEngine(family=REASON2)
+    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": png}},
+                                             {"type": "text", "text": "What is it?"}]}]
+    await sdk_for(engine).chat.completions.create(model=MODEL, messages=messages, extra_body={"reasoning": True})
+    texts = [part.text for part in engine.requests[-1].conversation.turns[-1].parts if hasattr(part, "text")]
+    assert "".join(texts) == "What is it?\n\n" + SUFFIX
