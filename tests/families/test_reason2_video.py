@@ -109,3 +109,32 @@ async def test_video_and_text_in_flight_equal_generate(loaded, prefill_budget):
         with torch.inference_mode():
             out = loaded.model.generate(**inputs, do_sample=False, max_new_tokens=10)
         assert got == loaded.processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_a_clip_over_the_processors_total_budget_is_resized_from_float_frames(loaded):
+    """The Qwen3-VL video processor bounds T x H x W (25,165,824 pixels): a clip over it is resized
+    again, and the reference hands it float32 frames (qwen-vl-utils), so ours must too."""
+    torch.manual_seed(0)
+    frames = torch.randint(0, 256, (64, 3, 512, 832), dtype=torch.uint8)
+    video = DecodedVideo(frames=frames, frame_indices=tuple(range(64)), sample_fps=4.0, fps=4.0, total_frames=64,
+                         clip_frames=64, duration=16.0, source_height=512, source_width=832)
+    ours = build_inputs(loaded.processor, conversation(video), REASON2)
+    prompt = loaded.processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}],
+        tokenize=False, add_generation_prompt=True)
+    reference = loaded.processor(text=[REASON2.processor_prompt(prompt)], videos=[frames.float()], return_tensors="pt",
+                                 **REASON2.processor_video_kwargs([video]))
+    assert ours["video_grid_thw"].tolist() == reference["video_grid_thw"].tolist() != [[32, 32, 52]]
+    assert torch.equal(ours["pixel_values_videos"], reference["pixel_values_videos"])
+
+
+def test_a_clip_within_the_budget_gives_what_float_frames_give(loaded):
+    video = clip(tuple(range(0, 48, 6)), fps=24.0)
+    ours = build_inputs(loaded.processor, conversation(video), REASON2)
+    prompt = loaded.processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}],
+        tokenize=False, add_generation_prompt=True)
+    reference = loaded.processor(text=[REASON2.processor_prompt(prompt)], videos=[video.frames.float()],
+                                 return_tensors="pt", **REASON2.processor_video_kwargs([video]))
+    assert torch.equal(ours["input_ids"], reference["input_ids"])
+    assert torch.equal(ours["pixel_values_videos"], reference["pixel_values_videos"])
