@@ -60,8 +60,8 @@ def test_chat_streamed_and_not_give_the_same_greedy_answer(client, messages):
 
 
 def test_an_image_costs_its_visual_tokens(client):
-    plain = client.chat.completions.create(model=NAME, messages=[{"role": "user", "content": "What is in the picture?"}],
-                                           max_tokens=1, temperature=0)
+    question = [{"role": "user", "content": "What is in the picture?"}]
+    plain = client.chat.completions.create(model=NAME, messages=question, max_tokens=1, temperature=0)
     image = client.chat.completions.create(model=NAME, messages=image_message(), max_tokens=1, temperature=0)
     assert image.usage.prompt_tokens - plain.usage.prompt_tokens > 3  # the vision wrapper plus its tokens
 

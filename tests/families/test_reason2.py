@@ -16,6 +16,7 @@ from cosmos_reason.recipes.recipe import get_task, parse_answer
 from cosmos_reason.server.app import create_app
 from cosmos_reason.settings import SamplingFlags, Settings
 from tests.fakes import ScriptedEngine
+from tests.media_factory import data_uri, png_bytes
 
 MODEL = "test-model"
 USER = [{"role": "user", "content": "Does it fall?"}]
@@ -39,7 +40,8 @@ def test_reason2_values() -> None:
     assert REASON2.model_class == "Qwen3VLForConditionalGeneration"
     assert REASON2.default_model == "nvidia/Cosmos-Reason2-8B"
     geometry = REASON2.geometry
-    assert (geometry.patch_size, geometry.merge_size, geometry.temporal_patch_size, geometry.token_side) == (16, 2, 2, 32)
+    assert (geometry.patch_size, geometry.merge_size, geometry.temporal_patch_size) == (16, 2, 2)
+    assert geometry.token_side == 32
     assert (REASON2.video.fps, REASON2.video.total_pixels) == (4.0, 8192 * 32 * 32)
     assert REASONING_PROMPT == SUFFIX
     fmt = REASON2.reasoning
@@ -101,7 +103,8 @@ async def test_request_and_server_flags_win_over_the_card() -> None:
 async def test_a_reasoning_recipe_gets_the_reasoning_sampling_and_the_suffix() -> None:
     engine = ScriptedEngine(family=REASON2)
     await sdk_for(engine).chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Which? (A) up (B) down"}], extra_body={"task": "multiple_choice"})
+        model=MODEL, messages=[{"role": "user", "content": "Which? (A) up (B) down"}],
+        extra_body={"task": "multiple_choice"})
     request = engine.requests[-1]
     system, user = request.conversation.turns
     assert system.text() == "You are a helpful assistant."
@@ -152,7 +155,7 @@ async def test_the_score_critic_uses_reason2s_critic_recipe() -> None:
 async def test_the_suffix_follows_the_text_of_a_media_message_after_a_blank_line() -> None:
     """As the cosmos-reason2 utils build it: one text part, `question + "\\n\\n" + REASONING_PROMPT`."""
     engine = ScriptedEngine(family=REASON2)
-    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    png = data_uri(png_bytes(), "image/png")
     messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": png}},
                                              {"type": "text", "text": "What is it?"}]}]
     await sdk_for(engine).chat.completions.create(model=MODEL, messages=messages, extra_body={"reasoning": True})
