@@ -31,3 +31,11 @@ def demo_model_dir(demo_cache_dir: Path) -> Path:
     from cosmos_reason.demo.checkpoint import ensure_demo_model
 
     return ensure_demo_model("tiny", cache_dir=demo_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def reason2_model_dir(demo_cache_dir: Path) -> Path:
+    """The tiny Cosmos-Reason2 (Qwen3-VL) demo checkpoint folder (`demo:reason2`)."""
+    from cosmos_reason.demo.checkpoint import ensure_demo_model
+
+    return ensure_demo_model("reason2", cache_dir=demo_cache_dir)

@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator
 
 from cosmos_reason.engine.base import Delta, EngineError, EngineStats, GenerationRequest, ModelInfo, PromptTooLongError
 from cosmos_reason.engine.hf.detokenize import StopMatcher
+from cosmos_reason.families.base import ModelFamily
+from cosmos_reason.families.registry import default_family
 
 
 class ScriptedEngine:
     """Answers every request with the same token pieces, honouring max_tokens, n and stop."""
 
     def __init__(self, pieces: list[str] | None = None, prompt_tokens: int = 11, delay: float = 0.0,
-                 fail: Exception | None = None) -> None:
+                 fail: Exception | None = None, family: ModelFamily | None = None) -> None:
         self.pieces = pieces if pieces is not None else ["Hello", ",", " world", "!"]
         self.prompt_tokens = prompt_tokens
         self.delay = delay
@@ -23,10 +25,12 @@ class ScriptedEngine:
         self.shut_down = False
         self.candidate_logprobs = {"Yes": -0.5, "No": -1.5}
         self.load = EngineStats()  # what stats() reports
+        self.family = family or default_family()
 
     @property
     def info(self) -> ModelInfo:
-        return ModelInfo(source="/scripted", context_length=4096, random_weights=True, description="scripted")
+        return ModelInfo(source="/scripted", context_length=4096, random_weights=True, description="scripted",
+                         family=self.family)
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         self.requests.append(request)

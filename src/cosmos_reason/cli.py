@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "cosmos-reason serve --model ./demo-ckpt")
     demo.add_argument("dir", type=Path, help="folder to write the checkpoint into")
     demo.add_argument("--size", default="tiny", choices=DEMO_SIZES, help="tiny (default), 0.5b or 7b")
+    demo.add_argument("--family", default="reason1", choices=("reason1", "reason2"),
+                      help="reason1: Qwen2.5-VL of --size (default); reason2: a tiny Qwen3-VL (Cosmos-Reason2)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=make_demo_model)
     from .jobs.cli import register as register_jobs  # annotate, critic, run-batch
@@ -142,12 +144,13 @@ def make_demo_model(args: argparse.Namespace) -> int:
     from .server.logs import setup_logging
 
     setup_logging("info")
+    size = args.size if args.family == "reason1" else args.family
     try:
-        path = build(args.dir, size=args.size, seed=args.seed)
+        path = build(args.dir, size=size, seed=args.seed)
     except (OSError, ValueError) as exc:  # a foreign folder, no space, no permission: one line
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote demo checkpoint ({args.size}, RANDOM weights) to {path}")
+    print(f"wrote demo checkpoint ({size}, RANDOM weights) to {path}")
     return 0
 
 

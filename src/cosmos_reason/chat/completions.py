@@ -71,7 +71,7 @@ class ChatService:
         family = self.engine.info.family
         prepared = prepare_request(request, self.settings, family)
         request = prepared.request
-        defaults = self.settings.sampling.over(family.sampling)
+        defaults = self.settings.sampling.over(family.card_sampling(prepared.reasoning))
         frame = family.reasoning if prepared.reasoning else None
         constraint = request_constraint(request, frame) or recipe_constraint(request, prepared.recipe, frame)
         sampling = sampling_params(request, defaults, self.settings.max_n, max_tokens_given, constraint)

@@ -22,7 +22,7 @@ def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, 
         top_k=max(_pick(request.top_k, defaults.top_k), 0),  # -1 (vLLM's "off") and 0 both mean off
         min_p=request.min_p or 0.0,
         repetition_penalty=_pick(request.repetition_penalty, defaults.repetition_penalty),
-        presence_penalty=request.presence_penalty or 0.0,
+        presence_penalty=_pick(request.presence_penalty, defaults.presence_penalty),
         frequency_penalty=request.frequency_penalty or 0.0,
         logit_bias=tuple(sorted((request.logit_bias or {}).items())),
         seed=request.seed,

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from . import reason2
 from .tokenizer import build_tokenizer_files, chat_template
 
 MARKER_FILE = "cosmos_reason_demo.json"
@@ -61,10 +62,19 @@ SIZES: dict[str, DemoShape] = {
 }
 
 
+#: Demo checkpoints of another model family, by name (demo/reason2.py).
+OTHER_FAMILIES = ("reason2",)
+
+
 def _shape(size: str) -> DemoShape:
     if size not in SIZES:
-        raise ValueError(f"unknown demo size {size!r}; choose one of {sorted(SIZES)}")
+        raise ValueError(f"unknown demo size {size!r}; choose one of {sorted(SIZES) + list(OTHER_FAMILIES)}")
     return SIZES[size]
+
+
+def _check_size(size: str) -> None:
+    if size not in OTHER_FAMILIES:
+        _shape(size)
 
 
 def config_dict(size: str) -> dict:
@@ -235,6 +245,9 @@ def _write_json(path: Path, data: object) -> None:
 
 
 def _write_checkpoint(out_dir: Path, size: str, seed: int) -> None:
+    if size == reason2.SIZE:
+        reason2.write_checkpoint(out_dir, seed, _reason2_marker(seed), MARKER_FILE)
+        return
     _write_json(out_dir / "config.json", config_dict(size))
     _write_json(out_dir / "generation_config.json", generation_config_dict())
     build_tokenizer_files(out_dir)
@@ -243,6 +256,12 @@ def _write_checkpoint(out_dir: Path, size: str, seed: int) -> None:
     write_weights(out_dir, size, seed)
     (out_dir / "README.md").write_text(_model_card(size, seed), encoding="utf-8")
     _write_json(out_dir / MARKER_FILE, marker_dict(size, seed))  # last: a marker means complete
+
+
+def _reason2_marker(seed: int) -> dict:
+    marker = marker_dict(reason2.SIZE, seed)
+    marker["shapes_of"] = "nvidia/Cosmos-Reason2 (Qwen3-VL), toy widths"
+    return marker
 
 
 def read_demo_marker(path: Path | str) -> dict | None:
@@ -286,7 +305,7 @@ def make_demo_model(out_dir: Path, size: str = "tiny", seed: int = 0) -> Path:
     crash never leaves a half checkpoint. An existing demo build is replaced; any
     other non-empty folder is refused.
     """
-    _shape(size)
+    _check_size(size)
     out_dir = Path(out_dir).absolute()
     if not _is_replaceable(out_dir):
         raise FileExistsError(f"{out_dir} exists and is not a demo checkpoint; refusing to overwrite it")
@@ -339,7 +358,7 @@ def ensure_demo_model(size: str = "tiny", cache_dir: Path | None = None) -> Path
     Default cache: $COSMOS_REASON_CACHE or ~/.cache/cosmos-reason, folder
     `demo-<size>-v<FORMAT_VERSION>`. Safe when several processes call it at once.
     """
-    _shape(size)
+    _check_size(size)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache.absolute() / f"demo-{size}-v{FORMAT_VERSION}"
     if _is_current(target, size):

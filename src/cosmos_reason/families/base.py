@@ -30,6 +30,7 @@ class SamplingDefaults:
     top_k: int  # 0 = off
     repetition_penalty: float
     max_tokens: int
+    presence_penalty: float = 0.0  # OpenAI semantics, as the request field
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,19 @@ class ModelFamily:
     model_class: str  # the transformers class that loads its checkpoints
     geometry: VisionGeometry
     video: MediaOptions  # video sampling when neither the request nor the server's flags say
-    sampling: SamplingDefaults  # the model card's
+    sampling: SamplingDefaults  # the model card's (with reasoning, where the card has one per mode)
     reasoning: ReasoningFormat
     recipes: Mapping[str, TaskRecipe]
     # Decoded videos -> keyword arguments for the hf processor's __call__ (hf engine).
     processor_video_kwargs: Callable[[list[Any]], dict[str, Any]]
     # Decoded videos -> extra request fields a vLLM-style upstream needs to see the same frames.
     upstream_video_fields: Callable[[list[Any]], dict[str, Any]]
+    # The card's sampling without reasoning, where it differs by mode (None: `sampling` for both).
+    sampling_plain: SamplingDefaults | None = None
+    # Rendered chat-template text -> the text the hf processor expands media in, for a prompt
+    # with videos (None: unchanged).
+    processor_prompt: Callable[[str], str] | None = None
+
+    def card_sampling(self, reasoning: bool) -> SamplingDefaults:
+        """The card's sampling for a request with or without reasoning."""
+        return self.sampling if reasoning or self.sampling_plain is None else self.sampling_plain

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from .base import ModelFamily
 from .reason1 import REASON1
+from .reason2 import REASON2
 
 #: Every family the server knows, the default first.
-FAMILIES: tuple[ModelFamily, ...] = (REASON1,)
+FAMILIES: tuple[ModelFamily, ...] = (REASON1, REASON2)
 
 
 class UnknownFamilyError(ValueError):

@@ -111,8 +111,14 @@ def _wrap_user(recipe: TaskRecipe, message: ChatMessage) -> ChatMessage:
 
 
 def _append_text(message: ChatMessage, text: str) -> ChatMessage:
+    """`text` after the message's own text and a blank line (as one text part when the message
+    ends with text, as the Reason2 utils write it), or alone when it has none."""
     content = message.content
     if isinstance(content, list):
+        last = content[-1] if content else None
+        if isinstance(last, TextPart) and last.text.strip():
+            joined = TextPart(type="text", text=f"{last.text.rstrip()}\n\n{text}")
+            return message.model_copy(update={"content": [*content[:-1], joined]})
         return message.model_copy(update={"content": [*content, TextPart(type="text", text=text)]})
     own = (content or "").rstrip()
     return message.model_copy(update={"content": f"{own}\n\n{text}" if own else text})

@@ -98,7 +98,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         repetition_penalty=args.default_repetition_penalty,
         max_tokens=args.default_max_tokens or (DEMO_MAX_TOKENS if is_demo(args.model) else None),
     )
-    names = tuple(args.served_model_name) or (("cosmos-reason1-demo",) if is_demo(args.model) else ())
+    names = tuple(args.served_model_name) or ((demo_name(args.model),) if is_demo(args.model) else ())
     return Settings(
         model=args.model,
         served_model_names=names,
@@ -130,6 +130,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def is_demo(model: str) -> bool:
     """`demo` or `demo:SIZE`, the built-in random model (unless a folder of that name exists)."""
     return model.partition(":")[0] == "demo" and not Path(model).exists()
+
+
+def demo_name(model: str) -> str:
+    """The served name of a demo model: cosmos-reason2-demo for `demo:reason2`, else cosmos-reason1-demo."""
+    return "cosmos-reason2-demo" if model.partition(":")[2] == "reason2" else "cosmos-reason1-demo"
 
 
 # ---- --model: a folder, a hub id or the demo, told apart before anything loads ----------------

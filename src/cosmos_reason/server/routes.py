@@ -148,5 +148,6 @@ def model_card(request: Request) -> ModelCard:
         "random_weights": info.random_weights,
         "vocab_size": info.vocab_size or None,
         "description": info.description,
+        "family": info.family.name,
     }
     return ModelCard(id=settings.model_name, created=request.app.state.started, **ours)

@@ -46,11 +46,14 @@ def build_inputs(processor: Any, conversation: Conversation, family: ModelFamily
     images = conversation.images()
     videos = conversation.videos()
     kwargs: dict[str, Any] = {}
+    text = prompt_text(processor, conversation)
     if videos:
         kwargs.update(family.processor_video_kwargs(videos))
         videos = processor_videos(videos, getattr(processor, "video_processor", None))
+        if family.processor_prompt is not None:
+            text = family.processor_prompt(text)
     return processor(
-        text=[prompt_text(processor, conversation)],
+        text=[text],
         images=images or None,
         videos=videos or None,
         return_tensors="pt",
@@ -88,4 +91,13 @@ def _kept_size(video: DecodedVideo, video_processor: Any | None) -> bool:
     except (AttributeError, KeyError, TypeError, ValueError):
         return False  # an unfamiliar processor: float32 is always right
     height, width = video.frames.shape[-2:]
-    return height % factor == 0 and width % factor == 0 and min_pixels <= height * width <= max_pixels
+    pixels = height * width
+    if _bounds_whole_clip(video_processor):
+        temporal = int(video_processor.temporal_patch_size)
+        pixels *= max(round(video.num_frames / temporal), 1) * temporal
+    return height % factor == 0 and width % factor == 0 and min_pixels <= pixels <= max_pixels
+
+
+def _bounds_whole_clip(video_processor: Any) -> bool:
+    """Qwen3-VL's video processor bounds the clip's T x H x W by its size, Qwen2-VL's each frame."""
+    return type(video_processor).__module__.endswith("video_processing_qwen3_vl")

@@ -1,7 +1,8 @@
 """The model calls of the batching engine: prefills (a prompt whole, several prompts
 together, left-padded, or a prompt longer than the prefill budget in chunks) and one
-decode step for the whole running batch. Positions are computed here (Qwen2.5-VL's
-3-D mrope for media), so nothing depends on state the model keeps between calls."""
+decode step for the whole running batch. Positions are computed here (the model's own 3-D
+mrope index for media), so nothing depends on state the model keeps between calls. A chunked
+prompt of a deepstack model (Qwen3-VL) carries its visual features for the first layers too."""
 
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ class PartialPrefill:
     delta: int
     cache: DynamicCache
     done: int = 0
+    # Deepstack (Qwen3-VL): which prompt positions are visual, and per decoder layer the
+    # features added there, one row per visual position in prompt order. None: no deepstack.
+    visual_mask: torch.Tensor | None = None  # [1, prompt] bool
+    deepstack: list[torch.Tensor] | None = None
 
     @property
     def total(self) -> int:
@@ -86,39 +91,65 @@ class ModelRunner:
     @torch.inference_mode()
     def start_prefill(self, inputs: Any) -> PartialPrefill:
         """Prepare a chunked prefill: the vision encoder runs here, once, and its features
-        replace the placeholder tokens' embeddings, as the model's own forward does."""
+        replace the placeholder tokens' embeddings, as the model's own forward does. A model
+        with deepstack (Qwen3-VL) also keeps the features it adds to its first decoder layers."""
         inputs = inputs.to(self.device)
         positions, delta = self._prompt_positions(inputs)
         ids = inputs["input_ids"]
         inner = self.model.model
         embeds = inner.get_input_embeddings()(ids)
+        deep: dict[str, Any] = {}
         if inputs.get("pixel_values") is not None:
-            features = inner.get_image_features(inputs["pixel_values"].to(self.model.dtype), inputs["image_grid_thw"],
-                                                return_dict=True).pooler_output
-            features = torch.cat(features, dim=0).to(embeds.device, embeds.dtype)
+            out = inner.get_image_features(inputs["pixel_values"].to(self.model.dtype), inputs["image_grid_thw"],
+                                           return_dict=True)
+            features = torch.cat(out.pooler_output, dim=0).to(embeds.device, embeds.dtype)
             mask, _ = inner.get_placeholder_mask(ids, inputs_embeds=embeds, image_features=features)
             embeds = embeds.masked_scatter(mask, features)
+            deep["image"] = (mask[..., 0], getattr(out, "deepstack_features", None))
         if inputs.get("pixel_values_videos") is not None:
-            features = inner.get_video_features(inputs["pixel_values_videos"].to(self.model.dtype),
-                                                inputs["video_grid_thw"], return_dict=True).pooler_output
-            features = torch.cat(features, dim=0).to(embeds.device, embeds.dtype)
+            out = inner.get_video_features(inputs["pixel_values_videos"].to(self.model.dtype),
+                                           inputs["video_grid_thw"], return_dict=True)
+            features = torch.cat(out.pooler_output, dim=0).to(embeds.device, embeds.dtype)
             _, mask = inner.get_placeholder_mask(ids, inputs_embeds=embeds, video_features=features)
             embeds = embeds.masked_scatter(mask, features)
-        return PartialPrefill(embeds, positions, delta, DynamicCache(config=self.model.config))
+            deep["video"] = (mask[..., 0], getattr(out, "deepstack_features", None))
+        state = PartialPrefill(embeds, positions, delta, DynamicCache(config=self.model.config))
+        state.visual_mask, state.deepstack = _deepstack_rows(list(deep.values()))
+        return state
 
     @torch.inference_mode()
     def prefill_chunk(self, state: PartialPrefill, size: int) -> torch.Tensor | None:
         """Run the next `size` prompt tokens; the last-position logits once the prompt is done."""
         start, end = state.done, min(state.done + size, state.total)
-        out = self.model(
+        if state.deepstack is not None:
+            logits = self._deepstack_chunk(state, start, end)
+        else:
+            logits = self.model(
+                inputs_embeds=state.embeds[:, start:end],
+                position_ids=state.positions[:, :, start:end],
+                cache=state.cache,
+                use_cache=True,
+                logits_to_keep=1,
+            ).logits
+        state.done = end
+        return logits[0, -1].float() if end == state.total else None
+
+    def _deepstack_chunk(self, state: PartialPrefill, start: int, end: int) -> torch.Tensor:
+        """One chunk through the language model with the deepstack features of the visual
+        tokens that fall in it (the model's own forward only passes them with pixel inputs)."""
+        assert state.visual_mask is not None and state.deepstack is not None  # set together with deepstack
+        mask = state.visual_mask[:, start:end]
+        first, count = int(state.visual_mask[:, :start].sum()), int(mask.sum())
+        rows = [layer[first:first + count] for layer in state.deepstack] if count else None
+        out = self.model.model.language_model(
             inputs_embeds=state.embeds[:, start:end],
             position_ids=state.positions[:, :, start:end],
             cache=state.cache,
             use_cache=True,
-            logits_to_keep=1,
+            visual_pos_masks=mask if count else None,
+            deepstack_visual_embeds=rows,
         )
-        state.done = end
-        return out.logits[0, -1].float() if end == state.total else None
+        return self.model.lm_head(out.last_hidden_state[:, -1:])
 
     @torch.inference_mode()
     def prefill_batch(self, batch: list[Any]) -> BatchPrefilled:
@@ -188,3 +219,22 @@ class ModelRunner:
             attention_mask=inputs["attention_mask"],
         )
         return positions, int(deltas.view(-1)[0])
+
+
+def _deepstack_rows(parts: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor | None, list[torch.Tensor] | None]:
+    """Images' and videos' deepstack features merged in prompt order, as Qwen3-VL's forward does:
+    (visual mask, one [visual tokens, hidden] tensor per layer), or (None, None) without deepstack."""
+    parts = [(mask, layers) for mask, layers in parts if layers]
+    if not parts:
+        return None, None
+    visual = parts[0][0]
+    for mask, _ in parts[1:]:
+        visual = visual | mask
+    rows = []
+    for layer in range(len(parts[0][1])):
+        features = [torch.cat(layers[layer], dim=0) for _, layers in parts]
+        joint = features[0].new_zeros(int(visual.sum()), features[0].shape[-1])
+        for (mask, _), feature in zip(parts, features):
+            joint[mask[visual]] = feature.to(joint.dtype)
+        rows.append(joint)
+    return visual, rows
