@@ -120,8 +120,9 @@ class NullEngine:
         pass
 
 
-async def run_once(target, folder: Path, count: int, prompt: str, options: dict, concurrency: int,
-                   work: Path) -> dict[str, Any]:
+async def run_once(
+    target, folder: Path, count: int, prompt: str, options: dict, concurrency: int, work: Path
+) -> dict[str, Any]:
     from cosmos_reason.jobs.annotate import AnnotateJob
     from cosmos_reason.jobs.inputs import discover
 
@@ -149,8 +150,10 @@ async def run_once(target, folder: Path, count: int, prompt: str, options: dict,
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from cosmos_reason.jobs.clients import in_process_target, server_target
 
-    sets = {"images": (make_images(CACHE / "images", args.images), args.images, "What is in this image?"),
-            "videos": (make_videos(CACHE / "videos", args.videos), args.videos, "What happens in this video?")}
+    sets = {
+        "images": (make_images(CACHE / "images", args.images), args.images, "What is in this image?"),
+        "videos": (make_videos(CACHE / "videos", args.videos), args.videos, "What happens in this video?"),
+    }
     options = {"max_tokens": args.max_tokens, "temperature": args.temperature}
     results: list[dict[str, Any]] = []
 
@@ -194,11 +197,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| set | target | concurrency | items | seconds | items/s | mean request s | completion tokens |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| set | target | concurrency | items | seconds | items/s | mean request s | completion tokens |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
-        lines.append(f"| {r['set']} | {r['target']} | {r['concurrency']} | {r['items']} | {r['seconds']:.1f} | "
-                     f"{r['items_per_s']:.2f} | {r['mean_request_s']:.2f} | {r['completion_tokens']} |")
+        lines.append(
+            f"| {r['set']} | {r['target']} | {r['concurrency']} | {r['items']} | {r['seconds']:.1f} | "
+            f"{r['items_per_s']:.2f} | {r['mean_request_s']:.2f} | {r['completion_tokens']} |"
+        )
     return "\n".join(lines)
 
 
@@ -227,20 +234,34 @@ def main() -> None:
 
     ensure_demo_model("tiny")
     load_before = os.getloadavg()[0]
-    print(f"annotate benchmark: {args.images} images, {args.videos} videos, max_tokens {args.max_tokens}, "
-          f"temperature {args.temperature}", flush=True)
+    print(
+        f"annotate benchmark: {args.images} images, {args.videos} videos, max_tokens {args.max_tokens}, "
+        f"temperature {args.temperature}",
+        flush=True,
+    )
     started = time.perf_counter()
     measured = asyncio.run(bench(args))
     report = {
         "benchmark": "annotate",
         "model": "demo (tiny, random weights)",
-        "settings": {"images": args.images, "videos": args.videos, "image_size": "64x48 PNG",
-                     "video": "2 s, 10 fps, 64x48 H.264", "max_tokens": args.max_tokens,
-                     "temperature": args.temperature, "concurrency": args.concurrency},
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                    "load_average_at_start": round(load_before, 2)},
+        "settings": {
+            "images": args.images,
+            "videos": args.videos,
+            "image_size": "64x48 PNG",
+            "video": "2 s, 10 fps, 64x48 H.264",
+            "max_tokens": args.max_tokens,
+            "temperature": args.temperature,
+            "concurrency": args.concurrency,
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "load_average_at_start": round(load_before, 2),
+        },
         "code": _code_version(),
         "total_seconds": round(time.perf_counter() - started, 1),
         **measured,

@@ -40,18 +40,21 @@ import numpy as np
 import torch
 
 from cosmos_reason.engine.hf.inputs import processor_videos
+from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.families.reason1.media import processor_video_kwargs
+from cosmos_reason.media.options import QWEN_VL_UTILS
 from cosmos_reason.media.packets import disposable_packets
 from cosmos_reason.media.sources import decode_data_uri
-from cosmos_reason.families.reason1 import REASON1
-from cosmos_reason.media.options import QWEN_VL_UTILS
 from cosmos_reason.media.video import load_video
 from cosmos_reason.media.video.demux import read_packets
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 RESULTS = HERE / "results" / "media.json"
-PROMPT = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Caption this video.<|im_end|>\n<|im_start|>assistant\n"
+PROMPT = (
+    "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Caption this video.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
 OPTIONS = REASON1.video.over(QWEN_VL_UTILS)  # what a Cosmos-Reason1 request gets: 4 fps, 8192 tokens
 FPS, TOTAL_PIXELS = OPTIONS.fps, OPTIONS.total_pixels
 CLIPS: dict[str, dict[str, Any]] = {
@@ -124,7 +127,7 @@ def run_reference(path: Path, processor: Any) -> dict[str, Any]:
         ],
     }
     _, videos, kwargs = process_vision_info([message], return_video_kwargs=True, return_video_metadata=True)
-    frames, metadata = zip(*videos)
+    frames, metadata = zip(*videos, strict=False)
     inputs = processor(text=[PROMPT], videos=list(frames), video_metadata=list(metadata), **kwargs, return_tensors="pt")
     return {"inputs": inputs, "indices": [int(i) for i in metadata[0]["frames_indices"]]}
 
@@ -235,8 +238,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         med, best = row["median_ms"], row["min_ms"]
         same = row["same_output"]
-        identical = all(v for k, v in same.items() if k.endswith("equal")) and same[
-            "pixel_values_max_abs_diff_in_uint8_steps"] <= 1.001
+        identical = (
+            all(v for k, v in same.items() if k.endswith("equal"))
+            and same["pixel_values_max_abs_diff_in_uint8_steps"] <= 1.001
+        )
         cells = "".join(f"{f'{med[key]:.0f} ({best[key]:.0f})':>15}" for key in ("ours", "reference", "floor"))
         print(
             f"{row['clip']:<16}{row['kept_frames']:>5}{row['video_tokens']:>7}{cells}"

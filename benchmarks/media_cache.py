@@ -35,8 +35,13 @@ async def measure(path: Path) -> dict:
     finally:
         await loader.close()
     assert second.frame_indices == first.frame_indices
-    return {"clip": path.name, "frames": first.num_frames, "cold_ms": round(cold * 1000, 1),
-            "cached_ms": round(warm * 1000, 1), "cached_share_pct": round(100 * warm / cold, 2)}
+    return {
+        "clip": path.name,
+        "frames": first.num_frames,
+        "cold_ms": round(cold * 1000, 1),
+        "cached_ms": round(warm * 1000, 1),
+        "cached_share_pct": round(100 * warm / cold, 2),
+    }
 
 
 def main() -> None:

@@ -30,7 +30,12 @@ def make_app(ttft_s: float, itl_s: float) -> web.Application:
         tokens = int(body.get("max_tokens") or 16)
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        head = {"id": "chatcmpl-paced", "object": "chat.completion.chunk", "created": int(time.time()), "model": "paced"}
+        head = {
+            "id": "chatcmpl-paced",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": "paced",
+        }
 
         async def event(payload: dict) -> None:
             await response.write(f"data: {json.dumps({**head, **payload})}\n\n".encode())
@@ -40,8 +45,9 @@ def make_app(ttft_s: float, itl_s: float) -> web.Application:
             await asyncio.sleep(max(0.0, arrived + ttft_s + i * itl_s - time.monotonic()))
             finish = "length" if i == tokens - 1 else None
             await event({"choices": [{"index": 0, "delta": {"content": f" w{i}"}, "finish_reason": finish}]})
-        await event({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": tokens,
-                                              "total_tokens": 10 + tokens}})
+        await event(
+            {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}}
+        )
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

@@ -55,8 +55,7 @@ class ChoiceTimer:
 
 
 async def one(engine, i: int, params) -> int:
-    from cosmos_reason.engine.base import Conversation, Text, Turn
-    from cosmos_reason.engine.base import GenerationRequest
+    from cosmos_reason.engine.base import Conversation, GenerationRequest, Text, Turn
 
     question = Conversation((Turn("user", (Text(f"Request {i}. What happens when the ball rolls off the table?"),)),))
     tokens = 0
@@ -71,9 +70,16 @@ async def measure(loaded, streams: list[int], blocks: int, max_tokens: int, size
 
     engine = HFEngine(loaded, BatchingLimits(max_num_seqs=max(32, max(streams)), max_queued_requests=256))
     timer = ChoiceTimer()
-    params = {name: SamplingParams(max_tokens=max_tokens, ignore_eos=True, top_p=s.get("top_p", 1.0),
-                                   temperature=s["temperature"], repetition_penalty=s["repetition_penalty"])
-              for name, s in SAMPLINGS.items()}
+    params = {
+        name: SamplingParams(
+            max_tokens=max_tokens,
+            ignore_eos=True,
+            top_p=s.get("top_p", 1.0),
+            temperature=s["temperature"],
+            repetition_penalty=s["repetition_penalty"],
+        )
+        for name, s in SAMPLINGS.items()
+    }
     runs = []
     try:
         await one(engine, 0, params["card"])  # warm-up
@@ -84,12 +90,25 @@ async def measure(loaded, streams: list[int], blocks: int, max_tokens: int, size
                     start = time.perf_counter()
                     tokens = sum(await asyncio.gather(*[one(engine, i, params[name]) for i in range(count)]))
                     wall = time.perf_counter() - start
-                    runs.append({"size": size, "streams": count, "sampling": name, "block": block, "tokens": tokens,
-                                 "wall_s": wall, "tokens_per_s": tokens / wall,
-                                 "choose_ms_per_call": timer.take() * 1e3, "load_avg_1m": os.getloadavg()[0]})
+                    runs.append(
+                        {
+                            "size": size,
+                            "streams": count,
+                            "sampling": name,
+                            "block": block,
+                            "tokens": tokens,
+                            "wall_s": wall,
+                            "tokens_per_s": tokens / wall,
+                            "choose_ms_per_call": timer.take() * 1e3,
+                            "load_avg_1m": os.getloadavg()[0],
+                        }
+                    )
                     r = runs[-1]
-                    print(f"  {size:>5} x{count:<3} {name:<6} {r['tokens_per_s']:8.1f} tok/s  "
-                          f"choose {r['choose_ms_per_call']:6.2f} ms/call  load {r['load_avg_1m']:.1f}", flush=True)
+                    print(
+                        f"  {size:>5} x{count:<3} {name:<6} {r['tokens_per_s']:8.1f} tok/s  "
+                        f"choose {r['choose_ms_per_call']:6.2f} ms/call  load {r['load_avg_1m']:.1f}",
+                        flush=True,
+                    )
     finally:
         await engine.shutdown()
     return runs
@@ -101,16 +120,27 @@ def table(runs: list[dict]) -> tuple[str, list[dict]]:
         key = (r["size"], r["streams"], r["sampling"])
         if key not in best or r["tokens_per_s"] > best[key]["tokens_per_s"]:
             best[key] = r
-    lines = ["| model | streams | greedy tok/s | card tok/s | card / greedy | choose ms/call greedy / card |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | streams | greedy tok/s | card tok/s | card / greedy | choose ms/call greedy / card |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     rows = []
     for size, count in dict.fromkeys((r["size"], r["streams"]) for r in runs):
         g, c = best[(size, count, "greedy")], best[(size, count, "card")]
         ratio = c["tokens_per_s"] / g["tokens_per_s"]
-        rows.append({"size": size, "streams": count, "greedy_tokens_per_s": g["tokens_per_s"],
-                     "card_tokens_per_s": c["tokens_per_s"], "card_vs_greedy": ratio})
-        lines.append(f"| {size} | {count} | {g['tokens_per_s']:.1f} | {c['tokens_per_s']:.1f} | {ratio:.2f}x | "
-                     f"{g['choose_ms_per_call']:.2f} / {c['choose_ms_per_call']:.2f} |")
+        rows.append(
+            {
+                "size": size,
+                "streams": count,
+                "greedy_tokens_per_s": g["tokens_per_s"],
+                "card_tokens_per_s": c["tokens_per_s"],
+                "card_vs_greedy": ratio,
+            }
+        )
+        lines.append(
+            f"| {size} | {count} | {g['tokens_per_s']:.1f} | {c['tokens_per_s']:.1f} | {ratio:.2f}x | "
+            f"{g['choose_ms_per_call']:.2f} / {c['choose_ms_per_call']:.2f} |"
+        )
     return "\n".join(lines), rows
 
 
@@ -139,10 +169,13 @@ def main() -> int:
     report = {
         "benchmark": "benchmarks/sampling.py",
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads()},
-        "settings": {"samplings": SAMPLINGS, "max_tokens": args.max_tokens, "streams": streams,
-                     "blocks": args.blocks},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+        },
+        "settings": {"samplings": SAMPLINGS, "max_tokens": args.max_tokens, "streams": streams, "blocks": args.blocks},
         "runs": runs,
         "best": rows,
         "table_markdown": text,

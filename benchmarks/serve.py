@@ -75,11 +75,12 @@ QUESTIONS = [
 
 # ---- workload -------------------------------------------------------------------------------
 
+
 def scene_image(width: int = 640, height: int = 480) -> bytes:
     """A deterministic synthetic scene (gradient floor, a table, a ball), as JPEG bytes."""
     y = np.linspace(0, 1, height)[:, None, None]
     x = np.linspace(0, 1, width)[None, :, None]
-    pixels = (np.concatenate([0.4 + 0.5 * x + 0 * y, 0.3 + 0.4 * y + 0 * x, 0.6 - 0.3 * x * y], axis=2) * 255)
+    pixels = np.concatenate([0.4 + 0.5 * x + 0 * y, 0.3 + 0.4 * y + 0 * x, 0.6 - 0.3 * x * y], axis=2) * 255
     image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     draw.rectangle((120, 260, 520, 290), fill=(110, 70, 40))
@@ -93,16 +94,25 @@ def messages(workload: str, i: int, image_url: str) -> list[dict]:
     text = f"Request {i}. {QUESTIONS[i % len(QUESTIONS)]}"
     if workload == "text":
         return [{"role": "user", "content": text}]
-    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}},
-                                         {"type": "text", "text": text}]}]
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": image_url}}, {"type": "text", "text": text}],
+        }
+    ]
 
 
 def generate_kwargs(sampling: str) -> dict:
     """The settings as `generate` takes them (the checkpoint's generation_config overridden)."""
     settings = SAMPLINGS[sampling]
     if settings["temperature"] == 0:
-        return {"do_sample": False, "repetition_penalty": settings["repetition_penalty"], "top_k": None,
-                "top_p": None, "temperature": None}
+        return {
+            "do_sample": False,
+            "repetition_penalty": settings["repetition_penalty"],
+            "top_k": None,
+            "top_p": None,
+            "temperature": None,
+        }
     return {"do_sample": True, "top_k": None, **settings}
 
 
@@ -110,14 +120,18 @@ def request_extras(system: str, max_tokens: int, sampling: str) -> dict:
     """How each server is told: the sampling settings, exactly max_tokens tokens."""
     settings = SAMPLINGS[sampling]
     if system == "ours":
-        return {"temperature": settings["temperature"], **({"top_p": settings["top_p"]} if "top_p" in settings else {}),
-                "extra_body": {"ignore_eos": True, "repetition_penalty": settings["repetition_penalty"]}}
+        return {
+            "temperature": settings["temperature"],
+            **({"top_p": settings["top_p"]} if "top_p" in settings else {}),
+            "extra_body": {"ignore_eos": True, "repetition_penalty": settings["repetition_penalty"]},
+        }
     gen = {**generate_kwargs(sampling), "max_new_tokens": max_tokens, "min_new_tokens": max_tokens}
     gen = {k: v for k, v in gen.items() if v is not None}
     return {"temperature": settings["temperature"], "extra_body": {"generation_config": json.dumps(gen)}}
 
 
 # ---- measuring ------------------------------------------------------------------------------
+
 
 @dataclass
 class RequestResult:
@@ -155,17 +169,42 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def summarise(system: str, size: str, workload: str, clients: int, sampling: str, results: list[RequestResult],
-              wall: float, prompt_tokens: int | None = None, note: str = "") -> Run:
+def summarise(
+    system: str,
+    size: str,
+    workload: str,
+    clients: int,
+    sampling: str,
+    results: list[RequestResult],
+    wall: float,
+    prompt_tokens: int | None = None,
+    note: str = "",
+) -> Run:
     tokens = sum(r.tokens for r in results)
-    return Run(system, size, workload, clients, sampling, len(results), tokens, wall, tokens / wall, len(results) / wall,
-               percentile([r.ttft for r in results], 50), percentile([r.ttft for r in results], 99),
-               percentile([r.latency for r in results], 50), percentile([r.latency for r in results], 99),
-               prompt_tokens=prompt_tokens, load_avg_1m=round(os.getloadavg()[0], 2), note=note)
+    return Run(
+        system,
+        size,
+        workload,
+        clients,
+        sampling,
+        len(results),
+        tokens,
+        wall,
+        tokens / wall,
+        len(results) / wall,
+        percentile([r.ttft for r in results], 50),
+        percentile([r.ttft for r in results], 99),
+        percentile([r.latency for r in results], 50),
+        percentile([r.latency for r in results], 99),
+        prompt_tokens=prompt_tokens,
+        load_avg_1m=round(os.getloadavg()[0], 2),
+        note=note,
+    )
 
 
-async def one_request(client, model: str, msgs: list[dict], max_tokens: int, extras: dict,
-                      usage_option: bool) -> tuple[RequestResult, int | None]:
+async def one_request(
+    client, model: str, msgs: list[dict], max_tokens: int, extras: dict, usage_option: bool
+) -> tuple[RequestResult, int | None]:
     start = time.perf_counter()
     first = None
     tokens = chunks = 0
@@ -173,8 +212,9 @@ async def one_request(client, model: str, msgs: list[dict], max_tokens: int, ext
     kwargs = dict(extras)
     if usage_option:
         kwargs["stream_options"] = {"include_usage": True}
-    stream = await client.chat.completions.create(model=model, messages=msgs, max_tokens=max_tokens,
-                                                  stream=True, **kwargs)
+    stream = await client.chat.completions.create(
+        model=model, messages=msgs, max_tokens=max_tokens, stream=True, **kwargs
+    )
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             chunks += 1
@@ -186,21 +226,37 @@ async def one_request(client, model: str, msgs: list[dict], max_tokens: int, ext
     return RequestResult((first or end) - start, end - start, tokens or chunks), prompt
 
 
-async def drive(url: str, model: str, system: str, workload: str, clients: int, per_client: int,
-                max_tokens: int, image_url: str, sampling: str) -> tuple[list[RequestResult], float, int | None]:
+async def drive(
+    url: str,
+    model: str,
+    system: str,
+    workload: str,
+    clients: int,
+    per_client: int,
+    max_tokens: int,
+    image_url: str,
+    sampling: str,
+) -> tuple[list[RequestResult], float, int | None]:
     from openai import AsyncOpenAI
 
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=clients + 4), timeout=3600)
-    client = AsyncOpenAI(base_url=url, api_key=os.environ.get("BENCH_API_KEY", "bench"), max_retries=0,
-                         http_client=http)
+    client = AsyncOpenAI(
+        base_url=url, api_key=os.environ.get("BENCH_API_KEY", "bench"), max_retries=0, http_client=http
+    )
     extras = request_extras(system, max_tokens, sampling)
     results: list[RequestResult] = []
     prompts: list[int] = []
 
     async def worker(c: int) -> None:
         for r in range(per_client):
-            res, prompt = await one_request(client, model, messages(workload, c * per_client + r, image_url),
-                                            max_tokens, extras, usage_option=system == "ours")
+            res, prompt = await one_request(
+                client,
+                model,
+                messages(workload, c * per_client + r, image_url),
+                max_tokens,
+                extras,
+                usage_option=system == "ours",
+            )
             results.append(res)
             if prompt:
                 prompts.append(prompt)
@@ -235,11 +291,11 @@ class CpuMeter:
 
     def __exit__(self, *exc) -> None:
         end = (time.monotonic(), _busy_seconds(), *(_process_seconds([pid]) for pid in self.pids))
-        wall, busy, *own = (b - a for a, b in zip(self.start, end))
+        wall, busy, *own = (b - a for a, b in zip(self.start, end, strict=False))
         if wall > 0:
             self.others = round(max(0.0, busy - sum(own)) / (wall * (os.cpu_count() or 1)), 3)
             names = ["client", "server"] if len(own) == 2 else ["process"]
-            self.cores = {name: round(seconds / wall, 2) for name, seconds in zip(names, own)}
+            self.cores = {name: round(seconds / wall, 2) for name, seconds in zip(names, own, strict=False)}
 
 
 def _busy_seconds() -> float:
@@ -284,8 +340,11 @@ class Profiler:
         folder.mkdir(parents=True, exist_ok=True)
         self.raw, self.summary = folder / f"{name}.raw", folder / f"{name}.txt"
         exe = Path(sys.executable).with_name("py-spy")
-        self.proc = subprocess.Popen([str(exe), "record", "-p", str(pid), "-r", "100", "-f", "raw", "--threads",
-                                      "-o", str(self.raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [str(exe), "record", "-p", str(pid), "-r", "100", "-f", "raw", "--threads", "-o", str(self.raw)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         if self.proc is None:
@@ -321,22 +380,33 @@ def summarise_profile(raw: Path, top: int = 25) -> str:
 
 # ---- servers --------------------------------------------------------------------------------
 
+
 def start_ours(checkpoint: Path, clients: int, args) -> tuple[ServerProcess, str]:
-    flags = ["--model", str(checkpoint), "--max-num-seqs", str(max(clients, 32)), "--served-model-name", "bench",
-             "--log-level", "warning", *args.ours_args]
+    flags = [
+        "--model",
+        str(checkpoint),
+        "--max-num-seqs",
+        str(max(clients, 32)),
+        "--served-model-name",
+        "bench",
+        "--log-level",
+        "warning",
+        *args.ours_args,
+    ]
     return ServerProcess(flags), "bench"
 
 
 def start_transformers(checkpoint: Path, args) -> tuple[ServerProcess, str]:
     port = free_port()
     exe = Path(sys.executable).with_name("transformers")
-    command = [str(exe), "serve", str(checkpoint), "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning"]
+    command = [str(exe), "serve", str(checkpoint), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     return ServerProcess(command=command, port=port, log_name=f"bench-transformers-{port}.log"), str(checkpoint)
 
 
 def run_server(system: str, checkpoint: Path, size: str, args, image_url: str) -> list[Run]:
-    server, model = start_ours(checkpoint, max(args.clients), args) if system == "ours" else start_transformers(checkpoint, args)
+    server, model = (
+        start_ours(checkpoint, max(args.clients), args) if system == "ours" else start_transformers(checkpoint, args)
+    )
     runs = []
     try:
         server.wait_ready(600)  # a 7B checkpoint takes minutes to load
@@ -348,12 +418,25 @@ def run_server(system: str, checkpoint: Path, size: str, args, image_url: str) -
             for repeat in range(repeats):
                 try:
                     wait_for_idle(args.wait_idle, pids)
-                    profiler = Profiler(args.profile if repeat == 0 else None, server.proc.pid,
-                                        f"{system}-{size}-{workload}-{sampling}-{clients}")
+                    profiler = Profiler(
+                        args.profile if repeat == 0 else None,
+                        server.proc.pid,
+                        f"{system}-{size}-{workload}-{sampling}-{clients}",
+                    )
                     with CpuMeter(pids) as meter:
-                        results, wall, prompt = asyncio.run(drive(server.url + "/v1", model, system, workload,
-                                                                  clients, per_client, args.max_tokens,
-                                                                  image_url, sampling))
+                        results, wall, prompt = asyncio.run(
+                            drive(
+                                server.url + "/v1",
+                                model,
+                                system,
+                                workload,
+                                clients,
+                                per_client,
+                                args.max_tokens,
+                                image_url,
+                                sampling,
+                            )
+                        )
                     profiler.stop()
                     runs.append(summarise(system, size, workload, clients, sampling, results, wall, prompt))
                     runs[-1].others_cpu, runs[-1].cpu_cores, runs[-1].repeat = meter.others, meter.cores, repeat
@@ -376,11 +459,27 @@ def cases(args) -> list[tuple[str, str, int]]:
 
 def failed(system: str, size: str, workload: str, clients: int, sampling: str, exc: Exception) -> Run:
     nan = float("nan")
-    return Run(system, size, workload, clients, sampling, 0, 0, nan, nan, nan, nan, nan, nan, nan,
-               error=f"{type(exc).__name__}: {exc}"[:500])
+    return Run(
+        system,
+        size,
+        workload,
+        clients,
+        sampling,
+        0,
+        0,
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        nan,
+        error=f"{type(exc).__name__}: {exc}"[:500],
+    )
 
 
 # ---- the static-batch ceiling ---------------------------------------------------------------
+
 
 class _FirstTokenClock:
     """A generate streamer that notes when the first generated tokens arrive."""
@@ -423,8 +522,9 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
         gen = generate_kwargs(sampling)
 
         def prepare(count: int, texts=texts, images=images):
-            inputs = processor(text=texts[:count], images=images[:count] or None, return_tensors="pt",
-                               padding=True).to(loaded.device)
+            inputs = processor(text=texts[:count], images=images[:count] or None, return_tensors="pt", padding=True).to(
+                loaded.device
+            )
             if "pixel_values" in inputs:
                 inputs["pixel_values"] = inputs["pixel_values"].to(loaded.dtype)
             return inputs
@@ -439,8 +539,9 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
                 inputs = prepare(len(texts))
                 preprocess = time.perf_counter() - start
                 clock = _FirstTokenClock()
-                out = model.generate(**inputs, max_new_tokens=args.max_tokens, min_new_tokens=args.max_tokens,
-                                     streamer=clock, **gen)
+                out = model.generate(
+                    **inputs, max_new_tokens=args.max_tokens, min_new_tokens=args.max_tokens, streamer=clock, **gen
+                )
                 if model.device.type == "cuda":
                     torch.cuda.synchronize()
                 wall = time.perf_counter() - start
@@ -448,10 +549,21 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
             ttft = (clock.first or start + wall) - start
             results = [RequestResult(ttft, wall, new) for _ in range(clients)]
             prompt = int(inputs["attention_mask"].sum(dim=1).max())
-            runs.append(summarise("static", size, workload, clients, sampling, results, wall, prompt,
-                                  note=f"one left-padded batch through model.generate; processor {preprocess:.2f}s "
-                                       f"of the wall time ({len(results) * new / (wall - preprocess):.1f} tokens/s "
-                                       f"for generate alone)"))
+            runs.append(
+                summarise(
+                    "static",
+                    size,
+                    workload,
+                    clients,
+                    sampling,
+                    results,
+                    wall,
+                    prompt,
+                    note=f"one left-padded batch through model.generate; processor {preprocess:.2f}s "
+                    f"of the wall time ({len(results) * new / (wall - preprocess):.1f} tokens/s "
+                    f"for generate alone)",
+                )
+            )
             runs[-1].others_cpu, runs[-1].cpu_cores, runs[-1].repeat = meter.others, meter.cores, repeat
             print_run(runs[-1])
     loaded = model = None  # free the weights before the servers load their own copies
@@ -461,16 +573,20 @@ def run_static(checkpoint: Path, size: str, args, image_bytes: bytes) -> list[Ru
 
 # ---- reporting ------------------------------------------------------------------------------
 
+
 def print_run(run: Run) -> None:
     head = f"  {run.size:>5} {run.workload:<6} {run.sampling:<6} x{run.clients:<3} {run.system:<13}"
     if run.error:
         print(f"{head} FAILED: {run.error}", flush=True)
         return
-    print(f"{head} {run.tokens_per_s:8.1f} tok/s "
-          f"{run.requests_per_s:6.2f} req/s  ttft p50 {run.ttft_p50_s:6.2f}s p99 {run.ttft_p99_s:6.2f}s  "
-          f"latency p50 {run.latency_p50_s:6.2f}s p99 {run.latency_p99_s:6.2f}s  "
-          f"({run.requests} req, {run.completion_tokens} tok, {run.wall_s:.1f}s, cores used {run.cpu_cores}, "
-          f"others' CPU {_pct(run.others_cpu)})", flush=True)
+    print(
+        f"{head} {run.tokens_per_s:8.1f} tok/s "
+        f"{run.requests_per_s:6.2f} req/s  ttft p50 {run.ttft_p50_s:6.2f}s p99 {run.ttft_p99_s:6.2f}s  "
+        f"latency p50 {run.latency_p50_s:6.2f}s p99 {run.latency_p99_s:6.2f}s  "
+        f"({run.requests} req, {run.completion_tokens} tok, {run.wall_s:.1f}s, cores used {run.cpu_cores}, "
+        f"others' CPU {_pct(run.others_cpu)})",
+        flush=True,
+    )
 
 
 SYSTEM_ORDER = ("static", "ours", "transformers")
@@ -487,12 +603,17 @@ def best_runs(runs: list[Run]) -> list[Run]:
     for run in runs:
         key = (*_case(run), run.system)
         held = best.get(key)
-        if held is None or (held.error and not run.error) or (
-                not run.error and not held.error and run.tokens_per_s > held.tokens_per_s):
+        if (
+            held is None
+            or (held.error and not run.error)
+            or (not run.error and not held.error and run.tokens_per_s > held.tokens_per_s)
+        ):
             best[key] = run
     order = list(dict.fromkeys(_case(r) for r in runs))
-    return sorted(best.values(), key=lambda r: (order.index(_case(r)),
-                                                 SYSTEM_ORDER.index(r.system) if r.system in SYSTEM_ORDER else 9))
+    return sorted(
+        best.values(),
+        key=lambda r: (order.index(_case(r)), SYSTEM_ORDER.index(r.system) if r.system in SYSTEM_ORDER else 9),
+    )
 
 
 def ratios(runs: list[Run]) -> list[dict]:
@@ -511,24 +632,29 @@ def ratios(runs: list[Run]) -> list[dict]:
             row[f"ours_vs_{other}"] = ours.tokens_per_s / ref.tokens_per_s if ref and not ref.error else None
         if sampling != "greedy":
             greedy = by.get((size, workload, "greedy", clients, "ours"))
-            row["ours_vs_ours_greedy"] = (ours.tokens_per_s / greedy.tokens_per_s
-                                          if greedy and not greedy.error else None)
+            row["ours_vs_ours_greedy"] = (
+                ours.tokens_per_s / greedy.tokens_per_s if greedy and not greedy.error else None
+            )
         out.append(row)
     return out
 
 
 def markdown_table(runs: list[Run]) -> str:
-    lines = ["| model | workload | sampling | clients | system | tokens/s | req/s | TTFT p50 / p99 (s) "
-             "| latency p50 / p99 (s) | others' CPU |",
-             "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | workload | sampling | clients | system | tokens/s | req/s | TTFT p50 / p99 (s) "
+        "| latency p50 / p99 (s) | others' CPU |",
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for r in runs:
         head = f"| {r.size} | {r.workload} | {r.sampling} | {r.clients} | {r.system} |"
         if r.error:
             lines.append(f"{head} failed: {r.error.splitlines()[0][:80]} | | | | |")
             continue
-        lines.append(f"{head} {r.tokens_per_s:.1f} | {r.requests_per_s:.2f} | "
-                     f"{r.ttft_p50_s:.2f} / {r.ttft_p99_s:.2f} | {r.latency_p50_s:.2f} / {r.latency_p99_s:.2f} "
-                     f"| {_pct(r.others_cpu)} |")
+        lines.append(
+            f"{head} {r.tokens_per_s:.1f} | {r.requests_per_s:.2f} | "
+            f"{r.ttft_p50_s:.2f} / {r.ttft_p99_s:.2f} | {r.latency_p50_s:.2f} / {r.latency_p99_s:.2f} "
+            f"| {_pct(r.others_cpu)} |"
+        )
     return "\n".join(lines)
 
 
@@ -539,26 +665,45 @@ def main() -> int:
     parser.add_argument("--systems", default="static,ours,transformers")
     parser.add_argument("--workloads", default="text,image")
     parser.add_argument("--clients", default="1,16", help="concurrent clients, comma-separated: each count is a run")
-    parser.add_argument("--samplings", default="card,greedy",
-                        help="card (the model card's default: temperature 0.6, top_p 0.95, repetition penalty "
-                             "1.05) and/or greedy (temperature 0, same penalty)")
+    parser.add_argument(
+        "--samplings",
+        default="card,greedy",
+        help="card (the model card's default: temperature 0.6, top_p 0.95, repetition penalty "
+        "1.05) and/or greedy (temperature 0, same penalty)",
+    )
     parser.add_argument("--requests-per-client", type=int, default=2, help="for our server")
-    parser.add_argument("--peer-requests-per-client", type=int, default=1,
-                        help="for transformers serve, which answers one request at a time")
+    parser.add_argument(
+        "--peer-requests-per-client",
+        type=int,
+        default=1,
+        help="for transformers serve, which answers one request at a time",
+    )
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="measured runs of ours and of the static batch per workload; the table shows the best")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="measured runs of ours and of the static batch per workload; the table shows the best",
+    )
     parser.add_argument("--peer-repeats", type=int, default=1, help="measured runs of transformers serve")
     parser.add_argument("--image-size", default="640x480", help="WIDTHxHEIGHT of the image workload's picture")
-    parser.add_argument("--wait-idle", type=float, default=60,
-                        help="before each measured run, wait up to this many seconds for other processes to "
-                             "leave the machine (mostly) idle")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=60,
+        help="before each measured run, wait up to this many seconds for other processes to "
+        "leave the machine (mostly) idle",
+    )
     parser.add_argument("--ours-args", default="", help="extra flags for `cosmos_reason serve`, space-separated")
     parser.add_argument("--url", help="only drive clients against this server (its /v1 URL)")
     parser.add_argument("--model", default=None, help="model name to send with --url")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="record py-spy profiles of the servers during the measured runs into this folder")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="record py-spy profiles of the servers during the measured runs into this folder",
+    )
     args = parser.parse_args()
     args.workloads = args.workloads.split(",")
     args.clients = [int(c) for c in str(args.clients).split(",")]
@@ -573,8 +718,19 @@ def main() -> int:
 
     if args.url:
         for workload, sampling, clients in cases(args):
-            results, wall, prompt = asyncio.run(drive(args.url, args.model, "ours", workload, clients,
-                                                      args.requests_per_client, args.max_tokens, image_url, sampling))
+            results, wall, prompt = asyncio.run(
+                drive(
+                    args.url,
+                    args.model,
+                    "ours",
+                    workload,
+                    clients,
+                    args.requests_per_client,
+                    args.max_tokens,
+                    image_url,
+                    sampling,
+                )
+            )
             print_run(summarise("url", "-", workload, clients, sampling, results, wall, prompt))
         return 0
 
@@ -597,25 +753,34 @@ def main() -> int:
     table = markdown_table(best)
     print("\n" + table + "\n")
     for row in ratios(best):
-        print(f"  {row['size']:>5} {row['workload']:<6} {row['sampling']:<6} x{row['clients']:<3} ours/static "
-              f"{_fmt(row['ours_vs_static'])}  ours/transformers {_fmt(row['ours_vs_transformers'])}"
-              + (f"  sampled/greedy {_fmt(row.get('ours_vs_ours_greedy'))}" if row["sampling"] != "greedy" else ""))
+        print(
+            f"  {row['size']:>5} {row['workload']:<6} {row['sampling']:<6} x{row['clients']:<3} ours/static "
+            f"{_fmt(row['ours_vs_static'])}  ours/transformers {_fmt(row['ours_vs_transformers'])}"
+            + (f"  sampled/greedy {_fmt(row.get('ours_vs_ours_greedy'))}" if row["sampling"] != "greedy" else "")
+        )
     import torch
     import transformers
 
     report = {
         "benchmark": "benchmarks/serve.py",
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "torch": torch.__version__, "transformers": transformers.__version__,
-                    "torch_threads": torch.get_num_threads(),
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "settings": {"clients": args.clients, "max_tokens": args.max_tokens,
-                     "requests_per_client": {"ours": args.requests_per_client,
-                                             "transformers": args.peer_requests_per_client},
-                     "samplings": {name: SAMPLINGS[name] for name in args.samplings},
-                     "output_length": "fixed: every request asks for exactly max_tokens",
-                     "image": f"one {args.image_size} JPEG per request"},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+        "settings": {
+            "clients": args.clients,
+            "max_tokens": args.max_tokens,
+            "requests_per_client": {"ours": args.requests_per_client, "transformers": args.peer_requests_per_client},
+            "samplings": {name: SAMPLINGS[name] for name in args.samplings},
+            "output_length": "fixed: every request asks for exactly max_tokens",
+            "image": f"one {args.image_size} JPEG per request",
+        },
         "total_seconds": total,
         "runs": [{k: _clean(v) for k, v in asdict(r).items()} for r in runs],
         "best": [{"size": r.size, "workload": r.workload, "system": r.system, "repeat": r.repeat} for r in best],

@@ -35,16 +35,40 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests.servers and tests.structured_cases
+from cosmos_reason.server.process import ServerProcess
 
-from tests.servers import ServerProcess  # noqa: E402
-from tests.structured_cases import SCENE  # noqa: E402
+HERE = Path(__file__).resolve().parent
+#: The constrained workload: a bounded scene (an enum, nested arrays), the shape the e2e proofs use.
+SCENE = {
+    "type": "object",
+    "properties": {
+        "weather": {"enum": ["sunny", "rain", "snow"]},
+        "events": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "t": {"type": "integer", "minimum": 0, "maximum": 99},
+                    "actors": {"type": "array", "maxItems": 2, "items": {"enum": ["car", "person"]}},
+                },
+                "required": ["t", "actors"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["weather", "events"],
+    "additionalProperties": False,
+}
 
 MODEL = "bench"
 WORKLOADS = ("free", "string", "scene", "free_short")
-PROMPTS = ["Describe the scene as JSON.", "What happens next? Answer in JSON.", "List the events in JSON.",
-           "Is it safe to cross? Reply in JSON."]
+PROMPTS = [
+    "Describe the scene as JSON.",
+    "What happens next? Answer in JSON.",
+    "List the events in JSON.",
+    "Is it safe to cross? Reply in JSON.",
+]
 CAPTION = {"type": "object", "properties": {"caption": {"type": "string"}}, "required": ["caption"]}
 
 
@@ -59,8 +83,14 @@ async def one(client, prompt: str, max_tokens: int, fields: dict) -> tuple[float
     """(time to first content, completion tokens) of one streamed request."""
     start, first, tokens = time.perf_counter(), None, 0
     stream = await client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0,
-        stream=True, stream_options={"include_usage": True}, **fields)
+        model=MODEL,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=max_tokens,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+        **fields,
+    )
     async for chunk in stream:
         if first is None and chunk.choices and chunk.choices[0].delta.content:
             first = time.perf_counter()
@@ -85,10 +115,18 @@ async def run(url: str, name: str, clients: int, requests: int, max_tokens: int)
     wall = time.perf_counter() - start
     await client.close()
     tokens = sum(t for _, t in results)
-    return {"workload": name, "clients": clients, "max_tokens": max_tokens, "requests": len(results),
-            "completion_tokens": tokens,
-            "wall_s": wall, "tokens_per_s": tokens / wall, "requests_per_s": len(results) / wall,
-            "ttft_p50_s": statistics.median(f for f, _ in results), "load_avg_1m": os.getloadavg()[0]}
+    return {
+        "workload": name,
+        "clients": clients,
+        "max_tokens": max_tokens,
+        "requests": len(results),
+        "completion_tokens": tokens,
+        "wall_s": wall,
+        "tokens_per_s": tokens / wall,
+        "requests_per_s": len(results) / wall,
+        "ttft_p50_s": statistics.median(f for f, _ in results),
+        "load_avg_1m": os.getloadavg()[0],
+    }
 
 
 async def compile_costs(url: str) -> dict:
@@ -98,14 +136,18 @@ async def compile_costs(url: str) -> dict:
 
     client = AsyncOpenAI(base_url=url, api_key="none", max_retries=0, timeout=600)
     other = {**SCENE, "properties": {**SCENE["properties"], "extra": {"type": "boolean"}}}
-    fields = [("free", {}), ("first_schema", workload_fields("scene")),
-              ("new_schema", {"response_format": {"type": "json_schema",
-                                                  "json_schema": {"name": "other", "schema": other}}}),
-              ("cached_schema", workload_fields("scene"))]
+    fields = [
+        ("free", {}),
+        ("first_schema", workload_fields("scene")),
+        ("new_schema", {"response_format": {"type": "json_schema", "json_schema": {"name": "other", "schema": other}}}),
+        ("cached_schema", workload_fields("scene")),
+    ]
     out = {}
     for label, extra in fields:  # the first and the new schema once (then they are cached), the others 3 times
-        times = [(await one(client, PROMPTS[0], 4, extra))[0] for _ in range(1 if "_schema" in label and
-                                                                           label != "cached_schema" else 3)]
+        times = [
+            (await one(client, PROMPTS[0], 4, extra))[0]
+            for _ in range(1 if "_schema" in label and label != "cached_schema" else 3)
+        ]
         out[f"{label}_ttft_s"] = statistics.median(times)
     await client.close()
     return out
@@ -117,9 +159,11 @@ def ratios(best: dict[str, dict]) -> dict:
     return {
         "ratio_tokens_per_s": {
             "string / free": best["string"]["tokens_per_s"] / best["free"]["tokens_per_s"],
-            "scene / free_short": best["scene"]["tokens_per_s"] / best["free_short"]["tokens_per_s"]},
-        "ratio_requests_per_s": {"scene / free_short": best["scene"]["requests_per_s"]
-                                 / best["free_short"]["requests_per_s"]},
+            "scene / free_short": best["scene"]["tokens_per_s"] / best["free_short"]["tokens_per_s"],
+        },
+        "ratio_requests_per_s": {
+            "scene / free_short": best["scene"]["requests_per_s"] / best["free_short"]["requests_per_s"]
+        },
     }
 
 
@@ -142,26 +186,44 @@ def main() -> int:
         probe = asyncio.run(run(url, "scene", args.clients, 1, args.max_tokens))
         short = max(1, round(probe["completion_tokens"] / probe["requests"]))
         lengths = {"free": args.max_tokens, "string": args.max_tokens, "scene": short, "free_short": short}
-        runs = [asyncio.run(run(url, name, args.clients, args.requests, lengths[name]))
-                for _ in range(args.rounds) for name in WORKLOADS]
+        runs = [
+            asyncio.run(run(url, name, args.clients, args.requests, lengths[name]))
+            for _ in range(args.rounds)
+            for name in WORKLOADS
+        ]
     finally:
         server.stop()
-    best = {name: max((r for r in runs if r["workload"] == name), key=lambda r: r["tokens_per_s"])
-            for name in WORKLOADS}
+    best = {
+        name: max((r for r in runs if r["workload"] == name), key=lambda r: r["tokens_per_s"]) for name in WORKLOADS
+    }
     report = {
         "benchmark": "benchmarks/structured.py",
         "command": " ".join(sys.argv[1:]),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "settings": {"size": args.size, "clients": args.clients, "requests_per_client": args.requests,
-                     "max_tokens": args.max_tokens, "sampling": "greedy", "rounds": args.rounds},
+        "settings": {
+            "size": args.size,
+            "clients": args.clients,
+            "requests_per_client": args.requests,
+            "max_tokens": args.max_tokens,
+            "sampling": "greedy",
+            "rounds": args.rounds,
+        },
         "compile": compile_times,
         "runs": runs,
         **ratios(best),
         "note": "best round of each workload; the machine is shared (load_avg_1m per run)",
     }
     output.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({"compile": compile_times, "ratios": ratios(best),
-                      "best": {k: round(v["tokens_per_s"], 1) for k, v in best.items()}}, indent=2))
+    print(
+        json.dumps(
+            {
+                "compile": compile_times,
+                "ratios": ratios(best),
+                "best": {k: round(v["tokens_per_s"], 1) for k, v in best.items()},
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

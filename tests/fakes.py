@@ -14,8 +14,14 @@ from cosmos_reason.families.registry import default_family
 class ScriptedEngine:
     """Answers every request with the same token pieces, honouring max_tokens, n and stop."""
 
-    def __init__(self, pieces: list[str] | None = None, prompt_tokens: int = 11, delay: float = 0.0,
-                 fail: Exception | None = None, family: ModelFamily | None = None) -> None:
+    def __init__(
+        self,
+        pieces: list[str] | None = None,
+        prompt_tokens: int = 11,
+        delay: float = 0.0,
+        fail: Exception | None = None,
+        family: ModelFamily | None = None,
+    ) -> None:
         self.pieces = pieces if pieces is not None else ["Hello", ",", " world", "!"]
         self.prompt_tokens = prompt_tokens
         self.delay = delay
@@ -29,8 +35,9 @@ class ScriptedEngine:
 
     @property
     def info(self) -> ModelInfo:
-        return ModelInfo(source="/scripted", context_length=4096, random_weights=True, description="scripted",
-                         family=self.family)
+        return ModelInfo(
+            source="/scripted", context_length=4096, random_weights=True, description="scripted", family=self.family
+        )
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         self.requests.append(request)
@@ -56,7 +63,9 @@ class ScriptedEngine:
                 return
             yield Delta(index, text, self.prompt_tokens, count)
         reason = "length" if request.sampling.max_tokens < len(self.pieces) else "stop"
-        yield Delta(index, stops.flush(), self.prompt_tokens, min(len(self.pieces), request.sampling.max_tokens), reason)
+        yield Delta(
+            index, stops.flush(), self.prompt_tokens, min(len(self.pieces), request.sampling.max_tokens), reason
+        )
 
     async def next_token_logprobs(self, request, candidates):
         from cosmos_reason.engine.base import NextTokenScores

@@ -54,16 +54,18 @@ def flat_gray_jpeg(width: int, height: int) -> bytes:
 
     one_code = bytes([1] + [0] * 15)
     blocks = -(-width // 8) * -(-height // 8)
-    return b"".join([
-        b"\xff\xd8",
-        segment(0xDB, b"\x00" + b"\x01" * 64),
-        segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00"),
-        segment(0xC4, b"\x00" + one_code + b"\x00"),
-        segment(0xC4, b"\x10" + one_code + b"\x00"),
-        segment(0xDA, b"\x01\x01\x00\x00\x3f\x00"),
-        bytes(-(-blocks * 2 // 8)),
-        b"\xff\xd9",
-    ])
+    return b"".join(
+        [
+            b"\xff\xd8",
+            segment(0xDB, b"\x00" + b"\x01" * 64),
+            segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00"),
+            segment(0xC4, b"\x00" + one_code + b"\x00"),
+            segment(0xC4, b"\x10" + one_code + b"\x00"),
+            segment(0xDA, b"\x01\x01\x00\x00\x3f\x00"),
+            bytes(-(-blocks * 2 // 8)),
+            b"\xff\xd9",
+        ]
+    )
 
 
 def mjpeg_mkv(picture: bytes, declared: tuple[int, int], frames: int = 2, fps: int = 2) -> bytes:

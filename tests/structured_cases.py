@@ -12,11 +12,19 @@ SCENE = {
     "type": "object",
     "properties": {
         "weather": {"enum": ["sunny", "rain", "snow"]},
-        "events": {"type": "array", "maxItems": 2, "items": {
-            "type": "object",
-            "properties": {"t": {"type": "integer", "minimum": 0, "maximum": 99},
-                           "actors": {"type": "array", "maxItems": 2, "items": {"enum": ["car", "person"]}}},
-            "required": ["t", "actors"], "additionalProperties": False}},
+        "events": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "t": {"type": "integer", "minimum": 0, "maximum": 99},
+                    "actors": {"type": "array", "maxItems": 2, "items": {"enum": ["car", "person"]}},
+                },
+                "required": ["t", "actors"],
+                "additionalProperties": False,
+            },
+        },
     },
     "required": ["weather", "events"],
     "additionalProperties": False,

@@ -58,21 +58,36 @@ def version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cosmos-reason", description=DESCRIPTION, epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="cosmos-reason",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"cosmos-reason {version()}")
     sub = parser.add_subparsers(metavar="COMMAND", title="commands")
-    serve_command = add_command(sub, "serve", help="serve a Cosmos-Reason1 checkpoint over the OpenAI API",
-                                example='cosmos-reason serve nvidia/Cosmos-Reason1-7B --port 8000 --api-key "$KEY"')
+    serve_command = add_command(
+        sub,
+        "serve",
+        help="serve a Cosmos-Reason1 checkpoint over the OpenAI API",
+        example='cosmos-reason serve nvidia/Cosmos-Reason1-7B --port 8000 --api-key "$KEY"',
+    )
     add_serve_arguments(serve_command)
     serve_command.set_defaults(func=serve)
-    demo = add_command(sub, "make-demo-model", help="write a tiny random Qwen2.5-VL checkpoint (no network)",
-                       example="cosmos-reason make-demo-model ./demo-ckpt --size tiny && "
-                               "cosmos-reason serve --model ./demo-ckpt")
+    demo = add_command(
+        sub,
+        "make-demo-model",
+        help="write a tiny random Qwen2.5-VL checkpoint (no network)",
+        example="cosmos-reason make-demo-model ./demo-ckpt --size tiny && cosmos-reason serve --model ./demo-ckpt",
+    )
     demo.add_argument("dir", type=Path, help="folder to write the checkpoint into")
     demo.add_argument("--size", default="tiny", choices=DEMO_SIZES, help="tiny (default), 0.5b or 7b")
-    demo.add_argument("--family", default="reason1", choices=("reason1", "reason2"),
-                      help="reason1: Qwen2.5-VL of --size (default); reason2: a tiny Qwen3-VL (Cosmos-Reason2)")
+    demo.add_argument(
+        "--family",
+        default="reason1",
+        choices=("reason1", "reason2"),
+        help="reason1: Qwen2.5-VL of --size (default); reason2: a tiny Qwen3-VL (Cosmos-Reason2)",
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=make_demo_model)
     from .jobs.cli import register as register_jobs  # annotate, critic, run-batch
@@ -107,15 +122,22 @@ def serve(args: argparse.Namespace) -> int:
         print(f"cosmos-reason: error: {exc}", file=sys.stderr)
         return 1
     if args.host is None and not settings.api_keys:
-        log.info("no API key: listening on %s (this machine only); give --host 0.0.0.0 to listen on every "
-                 "interface", settings.host)
+        log.info(
+            "no API key: listening on %s (this machine only); give --host 0.0.0.0 to listen on every interface",
+            settings.host,
+        )
     base = server_url(settings.host, settings.port)
     log.info("serving %r on %s/v1", settings.model_name, base)
     log.info("playground: %s/", base)
     # h11 (with read deadlines: server/http.py) accepts any method token, so the guide's `curl -X Post` works.
-    options = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
-                   http=http_protocol(settings.header_read_timeout, settings.body_read_timeout),
-                   log_config=uvicorn_log_config(), timeout_graceful_shutdown=settings.shutdown_timeout)
+    options = dict(
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        http=http_protocol(settings.header_read_timeout, settings.body_read_timeout),
+        log_config=uvicorn_log_config(),
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+    )
     if engine is None:
         from .server.workers import serve_workers
 

@@ -42,7 +42,5 @@ def error_body(status: int, message: str, *, param: str | None = None, code: str
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-
-
 class ClientGone(Exception):
     """The client disconnected before its answer was ready."""

@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 if TYPE_CHECKING:
     from .engine.base import EngineStats
@@ -23,20 +22,35 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("cosmos_reason_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
+        self.requests = Counter(
+            "cosmos_reason_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
         # (livesum: with several worker processes, the sum over the live ones)
-        self.queue_depth = Gauge("cosmos_reason_queue_depth", "Requests waiting for a sequence slot", registry=r,
-                                 multiprocess_mode="livesum")
-        self.running = Gauge("cosmos_reason_running_sequences", "Sequences being generated", registry=r,
-                             multiprocess_mode="livesum")
-        self.ttft = Histogram("cosmos_reason_time_to_first_token_seconds", "Time to first token", buckets=_LATENCY, registry=r)
-        self.itl = Histogram("cosmos_reason_inter_token_latency_seconds", "Time between streamed deltas", buckets=_ITL, registry=r)
-        self.e2e = Histogram("cosmos_reason_request_latency_seconds", "Whole request latency", buckets=_LATENCY, registry=r)
+        self.queue_depth = Gauge(
+            "cosmos_reason_queue_depth", "Requests waiting for a sequence slot", registry=r, multiprocess_mode="livesum"
+        )
+        self.running = Gauge(
+            "cosmos_reason_running_sequences", "Sequences being generated", registry=r, multiprocess_mode="livesum"
+        )
+        self.ttft = Histogram(
+            "cosmos_reason_time_to_first_token_seconds", "Time to first token", buckets=_LATENCY, registry=r
+        )
+        self.itl = Histogram(
+            "cosmos_reason_inter_token_latency_seconds", "Time between streamed deltas", buckets=_ITL, registry=r
+        )
+        self.e2e = Histogram(
+            "cosmos_reason_request_latency_seconds", "Whole request latency", buckets=_LATENCY, registry=r
+        )
         self.prompt_tokens = Counter("cosmos_reason_prompt_tokens", "Prompt tokens processed", registry=r)
         self.completion_tokens = Counter("cosmos_reason_completion_tokens", "Tokens generated", registry=r)
         self.media_bytes = Counter("cosmos_reason_media_bytes", "Media bytes received", ["kind"], registry=r)
-        self.media_seconds = Histogram("cosmos_reason_media_decode_seconds", "Media decode and preprocessing time",
-                                       ["kind"], buckets=_LATENCY, registry=r)
+        self.media_seconds = Histogram(
+            "cosmos_reason_media_decode_seconds",
+            "Media decode and preprocessing time",
+            ["kind"],
+            buckets=_LATENCY,
+            registry=r,
+        )
 
     def watch_engine(self, stats: Callable[[], EngineStats]) -> None:
         """Gauges read the engine's own numbers at scrape time."""

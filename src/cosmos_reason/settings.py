@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from .families.registry import default_family
 from .families.base import SamplingDefaults
+from .families.registry import default_family
 from .media.settings import MediaSettings
 
 API_KEY_ENV = "COSMOS_REASON_API_KEY"
@@ -93,16 +93,22 @@ class Settings:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.max_buffered_body_bytes < self.media.max_request_bytes:
-            raise ValueError(f"--max-buffered-body-bytes ({self.max_buffered_body_bytes}) must be at least "
-                             f"--max-request-bytes ({self.media.max_request_bytes}), or no body that large is ever read")
+            raise ValueError(
+                f"--max-buffered-body-bytes ({self.max_buffered_body_bytes}) must be at least "
+                f"--max-request-bytes ({self.media.max_request_bytes}), or no body that large is ever read"
+            )
         if self.family is not None and self.engine != "upstream":
-            raise ValueError("--family is only used with --engine upstream (the hf engine reads the family from "
-                             "the checkpoint's config)")
+            raise ValueError(
+                "--family is only used with --engine upstream (the hf engine reads the family from "
+                "the checkpoint's config)"
+            )
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.workers > 1 and self.engine != "upstream":
-            raise ValueError("--workers above 1 needs --engine upstream: the hf engine holds the model in one "
-                             "process (for more throughput, run replicas behind a front with --engine upstream)")
+            raise ValueError(
+                "--workers above 1 needs --engine upstream: the hf engine holds the model in one "
+                "process (for more throughput, run replicas behind a front with --engine upstream)"
+            )
 
     @property
     def model_name(self) -> str:

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from cosmos_reason.families.reason1.constants import REASONING
+from cosmos_reason.chat.fields import check_fields
+from cosmos_reason.chat.protocol import ChatCompletionRequest
+from cosmos_reason.chat.response_format import request_constraint
 from cosmos_reason.engine.constraint import Constraint, llguidance_grammar
 from cosmos_reason.errors import APIError
-from cosmos_reason.chat.protocol import ChatCompletionRequest
-from cosmos_reason.chat.fields import check_fields
-from cosmos_reason.chat.response_format import request_constraint
+from cosmos_reason.families.reason1.constants import REASONING
 
 SCHEMA = {"type": "object", "properties": {"a": {"enum": ["x", "y"]}}, "required": ["a"]}
 CANONICAL = json.dumps(SCHEMA, sort_keys=True, separators=(",", ":"))
@@ -31,21 +31,31 @@ def refusal(**fields) -> APIError:
     return caught.value
 
 
-@pytest.mark.parametrize("fields, expected", [
-    ({"response_format": {"type": "json_object"}}, Constraint("json", '{"type":"object"}')),
-    ({"response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": SCHEMA, "strict": True}}},
-     Constraint("json", CANONICAL)),
-    ({"structured_outputs": {"json": SCHEMA}}, Constraint("json", CANONICAL)),
-    ({"structured_outputs": {"json": json.dumps(SCHEMA)}}, Constraint("json", CANONICAL)),
-    ({"structured_outputs": {"regex": "[0-9]{3}"}}, Constraint("regex", "[0-9]{3}")),
-    ({"structured_outputs": {"choice": ["Yes", "No"]}}, Constraint("choice", '["Yes", "No"]')),
-    ({"structured_outputs": {"grammar": 'root ::= "a" | "b"'}}, Constraint("grammar", 'root ::= "a" | "b"')),
-    ({"structured_outputs": {"json_object": True}}, Constraint("json", '{"type":"object"}')),
-    ({"guided_json": SCHEMA}, Constraint("json", CANONICAL)),
-    ({"guided_regex": "a|b"}, Constraint("regex", "a|b")),
-    ({"guided_choice": ["A", "B"], "guided_decoding_backend": "xgrammar"}, Constraint("choice", '["A", "B"]')),
-    ({"guided_grammar": 'start: "a"'}, Constraint("grammar", 'start: "a"')),
-])
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"response_format": {"type": "json_object"}}, Constraint("json", '{"type":"object"}')),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "n", "schema": SCHEMA, "strict": True},
+                }
+            },
+            Constraint("json", CANONICAL),
+        ),
+        ({"structured_outputs": {"json": SCHEMA}}, Constraint("json", CANONICAL)),
+        ({"structured_outputs": {"json": json.dumps(SCHEMA)}}, Constraint("json", CANONICAL)),
+        ({"structured_outputs": {"regex": "[0-9]{3}"}}, Constraint("regex", "[0-9]{3}")),
+        ({"structured_outputs": {"choice": ["Yes", "No"]}}, Constraint("choice", '["Yes", "No"]')),
+        ({"structured_outputs": {"grammar": 'root ::= "a" | "b"'}}, Constraint("grammar", 'root ::= "a" | "b"')),
+        ({"structured_outputs": {"json_object": True}}, Constraint("json", '{"type":"object"}')),
+        ({"guided_json": SCHEMA}, Constraint("json", CANONICAL)),
+        ({"guided_regex": "a|b"}, Constraint("regex", "a|b")),
+        ({"guided_choice": ["A", "B"], "guided_decoding_backend": "xgrammar"}, Constraint("choice", '["A", "B"]')),
+        ({"guided_grammar": 'start: "a"'}, Constraint("grammar", 'start: "a"')),
+    ],
+)
 def test_each_field_becomes_one_constraint(fields, expected):
     assert constraint(**fields) == expected
 
@@ -61,27 +71,36 @@ def test_same_schema_written_differently_is_one_cache_key():
     assert constraint(guided_json=again) == constraint(guided_json=SCHEMA)
 
 
-@pytest.mark.parametrize("fields, field, reason", [
-    ({"guided_json": SCHEMA, "guided_regex": "a"}, "guided_json and guided_regex", "not several"),
-    ({"response_format": {"type": "json_object"}, "structured_outputs": {"choice": ["a"]}},
-     "response_format and structured_outputs.choice", "not several"),
-    ({"structured_outputs": {"regex": "a", "choice": ["a"]}}, "structured_outputs.choice", "not several"),
-    ({"guided_regex": "a(b"}, "guided_regex", "unclosed group"),
-    ({"guided_regex": "(?=a)b"}, "guided_regex", "look-around"),
-    ({"guided_json": {"type": "array", "uniqueItems": True}}, "guided_json", "uniqueItems"),
-    ({"guided_json": {"type": "strin"}}, "guided_json", "strin"),
-    ({"guided_json": "{not json"}, "guided_json", "not valid JSON"),
-    ({"guided_json": [1]}, "guided_json", "JSON schema object"),
-    ({"guided_choice": []}, "guided_choice", "non-empty list"),
-    ({"guided_choice": "Yes"}, "guided_choice", "non-empty list"),
-    ({"guided_grammar": 'root ::= "a'}, "guided_grammar", "neither Lark nor GBNF"),
-    ({"response_format": {"type": "json_schema", "json_schema": {"name": "n"}}},
-     "response_format.json_schema.schema", "required"),
-    ({"response_format": {"type": "xml"}}, "response_format", "type must be"),
-    ({"structured_outputs": {"structural_tag": "x"}}, "structured_outputs.structural_tag", "not supported"),
-    ({"structured_outputs": {"whitespace_pattern": " "}}, "structured_outputs.whitespace_pattern", "not supported"),
-    ({"guided_regex": "a", "ignore_eos": True}, "guided_regex", "ignore_eos"),
-])
+@pytest.mark.parametrize(
+    "fields, field, reason",
+    [
+        ({"guided_json": SCHEMA, "guided_regex": "a"}, "guided_json and guided_regex", "not several"),
+        (
+            {"response_format": {"type": "json_object"}, "structured_outputs": {"choice": ["a"]}},
+            "response_format and structured_outputs.choice",
+            "not several",
+        ),
+        ({"structured_outputs": {"regex": "a", "choice": ["a"]}}, "structured_outputs.choice", "not several"),
+        ({"guided_regex": "a(b"}, "guided_regex", "unclosed group"),
+        ({"guided_regex": "(?=a)b"}, "guided_regex", "look-around"),
+        ({"guided_json": {"type": "array", "uniqueItems": True}}, "guided_json", "uniqueItems"),
+        ({"guided_json": {"type": "strin"}}, "guided_json", "strin"),
+        ({"guided_json": "{not json"}, "guided_json", "not valid JSON"),
+        ({"guided_json": [1]}, "guided_json", "JSON schema object"),
+        ({"guided_choice": []}, "guided_choice", "non-empty list"),
+        ({"guided_choice": "Yes"}, "guided_choice", "non-empty list"),
+        ({"guided_grammar": 'root ::= "a'}, "guided_grammar", "neither Lark nor GBNF"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "n"}}},
+            "response_format.json_schema.schema",
+            "required",
+        ),
+        ({"response_format": {"type": "xml"}}, "response_format", "type must be"),
+        ({"structured_outputs": {"structural_tag": "x"}}, "structured_outputs.structural_tag", "not supported"),
+        ({"structured_outputs": {"whitespace_pattern": " "}}, "structured_outputs.whitespace_pattern", "not supported"),
+        ({"guided_regex": "a", "ignore_eos": True}, "guided_regex", "ignore_eos"),
+    ],
+)
 def test_refusals_name_the_field_and_the_reason(fields, field, reason):
     error = refusal(**fields)
     assert str(error).startswith(field), str(error)

@@ -74,8 +74,12 @@ def test_config_keeps_real_ids_and_rope(demo_model_dir: Path) -> None:
     assert config["model_type"] == "qwen2_5_vl"
     assert config["architectures"] == ["Qwen2_5_VLForConditionalGeneration"]
     ids = {k: config[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")}
-    assert ids == {"image_token_id": 151655, "video_token_id": 151656,
-                   "vision_start_token_id": 151652, "vision_end_token_id": 151653}
+    assert ids == {
+        "image_token_id": 151655,
+        "video_token_id": 151656,
+        "vision_start_token_id": 151652,
+        "vision_end_token_id": 151653,
+    }
     assert (config["bos_token_id"], config["eos_token_id"], config["vocab_size"]) == (151643, 151645, 152064)
     assert config["rope_scaling"] == {"type": "mrope", "mrope_section": [16, 24, 24]}
     assert config["hidden_size"] // config["num_attention_heads"] == 2 * sum([16, 24, 24]) == 128
@@ -113,7 +117,9 @@ def test_model_loads_with_real_classes(model, demo_model_dir: Path) -> None:
 
 
 def test_chat_template_renders_chatml_with_default_system(processor) -> None:
-    rendered = processor.apply_chat_template(_image_messages("Describe it."), tokenize=False, add_generation_prompt=True)
+    rendered = processor.apply_chat_template(
+        _image_messages("Describe it."), tokenize=False, add_generation_prompt=True
+    )
     assert rendered == f"{SYSTEM_DEFAULT}<|im_start|>user\n{IMAGE_PART}Describe it.<|im_end|>\n<|im_start|>assistant\n"
     with_system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     assert processor.apply_chat_template(with_system, tokenize=False) == (

@@ -47,10 +47,28 @@ def test_loads_as_reason2_with_the_real_classes(loaded, reason2_model_dir: Path)
 
 def test_token_ids_are_qwen3s(loaded) -> None:
     tokenizer = loaded.processor.tokenizer
-    names = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|image_pad|>", "<|video_pad|>",
-             "<tool_response>", "</tool_response>", "<think>", "</think>"]
-    assert tokenizer.convert_tokens_to_ids(names) == [151643, 151644, 151645, 151655, 151656,
-                                                      151665, 151666, 151667, 151668]
+    names = [
+        "<|endoftext|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+        "<tool_response>",
+        "</tool_response>",
+        "<think>",
+        "</think>",
+    ]
+    assert tokenizer.convert_tokens_to_ids(names) == [
+        151643,
+        151644,
+        151645,
+        151655,
+        151656,
+        151665,
+        151666,
+        151667,
+        151668,
+    ]
     assert tokenizer.encode("<think>\nhm\n</think>\n\nB")[0] == 151667
     assert tokenizer.eos_token == "<|im_end|>"
 
@@ -62,22 +80,29 @@ def test_chat_template_is_qwen3_vls_byte_for_byte() -> None:
 
 def test_chat_template_renders_media_first_without_a_default_system(loaded) -> None:
     processor = loaded.processor
-    text = processor.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
-    messages = [{"role": "system", "content": "You are a helpful assistant."},
-                {"role": "user", "content": [{"type": "image"}, {"type": "video"}, {"type": "text", "text": "Q"}]}]
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": [{"type": "image"}, {"type": "video"}, {"type": "text", "text": "Q"}]},
+    ]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, add_vision_id=True)
-    assert text == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
-                    "Picture 1: <|vision_start|><|image_pad|><|vision_end|>"
-                    "Video 1: <|vision_start|><|video_pad|><|vision_end|>Q<|im_end|>\n<|im_start|>assistant\n")
+    assert text == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+        "Picture 1: <|vision_start|><|image_pad|><|vision_end|>"
+        "Video 1: <|vision_start|><|video_pad|><|vision_end|>Q<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_an_image_takes_one_token_per_32_pixels_and_reaches_the_logits(loaded) -> None:
     processor = loaded.processor
-    prompt = processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text",
-                                                                                             "text": "What?"}]}],
-                                           tokenize=False, add_generation_prompt=True)
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What?"}]}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
     image = Image.new("RGB", (320, 256), (40, 120, 200))
     inputs = processor(text=[prompt], images=[image], return_tensors="pt")
     assert inputs["image_grid_thw"].tolist() == [[1, 16, 20]]

@@ -13,7 +13,10 @@ def test_unavailable_model_exits_with_one_clear_line(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     result = subprocess.run(
         [sys.executable, "-m", "cosmos_reason", "serve", "--model", "nvidia/Cosmos-Reason1-7B", "--port", "8765"],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -25,7 +28,10 @@ def test_unavailable_model_exits_with_one_clear_line(tmp_path):
 def test_missing_local_folder_is_explained(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "cosmos_reason", "serve", "--model", str(tmp_path / "nope")],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "--model demo" in result.stderr
@@ -33,12 +39,17 @@ def test_missing_local_folder_is_explained(tmp_path):
 
 def test_a_path_that_does_not_exist_is_no_such_folder_not_a_hub_id(tmp_path):
     for model in ("/no/such/folder", "./nope", str(tmp_path / "a" / "b")):
-        result = subprocess.run([sys.executable, "-m", "cosmos_reason", "serve", "--model", model],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "cosmos_reason", "serve", "--model", model],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 1
         assert result.stderr.strip().splitlines() == [
             f"cosmos-reason: error: --model {model}: no such folder (give a checkpoint folder, a Hugging "
-            f"Face hub id such as nvidia/Cosmos-Reason1-7B, or --model demo)"]
+            f"Face hub id such as nvidia/Cosmos-Reason1-7B, or --model demo)"
+        ]
 
 
 def _closed_port() -> int:
@@ -54,20 +65,41 @@ def test_an_unreachable_hub_is_one_line_at_once_without_retries(tmp_path):
     env.pop("HF_HUB_OFFLINE", None)
     result = subprocess.run(
         [sys.executable, "-m", "cosmos_reason", "serve", "--model", "nvidia/Cosmos-Reason1-7B", "--port", "8765"],
-        capture_output=True, text=True, timeout=300, env=env)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Retry" not in result.stderr, result.stderr  # before: 22 retry lines, 33 s
     assert "out of reach (no connection to the hub)" in lines[0] and "hf download nvidia/Cosmos-Reason1-7B" in lines[0]
-    jobs = subprocess.run([sys.executable, "-m", "cosmos_reason.jobs", "annotate", str(tmp_path), "--prompt", "?",
-                           "--out", str(tmp_path / "o.jsonl"), "--model", "nvidia/Cosmos-Reason1-7B"],
-                          capture_output=True, text=True, timeout=300, env=env)
+    jobs = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cosmos_reason.jobs",
+            "annotate",
+            str(tmp_path),
+            "--prompt",
+            "?",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "--model",
+            "nvidia/Cosmos-Reason1-7B",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert jobs.returncode == 1 and "out of reach" in jobs.stderr and "Retry" not in jobs.stderr, jobs.stderr
 
 
 def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cosmos_reason", *args], capture_output=True, text=True,
-                          timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "cosmos_reason", *args], capture_output=True, text=True, timeout=300, **kwargs
+    )
 
 
 def test_an_unknown_demo_size_is_one_line_naming_the_flag_and_the_choices(tmp_path):
@@ -84,7 +116,8 @@ def test_make_demo_model_into_a_foreign_folder_is_one_line(tmp_path):
     result = _cli("make-demo-model", str(tmp_path))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"cosmos-reason: error: {tmp_path} exists and is not a demo checkpoint; refusing to overwrite it"]
+        f"cosmos-reason: error: {tmp_path} exists and is not a demo checkpoint; refusing to overwrite it"
+    ]
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU")
@@ -156,8 +189,9 @@ print("imported:", *[name for name in HEAVY if name in sys.modules])
 def test_help_and_the_settings_import_neither_torch_nor_pyav():
     """`cosmos-reason --help` answers at once: the CLI, the settings and every command's --help
     import no torch, PyAV or transformers (a fresh interpreter, since this one has them)."""
-    result = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{LOADED_BY_HELP}"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{LOADED_BY_HELP}"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "imported:"
 
@@ -177,8 +211,10 @@ def test_serve_takes_the_model_as_a_positional_argument_like_vllm():
     from cosmos_reason.server.flags import settings_from_args
 
     parser = build_parser()
-    assert settings_from_args(parse_args(parser, ["serve", "nvidia/Cosmos-Reason1-7B"])).model == \
-        "nvidia/Cosmos-Reason1-7B"
+    assert (
+        settings_from_args(parse_args(parser, ["serve", "nvidia/Cosmos-Reason1-7B"])).model
+        == "nvidia/Cosmos-Reason1-7B"
+    )
     assert settings_from_args(parse_args(parser, ["serve", "--model", "demo"])).model == "demo"
     assert settings_from_args(parse_args(parser, ["serve"])).model == "nvidia/Cosmos-Reason1-7B"  # the default
     with pytest.raises(ValueError, match="given twice"):

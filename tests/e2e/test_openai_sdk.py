@@ -23,10 +23,15 @@ def client(server) -> openai.OpenAI:
 
 def image_message(text: str = "What is in the picture?") -> list[dict]:
     # Labelled jpeg although it is a PNG, as the user guide does.
-    return [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": data_uri(png_bytes(), "image/jpeg")}},
-        {"type": "text", "text": text},
-    ]}]
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": data_uri(png_bytes(), "image/jpeg")}},
+                {"type": "text", "text": text},
+            ],
+        }
+    ]
 
 
 def test_models_lists_the_demo_and_says_it_is_random(client):
@@ -62,13 +67,17 @@ def test_greedy_stream_concatenates_to_the_non_streamed_answer(client):
 
 def test_max_tokens_gives_length(client):
     completion = client.chat.completions.create(
-        model=MODEL_NAME, messages=[{"role": "user", "content": "Count"}], max_tokens=3, temperature=0,
+        model=MODEL_NAME,
+        messages=[{"role": "user", "content": "Count"}],
+        max_tokens=3,
+        temperature=0,
         extra_body={"repetition_penalty": 1.0},
     )
     # A random model rarely ends within 3 tokens; when it does, it says stop and uses fewer.
     usage = completion.usage.completion_tokens
     assert (completion.choices[0].finish_reason, usage) == ("length", 3) or (
-        completion.choices[0].finish_reason == "stop" and usage <= 3)
+        completion.choices[0].finish_reason == "stop" and usage <= 3
+    )
 
 
 def test_seeded_sampling_is_reproducible_and_n_gives_n_choices(client):
@@ -86,7 +95,9 @@ def test_health_answers_while_a_long_generation_runs(server, client):
 
     def long_request() -> None:
         client.chat.completions.create(
-            model=MODEL_NAME, messages=[{"role": "user", "content": "Go"}], max_tokens=120,
+            model=MODEL_NAME,
+            messages=[{"role": "user", "content": "Go"}],
+            max_tokens=120,
             extra_body={"ignore_eos": True},
         )
         done.set()
@@ -101,8 +112,15 @@ def test_health_answers_while_a_long_generation_runs(server, client):
 
 
 def test_bad_image_is_400_and_server_keeps_serving(client):
-    bad = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,aGVsbG8="}},
-                                        {"type": "text", "text": "?"}]}]
+    bad = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,aGVsbG8="}},
+                {"type": "text", "text": "?"},
+            ],
+        }
+    ]
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model=MODEL_NAME, messages=bad, max_tokens=2)
     assert "messages[0].content[0].image_url" in str(err.value)

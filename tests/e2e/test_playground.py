@@ -35,8 +35,15 @@ from .conftest import API_KEY, MODEL_NAME, free_port
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path(os.environ.get("COSMOS_REASON_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "playground.png"
 LAPTOP = {"width": 1280, "height": 800}
 WIDE_LAPTOP = {"width": 1440, "height": 900}
@@ -51,8 +58,10 @@ FOLLOW_UP_REASONING = (
     "so it follows a parabola. The table is about 0.75 m high: falling that far takes "
     "sqrt(2 × 0.75 / 9.8) ≈ 0.39 s, during which it moves a little further right."
 )
-FOLLOW_UP_ANSWER = ("It lands on the floor just to the right of the table, about 0.4 s after "
-                    "leaving the edge, then bounces and keeps rolling right.")
+FOLLOW_UP_ANSWER = (
+    "It lands on the floor just to the right of the table, about 0.4 s after "
+    "leaving the edge, then bounces and keeps rolling right."
+)
 
 
 # ---- browser ----------------------------------------------------------------------------
@@ -61,8 +70,10 @@ FOLLOW_UP_ANSWER = ("It lands on the floor just to the right of the table, about
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium), "
-                    "or install Debian's chromium package yourself")
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium), "
+            "or install Debian's chromium package yourself"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -164,8 +175,9 @@ class InProcessServer:
     def __init__(self, engine, **settings) -> None:
         self.engine = engine
         port = free_port()
-        app = create_app(Settings(model="/scripted", served_model_names=("cosmos-reason1-scripted",), **settings),
-                         engine)
+        app = create_app(
+            Settings(model="/scripted", served_model_names=("cosmos-reason1-scripted",), **settings), engine
+        )
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{port}"
@@ -322,11 +334,24 @@ def test_too_large_file_is_refused_before_upload(server, browser_page: Page, tmp
 def test_server_error_message_is_shown(server, browser_page: Page, media):
     # What the server says about a file that is no image, asked directly.
     garbage = data_uri(media["garbage"].read_bytes(), "image/png")
-    direct = httpx.post(f"{server.url}/v1/chat/completions", timeout=60,
-                        headers={"authorization": f"Bearer {API_KEY}"},
-                        json={"model": MODEL_NAME, "stream": True, "messages": [{"role": "user", "content": [
-                            {"type": "image_url", "image_url": {"url": garbage}},
-                            {"type": "text", "text": "What is this?"}]}]})
+    direct = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        timeout=60,
+        headers={"authorization": f"Bearer {API_KEY}"},
+        json={
+            "model": MODEL_NAME,
+            "stream": True,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": garbage}},
+                        {"type": "text", "text": "What is this?"},
+                    ],
+                }
+            ],
+        },
+    )
     assert direct.status_code == 400
     message = direct.json()["error"]["message"]
 

@@ -8,8 +8,8 @@ import pytest
 
 from cosmos_reason.families.reason2 import REASON2
 from cosmos_reason.families.reasoning import split_reasoning
+from cosmos_reason.server.process import ServerProcess
 from tests.media_factory import data_uri, mp4_bytes, png_bytes
-from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +33,15 @@ def client(server) -> openai.OpenAI:
 
 
 def image_message(text: str = "What is in the picture?") -> list[dict]:
-    return [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": data_uri(png_bytes(), "image/png")}},
-        {"type": "text", "text": text},
-    ]}]
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": data_uri(png_bytes(), "image/png")}},
+                {"type": "text", "text": text},
+            ],
+        }
+    ]
 
 
 TEXT = [{"role": "user", "content": "Does the ball fall?"}]
@@ -52,8 +57,9 @@ def test_chat_streamed_and_not_give_the_same_greedy_answer(client, messages):
     whole = client.chat.completions.create(model=NAME, messages=messages, max_tokens=12, temperature=0)
     assert whole.choices[0].finish_reason in ("length", "stop") and whole.usage.completion_tokens > 0
     text = ""
-    for chunk in client.chat.completions.create(model=NAME, messages=messages, max_tokens=12, temperature=0,
-                                                stream=True):
+    for chunk in client.chat.completions.create(
+        model=NAME, messages=messages, max_tokens=12, temperature=0, stream=True
+    ):
         for choice in chunk.choices:
             text += choice.delta.content or ""
     assert text == whole.choices[0].message.content
@@ -70,17 +76,20 @@ def prompt_tokens(model_dir, text: str) -> int:
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(model_dir)
-    prompt = processor.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+    )
     return len(processor.tokenizer(prompt)["input_ids"])
 
 
 def test_reasoning_adds_the_user_suffix_and_the_split_is_reason2s(client, reason2_model_dir):
     plain = client.chat.completions.create(model=NAME, messages=TEXT, max_tokens=16, temperature=0)
-    asked = client.chat.completions.create(model=NAME, messages=TEXT, max_tokens=16, temperature=0,
-                                           extra_body={"reasoning": True})
-    raw = client.chat.completions.create(model=NAME, messages=TEXT, max_tokens=16, temperature=0,
-                                         extra_body={"reasoning": True, "raw_output": True})
+    asked = client.chat.completions.create(
+        model=NAME, messages=TEXT, max_tokens=16, temperature=0, extra_body={"reasoning": True}
+    )
+    raw = client.chat.completions.create(
+        model=NAME, messages=TEXT, max_tokens=16, temperature=0, extra_body={"reasoning": True, "raw_output": True}
+    )
     assert plain.usage.prompt_tokens == prompt_tokens(reason2_model_dir, "Does the ball fall?")
     with_suffix = prompt_tokens(reason2_model_dir, "Does the ball fall?\n\n" + SUFFIX)
     assert asked.usage.prompt_tokens == raw.usage.prompt_tokens == with_suffix
@@ -90,17 +99,26 @@ def test_reasoning_adds_the_user_suffix_and_the_split_is_reason2s(client, reason
 
 
 def video_message(**options) -> list[dict]:
-    return [{"role": "user", "content": [
-        {"type": "video_url", "video_url": {"url": data_uri(mp4_bytes(seconds=2.0, fps=10), "video/mp4"), **options}},
-        {"type": "text", "text": "What happens?"},
-    ]}]
+    return [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "video_url",
+                    "video_url": {"url": data_uri(mp4_bytes(seconds=2.0, fps=10), "video/mp4"), **options},
+                },
+                {"type": "text", "text": "What happens?"},
+            ],
+        }
+    ]
 
 
 def test_a_video_chat_streamed_and_not_and_fewer_frames_cost_fewer_tokens(client):
     whole = client.chat.completions.create(model=NAME, messages=video_message(), max_tokens=8, temperature=0)
     text = ""
-    for chunk in client.chat.completions.create(model=NAME, messages=video_message(), max_tokens=8, temperature=0,
-                                                stream=True):
+    for chunk in client.chat.completions.create(
+        model=NAME, messages=video_message(), max_tokens=8, temperature=0, stream=True
+    ):
         for choice in chunk.choices:
             text += choice.delta.content or ""
     assert text == whole.choices[0].message.content and whole.usage.completion_tokens > 0

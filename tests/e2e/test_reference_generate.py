@@ -26,7 +26,7 @@ def reference_answer(checkpoint, image: Image.Image) -> tuple[str, int, int]:
     inputs = processor(text=[text], images=[image], return_tensors="pt")
     with torch.inference_mode():
         out = model.generate(**inputs, do_sample=False, max_new_tokens=NEW_TOKENS, repetition_penalty=1.05)
-    new = out[0, inputs["input_ids"].shape[1]:]
+    new = out[0, inputs["input_ids"].shape[1] :]
     return processor.tokenizer.decode(new, skip_special_tokens=True), inputs["input_ids"].shape[1], len(new)
 
 
@@ -38,10 +38,15 @@ def test_greedy_text_and_image_matches_direct_generate(server, demo_checkpoint):
     client = openai.OpenAI(api_key=API_KEY, base_url=f"{server.url}/v1", max_retries=0, timeout=120)
     completion = client.chat.completions.create(
         model=MODEL_NAME,
-        messages=[{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": data_uri(png, "image/png")}},
-            {"type": "text", "text": QUESTION},
-        ]}],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": data_uri(png, "image/png")}},
+                    {"type": "text", "text": QUESTION},
+                ],
+            }
+        ],
         temperature=0,
         max_tokens=NEW_TOKENS,
     )

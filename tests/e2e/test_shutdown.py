@@ -25,16 +25,26 @@ class StreamReader(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        body = {"messages": [{"role": "user", "content": "Tell me a long story."}], "stream": True,
-                "max_tokens": self.max_tokens, "ignore_eos": True, "temperature": 0,
-                "stream_options": {"include_usage": True}}
+        body = {
+            "messages": [{"role": "user", "content": "Tell me a long story."}],
+            "stream": True,
+            "max_tokens": self.max_tokens,
+            "ignore_eos": True,
+            "temperature": 0,
+            "stream_options": {"include_usage": True},
+        }
         try:
-            with httpx.stream("POST", f"{self.url}/v1/chat/completions", json=body, timeout=300,
-                              headers={"x-request-id": "drain-me-1"}) as response:
+            with httpx.stream(
+                "POST",
+                f"{self.url}/v1/chat/completions",
+                json=body,
+                timeout=300,
+                headers={"x-request-id": "drain-me-1"},
+            ) as response:
                 response.raise_for_status()
                 for line in response.iter_lines():
                     if line.startswith("data: "):
-                        self.lines.append(line[len("data: "):])
+                        self.lines.append(line[len("data: ") :])
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
 
@@ -78,12 +88,14 @@ def test_sigterm_lets_a_running_stream_finish_then_exits_zero(demo_checkpoint):
     assert before < 300, "the stream had finished before SIGTERM; nothing was drained"
     chunks = reader.chunks()
     assert reader.lines[-1] == "[DONE]"
-    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0].get("finish_reason")]
+    finishes = [
+        c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0].get("finish_reason")
+    ]
     assert finishes == ["length"]
     assert chunks[-1]["usage"]["completion_tokens"] == 300
     output = server.output()
     assert "Waiting for connections to close" in output
-    assert 'access [drain-me-1]: 127.0.0.1' in output and '"POST /v1/chat/completions HTTP/1.1" 200' in output
+    assert "access [drain-me-1]: 127.0.0.1" in output and '"POST /v1/chat/completions HTTP/1.1" 200' in output
 
 
 def test_sigterm_cuts_streams_that_outlast_the_timeout_and_still_exits_zero(demo_checkpoint):

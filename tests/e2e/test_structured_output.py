@@ -30,13 +30,25 @@ async def ask(client: openai.AsyncOpenAI, name: str | None, reasoning: bool, str
     fields, _ = CASES[name] if name else ({}, 0)
     extra = {**fields, "reasoning": reasoning}
     response_format = extra.pop("response_format", openai.NOT_GIVEN)
-    common = dict(model=MODEL_NAME, messages=[{"role": "user", "content": "Describe the scene."}], n=N,
-                  temperature=1.0, max_tokens=max_tokens(name, reasoning) if name else 24,
-                  response_format=response_format, extra_body=extra)
+    common = dict(
+        model=MODEL_NAME,
+        messages=[{"role": "user", "content": "Describe the scene."}],
+        n=N,
+        temperature=1.0,
+        max_tokens=max_tokens(name, reasoning) if name else 24,
+        response_format=response_format,
+        extra_body=extra,
+    )
     if not stream:
         completion = await client.chat.completions.create(**common)
-        return [{"content": c.message.content, "reasoning": c.message.model_extra.get("reasoning_content"),
-                 "finish": c.finish_reason} for c in completion.choices]
+        return [
+            {
+                "content": c.message.content,
+                "reasoning": c.message.model_extra.get("reasoning_content"),
+                "finish": c.finish_reason,
+            }
+            for c in completion.choices
+        ]
     choices = [{"content": "", "reasoning": "", "finish": None} for _ in range(N)]
     async for chunk in await client.chat.completions.create(**common, stream=True):
         for c in chunk.choices:
@@ -51,7 +63,7 @@ async def test_every_constrained_answer_parses_and_validates(async_client):
     free = [ask(async_client, None, False, stream) for stream in (False, True)]
     results = await asyncio.gather(*(ask(async_client, *case) for case in matrix), *free)
     checked = 0
-    for (name, reasoning, stream), choices in zip(matrix, results):
+    for (name, reasoning, stream), choices in zip(matrix, results, strict=False):
         assert len(choices) == N
         for choice in choices:
             assert choice["finish"] == "stop", (name, reasoning, stream, choice)
@@ -61,7 +73,7 @@ async def test_every_constrained_answer_parses_and_validates(async_client):
             assert any(choice["reasoning"] for choice in choices), (name, stream, choices)
             assert all("<" not in choice["content"] for choice in choices if name != "json")
     assert checked == len(matrix) * N == 48
-    assert all(len(choices) == N for choices in results[len(matrix):])
+    assert all(len(choices) == N for choices in results[len(matrix) :])
 
 
 class Scene(BaseModel):
@@ -73,8 +85,12 @@ class Scene(BaseModel):
 def test_openai_sdk_parse_returns_the_parsed_object(server):
     client = openai.OpenAI(api_key=API_KEY, base_url=f"{server.url}/v1", max_retries=0, timeout=300)
     parse = getattr(client.chat.completions, "parse", None) or client.beta.chat.completions.parse
-    completion = parse(model=MODEL_NAME, messages=[{"role": "user", "content": "Describe the scene."}],
-                       response_format=Scene, max_tokens=40)
+    completion = parse(
+        model=MODEL_NAME,
+        messages=[{"role": "user", "content": "Describe the scene."}],
+        response_format=Scene,
+        max_tokens=40,
+    )
     parsed = completion.choices[0].message.parsed
     assert isinstance(parsed, Scene), completion
     assert completion.choices[0].finish_reason == "stop"
@@ -83,8 +99,11 @@ def test_openai_sdk_parse_returns_the_parsed_object(server):
 def test_a_bad_schema_is_a_400_naming_the_field(server):
     client = openai.OpenAI(api_key=API_KEY, base_url=f"{server.url}/v1", max_retries=0, timeout=60)
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model=MODEL_NAME, messages=[{"role": "user", "content": "Hi"}],
-                                       extra_body={"guided_json": {"type": "array", "uniqueItems": True}})
+        client.chat.completions.create(
+            model=MODEL_NAME,
+            messages=[{"role": "user", "content": "Hi"}],
+            extra_body={"guided_json": {"type": "array", "uniqueItems": True}},
+        )
     assert "guided_json" in str(caught.value) and "uniqueItems" in str(caught.value)
 
 
@@ -96,8 +115,13 @@ async def test_recipes_with_a_fixed_answer_format_always_parse(server, task: str
 
     client = openai.AsyncOpenAI(api_key=API_KEY, base_url=f"{server.url}/v1", max_retries=0, timeout=300)
     completion = await client.chat.completions.create(
-        model=MODEL_NAME, messages=[{"role": "user", "content": "Look."}], n=3, temperature=1.0, max_tokens=64,
-        extra_body={"task": task})
+        model=MODEL_NAME,
+        messages=[{"role": "user", "content": "Look."}],
+        n=3,
+        temperature=1.0,
+        max_tokens=64,
+        extra_body={"task": task},
+    )
     recipe = REASON1.recipes[task]
     for choice in completion.choices:
         assert choice.finish_reason == "stop"

@@ -24,8 +24,10 @@ pytestmark = pytest.mark.e2e
 GUIDE = Path(__file__).with_name("user_guide.md")
 SEED = Path(__file__).parents[3] / "shared" / "seed" / "000_cd7b3433ea0e9805.txt"
 REMOTE_IMAGE = "https://qianwen-res.oss-cn-beijing.aliyuncs.com/QVQ/demo.png"
-REMOTE_VIDEO = ("https://pai-quickstart-predeploy-hangzhou.oss-cn-hangzhou.aliyuncs.com/"
-                "modelscope/algorithms/ms-swift/video_demo.mp4")
+REMOTE_VIDEO = (
+    "https://pai-quickstart-predeploy-hangzhou.oss-cn-hangzhou.aliyuncs.com/"
+    "modelscope/algorithms/ms-swift/video_demo.mp4"
+)
 
 
 def code_block(language: str) -> str:
@@ -42,11 +44,13 @@ def test_vendored_guide_is_the_seed():
 def test_guide_curl_with_bare_key_and_post_in_mixed_case(server):
     import base64
 
-    command = (code_block("bash")
-               .replace("${ServerIP}:8000", f"127.0.0.1:{server.port}")
-               .replace("${ApiKey}", API_KEY)
-               .replace("${ModelName}", MODEL_NAME)
-               .replace("<base64 encoded image format>", base64.b64encode(png_bytes()).decode()))
+    command = (
+        code_block("bash")
+        .replace("${ServerIP}:8000", f"127.0.0.1:{server.port}")
+        .replace("${ApiKey}", API_KEY)
+        .replace("${ModelName}", MODEL_NAME)
+        .replace("<base64 encoded image format>", base64.b64encode(png_bytes()).decode())
+    )
     assert "-X Post" in command and f'"Authorization: {API_KEY}"' in command
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -60,11 +64,13 @@ def test_guide_python_script_streams_image_and_video(server, static_files, tmp_p
     root, base = static_files
     (root / "demo.png").write_bytes(png_bytes(120, 90))
     (root / "video_demo.mp4").write_bytes(mp4_bytes(seconds=2.0))
-    script = (code_block("python")
-              .replace("${ApiKey}", API_KEY)
-              .replace("${ServerUrl}", f"{server.url}/v1")
-              .replace(REMOTE_IMAGE, f"{base}/demo.png")
-              .replace(REMOTE_VIDEO, f"{base}/video_demo.mp4"))
+    script = (
+        code_block("python")
+        .replace("${ApiKey}", API_KEY)
+        .replace("${ServerUrl}", f"{server.url}/v1")
+        .replace(REMOTE_IMAGE, f"{base}/demo.png")
+        .replace(REMOTE_VIDEO, f"{base}/video_demo.mp4")
+    )
     # A None delta would print "None"; so can the random demo model (its vocabulary has
     # such pieces), so the check sits at the print itself instead of in the output.
     printed = 'print(chunk.choices[0].delta.content, end="")'

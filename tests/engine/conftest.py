@@ -4,8 +4,7 @@ import asyncio
 
 import pytest
 
-from cosmos_reason.engine.base import Conversation, ImageInput, Text, Turn
-from cosmos_reason.engine.base import GenerationRequest, SamplingParams
+from cosmos_reason.engine.base import Conversation, GenerationRequest, ImageInput, SamplingParams, Text, Turn
 from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
 from cosmos_reason.engine.hf.loading import load_model
 

@@ -42,8 +42,9 @@ async def test_seed_at_the_64_bit_limits_is_served_for_every_choice(client, seed
 
 
 async def test_a_conversation_of_system_messages_only_is_served(client):
-    response = await client.post("/v1/chat/completions", json={
-        "messages": [{"role": "system", "content": "Say hello."}], "max_tokens": 3})
+    response = await client.post(
+        "/v1/chat/completions", json={"messages": [{"role": "system", "content": "Say hello."}], "max_tokens": 3}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["completion_tokens"] >= 1
 

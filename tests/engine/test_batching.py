@@ -25,7 +25,8 @@ async def test_greedy_in_a_batch_equals_greedy_alone(engine):
     image = gradient_image()
     alone = [await collect(engine, q, image if i == 1 else None, max_tokens=24) for i, q in enumerate(PROMPTS)]
     together = await asyncio.gather(
-        *[collect(engine, q, image if i == 1 else None, max_tokens=24) for i, q in enumerate(PROMPTS)])
+        *[collect(engine, q, image if i == 1 else None, max_tokens=24) for i, q in enumerate(PROMPTS)]
+    )
     assert list(together) == alone
 
 
@@ -35,7 +36,7 @@ async def test_greedy_equals_transformers_generate(engine, loaded):
     inputs = build_inputs(loaded.processor, text_conversation("What is in the picture?", image), loaded.family)
     with torch.inference_mode():
         out = loaded.model.generate(**inputs, do_sample=False, max_new_tokens=20, repetition_penalty=1.05)
-    new = out[0, inputs["input_ids"].shape[1]:]
+    new = out[0, inputs["input_ids"].shape[1] :]
     assert ours[0]["text"] == loaded.processor.tokenizer.decode(new, skip_special_tokens=True)
     assert ours[0]["tokens"] == len(new)
     assert ours[0]["prompt_tokens"] == inputs["input_ids"].shape[1]
@@ -80,8 +81,9 @@ async def test_stop_strings_and_length(engine):
 
 
 async def test_disconnect_frees_the_slot_within_a_step(engine):
-    request = GenerationRequest("gone", text_conversation("go on"),
-                                SamplingParams(max_tokens=10_000, temperature=0.0, ignore_eos=True))
+    request = GenerationRequest(
+        "gone", text_conversation("go on"), SamplingParams(max_tokens=10_000, temperature=0.0, ignore_eos=True)
+    )
     stream = engine.generate(request)
     await anext(stream)
     await wait_for(lambda: engine.stats().running_rows == 1)

@@ -9,9 +9,9 @@ import re
 
 import jsonschema
 
+from cosmos_reason.engine.constraint import Constraint
 from cosmos_reason.families.base import ReasoningFormat
 from cosmos_reason.families.reason1.constants import REASONING
-from cosmos_reason.engine.constraint import Constraint
 from cosmos_reason.families.reasoning import split_reasoning
 
 from .conftest import collect
@@ -20,11 +20,19 @@ SCHEMA = {
     "type": "object",
     "properties": {
         "weather": {"enum": ["sunny", "rain", "snow"]},
-        "events": {"type": "array", "maxItems": 2, "items": {
-            "type": "object",
-            "properties": {"t": {"type": "integer", "minimum": 0, "maximum": 99},
-                           "tags": {"type": "array", "maxItems": 2, "items": {"enum": ["car", "person"]}}},
-            "required": ["t", "tags"], "additionalProperties": False}},
+        "events": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "t": {"type": "integer", "minimum": 0, "maximum": 99},
+                    "tags": {"type": "array", "maxItems": 2, "items": {"enum": ["car", "person"]}},
+                },
+                "required": ["t", "tags"],
+                "additionalProperties": False,
+            },
+        },
     },
     "required": ["weather", "events"],
     "additionalProperties": False,
@@ -36,8 +44,9 @@ def json_constraint(schema: dict = SCHEMA, reasoning: ReasoningFormat | None = N
 
 
 async def test_json_schema_answers_parse_and_validate(engine):
-    out = await collect(engine, "Describe the scene.", max_tokens=80, n=3, temperature=1.0, seed=3,
-                        constraint=json_constraint())
+    out = await collect(
+        engine, "Describe the scene.", max_tokens=80, n=3, temperature=1.0, seed=3, constraint=json_constraint()
+    )
     for choice in out.values():
         assert choice["finish"] == "stop", choice
         jsonschema.validate(json.loads(choice["text"]), SCHEMA)
@@ -46,8 +55,14 @@ async def test_json_schema_answers_parse_and_validate(engine):
 async def test_regex_and_choice(engine):
     regex = await collect(engine, "When?", max_tokens=20, constraint=Constraint("regex", r"[0-9]{2}:[0-9]{2} (am|pm)"))
     assert re.fullmatch(r"[0-9]{2}:[0-9]{2} (am|pm)", regex[0]["text"]), regex
-    choice = await collect(engine, "Yes or no?", max_tokens=8, n=4, temperature=1.0,
-                           constraint=Constraint("choice", '["Yes", "No", "Maybe not"]'))
+    choice = await collect(
+        engine,
+        "Yes or no?",
+        max_tokens=8,
+        n=4,
+        temperature=1.0,
+        constraint=Constraint("choice", '["Yes", "No", "Maybe not"]'),
+    )
     assert {c["text"] for c in choice.values()} <= {"Yes", "No", "Maybe not"}
     assert all(c["finish"] == "stop" for c in choice.values())
 
@@ -86,8 +101,15 @@ async def test_a_structure_that_does_not_fit_ends_with_length(engine):
 
 
 async def test_with_reasoning_the_thinking_is_free_and_the_answer_is_the_structure(engine):
-    out = await collect(engine, "Describe.", max_tokens=100, n=2, temperature=1.0, seed=1,
-                        constraint=json_constraint(reasoning=REASONING))
+    out = await collect(
+        engine,
+        "Describe.",
+        max_tokens=100,
+        n=2,
+        temperature=1.0,
+        seed=1,
+        constraint=json_constraint(reasoning=REASONING),
+    )
     for choice in out.values():
         assert choice["finish"] == "stop", choice
         text = choice["text"]

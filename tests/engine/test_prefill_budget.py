@@ -74,8 +74,11 @@ async def test_short_prompts_share_an_iteration_while_they_fit_the_budget(loaded
     assert [row.group for row in scheduler.running] == groups
     assert scheduler.stats().waiting_requests == 0
     scheduler.max_prefill_tokens = 1  # smaller than any prompt: still one piece per iteration
-    late = engine._group(GenerationRequest("late", text_conversation("late"), SamplingParams(max_tokens=4)),
-                         build_inputs(loaded.processor, text_conversation("late"), loaded.family), loop)
+    late = engine._group(
+        GenerationRequest("late", text_conversation("late"), SamplingParams(max_tokens=4)),
+        build_inputs(loaded.processor, text_conversation("late"), loaded.family),
+        loop,
+    )
     scheduler.waiting.append(late)
     scheduler._pending = 1
     scheduler._prefill_within_budget()
@@ -94,8 +97,9 @@ async def test_waiting_prompts_are_prefilled_together_and_answer_as_they_would_a
     try:
         alone = [await collect(engine, q, image, max_tokens=12) for q, image in questions]
         assert batches == []
-        blocker = asyncio.ensure_future(collect(engine, "block", n=4, temperature=1.0, max_tokens=5000,
-                                                ignore_eos=True))
+        blocker = asyncio.ensure_future(
+            collect(engine, "block", n=4, temperature=1.0, max_tokens=5000, ignore_eos=True)
+        )
         await wait_for(lambda: engine.stats().running_rows == 4)  # every seat taken: newcomers wait
         together = [asyncio.ensure_future(collect(engine, q, image, max_tokens=12)) for q, image in questions]
         await wait_for(lambda: engine.stats().waiting_requests == 3)

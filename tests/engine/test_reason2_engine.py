@@ -36,7 +36,7 @@ def generate(loaded, index: int, max_new_tokens: int) -> str:
     inputs = prompt_inputs(loaded, index)
     with torch.inference_mode():
         out = loaded.model.generate(**inputs, do_sample=False, max_new_tokens=max_new_tokens)
-    return loaded.processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return loaded.processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def reference_logits(loaded, inputs) -> torch.Tensor:
@@ -48,7 +48,7 @@ def test_each_prefill_path_gives_transformers_last_logits(loaded):
     runner = ModelRunner(loaded.model)
     batch = [prompt_inputs(loaded, i) for i in range(len(QUESTIONS))]
     expected = [reference_logits(loaded, inputs) for inputs in batch]
-    for inputs, want in zip(batch, expected):
+    for inputs, want in zip(batch, expected, strict=False):
         torch.testing.assert_close(runner.prefill(inputs).logits, want, rtol=1e-4, atol=1e-4)
         state = runner.start_prefill(inputs)
         logits = None
@@ -56,7 +56,7 @@ def test_each_prefill_path_gives_transformers_last_logits(loaded):
             logits = runner.prefill_chunk(state, 7)  # chunks that cut through the image's tokens
         torch.testing.assert_close(logits, want, rtol=1e-4, atol=1e-4)
     together = runner.prefill_batch(batch)
-    for got, want in zip(together.logits, expected):
+    for got, want in zip(together.logits, expected, strict=False):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
@@ -76,11 +76,14 @@ def test_the_chunked_path_needs_the_deepstack_features(loaded):
 
 @pytest.mark.parametrize("prefill_budget", [8192, 16])
 async def test_greedy_with_requests_in_flight_equals_generate(loaded, prefill_budget):
-    engine = HFEngine(loaded, BatchingLimits(max_num_seqs=8, max_queued_requests=8,
-                                             max_prefill_tokens=prefill_budget))
+    engine = HFEngine(loaded, BatchingLimits(max_num_seqs=8, max_queued_requests=8, max_prefill_tokens=prefill_budget))
     try:
-        outs = await asyncio.gather(*[collect(engine, QUESTIONS[i], image_for(i), max_tokens=12,
-                                              repetition_penalty=1.0) for i in range(len(QUESTIONS))])
+        outs = await asyncio.gather(
+            *[
+                collect(engine, QUESTIONS[i], image_for(i), max_tokens=12, repetition_penalty=1.0)
+                for i in range(len(QUESTIONS))
+            ]
+        )
     finally:
         await engine.shutdown()
     for i, out in enumerate(outs):

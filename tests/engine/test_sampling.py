@@ -49,8 +49,9 @@ async def test_one_rows_sampling_failure_ends_that_request_only(engine, monkeypa
         return logits
 
     monkeypatch.setattr(engine.scheduler.runner, "decode", poison)
-    bad = asyncio.ensure_future(collect(engine, "bad one", request_id="bad", max_tokens=1000,
-                                        ignore_eos=True, temperature=1.0, seed=1))
+    bad = asyncio.ensure_future(
+        collect(engine, "bad one", request_id="bad", max_tokens=1000, ignore_eos=True, temperature=1.0, seed=1)
+    )
     await wait_for(lambda: engine.stats().running_rows == 1)
     crowd = asyncio.gather(*[collect(engine, q, max_tokens=10, ignore_eos=True) for q in others])
     await wait_for(lambda: engine.stats().waiting_requests == 3)
@@ -65,19 +66,20 @@ async def test_one_rows_sampling_failure_ends_that_request_only(engine, monkeypa
 async def test_logit_bias_steers_greedy_choice(engine, loaded):
     free = await collect(engine, "hello", max_tokens=6, ignore_eos=True, repetition_penalty=1.0)
     forced_id = loaded.processor.tokenizer.convert_tokens_to_ids("ball")
-    forced = await collect(engine, "hello", max_tokens=6, ignore_eos=True, repetition_penalty=1.0,
-                           logit_bias=((forced_id, 100.0),))
+    forced = await collect(
+        engine, "hello", max_tokens=6, ignore_eos=True, repetition_penalty=1.0, logit_bias=((forced_id, 100.0),)
+    )
     assert forced[0]["text"] == "ball" * 6 != free[0]["text"]
 
 
 async def test_frequency_penalty_stops_repeats_the_free_run_has(engine):
-    free = await collect(engine, "a b c d e f", max_tokens=24, ignore_eos=True, repetition_penalty=1.0,
-                         logprobs=True)
+    free = await collect(engine, "a b c d e f", max_tokens=24, ignore_eos=True, repetition_penalty=1.0, logprobs=True)
     free_tokens = [e.token for e in free[0]["logprobs"]]
     assert len(set(free_tokens)) < len(free_tokens), "the tiny model no longer repeats; pick another prompt"
     for penalty in ({"frequency_penalty": 100.0}, {"presence_penalty": 100.0}):
-        out = await collect(engine, "a b c d e f", max_tokens=24, ignore_eos=True, repetition_penalty=1.0,
-                            logprobs=True, **penalty)
+        out = await collect(
+            engine, "a b c d e f", max_tokens=24, ignore_eos=True, repetition_penalty=1.0, logprobs=True, **penalty
+        )
         tokens = [e.token for e in out[0]["logprobs"]]
         assert len(set(tokens)) == len(tokens), penalty
 
@@ -93,8 +95,11 @@ def test_presence_and_frequency_count_generated_tokens_only():
 
 def _transformers_probs(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, min_p: float):
     scores = TemperatureLogitsWarper(temperature)(None, logits.clone())
-    for warper in ([TopKLogitsWarper(top_k)] if top_k else []) + ([TopPLogitsWarper(top_p)] if top_p < 1 else []) \
-            + ([MinPLogitsWarper(min_p)] if min_p else []):
+    for warper in (
+        ([TopKLogitsWarper(top_k)] if top_k else [])
+        + ([TopPLogitsWarper(top_p)] if top_p < 1 else [])
+        + ([MinPLogitsWarper(min_p)] if min_p else [])
+    ):
         scores = warper(None, scores)
     return scores.softmax(-1)
 
@@ -109,11 +114,15 @@ def test_one_batched_pass_gives_transformers_distribution_for_every_row(spread):
     vocab = 151_936
     logits = torch.randn(len(SETTINGS), vocab, generator=torch.Generator().manual_seed(7)) * spread
     temperature = torch.tensor([s[0] for s in SETTINGS]).view(-1, 1)
-    weights = sampling_weights(logits / temperature, torch.tensor([s[1] for s in SETTINGS]),
-                               torch.tensor([s[2] for s in SETTINGS]), torch.tensor([s[3] for s in SETTINGS]))
+    weights = sampling_weights(
+        logits / temperature,
+        torch.tensor([s[1] for s in SETTINGS]),
+        torch.tensor([s[2] for s in SETTINGS]),
+        torch.tensor([s[3] for s in SETTINGS]),
+    )
     ours = weights / weights.sum(-1, keepdim=True)
     for row, setting in enumerate(SETTINGS):
-        expected = _transformers_probs(logits[row:row + 1], *setting)[0]
+        expected = _transformers_probs(logits[row : row + 1], *setting)[0]
         assert torch.equal(ours[row] > 0, expected > 0), setting
         assert torch.allclose(ours[row], expected, atol=1e-7, rtol=1e-4), setting
 
@@ -134,11 +143,14 @@ def test_draws_follow_the_distribution():
     assert chi2 < 29.9
 
 
-@pytest.mark.parametrize("temperature, top_k, top_p, min_p", [
-    (0.6, 0, 0.95, 0.0),  # the card: nearly every draw kept at the first try
-    (1.0, 0, 0.3, 0.2),  # a small nucleus: many rows reach the exact path
-    (0.8, 5, 0.9, 0.0),  # top-k: the exact path
-])
+@pytest.mark.parametrize(
+    "temperature, top_k, top_p, min_p",
+    [
+        (0.6, 0, 0.95, 0.0),  # the card: nearly every draw kept at the first try
+        (1.0, 0, 0.3, 0.2),  # a small nucleus: many rows reach the exact path
+        (0.8, 5, 0.9, 0.0),  # top-k: the exact path
+    ],
+)
 def test_batched_choice_samples_transformers_distribution(temperature, top_k, top_p, min_p):
     """Many identical rows through choose_tokens in one call: the token frequencies match the
     distribution transformers' warpers define (chi-square far beyond chance) and no token the
@@ -146,10 +158,16 @@ def test_batched_choice_samples_transformers_distribution(temperature, top_k, to
     logits = torch.randn(1, 40, generator=torch.Generator().manual_seed(11)) * 2
     expected = _transformers_probs(logits, temperature, top_k, top_p, min_p)[0]
     draws = 40_000
-    params = SamplingParams(max_tokens=1, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                            repetition_penalty=1.0)
-    tokens = choose_tokens(logits.repeat(draws, 1), torch.zeros(draws, 1, dtype=torch.long), torch.ones(draws, 1),
-                           [RowSampling(params, None)] * draws, [0] * draws)
+    params = SamplingParams(
+        max_tokens=1, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=1.0
+    )
+    tokens = choose_tokens(
+        logits.repeat(draws, 1),
+        torch.zeros(draws, 1, dtype=torch.long),
+        torch.ones(draws, 1),
+        [RowSampling(params, None)] * draws,
+        [0] * draws,
+    )
     counts = torch.bincount(torch.tensor(tokens), minlength=40).double()
     kept = expected > 0
     assert counts[~kept].sum() == 0
@@ -164,11 +182,21 @@ async def test_seeded_request_gives_the_same_tokens_alone_and_among_fifteen_othe
     try:
         seeded = {"max_tokens": 12, "temperature": 0.6, "top_p": 0.95, "repetition_penalty": 1.05, "seed": 1234}
         alone = await collect(engine, "the seeded one", **seeded)
-        crowd = await asyncio.gather(*[
-            collect(engine, f"neighbour {i}", max_tokens=12, temperature=0.6, top_p=0.95,
-                    **({"seed": i} if i % 2 else {})) for i in range(7)],
+        crowd = await asyncio.gather(
+            *[
+                collect(
+                    engine,
+                    f"neighbour {i}",
+                    max_tokens=12,
+                    temperature=0.6,
+                    top_p=0.95,
+                    **({"seed": i} if i % 2 else {}),
+                )
+                for i in range(7)
+            ],
             collect(engine, "the seeded one", **seeded),
-            *[collect(engine, f"neighbour {i}", max_tokens=12, temperature=0.9, top_k=40) for i in range(8)])
+            *[collect(engine, f"neighbour {i}", max_tokens=12, temperature=0.9, top_k=40) for i in range(8)],
+        )
         assert crowd[7] == alone
     finally:
         await engine.shutdown()

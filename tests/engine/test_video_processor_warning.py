@@ -13,8 +13,7 @@ import pytest
 
 from cosmos_reason.engine.hf.inputs import processor_videos
 from cosmos_reason.families.reason1.media import processor_video_kwargs
-from tests.media_factory import make_video
-from tests.media_factory import load_video, reason1_video
+from tests.media_factory import load_video, make_video, reason1_video
 
 PROMPT = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What happens?<|im_end|>\n<|im_start|>assistant\n"
 
@@ -46,8 +45,12 @@ def test_processing_a_video_gives_no_frame_cap_warning(demo_model_dir: Path, tra
 
     processor = AutoProcessor.from_pretrained(demo_model_dir)
     videos = [load_video(make_video(64, 48, 10, 1.0), reason1_video())]
-    inputs = processor(text=[PROMPT], videos=processor_videos(videos, processor.video_processor),
-                       **processor_video_kwargs(videos), return_tensors="pt")
+    inputs = processor(
+        text=[PROMPT],
+        videos=processor_videos(videos, processor.video_processor),
+        **processor_video_kwargs(videos),
+        return_tensors="pt",
+    )
     assert inputs["video_grid_thw"].shape == (1, 3)  # the video was processed
     said = transformers_log.messages + [str(w.message) for w in recwarn]
     assert not [m for m in said if "cap_pixels_per_frame" in m or "per-frame pixel cap" in m], said

@@ -21,8 +21,10 @@ from tests.media_factory import data_uri, png_bytes
 MODEL = "test-model"
 USER = [{"role": "user", "content": "Does it fall?"}]
 # The cosmos-reason2 utils' REASONING_PROMPT, character for character.
-SUFFIX = ("Answer the question using the following format:\n\n<think>\nYour reasoning.\n</think>\n\n"
-          "Write your final answer immediately after the </think> tag.")
+SUFFIX = (
+    "Answer the question using the following format:\n\n<think>\nYour reasoning.\n</think>\n\n"
+    "Write your final answer immediately after the </think> tag."
+)
 
 
 def sdk_for(engine, **settings) -> openai.AsyncOpenAI:
@@ -103,8 +105,10 @@ async def test_request_and_server_flags_win_over_the_card() -> None:
 async def test_a_reasoning_recipe_gets_the_reasoning_sampling_and_the_suffix() -> None:
     engine = ScriptedEngine(family=REASON2)
     await sdk_for(engine).chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Which? (A) up (B) down"}],
-        extra_body={"task": "multiple_choice"})
+        model=MODEL,
+        messages=[{"role": "user", "content": "Which? (A) up (B) down"}],
+        extra_body={"task": "multiple_choice"},
+    )
     request = engine.requests[-1]
     system, user = request.conversation.turns
     assert system.text() == "You are a helpful assistant."
@@ -156,8 +160,12 @@ async def test_the_suffix_follows_the_text_of_a_media_message_after_a_blank_line
     """As the cosmos-reason2 utils build it: one text part, `question + "\\n\\n" + REASONING_PROMPT`."""
     engine = ScriptedEngine(family=REASON2)
     png = data_uri(png_bytes(), "image/png")
-    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": png}},
-                                             {"type": "text", "text": "What is it?"}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": png}}, {"type": "text", "text": "What is it?"}],
+        }
+    ]
     await sdk_for(engine).chat.completions.create(model=MODEL, messages=messages, extra_body={"reasoning": True})
     texts = [part.text for part in engine.requests[-1].conversation.turns[-1].parts if hasattr(part, "text")]
     assert "".join(texts) == "What is it?\n\n" + SUFFIX

@@ -25,9 +25,17 @@ def loaded(reason2_model_dir):
 def clip(indices: tuple[int, ...], fps: float, height: int = 64, width: int = 96) -> DecodedVideo:
     frames = torch.linspace(0, 255, len(indices) * 3 * height * width).to(torch.uint8)
     frames = frames.view(len(indices), 3, height, width).contiguous()
-    return DecodedVideo(frames=frames, frame_indices=indices, sample_fps=4.0, fps=fps, total_frames=indices[-1] + 1,
-                        clip_frames=indices[-1] + 1, duration=(indices[-1] + 1) / fps, source_height=height,
-                        source_width=width)
+    return DecodedVideo(
+        frames=frames,
+        frame_indices=indices,
+        sample_fps=4.0,
+        fps=fps,
+        total_frames=indices[-1] + 1,
+        clip_frames=indices[-1] + 1,
+        duration=(indices[-1] + 1) / fps,
+        source_height=height,
+        source_width=width,
+    )
 
 
 def conversation(*videos: DecodedVideo, text: str = "What happens?") -> Conversation:
@@ -97,18 +105,23 @@ async def test_video_and_text_in_flight_equal_generate(loaded, prefill_budget):
 
     from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
 
-    conversations = [conversation(clip(tuple(range(0, 48, 6)), fps=24.0)), conversation(text="hello there"),
-                     conversation(clip((0, 10, 20, 30), fps=20.0, height=96, width=64), text="And now?")]
+    conversations = [
+        conversation(clip(tuple(range(0, 48, 6)), fps=24.0)),
+        conversation(text="hello there"),
+        conversation(clip((0, 10, 20, 30), fps=20.0, height=96, width=64), text="And now?"),
+    ]
     engine = HFEngine(loaded, BatchingLimits(max_num_seqs=8, max_queued_requests=8, max_prefill_tokens=prefill_budget))
     try:
         ours = await asyncio.gather(*[answer(engine, conv, f"r{i}") for i, conv in enumerate(conversations)])
     finally:
         await engine.shutdown()
-    for conv, got in zip(conversations, ours):
+    for conv, got in zip(conversations, ours, strict=False):
         inputs = build_inputs(loaded.processor, conv, REASON2)
         with torch.inference_mode():
             out = loaded.model.generate(**inputs, do_sample=False, max_new_tokens=10)
-        assert got == loaded.processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        assert got == loaded.processor.tokenizer.decode(
+            out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+        )
 
 
 def test_a_clip_over_the_processors_total_budget_is_resized_from_float_frames(loaded):
@@ -116,14 +129,29 @@ def test_a_clip_over_the_processors_total_budget_is_resized_from_float_frames(lo
     again, and the reference hands it float32 frames (qwen-vl-utils), so ours must too."""
     torch.manual_seed(0)
     frames = torch.randint(0, 256, (64, 3, 512, 832), dtype=torch.uint8)
-    video = DecodedVideo(frames=frames, frame_indices=tuple(range(64)), sample_fps=4.0, fps=4.0, total_frames=64,
-                         clip_frames=64, duration=16.0, source_height=512, source_width=832)
+    video = DecodedVideo(
+        frames=frames,
+        frame_indices=tuple(range(64)),
+        sample_fps=4.0,
+        fps=4.0,
+        total_frames=64,
+        clip_frames=64,
+        duration=16.0,
+        source_height=512,
+        source_width=832,
+    )
     ours = build_inputs(loaded.processor, conversation(video), REASON2)
     prompt = loaded.processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}],
-        tokenize=False, add_generation_prompt=True)
-    reference = loaded.processor(text=[REASON2.processor_prompt(prompt)], videos=[frames.float()], return_tensors="pt",
-                                 **REASON2.processor_video_kwargs([video]))
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    reference = loaded.processor(
+        text=[REASON2.processor_prompt(prompt)],
+        videos=[frames.float()],
+        return_tensors="pt",
+        **REASON2.processor_video_kwargs([video]),
+    )
     assert ours["video_grid_thw"].tolist() == reference["video_grid_thw"].tolist() != [[32, 32, 52]]
     assert torch.equal(ours["pixel_values_videos"], reference["pixel_values_videos"])
 
@@ -133,8 +161,14 @@ def test_a_clip_within_the_budget_gives_what_float_frames_give(loaded):
     ours = build_inputs(loaded.processor, conversation(video), REASON2)
     prompt = loaded.processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}],
-        tokenize=False, add_generation_prompt=True)
-    reference = loaded.processor(text=[REASON2.processor_prompt(prompt)], videos=[video.frames.float()],
-                                 return_tensors="pt", **REASON2.processor_video_kwargs([video]))
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    reference = loaded.processor(
+        text=[REASON2.processor_prompt(prompt)],
+        videos=[video.frames.float()],
+        return_tensors="pt",
+        **REASON2.processor_video_kwargs([video]),
+    )
     assert torch.equal(ours["input_ids"], reference["input_ids"])
     assert torch.equal(ours["pixel_values_videos"], reference["pixel_values_videos"])

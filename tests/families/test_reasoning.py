@@ -29,6 +29,7 @@ def split_reasoning(text: str, *, think_prefilled: bool = False, **kwargs: objec
 def ReasoningStreamParser(*, think_prefilled: bool = False, **kwargs: object) -> reasoning.ReasoningStreamParser:  # noqa: N802
     return reasoning.ReasoningStreamParser(_format(think_prefilled), **kwargs)  # type: ignore[arg-type]
 
+
 MODES = [
     {},
     {"think_prefilled": True},
@@ -72,9 +73,7 @@ CASES = [
         "Yes",
         id="well-formed",
     ),
-    pytest.param(
-        "The robot picks up the cup.", None, "The robot picks up the cup.", id="no-tags"
-    ),
+    pytest.param("The robot picks up the cup.", None, "The robot picks up the cup.", id="no-tags"),
     pytest.param("<answer>\nB\n</answer>", None, "B", id="only-answer"),
     pytest.param(
         "<think>\nstill thinking when cut off",
@@ -88,9 +87,7 @@ CASES = [
         "A truncated ans",
         id="unclosed-answer",
     ),
-    pytest.param(
-        "r</think>\n\nanswer", None, "r\n\nanswer", id="lone-close-not-prefilled"
-    ),
+    pytest.param("r</think>\n\nanswer", None, "r\n\nanswer", id="lone-close-not-prefilled"),
     pytest.param(
         "Sure.\n<think>\nr\n</think>\nSo:\n<answer>\nNo\n</answer>\nDone.",
         "r",
@@ -103,9 +100,7 @@ CASES = [
         "After thinking, yes.",
         id="no-answer-tag",
     ),
-    pytest.param(
-        "<answer><answer>X</answer></answer>", None, "X", id="duplicate-answer"
-    ),
+    pytest.param("<answer><answer>X</answer></answer>", None, "X", id="duplicate-answer"),
     pytest.param("< think>x</think>y", None, "< think>x\n\ny", id="spaced-tag-is-text"),
     pytest.param(
         "<THINK>x</THINK><ANSWER>y</ANSWER>",
@@ -115,9 +110,7 @@ CASES = [
     ),
     pytest.param("<think></think>\n<answer>A</answer>", None, "A", id="empty-think"),
     pytest.param("<think>\n \n</think>", None, "", id="blank-think-no-answer"),
-    pytest.param(
-        "<think>a<think>b</think>c</think>d", "a\n\nb", "c\n\nd", id="nested-think"
-    ),
+    pytest.param("<think>a<think>b</think>c</think>d", "a\n\nb", "c\n\nd", id="nested-think"),
     pytest.param(
         "The answer is <answer>B</answer>.",
         None,
@@ -158,9 +151,7 @@ def test_stream_equals_split_at_every_cut(
 ) -> None:
     want = expected(text, **mode)
     assert stream(text, [], **mode) == want
-    assert (
-        stream(text, list(range(1, len(text))), **mode) == want
-    )  # one character a delta
+    assert stream(text, list(range(1, len(text))), **mode) == want  # one character a delta
     for cut in range(len(text) + 1):
         assert stream(text, [cut], **mode) == want
     if len(text) <= 30:
@@ -170,9 +161,7 @@ def test_stream_equals_split_at_every_cut(
 
 @pytest.mark.parametrize(("text", "reasoning", "content"), CASES)
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: ",".join(m) or "default")
-def test_nothing_lost_no_tag_leaks(
-    text: str, reasoning: str | None, content: str, mode: dict[str, object]
-) -> None:
+def test_nothing_lost_no_tag_leaks(text: str, reasoning: str | None, content: str, mode: dict[str, object]) -> None:
     got_reasoning, got_content = expected(text, **mode)
     assert visible(got_reasoning + got_content) == visible(strip_tags(text))
     for tag in TAGS:
@@ -325,7 +314,7 @@ def assert_edges(text: str, field: str, mode: dict[str, object]) -> None:
         assert field in ("", text)
         return
     lead = field[: len(field) - len(field.lstrip())]
-    trail = field[len(field.rstrip()):]
+    trail = field[len(field.rstrip()) :]
     if field.strip():
         assert text.startswith(lead) and (not lead or not mode.get("think_prefilled"))
         assert text.endswith(trail)
@@ -358,15 +347,11 @@ try:
 except ImportError:  # not in the test extra yet; the seeded test above still runs
     pass
 else:
-    texts = st.lists(st.sampled_from(FRAGMENTS), max_size=25).map("".join) | st.text(
-        max_size=40
-    )
+    texts = st.lists(st.sampled_from(FRAGMENTS), max_size=25).map("".join) | st.text(max_size=40)
 
     @settings(max_examples=500, deadline=None)
     @given(text=texts, data=st.data(), mode=st.sampled_from(MODES))
-    def test_properties_hypothesis(
-        text: str, data: st.DataObject, mode: dict[str, object]
-    ) -> None:
+    def test_properties_hypothesis(text: str, data: st.DataObject, mode: dict[str, object]) -> None:
         cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=8))
         check_properties(text, cuts, mode)
 
@@ -395,9 +380,7 @@ def test_instruction_appended_to_client_prompt_once() -> None:
     merged = with_reasoning_instruction("You are a robotics expert.")
     assert merged == f"You are a robotics expert.\n\n{REASONING_INSTRUCTION}"
     assert with_reasoning_instruction(merged) == merged
-    assert (
-        with_reasoning_instruction(REASONING_SYSTEM_PROMPT) == REASONING_SYSTEM_PROMPT
-    )
+    assert with_reasoning_instruction(REASONING_SYSTEM_PROMPT) == REASONING_SYSTEM_PROMPT
 
 
 def test_a_family_without_answer_tags_keeps_them_as_text() -> None:
@@ -408,4 +391,3 @@ def test_a_family_without_answer_tags_keeps_them_as_text() -> None:
     parser = reasoning.ReasoningStreamParser(fmt)
     streamed = [parser.feed(text[:30]), parser.feed(text[30:]), parser.finish()]
     assert "".join(d.content for d in streamed) == "The ball <answer> rolls."
-

@@ -37,8 +37,9 @@ async def test_accepted_key_forms(guarded, headers):
 )
 async def test_rejected_keys_get_openai_401(guarded, headers):
     for path in ("/v1/chat/completions", "/v1/models"):
-        response = await (guarded.post(path, json=BODY, headers=headers) if "chat" in path
-                          else guarded.get(path, headers=headers))
+        response = await (
+            guarded.post(path, json=BODY, headers=headers) if "chat" in path else guarded.get(path, headers=headers)
+        )
         assert response.status_code == 401
         error = response.json()["error"]
         assert error["type"] == "authentication_error"
@@ -78,13 +79,16 @@ async def test_the_openapi_schema_is_open_when_the_server_is(client):
 PLAIN = {"content-type": "text/plain"}  # what a foreign page can post without a CORS preflight
 
 
-@pytest.mark.parametrize("headers", [
-    {"Origin": "http://evil.example"},  # a page elsewhere posting to us
-    {"Origin": "null"},  # a sandboxed frame or a file:// page
-    {"Origin": "http://test:8080"},  # same name, another port: another origin
-    {"Host": "evil.example.com"},  # DNS rebinding: the attacker's name, now resolving to us
-    {"Host": "evil.example.com:8000", "Origin": "http://evil.example.com:8000"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},  # a page elsewhere posting to us
+        {"Origin": "null"},  # a sandboxed frame or a file:// page
+        {"Origin": "http://test:8080"},  # same name, another port: another origin
+        {"Host": "evil.example.com"},  # DNS rebinding: the attacker's name, now resolving to us
+        {"Host": "evil.example.com:8000", "Origin": "http://evil.example.com:8000"},
+    ],
+)
 async def test_a_keyless_server_refuses_what_only_a_foreign_page_sends(client, engine, headers):
     response = await client.post("/v1/chat/completions", content=json.dumps(BODY), headers={**PLAIN, **headers})
     assert response.status_code == 403
@@ -93,14 +97,19 @@ async def test_a_keyless_server_refuses_what_only_a_foreign_page_sends(client, e
     assert engine.requests == []
 
 
-@pytest.mark.parametrize("headers", [
-    {},  # curl, the openai SDK: no Origin
-    {"Origin": "http://test"},  # the playground, same origin
-    {"Host": "localhost:8000", "Origin": "http://localhost:8000"},
-    {"Host": "127.0.0.1:8000"}, {"Host": "[::1]:8000"}, {"Host": "10.1.2.3:8000"},
-    {"Host": "cosmos-reason:8000"},  # a compose service name
-    {"Host": "app.localhost"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, the openai SDK: no Origin
+        {"Origin": "http://test"},  # the playground, same origin
+        {"Host": "localhost:8000", "Origin": "http://localhost:8000"},
+        {"Host": "127.0.0.1:8000"},
+        {"Host": "[::1]:8000"},
+        {"Host": "10.1.2.3:8000"},
+        {"Host": "cosmos-reason:8000"},  # a compose service name
+        {"Host": "app.localhost"},
+    ],
+)
 async def test_a_keyless_server_serves_its_own_page_and_plain_clients(client, headers):
     response = await client.post("/v1/chat/completions", json=BODY, headers=headers)
     assert response.status_code == 200, response.text

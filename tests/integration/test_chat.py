@@ -66,12 +66,24 @@ async def test_events_ready_together_go_out_in_one_write(engine):
     (a syscall and a wakeup at both ends) per token, not per event. Driven as raw ASGI, the
     way uvicorn calls it, to see the body messages one by one."""
     app = create_app(Settings(model="/ckpt", served_model_names=(MODEL,)), engine)
-    body = json.dumps({"model": MODEL, "messages": USER, "stream": True,
-                       "stream_options": {"include_usage": True}}).encode()
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "query_string": b"",
-             "root_path": "", "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
+    body = json.dumps(
+        {"model": MODEL, "messages": USER, "stream": True, "stream_options": {"include_usage": True}}
+    ).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+        "state": {},
+    }
     requests = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[dict] = []
 
@@ -107,7 +119,8 @@ async def test_max_completion_tokens_is_honoured(sdk, engine):
 
 async def test_stop_string_is_cut_and_not_returned(sdk):
     completion = await sdk.chat.completions.create(
-        model=MODEL, messages=USER, stop=["world"], extra_body={"raw_output": True})
+        model=MODEL, messages=USER, stop=["world"], extra_body={"raw_output": True}
+    )
     assert completion.choices[0].message.content == "Hello, "
     assert completion.choices[0].finish_reason == "stop"
 
@@ -136,14 +149,27 @@ async def test_model_card_defaults_apply_and_request_overrides_win(sdk, engine):
     await sdk.chat.completions.create(model=MODEL, messages=USER)
     defaults = engine.requests[-1].sampling
     assert (defaults.temperature, defaults.top_p, defaults.repetition_penalty, defaults.max_tokens) == (
-        0.6, 0.95, 1.05, 4096)
+        0.6,
+        0.95,
+        1.05,
+        4096,
+    )
     await sdk.chat.completions.create(
-        model=MODEL, messages=USER, temperature=0, top_p=0.5, seed=7,
+        model=MODEL,
+        messages=USER,
+        temperature=0,
+        top_p=0.5,
+        seed=7,
         extra_body={"top_k": 20, "repetition_penalty": 1.2},
     )
     chosen = engine.requests[-1].sampling
     assert (chosen.temperature, chosen.top_p, chosen.top_k, chosen.repetition_penalty, chosen.seed) == (
-        0.0, 0.5, 20, 1.2, 7)
+        0.0,
+        0.5,
+        20,
+        1.2,
+        7,
+    )
 
 
 async def test_unknown_fields_are_accepted(client):
@@ -183,8 +209,7 @@ async def test_streaming_n_choices_each_role_in_its_own_event(client):
     """vLLM and OpenAI send one choice per chunk: clients that read choices[0] see every role."""
     body = {"model": MODEL, "messages": USER, "n": 3, "stream": True}
     async with client.stream("POST", "/v1/chat/completions", json=body) as response:
-        events = [json.loads(line[6:]) async for line in response.aiter_lines()
-                  if line.startswith("data: {")]
+        events = [json.loads(line[6:]) async for line in response.aiter_lines() if line.startswith("data: {")]
     assert all(len(event["choices"]) == 1 for event in events)
     roles = [e["choices"][0]["index"] for e in events if e["choices"][0]["delta"].get("role") == "assistant"]
     assert roles == [0, 1, 2]
@@ -199,12 +224,21 @@ async def test_a_conversation_of_system_messages_only_is_served(sdk, engine):
 
 async def test_logit_bias_min_p_and_openai_penalties_reach_the_engine(sdk, engine):
     await sdk.chat.completions.create(
-        model=MODEL, messages=USER, logit_bias={"7": -100, "5": 2.5}, presence_penalty=0.5, frequency_penalty=-1.5,
-        extra_body={"min_p": 0.1})
+        model=MODEL,
+        messages=USER,
+        logit_bias={"7": -100, "5": 2.5},
+        presence_penalty=0.5,
+        frequency_penalty=-1.5,
+        extra_body={"min_p": 0.1},
+    )
     sampling = engine.requests[-1].sampling
     assert sampling.logit_bias == ((5, 2.5), (7, -100.0))
     assert (sampling.presence_penalty, sampling.frequency_penalty, sampling.min_p) == (0.5, -1.5, 0.1)
     await sdk.chat.completions.create(model=MODEL, messages=USER)
     sampling = engine.requests[-1].sampling
     assert (sampling.logit_bias, sampling.presence_penalty, sampling.frequency_penalty, sampling.min_p) == (
-        (), 0.0, 0.0, 0.0)
+        (),
+        0.0,
+        0.0,
+        0.0,
+    )

@@ -47,10 +47,23 @@ CASES = [
     ({"messages": USER, "n": 99}, "n", "16"),
     ({"messages": USER, "stop": [""]}, "stop", "empty"),
     ({"messages": [{"role": "user", "content": [{"type": "audio"}]}]}, "messages[0].content[0]", "audio"),
-    ({"messages": [{"role": "user", "content": [image_part("data:image/png;base64,!!!")]}]},
-     "messages[0].content[0].image_url", "base64"),
-    ({"messages": [{"role": "user", "content": [image_part("data:image/png;base64," + base64.b64encode(b"no image").decode())]}]},
-     "messages[0].content[0].image_url", "image"),
+    (
+        {"messages": [{"role": "user", "content": [image_part("data:image/png;base64,!!!")]}]},
+        "messages[0].content[0].image_url",
+        "base64",
+    ),
+    (
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [image_part("data:image/png;base64," + base64.b64encode(b"no image").decode())],
+                }
+            ]
+        },
+        "messages[0].content[0].image_url",
+        "image",
+    ),
     ({"messages": [{"role": "user"}]}, "messages[0].content", "required"),
     ([1, 2], None, "JSON object"),
 ]
@@ -111,12 +124,15 @@ async def test_engine_failure_is_500_in_the_envelope():
 
 
 @pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize("error, status, code", [
-    (EngineClientError("messages[0]: the backend says no"), 400, "invalid_request"),
-    (EngineClientError("too big for the backend", 413), 413, "invalid_request"),
-    (EngineUnavailableError("the backend is unreachable"), 502, "engine_unavailable"),
-    (EngineTimeoutError("the backend did not answer within 2 s"), 504, "engine_timeout"),
-])
+@pytest.mark.parametrize(
+    "error, status, code",
+    [
+        (EngineClientError("messages[0]: the backend says no"), 400, "invalid_request"),
+        (EngineClientError("too big for the backend", 413), 413, "invalid_request"),
+        (EngineUnavailableError("the backend is unreachable"), 502, "engine_unavailable"),
+        (EngineTimeoutError("the backend did not answer within 2 s"), 504, "engine_timeout"),
+    ],
+)
 async def test_the_seams_error_kinds_keep_their_status_whatever_the_backend(error, status, code, stream):
     async with make_client(ScriptedEngine(fail=error)) as client:
         response = await client.post("/v1/chat/completions", json={"messages": USER, "stream": stream})
@@ -142,10 +158,34 @@ async def test_stream_options_without_stream_is_400(client):
     assert (await client.post("/v1/chat/completions", json=body)).status_code == 200
 
 
-NULLABLE = ["n", "logprobs", "top_logprobs", "stream", "stream_options", "temperature", "top_p", "top_k", "min_p",
-            "max_tokens", "max_completion_tokens", "stop", "seed", "presence_penalty", "frequency_penalty",
-            "repetition_penalty", "logit_bias", "ignore_eos", "raw_output", "reasoning", "task", "media_options",
-            "response_format", "tools", "tool_choice", "user"]
+NULLABLE = [
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "repetition_penalty",
+    "logit_bias",
+    "ignore_eos",
+    "raw_output",
+    "reasoning",
+    "task",
+    "media_options",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "user",
+]
 
 
 async def test_optional_fields_sent_as_null_mean_the_default(engine, client):
@@ -155,13 +195,19 @@ async def test_optional_fields_sent_as_null_mean_the_default(engine, client):
     assert len(response.json()["choices"]) == 1
     sampling = engine.requests[-1].sampling
     assert (sampling.n, sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.logprobs) == (
-        1, 0.6, 0.95, 4096, False)
+        1,
+        0.6,
+        0.95,
+        4096,
+        False,
+    )
     response = await client.post("/v1/chat/completions", json={"messages": USER, "stream": None, "n": None})
     assert response.headers["content-type"].startswith("application/json")
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
-                                          "application/jsonx"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/jsonx"]
+)
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/score"])
 async def test_a_body_that_is_not_json_is_415(client, content_type, path):
     body = '{"messages": [{"role": "user", "content": "Hi"}]}'
@@ -172,8 +218,9 @@ async def test_a_body_that_is_not_json_is_415(client, content_type, path):
     assert "application/json" in error["message"] and content_type in error["message"]
 
 
-@pytest.mark.parametrize("headers", [{"content-type": "application/json; charset=utf-8"},
-                                     {"content-type": "Application/JSON"}, {}])
+@pytest.mark.parametrize(
+    "headers", [{"content-type": "application/json; charset=utf-8"}, {"content-type": "Application/JSON"}, {}]
+)
 async def test_json_with_parameters_or_without_a_content_type_is_served(client, headers):
     # No Content-Type at all is read as JSON (FastAPI and vLLM do the same); see docs/api.md.
     body = '{"messages": [{"role": "user", "content": "Hi"}]}'
@@ -228,11 +275,24 @@ async def test_every_refused_field_is_named_at_once(client):
     assert "tools" in message and "structural_tag" in message
 
 
-HARMLESS = {"user": "u1", "metadata": {"a": "b"}, "store": False, "parallel_tool_calls": True, "service_tier": "auto",
-            "response_format": {"type": "text"}, "tool_choice": "none", "tools": [], "functions": [],
-            "best_of": 1, "prediction": {"type": "content", "content": "x"}, "skip_special_tokens": True,
-            "modalities": ["text"], "guided_json": None, "guided_decoding_backend": "xgrammar",
-            "some_future_field": 1}
+HARMLESS = {
+    "user": "u1",
+    "metadata": {"a": "b"},
+    "store": False,
+    "parallel_tool_calls": True,
+    "service_tier": "auto",
+    "response_format": {"type": "text"},
+    "tool_choice": "none",
+    "tools": [],
+    "functions": [],
+    "best_of": 1,
+    "prediction": {"type": "content", "content": "x"},
+    "skip_special_tokens": True,
+    "modalities": ["text"],
+    "guided_json": None,
+    "guided_decoding_backend": "xgrammar",
+    "some_future_field": 1,
+}
 
 
 async def test_fields_that_do_not_change_the_output_are_accepted(client):
@@ -245,8 +305,10 @@ async def test_top_logprobs_without_logprobs_is_400(client):
     assert response.status_code == 400 and response.json()["error"]["param"] == "top_logprobs"
 
 
-@pytest.mark.parametrize("bias,words", [({"x": 1}, "integer"), ({"5": 101}, "100"), ({"5": -100.5}, "-100"),
-                                        ({"-1": 1}, "0"), ({"5": "much"}, "number")])
+@pytest.mark.parametrize(
+    "bias,words",
+    [({"x": 1}, "integer"), ({"5": 101}, "100"), ({"5": -100.5}, "-100"), ({"-1": 1}, "0"), ({"5": "much"}, "number")],
+)
 async def test_logit_bias_is_validated(client, bias, words):
     response = await client.post("/v1/chat/completions", json={"messages": USER, "logit_bias": bias})
     assert response.status_code == 400, response.text

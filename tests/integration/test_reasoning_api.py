@@ -6,15 +6,15 @@ import httpx
 import openai
 import pytest
 
+from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.families.reason1.constants import REASONING_SYSTEM_PROMPT
 from cosmos_reason.server.app import create_app
 from cosmos_reason.settings import SamplingFlags, Settings
-from cosmos_reason.families.reason1 import REASON1
-
-TASKS = REASON1.recipes
 from tests.fakes import ScriptedEngine
 
 from .conftest import MODEL
+
+TASKS = REASON1.recipes
 
 TAGGED = ["<th", "ink>\nThe ball ", "falls.\n</thi", "nk>\n\n<ans", "wer>\nYes", "\n</answer>"]
 USER = [{"role": "user", "content": "Does it fall?"}]
@@ -49,7 +49,8 @@ async def test_streaming_split_with_tags_cut_across_chunks():
 
 async def test_raw_output_keeps_the_tags():
     completion = await sdk_for(ScriptedEngine(TAGGED)).chat.completions.create(
-        model=MODEL, messages=USER, extra_body={"raw_output": True})
+        model=MODEL, messages=USER, extra_body={"raw_output": True}
+    )
     assert completion.choices[0].message.content == "".join(TAGGED)
 
 
@@ -65,7 +66,8 @@ async def test_reasoning_option_adds_the_model_card_instruction():
     first = engine.requests[-1].conversation.turns[0]
     assert first.role == "system" and first.text() == REASONING_SYSTEM_PROMPT
     await sdk_for(engine).chat.completions.create(
-        model=MODEL, messages=[{"role": "system", "content": "Be terse."}, *USER], extra_body={"reasoning": True})
+        model=MODEL, messages=[{"role": "system", "content": "Be terse."}, *USER], extra_body={"reasoning": True}
+    )
     first = engine.requests[-1].conversation.turns[0]
     assert first.text().startswith("Be terse.") and "<think>" in first.text()
 
@@ -96,17 +98,30 @@ SERVER_FLAGS = SamplingFlags(temperature=0.3, top_p=0.8, top_k=7, repetition_pen
 
 def _sampling(request):
     s = request.sampling
-    return {"temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k,
-            "repetition_penalty": s.repetition_penalty, "max_tokens": s.max_tokens, "n": s.n}
+    return {
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "top_k": s.top_k,
+        "repetition_penalty": s.repetition_penalty,
+        "max_tokens": s.max_tokens,
+        "n": s.n,
+    }
 
 
 async def test_a_task_keeps_the_servers_default_flags_for_what_it_does_not_set():
     """Like `serve --default-max-tokens 256 --default-temperature 0.3 ...`: a caption request gets them."""
     engine = ScriptedEngine()
     await sdk_for(engine, sampling=SERVER_FLAGS).chat.completions.create(
-        model=MODEL, messages=USER, extra_body={"task": "caption"})
-    assert _sampling(engine.requests[-1]) == {"temperature": 0.3, "top_p": 0.8, "top_k": 7,
-                                              "repetition_penalty": 1.2, "max_tokens": 256, "n": 1}
+        model=MODEL, messages=USER, extra_body={"task": "caption"}
+    )
+    assert _sampling(engine.requests[-1]) == {
+        "temperature": 0.3,
+        "top_p": 0.8,
+        "top_k": 7,
+        "repetition_penalty": 1.2,
+        "max_tokens": 256,
+        "n": 1,
+    }
 
 
 async def test_a_tasks_own_values_win_over_the_servers_flags_and_the_requests_over_both():
@@ -114,17 +129,34 @@ async def test_a_tasks_own_values_win_over_the_servers_flags_and_the_requests_ov
     sdk = sdk_for(engine, sampling=SERVER_FLAGS)
     await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "critic"})
     critic = TASKS["critic"].sampling  # the authors' critic settings: n=4, top_k=50, temperature 0.6, ...
-    assert _sampling(engine.requests[-1]) == {"temperature": critic.temperature, "top_p": critic.top_p,
-                                              "top_k": 50, "repetition_penalty": critic.repetition_penalty,
-                                              "max_tokens": 256, "n": 4}
-    await sdk.chat.completions.create(model=MODEL, messages=USER, max_tokens=100, temperature=0.1, n=2,
-                                      extra_body={"task": "critic", "top_k": 5})
-    assert _sampling(engine.requests[-1]) == {"temperature": 0.1, "top_p": critic.top_p, "top_k": 5,
-                                              "repetition_penalty": critic.repetition_penalty,
-                                              "max_tokens": 100, "n": 2}
+    assert _sampling(engine.requests[-1]) == {
+        "temperature": critic.temperature,
+        "top_p": critic.top_p,
+        "top_k": 50,
+        "repetition_penalty": critic.repetition_penalty,
+        "max_tokens": 256,
+        "n": 4,
+    }
+    await sdk.chat.completions.create(
+        model=MODEL, messages=USER, max_tokens=100, temperature=0.1, n=2, extra_body={"task": "critic", "top_k": 5}
+    )
+    assert _sampling(engine.requests[-1]) == {
+        "temperature": 0.1,
+        "top_p": critic.top_p,
+        "top_k": 5,
+        "repetition_penalty": critic.repetition_penalty,
+        "max_tokens": 100,
+        "n": 2,
+    }
     await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "multiple_choice"})
-    assert _sampling(engine.requests[-1]) == {"temperature": 0.3, "top_p": 0.8, "top_k": 7,
-                                              "repetition_penalty": 1.0, "max_tokens": 256, "n": 1}
+    assert _sampling(engine.requests[-1]) == {
+        "temperature": 0.3,
+        "top_p": 0.8,
+        "top_k": 7,
+        "repetition_penalty": 1.0,
+        "max_tokens": 256,
+        "n": 1,
+    }
 
 
 async def test_unknown_task_is_400_listing_the_valid_ones():
@@ -147,8 +179,7 @@ class LogprobsEngine(ScriptedEngine):
 
         for count, piece in enumerate(self.pieces, start=1):
             last = count == len(self.pieces)
-            yield Delta(index, piece, self.prompt_tokens, count, "stop" if last else None,
-                        (TokenLogprob(piece, -0.5),))
+            yield Delta(index, piece, self.prompt_tokens, count, "stop" if last else None, (TokenLogprob(piece, -0.5),))
 
 
 UNTAGGED = [" The", " cup", " is", " red", ".\n"]
@@ -186,8 +217,9 @@ async def test_reasoning_fields_are_null_not_missing_without_tags():
 async def test_only_the_clients_max_tokens_is_strict_not_a_recipes(max_tokens, strict):
     """A recipe's (or the server's) max_tokens is a default, cut to what fits; the client's is checked."""
     engine = ScriptedEngine()
-    await sdk_for(engine).chat.completions.create(model=MODEL, messages=USER, max_tokens=max_tokens,
-                                                  extra_body={"task": "caption"})
+    await sdk_for(engine).chat.completions.create(
+        model=MODEL, messages=USER, max_tokens=max_tokens, extra_body={"task": "caption"}
+    )
     assert engine.requests[-1].sampling.strict_max_tokens is strict
     assert engine.requests[-1].sampling.max_tokens == (max_tokens or 4096)
 
@@ -202,11 +234,13 @@ async def test_a_task_with_a_machine_readable_answer_constrains_it_unless_the_re
     await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "temporal_caption"})
     constraint = engine.requests[-1].sampling.constraint
     assert constraint.kind == "json" and constraint.reasoning is None and constraint.schema["type"] == "array"
-    await sdk.chat.completions.create(model=MODEL, messages=USER, response_format={"type": "text"},
-                                      extra_body={"task": "critic"})
+    await sdk.chat.completions.create(
+        model=MODEL, messages=USER, response_format={"type": "text"}, extra_body={"task": "critic"}
+    )
     assert engine.requests[-1].sampling.constraint is None  # free text asked for
-    await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "critic",
-                                                                              "guided_choice": ["Yes", "No", "Unsure"]})
+    await sdk.chat.completions.create(
+        model=MODEL, messages=USER, extra_body={"task": "critic", "guided_choice": ["Yes", "No", "Unsure"]}
+    )
     assert engine.requests[-1].sampling.constraint.spec == '["Yes", "No", "Unsure"]'  # the request's own wins
     await sdk.chat.completions.create(model=MODEL, messages=USER, extra_body={"task": "caption"})
     assert engine.requests[-1].sampling.constraint is None  # a caption is free text

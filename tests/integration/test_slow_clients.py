@@ -20,9 +20,9 @@ import uvicorn
 from cosmos_reason.media.settings import MediaSettings
 from cosmos_reason.server.app import create_app
 from cosmos_reason.server.http import http_protocol
+from cosmos_reason.server.process import free_port
 from cosmos_reason.settings import Settings
 from tests.fakes import ScriptedEngine
-from cosmos_reason.server.process import free_port
 
 from .conftest import MODEL, make_client
 
@@ -32,11 +32,17 @@ PATIENCE = 60.0  # how long the test waits for the server to act: generous, for 
 
 @asynccontextmanager
 async def real_server(**settings) -> AsyncIterator[int]:
-    settings = Settings(model="/ckpt", served_model_names=(MODEL,), header_read_timeout=DEADLINE,
-                        body_read_timeout=DEADLINE, **settings)
+    settings = Settings(
+        model="/ckpt", served_model_names=(MODEL,), header_read_timeout=DEADLINE, body_read_timeout=DEADLINE, **settings
+    )
     port = free_port()
-    config = uvicorn.Config(create_app(settings, ScriptedEngine()), host="127.0.0.1", port=port, log_level="warning",
-                            http=http_protocol(settings.header_read_timeout, settings.body_read_timeout))
+    config = uvicorn.Config(
+        create_app(settings, ScriptedEngine()),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        http=http_protocol(settings.header_read_timeout, settings.body_read_timeout),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -57,7 +63,7 @@ async def answer_to(port: int, sent: bytes, trickle: bytes = b"") -> bytes:
     async def drip() -> None:
         try:
             for i in range(len(trickle)):
-                writer.write(trickle[i:i + 1])
+                writer.write(trickle[i : i + 1])
                 await writer.drain()
                 await asyncio.sleep(0.02)
         except ConnectionError:
@@ -95,14 +101,17 @@ async def test_a_head_sent_one_byte_at_a_time_is_cut_off_too():
 
 async def test_a_stalled_body_is_answered_408_and_the_server_keeps_serving():
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}).encode()
-    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\n\r\n" % len(body))
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n" % len(body)
+    )
     async with real_server() as port:
         status, error = error_of(await answer_to(port, head + body[:10]))
         assert status == 408 and "--body-read-timeout" in error["message"]
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            response = await client.post("/v1/chat/completions", content=body,
-                                         headers={"content-type": "application/json"})
+            response = await client.post(
+                "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+            )
         assert response.status_code == 200, response.text
 
 
@@ -127,7 +136,7 @@ class HeldBody:
         yield self.body[: len(self.body) // 2]
         self.half_read.set()  # the server asked for more: it holds the first half
         await self.gate.wait()
-        yield self.body[len(self.body) // 2:]
+        yield self.body[len(self.body) // 2 :]
 
 
 BUDGET = 10_000
@@ -141,8 +150,11 @@ def budget_client():
 async def test_bodies_beyond_the_server_wide_budget_get_503_while_one_within_it_works():
     async with budget_client() as client:
         held = HeldBody(chat_body(6_000))
-        first = asyncio.create_task(client.post("/v1/chat/completions", content=held.chunks(),
-                                                headers={**JSON, "content-length": str(len(held.body))}))
+        first = asyncio.create_task(
+            client.post(
+                "/v1/chat/completions", content=held.chunks(), headers={**JSON, "content-length": str(len(held.body))}
+            )
+        )
         await held.half_read.wait()
 
         # 6000 held + 6000 more > 10000: refused from Content-Length, and while it streams without one
@@ -154,7 +166,7 @@ async def test_bodies_beyond_the_server_wide_budget_get_503_while_one_within_it_
 
         async def streamed() -> AsyncIterator[bytes]:
             for start in range(0, len(second), 1000):
-                yield second[start:start + 1000]
+                yield second[start : start + 1000]
 
         assert (await client.post("/v1/chat/completions", content=streamed(), headers=JSON)).status_code == 503
         # within what is left, a body is served at once

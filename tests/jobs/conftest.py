@@ -1,4 +1,5 @@
-"""Helpers for the jobs tests: media folders, the app on a scripted engine, an annotate run on it, a fake server process."""
+"""Helpers for the jobs tests: media folders, the app on a scripted engine, an annotate run on it,
+a fake server process."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_factory import mp4_bytes, png_bytes
 from cosmos_reason.server.process import ServerProcess, free_port
+from tests.media_factory import mp4_bytes, png_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "test-model"
@@ -22,8 +23,9 @@ def scripted_target(engine, **settings):
     from cosmos_reason.jobs.clients import in_process_target
     from cosmos_reason.settings import Settings
 
-    return in_process_target("unused", engine=engine,
-                             settings=Settings(model="/ckpt", served_model_names=(MODEL,), **settings))
+    return in_process_target(
+        "unused", engine=engine, settings=Settings(model="/ckpt", served_model_names=(MODEL,), **settings)
+    )
 
 
 async def annotate(items, out: Path, engine, **kwargs):
@@ -73,8 +75,14 @@ def jobs_command(*args: str) -> list[str]:
 
 
 def run_jobs(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(jobs_command(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        jobs_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def summary_of(result: subprocess.CompletedProcess) -> dict:
@@ -86,13 +94,30 @@ def summary_of(result: subprocess.CompletedProcess) -> dict:
 class FakeServer(ServerProcess):
     """tests/jobs/fake_server.py in its own process: the real app and uvicorn, a scripted engine."""
 
-    def __init__(self, *, delay: float = 0.0, pieces: list[str] | None = None, api_key: str | None = None,
-                 flaky_every: int = 0, gate: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        delay: float = 0.0,
+        pieces: list[str] | None = None,
+        api_key: str | None = None,
+        flaky_every: int = 0,
+        gate: int | None = None,
+    ) -> None:
         port = free_port()
-        config = {"port": port, "delay": delay, "pieces": pieces, "api_key": api_key, "flaky_every": flaky_every,
-                  "gate": gate}
-        super().__init__(command=[sys.executable, str(Path(__file__).with_name("fake_server.py")), json.dumps(config)],
-                         port=port, cwd=ROOT, log_name=f"cosmos-reason-fake-{port}.log")
+        config = {
+            "port": port,
+            "delay": delay,
+            "pieces": pieces,
+            "api_key": api_key,
+            "flaky_every": flaky_every,
+            "gate": gate,
+        }
+        super().__init__(
+            command=[sys.executable, str(Path(__file__).with_name("fake_server.py")), json.dumps(config)],
+            port=port,
+            cwd=ROOT,
+            log_name=f"cosmos-reason-fake-{port}.log",
+        )
 
     def wait_ready(self, timeout: float = 120) -> FakeServer:
         super().wait_ready(timeout)

@@ -28,8 +28,11 @@ from tests.fakes import ScriptedEngine  # noqa: E402
 def main() -> None:
     config = json.loads(sys.argv[1])
     engine = ScriptedEngine(pieces=config.get("pieces"), delay=config.get("delay", 0.0))
-    settings = Settings(model="/ckpt", served_model_names=("test-model",),
-                        api_keys=(config["api_key"],) if config.get("api_key") else ())
+    settings = Settings(
+        model="/ckpt",
+        served_model_names=("test-model",),
+        api_keys=(config["api_key"],) if config.get("api_key") else (),
+    )
     app = create_app(settings, engine)
     every = int(config.get("flaky_every") or 0)
     if every:
@@ -40,8 +43,9 @@ def main() -> None:
             if request.method == "POST" and request.url.path.startswith("/v1/"):
                 count["n"] += 1
                 if count["n"] % every == 0:
-                    return JSONResponse({"error": {"message": "injected failure", "type": "server_error"}},
-                                        status_code=503)
+                    return JSONResponse(
+                        {"error": {"message": "injected failure", "type": "server_error"}}, status_code=503
+                    )
             return await call_next(request)
 
     if config.get("gate") is not None:

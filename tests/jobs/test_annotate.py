@@ -60,7 +60,10 @@ async def test_each_line_has_item_hash_answer_reasoning_parsed_tokens_timing_mod
     assert rows["img0000.png"]["kind"] == "image"
     # The media went through the server's pipeline: the engine got decoded frames and pixels.
     assert sorted((len(r.conversation.images()), len(r.conversation.videos())) for r in engine.requests) == [
-        (0, 1), (1, 0), (1, 0)]
+        (0, 1),
+        (1, 0),
+        (1, 0),
+    ]
     assert (job.summary.done, job.summary.failed, job.summary.exit_code()) == (3, 0, 0)
     assert job.summary.prompt_tokens == 33 and images
 
@@ -74,7 +77,9 @@ async def test_a_corrupt_file_gets_an_error_line_and_the_run_goes_on(tmp_path: P
     assert len(rows) == 4
     error = rows["corrupt.png"]["error"]
     assert error["status"] == 400 and "image" in error["message"] and error["retryable"] is False
-    assert error["message"].startswith(f"{tmp_path / 'media' / 'corrupt.png'}: ") and "messages[" not in error["message"]
+    assert (
+        error["message"].startswith(f"{tmp_path / 'media' / 'corrupt.png'}: ") and "messages[" not in error["message"]
+    )
     # An error line has every field of an answer line (null where there is no answer).
     assert set(rows["corrupt.png"]) == set(rows["img0000.png"])
     assert rows["corrupt.png"]["prompt"] == "What is shown?"
@@ -160,9 +165,14 @@ async def test_items_failing_after_all_retries_are_redone_by_the_next_run(tmp_pa
 async def test_a_target_that_keeps_failing_stops_the_run(tmp_path: Path):
     write_images(tmp_path / "media", 20)
     out = tmp_path / "results.jsonl"
-    job = await annotate(discover(str(tmp_path / "media"), task="caption"), out,
-                         ScriptedEngine(fail=EngineError("down")), concurrency=1, breaker_limit=3,
-                         policy=RetryPolicy(attempts=2, base=0.01, cap=0.01))
+    job = await annotate(
+        discover(str(tmp_path / "media"), task="caption"),
+        out,
+        ScriptedEngine(fail=EngineError("down")),
+        concurrency=1,
+        breaker_limit=3,
+        policy=RetryPolicy(attempts=2, base=0.01, cap=0.01),
+    )
     assert job.summary.stopped and "3 items in a row" in job.summary.stopped
     assert len(read_lines(out)) == 3 and job.summary.exit_code() == 3
 
@@ -170,8 +180,13 @@ async def test_a_target_that_keeps_failing_stops_the_run(tmp_path: Path):
 async def test_connection_refused_is_retried_then_stops_with_a_message(tmp_path: Path):
     write_images(tmp_path / "media", 2)
     target = server_target(f"http://127.0.0.1:{free_port()}/v1")
-    job = AnnotateJob(discover(str(tmp_path / "media"), task="caption"), tmp_path / "out.jsonl", target=target,
-                      quiet=True, policy=RetryPolicy(attempts=2, base=0.01, cap=0.01))
+    job = AnnotateJob(
+        discover(str(tmp_path / "media"), task="caption"),
+        tmp_path / "out.jsonl",
+        target=target,
+        quiet=True,
+        policy=RetryPolicy(attempts=2, base=0.01, cap=0.01),
+    )
     try:
         await job.run()
     finally:
@@ -182,8 +197,11 @@ async def test_connection_refused_is_retried_then_stops_with_a_message(tmp_path:
 async def test_critic_task_lines_have_every_sample_and_the_critic_score(tmp_path: Path):
     write_video(tmp_path / "media" / "gen.mp4")
     out = tmp_path / "results.jsonl"
-    await annotate(discover(str(tmp_path / "media"), task="critic"), out,
-                   ScriptedEngine(["<think>\nok\n</think>\n\n<answer>\nNo\n</answer>"]))
+    await annotate(
+        discover(str(tmp_path / "media"), task="critic"),
+        out,
+        ScriptedEngine(["<think>\nok\n</think>\n\n<answer>\nNo\n</answer>"]),
+    )
     (row,) = read_lines(out)
     assert row["parsed"] == {"anomaly": False} and row["critic_score"] == 1.0
     assert [c["parsed"] for c in row["choices"]] == [{"anomaly": False}] * 4  # the recipe's n=4
@@ -194,14 +212,20 @@ async def test_manifest_items_carry_their_own_prompt_task_options_and_meta(tmp_p
     write_video(tmp_path / "clip.mp4", seconds=2)
     (tmp_path / "notes.txt").write_text("not media")
     manifest = tmp_path / "list.jsonl"
-    manifest.write_text("\n".join(json.dumps(x) for x in [
-        {"path": "img0000.png", "prompt": "Color?", "max_tokens": 2, "id": "a"},
-        {"path": "img0001.png", "task": "caption", "options": {"system": "Be brief."}},
-        {"path": "clip.mp4", "prompt": "Motion?", "options": {"nframes": 4}},
-        {"path": "notes.txt", "prompt": "?"},
-        {"path": "missing.png", "prompt": "?"},
-        {"path": "img0000.png", "task": "no_such_task"},
-    ]) + "\n")
+    manifest.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {"path": "img0000.png", "prompt": "Color?", "max_tokens": 2, "id": "a"},
+                {"path": "img0001.png", "task": "caption", "options": {"system": "Be brief."}},
+                {"path": "clip.mp4", "prompt": "Motion?", "options": {"nframes": 4}},
+                {"path": "notes.txt", "prompt": "?"},
+                {"path": "missing.png", "prompt": "?"},
+                {"path": "img0000.png", "task": "no_such_task"},
+            ]
+        )
+        + "\n"
+    )
     engine = ScriptedEngine()
     out = tmp_path / "results.jsonl"
     job = await annotate(discover(str(manifest), options={"max_tokens": 3}), out, engine, concurrency=1)
@@ -230,14 +254,16 @@ async def test_a_foreign_line_in_the_output_is_reported_not_kept_or_dropped(tmp_
     with out.open("a") as f:
         f.write("{}\n")
     before = out.read_bytes()
-    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url,
-                      "--quiet")
+    result = run_jobs(
+        "annotate", str(media), "--task", "caption", "--out", str(out), "--server", fake_server.url, "--quiet"
+    )
     assert result.returncode == 1 and "results.jsonl:3: a line this job did not write ('{}')" in result.stderr
     assert out.read_bytes() == before
 
 
 def test_the_progress_total_counts_media_only_and_a_resume_leaves_skipped_items_out_of_the_rate(
-        tmp_path: Path, fake_server):
+    tmp_path: Path, fake_server
+):
     media = tmp_path / "media"
     write_images(media, 3)
     (media / "notes.txt").write_text("not media")
@@ -258,10 +284,16 @@ async def test_a_schema_constrains_each_answer_and_its_object_is_parsed(tmp_path
     write_images(tmp_path, 2)
     schema = {"type": "object", "properties": {"color": {"enum": ["red", "blue"]}}, "required": ["color"]}
     manifest = tmp_path / "list.jsonl"
-    manifest.write_text("\n".join(json.dumps(x) for x in [
-        {"path": "img0000.png", "prompt": "Color?"},
-        {"path": "img0001.png", "prompt": "Color?", "schema": {"type": "object"}},
-    ]) + "\n")
+    manifest.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {"path": "img0000.png", "prompt": "Color?"},
+                {"path": "img0001.png", "prompt": "Color?", "schema": {"type": "object"}},
+            ]
+        )
+        + "\n"
+    )
     engine = ScriptedEngine(pieces=['{"color":', '"red"}'])
     out = tmp_path / "results.jsonl"
     await annotate(discover(str(manifest), options={"schema": schema}), out, engine, concurrency=1)

@@ -23,8 +23,12 @@ FAST = RetryPolicy(attempts=2, base=0.01, cap=0.01)
 
 
 def _chat(custom_id: str, content, **body) -> dict:
-    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
-            "body": {"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": 4, **body}}
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": 4, **body},
+    }
 
 
 def _requests() -> list[dict]:
@@ -36,8 +40,12 @@ def _requests() -> list[dict]:
         _chat("task", [image], task="caption"),
         _chat("corrupt", [{"type": "image_url", "image_url": {"url": data_uri(png_bytes()[:50], "image/png")}}]),
         _chat("other-model", "Hi", model="gpt-4o-mini"),
-        {"custom_id": "score", "method": "POST", "url": "/v1/score",
-         "body": {"messages": [{"role": "user", "content": [image, {"type": "text", "text": "Plausible?"}]}]}},
+        {
+            "custom_id": "score",
+            "method": "POST",
+            "url": "/v1/score",
+            "body": {"messages": [{"role": "user", "content": [image, {"type": "text", "text": "Plausible?"}]}]},
+        },
     ]
 
 
@@ -114,13 +122,30 @@ async def test_rerun_skips_answered_custom_ids_and_redoes_the_unanswered(tmp_pat
 
 
 def test_an_openai_output_line_round_trips():
-    line = {"id": "batch_req_123", "custom_id": "request-2",
-            "response": {"status_code": 200, "request_id": "req_123", "body": {
-                "id": "chatcmpl-123", "object": "chat.completion", "created": 1711652795, "model": "gpt-3.5-turbo",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 22, "completion_tokens": 2, "total_tokens": 24}}},
-            "error": None}
+    line = {
+        "id": "batch_req_123",
+        "custom_id": "request-2",
+        "response": {
+            "status_code": 200,
+            "request_id": "req_123",
+            "body": {
+                "id": "chatcmpl-123",
+                "object": "chat.completion",
+                "created": 1711652795,
+                "model": "gpt-3.5-turbo",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "Hello."},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 22, "completion_tokens": 2, "total_tokens": 24},
+            },
+        },
+        "error": None,
+    }
     assert BatchRequestOutput.model_validate(line).model_dump() == line
 
 
@@ -151,8 +176,9 @@ def test_run_batch_command_against_a_server(tmp_path: Path, fake_server):
 
 
 async def test_a_batch_file_naming_another_model_stops_early_and_names_force_model(tmp_path: Path):
-    requests = _write(tmp_path / "requests.jsonl",
-                      [_chat(f"r{i}", f"Q{i}", model="nvidia/Cosmos-Reason1-7B") for i in range(20)])
+    requests = _write(
+        tmp_path / "requests.jsonl", [_chat(f"r{i}", f"Q{i}", model="nvidia/Cosmos-Reason1-7B") for i in range(20)]
+    )
     out = tmp_path / "results.jsonl"
     engine = ScriptedEngine()
     job = await _run(requests, out, engine, concurrency=1)
@@ -164,8 +190,9 @@ async def test_a_batch_file_naming_another_model_stops_early_and_names_force_mod
 
 
 async def test_error_lines_make_a_non_zero_exit_and_count_on_resume_and_retry_errors_redoes_them(tmp_path: Path):
-    requests = _write(tmp_path / "requests.jsonl", [_chat("a", "Hi"), _chat("b", "Hi", model="other"),
-                                                    _chat("c", "Hi")])
+    requests = _write(
+        tmp_path / "requests.jsonl", [_chat("a", "Hi"), _chat("b", "Hi", model="other"), _chat("c", "Hi")]
+    )
     out = tmp_path / "results.jsonl"
     job = await _run(requests, out, ScriptedEngine(), concurrency=1)
     assert (job.summary.done, job.summary.failed, job.summary.stopped) == (2, 1, None)  # one miss: no stop
@@ -181,22 +208,28 @@ async def test_error_lines_make_a_non_zero_exit_and_count_on_resume_and_retry_er
 
 
 def test_run_batch_command_with_another_model_exits_non_zero_with_the_hint(tmp_path: Path, fake_server):
-    requests = _write(tmp_path / "requests.jsonl",
-                      [_chat(f"r{i}", f"Q{i}", model="nvidia/Cosmos-Reason1-7B") for i in range(6)])
+    requests = _write(
+        tmp_path / "requests.jsonl", [_chat(f"r{i}", f"Q{i}", model="nvidia/Cosmos-Reason1-7B") for i in range(6)]
+    )
     out = tmp_path / "results.jsonl"
     result = run_jobs("run-batch", "-i", str(requests), "-o", str(out), "--server", fake_server.url, "--quiet")
     assert result.returncode == 3 and "--force-model" in result.stderr, result.stderr
-    forced = run_jobs("run-batch", "-i", str(requests), "-o", str(out), "--server", fake_server.url, "--quiet",
-                      "--force-model")
+    forced = run_jobs(
+        "run-batch", "-i", str(requests), "-o", str(out), "--server", fake_server.url, "--quiet", "--force-model"
+    )
     assert forced.returncode == 0 and summary_of(forced)["done"] == 6, forced.stderr
-
 
 
 async def test_response_format_in_a_request_body_is_honoured(tmp_path: Path):
     schema = {"type": "object", "properties": {"a": {"enum": ["x"]}}}
-    rows = [_chat("json", "JSON please.", response_format={"type": "json_schema",
-                                                            "json_schema": {"name": "a", "schema": schema}}),
-            _chat("bad", "JSON please.", guided_regex="(?=x)")]
+    rows = [
+        _chat(
+            "json",
+            "JSON please.",
+            response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+        ),
+        _chat("bad", "JSON please.", guided_regex="(?=x)"),
+    ]
     engine = ScriptedEngine(pieces=['{"a":"x"}'])
     await _run(_write(tmp_path / "in.jsonl", rows), tmp_path / "out.jsonl", engine)
     assert [request.sampling.constraint.kind for request in engine.requests] == ["json"]

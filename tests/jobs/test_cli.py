@@ -20,6 +20,16 @@ def test_an_output_that_cannot_be_written_or_bad_options_are_one_line(tmp_path: 
         result = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(out), "--server", fake_server.url)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith("cosmos-reason: error: cannot write ")
-    bad = run_jobs("annotate", str(media), "--prompt", "?", "--out", str(tmp_path / "o.jsonl"), "--options", "{bad",
-                   "--server", fake_server.url)
+    bad = run_jobs(
+        "annotate",
+        str(media),
+        "--prompt",
+        "?",
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--options",
+        "{bad",
+        "--server",
+        fake_server.url,
+    )
     assert bad.returncode == 2 and "argument --options: not valid JSON" in bad.stderr

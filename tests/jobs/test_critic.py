@@ -49,9 +49,19 @@ def _candidates(tmp_path: Path) -> list[str]:
 async def _rank(candidates, reward: bool, engine, earlier=None) -> list[dict]:
     target = scripted_target(engine)
     try:
-        return await run_critic(target, candidates, prompt="A ball rolls off a table.", question=None, reward=reward,
-                                n=4, options={}, concurrency=2, policy=RetryPolicy(attempts=2, base=0.01),
-                                quiet=True, earlier=earlier)
+        return await run_critic(
+            target,
+            candidates,
+            prompt="A ball rolls off a table.",
+            question=None,
+            reward=reward,
+            n=4,
+            options={},
+            concurrency=2,
+            policy=RetryPolicy(attempts=2, base=0.01),
+            quiet=True,
+            earlier=earlier,
+        )
     finally:
         await target.aclose()
 
@@ -100,8 +110,9 @@ class UnreadableEngine(ScriptedEngine):
 async def test_candidates_whose_reviews_are_all_unreadable_get_no_score_and_no_rank(tmp_path: Path):
     rows = await _rank(_candidates(tmp_path)[:3], False, UnreadableEngine())
     assert [(r["rank"], r["score"]) for r in rows] == [(None, None)] * 3
-    assert all(r["error"]["type"] == "unreadable" and "none of the 4 critic reviews" in r["error"]["message"]
-               for r in rows)
+    assert all(
+        r["error"]["type"] == "unreadable" and "none of the 4 critic reviews" in r["error"]["message"] for r in rows
+    )
     assert not plot_ranking(rows, tmp_path / "ranking.png", title="critic")  # no chart of empty bars
     assert not (tmp_path / "ranking.png").exists()
 
@@ -110,20 +121,52 @@ def test_critic_command_writes_the_ranking_and_the_chart(tmp_path: Path, fake_se
     candidates = _candidates(tmp_path)[:2]
     out = tmp_path / "best.jsonl"
     # The fake server's reviews ("A caption of this image.") say neither Yes nor No: nothing to rank.
-    result = run_jobs("critic", *candidates, "--prompt", "A cat jumps.", "--out", str(out), "--server",
-                      fake_server.url, "--n", "2", "--quiet")
+    result = run_jobs(
+        "critic",
+        *candidates,
+        "--prompt",
+        "A cat jumps.",
+        "--out",
+        str(out),
+        "--server",
+        fake_server.url,
+        "--n",
+        "2",
+        "--quiet",
+    )
     assert result.returncode == 3, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == {"best": None, "ranking": str(out), "chart": None}
     assert "no candidate could be scored" in result.stderr
     rows = read_lines(out)
     assert [r["rank"] for r in rows] == [None, None] and {r["candidate"] for r in rows} == set(candidates)
     assert not (tmp_path / "best.png").exists()
-    common = ["critic", *candidates, "--prompt", "A cat jumps.", "--out", str(out), "--server", fake_server.url,
-              "--n", "2", "--quiet"]
+    common = [
+        "critic",
+        *candidates,
+        "--prompt",
+        "A cat jumps.",
+        "--out",
+        str(out),
+        "--server",
+        fake_server.url,
+        "--n",
+        "2",
+        "--quiet",
+    ]
     assert "2 of 2 kept from" in run_jobs(*common).stderr  # failed for good: kept ...
     assert "kept from" not in run_jobs(*common, "--retry-errors").stderr  # ... until --retry-errors
-    reward = run_jobs("critic", *candidates, "--reward", "--out", str(tmp_path / "r.jsonl"), "--chart",
-                      str(tmp_path / "r.png"), "--server", fake_server.url, "--quiet")
+    reward = run_jobs(
+        "critic",
+        *candidates,
+        "--reward",
+        "--out",
+        str(tmp_path / "r.jsonl"),
+        "--chart",
+        str(tmp_path / "r.png"),
+        "--server",
+        fake_server.url,
+        "--quiet",
+    )
     assert reward.returncode == 0, reward.stderr
     assert [r["rank"] for r in read_lines(tmp_path / "r.jsonl")] == [1, 2]
     assert (tmp_path / "r.png").read_bytes().startswith(PNG_MAGIC)
@@ -146,9 +189,19 @@ async def test_a_rerun_keeps_scored_rows_and_retry_errors_asks_failed_ones_again
     # Asked another way (another question): scored again.
     target = scripted_target(engine)
     try:
-        other = await run_critic(target, candidates, prompt="Another prompt.", question=None, reward=False, n=4,
-                                 options={}, concurrency=1, policy=RetryPolicy(attempts=1), quiet=True,
-                                 earlier=earlier_rows(out, retry_errors=False))
+        other = await run_critic(
+            target,
+            candidates,
+            prompt="Another prompt.",
+            question=None,
+            reward=False,
+            n=4,
+            options={},
+            concurrency=1,
+            policy=RetryPolicy(attempts=1),
+            quiet=True,
+            earlier=earlier_rows(out, retry_errors=False),
+        )
     finally:
         await target.aclose()
     assert len(engine.requests) == 2 and not any(r.get("reused") for r in other)

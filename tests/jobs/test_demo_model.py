@@ -21,14 +21,14 @@ API_KEY = "jobs-e2e-key"
 def _cosmos_reason(*args: str, env: dict) -> subprocess.CompletedProcess:
     """The installed console script, as a user runs it."""
     script = Path(sys.executable).with_name("cosmos-reason")
-    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=600, cwd=ROOT,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, timeout=600, cwd=ROOT, env={**os.environ, **env}
+    )
 
 
 @pytest.fixture(scope="module")
 def demo_server(demo_model_dir, demo_cache_dir):
-    server = ServerProcess(["--model", "demo", "--api-key", API_KEY],
-                           env={"COSMOS_REASON_CACHE": str(demo_cache_dir)})
+    server = ServerProcess(["--model", "demo", "--api-key", API_KEY], env={"COSMOS_REASON_CACHE": str(demo_cache_dir)})
     try:
         server.wait_ready()
         yield server
@@ -59,8 +59,21 @@ def _check(rows: list[dict], root: Path) -> None:
 def test_annotate_in_process_with_the_cosmos_reason_command(tmp_path: Path, demo_model_dir, demo_cache_dir):
     root = _media(tmp_path / "media")
     out = tmp_path / "results.jsonl"
-    args = ["annotate", str(root), "--task", "plausibility", "--max-tokens", "6", "--model", "demo", "--out", str(out),
-            "--concurrency", "2", "--quiet"]
+    args = [
+        "annotate",
+        str(root),
+        "--task",
+        "plausibility",
+        "--max-tokens",
+        "6",
+        "--model",
+        "demo",
+        "--out",
+        str(out),
+        "--concurrency",
+        "2",
+        "--quiet",
+    ]
     result = _cosmos_reason(*args, env={"COSMOS_REASON_CACHE": str(demo_cache_dir)})
     assert result.returncode == 4, result.stderr  # every item has its line; broken.jpg's is an error
     summary = summary_of(result)
@@ -71,13 +84,38 @@ def test_annotate_in_process_with_the_cosmos_reason_command(tmp_path: Path, demo
 def test_annotate_against_the_server(tmp_path: Path, demo_server):
     root = _media(tmp_path / "media")
     out = tmp_path / "results.jsonl"
-    args = ["annotate", str(root), "--task", "plausibility", "--max-tokens", "6", "--server", demo_server.url,
-            "--api-key", API_KEY, "--concurrency", "4", "--quiet"]
+    args = [
+        "annotate",
+        str(root),
+        "--task",
+        "plausibility",
+        "--max-tokens",
+        "6",
+        "--server",
+        demo_server.url,
+        "--api-key",
+        API_KEY,
+        "--concurrency",
+        "4",
+        "--quiet",
+    ]
     result = _cosmos_reason(*args, "--out", str(out), env={})
     assert result.returncode == 4, result.stderr  # broken.jpg's line is an error
     _check(read_lines(out), root)
     again = _cosmos_reason(*args, "--out", str(out), env={})
     assert summary_of(again)["skipped"] == 4 and len(read_lines(out)) == 4
-    bad_key = _cosmos_reason("annotate", str(root), "--prompt", "?", "--server", demo_server.url, "--api-key", "nope",
-                             "--out", str(tmp_path / "x.jsonl"), "--quiet", env={})
+    bad_key = _cosmos_reason(
+        "annotate",
+        str(root),
+        "--prompt",
+        "?",
+        "--server",
+        demo_server.url,
+        "--api-key",
+        "nope",
+        "--out",
+        str(tmp_path / "x.jsonl"),
+        "--quiet",
+        env={},
+    )
     assert bad_key.returncode == 1 and "401" in bad_key.stderr

@@ -87,22 +87,30 @@ def test_glob(tmp_path: Path):
 def test_jsonl_manifest_with_per_item_prompt_task_and_options(tmp_path: Path):
     (tmp_path / "media").mkdir()
     manifest = tmp_path / "list.jsonl"
-    manifest.write_text("\n".join([
-        json.dumps("media/a.png"),
-        json.dumps({"path": "media/b.mp4", "task": "critic", "options": {"fps": 2, "n": 2}, "clip_id": 7}),
-        "",
-        json.dumps({"url": "https://example.com/v/1.webm", "prompt": "Who moves?", "max_tokens": 5}),
-        json.dumps({"url": "https://example.com/blob?id=3", "kind": "video"}),
-        json.dumps({"path": "/abs/c.jpg", "prompt": "Count the cars.", "options": {"temperature": 0}}),
-    ]) + "\n")
+    manifest.write_text(
+        "\n".join(
+            [
+                json.dumps("media/a.png"),
+                json.dumps({"path": "media/b.mp4", "task": "critic", "options": {"fps": 2, "n": 2}, "clip_id": 7}),
+                "",
+                json.dumps({"url": "https://example.com/v/1.webm", "prompt": "Who moves?", "max_tokens": 5}),
+                json.dumps({"url": "https://example.com/blob?id=3", "kind": "video"}),
+                json.dumps({"path": "/abs/c.jpg", "prompt": "Count the cars.", "options": {"temperature": 0}}),
+            ]
+        )
+        + "\n"
+    )
     items = discover(str(manifest), prompt="Describe.", options={"max_tokens": 32, "seed": 1})
-    assert [i.source for i in items] == [str(tmp_path / "media/a.png"), str(tmp_path / "media/b.mp4"),
-                                         "https://example.com/v/1.webm", "https://example.com/blob?id=3",
-                                         "/abs/c.jpg"]
+    assert [i.source for i in items] == [
+        str(tmp_path / "media/a.png"),
+        str(tmp_path / "media/b.mp4"),
+        "https://example.com/v/1.webm",
+        "https://example.com/blob?id=3",
+        "/abs/c.jpg",
+    ]
     a, b, url, blob, c = items
     assert (a.prompt, a.task, a.options) == ("Describe.", None, {"max_tokens": 32, "seed": 1})
-    assert (b.task, b.options, b.meta) == ("critic", {"max_tokens": 32, "seed": 1, "fps": 2, "n": 2},
-                                           {"clip_id": 7})
+    assert (b.task, b.options, b.meta) == ("critic", {"max_tokens": 32, "seed": 1, "fps": 2, "n": 2}, {"clip_id": 7})
     assert (url.is_url, url.kind, url.prompt, url.options["max_tokens"]) == (True, "video", "Who moves?", 5)
     assert (blob.kind, blob.is_url) == ("video", True)
     assert (c.prompt, c.options) == ("Count the cars.", {"max_tokens": 32, "seed": 1, "temperature": 0})
@@ -128,12 +136,17 @@ def test_csv_manifest_with_columns_and_options_json(tmp_path: Path):
         "path,prompt,task,options,fps,split\n"
         "a.png,What color?,,,,train\n"
         'clips/b.mp4,,plausibility,"{""nframes"": 8}",2,val\n'
-        "https://example.com/c.jpg,\"Quoted, with comma\",caption,,,\n"
+        'https://example.com/c.jpg,"Quoted, with comma",caption,,,\n'
     )
     items = discover(str(manifest), options={"max_tokens": 16})
     a, b, c = items
     assert (a.source, a.prompt, a.task, a.options, a.meta) == (
-        str(tmp_path / "a.png"), "What color?", None, {"max_tokens": 16}, {"split": "train"})
+        str(tmp_path / "a.png"),
+        "What color?",
+        None,
+        {"max_tokens": 16},
+        {"split": "train"},
+    )
     assert (b.task, b.options) == ("plausibility", {"max_tokens": 16, "fps": 2, "nframes": 8})
     assert (c.is_url, c.prompt, c.task, c.kind) == (True, "Quoted, with comma", "caption", "image")
 

@@ -41,8 +41,9 @@ def test_a_half_written_last_line_is_cut_off(tmp_path: Path):
 
 def test_invalid_and_dropped_lines_are_removed_atomically(tmp_path: Path):
     path = tmp_path / "results.jsonl"
-    path.write_text('{"item": "a"}\nnot json\n[1, 2]\n{"item": "b", "error": {"retryable": true}}\n'
-                    '{"item": "c"}\n{"item": "d"')
+    path.write_text(
+        '{"item": "a"}\nnot json\n[1, 2]\n{"item": "b", "error": {"retryable": true}}\n{"item": "c"}\n{"item": "d"'
+    )
     journal, seen = _open(path, drop=lambda row: bool((row.get("error") or {}).get("retryable")))
     with journal:
         assert (journal.invalid_lines, journal.dropped_lines) == (2, 1)

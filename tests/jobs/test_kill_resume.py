@@ -31,8 +31,19 @@ def _line_count(path: Path) -> int:
 
 
 def _start(media: Path, out: Path, server_url: str) -> subprocess.Popen:
-    command = jobs_command("annotate", str(media), "--task", "caption", "--out", str(out), "--server", server_url,
-                           "--concurrency", "4", "--quiet")
+    command = jobs_command(
+        "annotate",
+        str(media),
+        "--task",
+        "caption",
+        "--out",
+        str(out),
+        "--server",
+        server_url,
+        "--concurrency",
+        "4",
+        "--quiet",
+    )
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -78,8 +89,19 @@ def test_kill_9_at_random_points_then_rerun_gives_exactly_one_line_per_item(tmp_
 
     gated_server.allow(all=True)
     before = _line_count(out)
-    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server",
-                      gated_server.url, "--concurrency", "4", "--quiet")
+    result = run_jobs(
+        "annotate",
+        str(media),
+        "--task",
+        "caption",
+        "--out",
+        str(out),
+        "--server",
+        gated_server.url,
+        "--concurrency",
+        "4",
+        "--quiet",
+    )
     summary = summary_of(result)
     rows = read_lines(out)
     counts = Counter(row["item"] for row in rows)
@@ -89,8 +111,9 @@ def test_kill_9_at_random_points_then_rerun_gives_exactly_one_line_per_item(tmp_
     corrupt = next(row for row in rows if row["item"].endswith("corrupt.png"))
     assert corrupt["error"]["status"] == 400
 
-    again = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server", gated_server.url,
-                     "--quiet")
+    again = run_jobs(
+        "annotate", str(media), "--task", "caption", "--out", str(out), "--server", gated_server.url, "--quiet"
+    )
     assert summary_of(again)["skipped"] == ITEMS + 1 and len(read_lines(out)) == ITEMS + 1
 
 
@@ -105,8 +128,9 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(tmp_path: Path, gated_serve
     assert proc.wait(timeout=60) == 130
     assert _line_count(out) == 5
     gated_server.allow(all=True)
-    result = run_jobs("annotate", str(media), "--task", "caption", "--out", str(out), "--server",
-                      gated_server.url, "--quiet")
+    result = run_jobs(
+        "annotate", str(media), "--task", "caption", "--out", str(out), "--server", gated_server.url, "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     counts = Counter(row["item"] for row in read_lines(out))
     assert len(counts) == ITEMS and set(counts.values()) == {1}
@@ -119,8 +143,19 @@ def test_transient_server_errors_are_retried_to_completion(tmp_path: Path):
         media = tmp_path / "media"
         write_images(media, 12, start_seed=2000)
         out = tmp_path / "results.jsonl"
-        result = run_jobs("annotate", str(media), "--prompt", "What is it?", "--out", str(out), "--server",
-                          server.url + "/v1", "--concurrency", "2", "--quiet")
+        result = run_jobs(
+            "annotate",
+            str(media),
+            "--prompt",
+            "What is it?",
+            "--out",
+            str(out),
+            "--server",
+            server.url + "/v1",
+            "--concurrency",
+            "2",
+            "--quiet",
+        )
     finally:
         server.stop()
     assert result.returncode == 0, result.stderr

@@ -19,8 +19,19 @@ def test_ray_run_matches_a_local_run_and_resumes_it(tmp_path: Path, demo_model_d
     (media / "zz_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
     out = tmp_path / "results.jsonl"
     env = {"COSMOS_REASON_CACHE": str(demo_cache_dir)}
-    common = ["annotate", str(media), "--task", "caption", "--max-tokens", "4", "--model", "demo", "--out",
-              str(out), "--quiet"]
+    common = [
+        "annotate",
+        str(media),
+        "--task",
+        "caption",
+        "--max-tokens",
+        "4",
+        "--model",
+        "demo",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     # Start in-process on two items, as if a local run had been stopped ...
     local = run_jobs(*common, "--limit", "2", env=env)
     assert local.returncode == 0, local.stderr

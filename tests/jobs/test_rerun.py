@@ -24,16 +24,18 @@ async def test_a_rerun_with_other_options_is_refused_naming_the_difference_and_r
         await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out, engine)
     message = str(refused.value)
     assert "3 of these items" in message and '"Is it raining?"' in message and "max_tokens 8 -> 4" in message
-    assert "task \"caption\" -> (none)" in message and "--out" in message and "--redo" in message
+    assert 'task "caption" -> (none)' in message and "--out" in message and "--redo" in message
     assert out.read_bytes() == before and engine.requests == []  # nothing asked, nothing written
-    job = await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out,
-                         ScriptedEngine(), redo=True)
+    job = await annotate(
+        discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out, ScriptedEngine(), redo=True
+    )
     rows = read_lines(out)
     assert job.summary.done == 3 and len(rows) == 3
     assert {(r["given_prompt"], r["task"], r["options"]["max_tokens"]) for r in rows} == {("Is it raining?", None, 4)}
     # The same command again resumes as usual.
-    job = await annotate(discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out,
-                         ScriptedEngine())
+    job = await annotate(
+        discover(str(media), prompt="Is it raining?", options={"max_tokens": 4}), out, ScriptedEngine()
+    )
     assert job.summary.skipped == 3
 
 

@@ -23,8 +23,18 @@ def test_a_fifo_in_the_folder_is_not_read_and_the_run_finishes(tmp_path: Path, f
     os.mkfifo(media / "pipe.png")  # a media name, so before the fix it was an item and opened
     os.mkfifo(media / "stream")
     out = tmp_path / "out.jsonl"
-    result = run_jobs("annotate", str(media), "--prompt", "What is it?", "--out", str(out), "--server",
-                      fake_server.url, "--quiet", timeout=HANG)
+    result = run_jobs(
+        "annotate",
+        str(media),
+        "--prompt",
+        "What is it?",
+        "--out",
+        str(out),
+        "--server",
+        fake_server.url,
+        "--quiet",
+        timeout=HANG,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(Path(r["item"]).name for r in read_lines(out)) == ["img0000.png", "img0001.png"]
     assert summary_of(result)["done"] == 2
@@ -36,8 +46,18 @@ def test_a_fifo_named_in_a_manifest_gets_an_error_line(tmp_path: Path, fake_serv
     manifest = tmp_path / "list.csv"
     manifest.write_text("path\nimg0000.png\npipe.png\n")
     out = tmp_path / "out.jsonl"
-    result = run_jobs("annotate", str(manifest), "--prompt", "What is it?", "--out", str(out), "--server",
-                      fake_server.url, "--quiet", timeout=HANG)
+    result = run_jobs(
+        "annotate",
+        str(manifest),
+        "--prompt",
+        "What is it?",
+        "--out",
+        str(out),
+        "--server",
+        fake_server.url,
+        "--quiet",
+        timeout=HANG,
+    )
     rows = {Path(r["item"]).name: r for r in read_lines(out)}
     assert rows["img0000.png"]["error"] is None
     assert "not a regular file" in rows["pipe.png"]["error"]["message"], rows["pipe.png"]
@@ -70,8 +90,13 @@ DRIVER = textwrap.dedent("""
 
 def _driver(tmp_path: Path, signal_name: str) -> subprocess.CompletedProcess:
     (tmp_path / "x.bin").write_bytes(b"\x00\x01")
-    return subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path / "x.bin"), str(tmp_path / "out.jsonl"),
-                           signal_name], capture_output=True, text=True, timeout=HANG, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", DRIVER, str(tmp_path / "x.bin"), str(tmp_path / "out.jsonl"), signal_name],
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        cwd=ROOT,
+    )
 
 
 def test_sigterm_stops_a_job_whose_read_is_stuck(tmp_path: Path):

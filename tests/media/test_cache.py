@@ -57,8 +57,9 @@ def test_sizes_of_decoded_media():
 
 
 def test_content_id_is_sha256():
-    assert content_id(b"abc") == content_id("abc") == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    assert (
+        content_id(b"abc") == content_id("abc") == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    )
 
 
 def test_url_memo_expires():

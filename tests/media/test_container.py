@@ -11,18 +11,20 @@ import pytest
 import cosmos_reason.media.container as container_module
 from cosmos_reason.media.container import ALLOWED_CONTAINERS, sniff_container
 from cosmos_reason.media.errors import MediaError
-from tests.media_factory import mp4_bytes, png_bytes
-from tests.media_factory import make_video
-from tests.media_factory import load_video, reason1_video
+from tests.media_factory import load_video, make_video, mp4_bytes, png_bytes, reason1_video
 
-SDP = (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=leak\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-       b"m=video 5004 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n")
+SDP = (
+    b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=leak\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=video 5004 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+)
 HLS = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nsecret.ts\n#EXT-X-ENDLIST\n"
-DASH = (b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
-        b'mediaPresentationDuration="PT2S" minBufferTime="PT1S" '
-        b'profiles="urn:mpeg:dash:profile:isoff-on-demand:2011"><Period><AdaptationSet mimeType="video/mp4">'
-        b'<Representation id="1" bandwidth="1000" width="64" height="48" codecs="avc1.64000a">'
-        b"<BaseURL>secret.mp4</BaseURL></Representation></AdaptationSet></Period></MPD>\n")
+DASH = (
+    b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+    b'mediaPresentationDuration="PT2S" minBufferTime="PT1S" '
+    b'profiles="urn:mpeg:dash:profile:isoff-on-demand:2011"><Period><AdaptationSet mimeType="video/mp4">'
+    b'<Representation id="1" bandwidth="1000" width="64" height="48" codecs="avc1.64000a">'
+    b"<BaseURL>secret.mp4</BaseURL></Representation></AdaptationSet></Period></MPD>\n"
+)
 
 #: name -> payload: each names (or is) something other than the bytes sent.
 FORBIDDEN = {
@@ -79,25 +81,30 @@ def test_the_ffconcat_payload_really_reads_the_local_file_when_ffmpeg_probes(sec
         assert len([p for p in probed.demux(video=0) if p.size]) == 8
 
 
-@pytest.mark.parametrize(("fmt", "codec", "demuxer"), [
-    ("mp4", "libx264", "mov"),
-    ("mov", "libx264", "mov"),
-    ("matroska", "libx264", "matroska"),
-    ("webm", "libvpx-vp9", "matroska"),
-    ("avi", "mpeg4", "avi"),
-    ("mpegts", "libx264", "mpegts"),
-    ("mpeg", "mpeg2video", "mpeg"),
-    ("flv", "libx264", "flv"),
-    ("asf", "wmv2", "asf"),
-    ("mxf", "mpeg2video", "mxf"),
-    ("yuv4mpegpipe", "rawvideo", "yuv4mpegpipe"),
-    ("mpeg2video", "mpeg2video", "mpegvideo"),
-    ("h264", "libx264", "h264"),
-    ("hevc", "libx265", "hevc"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "codec", "demuxer"),
+    [
+        ("mp4", "libx264", "mov"),
+        ("mov", "libx264", "mov"),
+        ("matroska", "libx264", "matroska"),
+        ("webm", "libvpx-vp9", "matroska"),
+        ("avi", "mpeg4", "avi"),
+        ("mpegts", "libx264", "mpegts"),
+        ("mpeg", "mpeg2video", "mpeg"),
+        ("flv", "libx264", "flv"),
+        ("asf", "wmv2", "asf"),
+        ("mxf", "mpeg2video", "mxf"),
+        ("yuv4mpegpipe", "rawvideo", "yuv4mpegpipe"),
+        ("mpeg2video", "mpeg2video", "mpegvideo"),
+        ("h264", "libx264", "h264"),
+        ("hevc", "libx265", "hevc"),
+    ],
+)
 def test_allowed_containers_are_recognised_and_decode(fmt, codec, demuxer):
-    options = {"libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
-               "libx265": {"x265-params": "log-level=none"}}.get(codec, {})
+    options = {
+        "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
+        "libx265": {"x265-params": "log-level=none"},
+    }.get(codec, {})
     data = make_video(64, 48, 25, 1.2, codec=codec, fmt=fmt, codec_options=options)
     assert sniff_container(data) == demuxer
     assert demuxer in ALLOWED_CONTAINERS

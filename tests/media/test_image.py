@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from cosmos_reason.media.errors import MediaError
-from tests.media_factory import png_bytes
-from tests.media_factory import load_image
+from tests.media_factory import load_image, png_bytes
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -264,7 +263,9 @@ def test_image_min_pixels_beyond_the_context_is_refused_before_resizing(monkeypa
         raise AssertionError("the image was resized")
 
     monkeypatch.setattr(Image.Image, "resize", refuse)
-    with pytest.raises(MediaError, match=r"image would take \d+ vision tokens .* more than the model's context of 4096"):
+    with pytest.raises(
+        MediaError, match=r"image would take \d+ vision tokens .* more than the model's context of 4096"
+    ):
         load_image(png_bytes(64, 48), min_pixels=100_000_000, max_pixels=200_000_000, max_tokens=4096)
 
 

@@ -12,13 +12,10 @@ import pytest
 import cosmos_reason.media.image as image_module
 import cosmos_reason.media.video as video_module
 from cosmos_reason.media.errors import MediaError
-from cosmos_reason.media.loader import MediaLoader
-from cosmos_reason.media.settings import MediaSettings
 from cosmos_reason.media.options import MediaOptions
-from tests.media_factory import data_uri, mp4_bytes, png_bytes
+from cosmos_reason.media.settings import MediaSettings
+from tests.media_factory import data_uri, media_loader, mp4_bytes, png_bytes
 from tests.media_server import serve_media
-from tests.media_factory import media_loader
-
 
 PNG = png_bytes(40, 30)
 

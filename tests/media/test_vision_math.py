@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from cosmos_reason.media import vision_math as vm
 from cosmos_reason.families.reason1 import REASON1
+from cosmos_reason.media import vision_math as vm
 from cosmos_reason.media.errors import MediaError
 
 G = REASON1.geometry  # patch 14, merge 2: the token side is 28 pixels

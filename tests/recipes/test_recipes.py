@@ -127,20 +127,14 @@ def test_describe_task_is_json_ready() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
 def test_every_recipe_builds_system_then_user_with_media_first(name: str) -> None:
     recipe = TASKS[name]
-    messages = [
-        {"role": "user", "content": [{"type": "text", "text": "What happens?"}, VIDEO]}
-    ]
+    messages = [{"role": "user", "content": [{"type": "text", "text": "What happens?"}, VIDEO]}]
     out = apply_task(recipe, messages)
     assert [m["role"] for m in out] == ["system", "user"]
     system = out[0]["content"]
     assert recipe.system_prompt and system.startswith(recipe.system_prompt)
-    assert (REASONING_INSTRUCTION in system) == (
-        recipe.reasoning and not recipe.own_format
-    )
+    assert (REASONING_INSTRUCTION in system) == (recipe.reasoning and not recipe.own_format)
     if recipe.own_format:
-        assert (
-            "<think>" in system and "<answer>" in system
-        )  # its own template asks for them
+        assert "<think>" in system and "<answer>" in system  # its own template asks for them
     parts = out[1]["content"]
     assert parts[0] == VIDEO
     assert parts[1] == {
@@ -150,13 +144,8 @@ def test_every_recipe_builds_system_then_user_with_media_first(name: str) -> Non
 
 
 def test_reasoning_instruction_comes_last() -> None:
-    out = apply_task(
-        TASKS["driving"], [{"role": "user", "content": "Is it safe to turn right?"}]
-    )
-    assert (
-        out[0]["content"]
-        == f"{TASKS['driving'].system_prompt}\n\n{REASONING_INSTRUCTION}"
-    )
+    out = apply_task(TASKS["driving"], [{"role": "user", "content": "Is it safe to turn right?"}])
+    assert out[0]["content"] == f"{TASKS['driving'].system_prompt}\n\n{REASONING_INSTRUCTION}"
     assert out[1] == {"role": "user", "content": "Is it safe to turn right?"}
 
 
@@ -366,9 +355,7 @@ def test_score(answer: str, score: int) -> None:
     assert parse_answer(TASKS["plausibility"], answer) == {"score": score}
 
 
-@pytest.mark.parametrize(
-    "answer", ["", "6", "0", "3.5", "between 2 and 3", "excellent"]
-)
+@pytest.mark.parametrize("answer", ["", "6", "0", "3.5", "between 2 and 3", "excellent"])
 def test_score_malformed(answer: str) -> None:
     assert set(parse_answer(TASKS["plausibility"], answer)) == {"parse_error"}
 
@@ -419,9 +406,7 @@ def test_json_in_fence_with_prose_and_trailing_commas() -> None:
 
 def test_json_with_text_after_it() -> None:
     answer = '{"weather": "clear"} That is all.'
-    assert parse_answer(TASKS["driving_annotation"], answer) == {
-        "annotation": {"weather": "clear"}
-    }
+    assert parse_answer(TASKS["driving_annotation"], answer) == {"annotation": {"weather": "clear"}}
 
 
 @pytest.mark.parametrize(
@@ -438,13 +423,9 @@ def test_json_malformed(answer: str, error: str) -> None:
 
 
 def test_text_answer_is_trimmed() -> None:
-    assert parse_answer(TASKS["caption"], "\n A red car turns left. \n") == {
-        "text": "A red car turns left."
-    }
+    assert parse_answer(TASKS["caption"], "\n A red car turns left. \n") == {"text": "A red car turns left."}
     out = "<think>plan</think>\n\n<answer>\nStep 1: grasp the cup.\n</answer>"
-    assert parse_answer(TASKS["action_planning"], out) == {
-        "text": "Step 1: grasp the cup."
-    }
+    assert parse_answer(TASKS["action_planning"], out) == {"text": "Step 1: grasp the cup."}
 
 
 # --- critic score ---
@@ -474,11 +455,24 @@ EXAMPLE_ANSWERS = {
     "plausibility": "<think>\nok\n</think>\n\n<answer>\n4\n</answer>",
     "temporal_caption": '[{"start":0,"end":1.5,"caption":"a ball rolls"}]',
     "multiple_choice": "<think>\nB fits\n</think>\n\n<answer>\nB\n</answer>",
-    "driving_annotation": json.dumps({
-        "weather": None, "lighting": "dusk or dawn", "road_conditions": "dry asphalt", "road_type": "highway",
-        "junction_type": "none", "lanes": "3", "traffic_lights": None, "traffic_signs": None, "traffic": "light",
-        "ego_actions": ["keeps lane"], "hazards": [], "safety_summary": "Calm.", "difficulty": 1,
-        "rule_violation": False}),
+    "driving_annotation": json.dumps(
+        {
+            "weather": None,
+            "lighting": "dusk or dawn",
+            "road_conditions": "dry asphalt",
+            "road_type": "highway",
+            "junction_type": "none",
+            "lanes": "3",
+            "traffic_lights": None,
+            "traffic_signs": None,
+            "traffic": "light",
+            "ego_actions": ["keeps lane"],
+            "hazards": [],
+            "safety_summary": "Calm.",
+            "difficulty": 1,
+            "rule_violation": False,
+        }
+    ),
 }
 
 
@@ -497,5 +491,12 @@ def test_recipes_with_a_machine_readable_answer_constrain_it_and_their_answers_p
 
 def test_an_answer_format_of_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="answer_format kind"):
-        TaskRecipe(format=REASONING, name="x", title="x", description="x", system_prompt=None, default_question="q",
-                   answer_format=("xml", "<a/>"))
+        TaskRecipe(
+            format=REASONING,
+            name="x",
+            title="x",
+            description="x",
+            system_prompt=None,
+            default_question="q",
+            answer_format=("xml", "<a/>"),
+        )

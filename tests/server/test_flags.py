@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cosmos_reason.server.flags import settings_from_args
 from cosmos_reason.cli import build_parser, server_url
+from cosmos_reason.server.flags import settings_from_args
 from cosmos_reason.settings import API_KEY_ENV, Settings
 
 
@@ -35,7 +35,14 @@ def test_an_explicit_host_always_wins():
     assert settings_for("--host", "127.0.0.1", "--api-key", "k").host == "127.0.0.1"
 
 
-@pytest.mark.parametrize("host, url", [("0.0.0.0", "http://localhost:8000"), ("::", "http://localhost:8000"),
-                                       ("127.0.0.1", "http://127.0.0.1:8000"), ("::1", "http://[::1]:8000")])
+@pytest.mark.parametrize(
+    "host, url",
+    [
+        ("0.0.0.0", "http://localhost:8000"),
+        ("::", "http://localhost:8000"),
+        ("127.0.0.1", "http://127.0.0.1:8000"),
+        ("::1", "http://[::1]:8000"),
+    ],
+)
 def test_the_url_in_the_startup_log_is_one_a_browser_opens(host, url):
     assert server_url(host, 8000) == url

@@ -7,8 +7,8 @@ import logging
 
 import httpx
 
-from cosmos_reason.server.logs import uvicorn_log_config
 from cosmos_reason.server.app import create_app
+from cosmos_reason.server.logs import uvicorn_log_config
 from cosmos_reason.server.middleware import REQUEST_ID, RequestIdLogFilter
 from cosmos_reason.settings import Settings
 from tests.fakes import ScriptedEngine
@@ -52,8 +52,15 @@ def test_access_log_lines_show_the_request_id():
 
     def line() -> str:
         REQUEST_ID.set("req-7")
-        r = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-                              ("127.0.0.1:5000", "POST", "/v1/chat/completions", "1.1", 200), None)
+        r = logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            __file__,
+            1,
+            '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5000", "POST", "/v1/chat/completions", "1.1", 200),
+            None,
+        )
         RequestIdLogFilter().filter(r)
         return formatter.format(r)
 

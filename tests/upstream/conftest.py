@@ -24,8 +24,17 @@ def start_all(*procs: ServerProcess) -> None:
 
 
 def front_process(upstream_urls: list[str], *extra: str) -> ServerProcess:
-    args = ["--engine", "upstream", "--api-key", FRONT_KEY, "--served-model-name", FRONT_MODEL,
-            "--default-max-tokens", "16", *extra]
+    args = [
+        "--engine",
+        "upstream",
+        "--api-key",
+        FRONT_KEY,
+        "--served-model-name",
+        FRONT_MODEL,
+        "--default-max-tokens",
+        "16",
+        *extra,
+    ]
     for url in upstream_urls:
         args += ["--upstream", url]
     return ServerProcess(args, env={"UPSTREAM_KEY": UPSTREAM_KEY})

@@ -7,12 +7,11 @@ import re
 
 import pytest
 
-from cosmos_reason.engine.base import Conversation, Text, Turn
-from cosmos_reason.engine.base import SamplingParams
-from cosmos_reason.families.reason1 import REASON1
-from cosmos_reason.families.reason1.constants import REASONING
+from cosmos_reason.engine.base import Conversation, SamplingParams, Text, Turn
 from cosmos_reason.engine.constraint import Constraint, answer_regex
 from cosmos_reason.engine.upstream.wire import chat_body
+from cosmos_reason.families.reason1 import REASON1
+from cosmos_reason.families.reason1.constants import REASONING
 
 SCHEMA = {"type": "object", "properties": {"a": {"enum": ["x"]}}}
 CONVERSATION = Conversation((Turn("user", (Text("Hi"),)),))

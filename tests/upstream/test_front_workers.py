@@ -19,13 +19,20 @@ pytestmark = pytest.mark.e2e
 
 def worker_pids(front) -> list[int]:
     """The uvicorn worker processes under the front's supervisor (not multiprocessing's helper)."""
-    return [pid for pid in front.children()
-            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    return [
+        pid
+        for pid in front.children()
+        if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
 
 
 def ask(url: str, i: int) -> str:
-    body = {"model": FRONT_MODEL, "messages": [{"role": "user", "content": f"Count to {i}."}], "max_tokens": 4,
-            "stream": i % 2 == 0}
+    body = {
+        "model": FRONT_MODEL,
+        "messages": [{"role": "user", "content": f"Count to {i}."}],
+        "max_tokens": 4,
+        "stream": i % 2 == 0,
+    }
     response = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"authorization": FRONT_KEY}, timeout=60)
     assert response.status_code == 200, response.text
     if body["stream"]:
@@ -36,8 +43,11 @@ def ask(url: str, i: int) -> str:
 
 def chat_count(url: str) -> float:
     text = httpx.get(f"{url}/metrics", headers={"authorization": FRONT_KEY}, timeout=10).text
-    line = next(line for line in text.splitlines()
-                if line.startswith('cosmos_reason_requests_total{route="/v1/chat/completions",status="200"}'))
+    line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('cosmos_reason_requests_total{route="/v1/chat/completions",status="200"}')
+    )
     return float(line.rsplit(" ", 1)[1])
 
 

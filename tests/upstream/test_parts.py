@@ -11,12 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cosmos_reason.engine.base import Conversation, ImageInput, Text, Turn, VideoInput
+from cosmos_reason.engine.base import Conversation, ImageInput, SamplingParams, Text, TokenLogprob, Turn, VideoInput
 from cosmos_reason.engine.upstream import media as upstream_media
-from cosmos_reason.engine.base import SamplingParams, TokenLogprob
-from cosmos_reason.families.reason1 import REASON1
-from cosmos_reason.families.reason1.media import upstream_video_fields
-from cosmos_reason.engine.upstream.wire import StreamReader, candidate_logprobs, chat_body, dropped_fields
 from cosmos_reason.engine.upstream.errors import UpstreamError
 from cosmos_reason.engine.upstream.pool import (
     Upstream,
@@ -25,6 +21,9 @@ from cosmos_reason.engine.upstream.pool import (
     env_proxy,
     parse_upstream,
 )
+from cosmos_reason.engine.upstream.wire import StreamReader, candidate_logprobs, chat_body, dropped_fields
+from cosmos_reason.families.reason1 import REASON1
+from cosmos_reason.families.reason1.media import upstream_video_fields
 from cosmos_reason.media.video import DecodedVideo
 from cosmos_reason.settings import Settings
 from tests.media_factory import load_video, reason1_video
@@ -33,25 +32,35 @@ from tests.media_factory import load_video, reason1_video
 
 
 def test_upstream_url_carries_model_key_and_options():
-    spec = parse_upstream("http://vllm-0:8000/v1?model=nvidia/Cosmos-Reason1-7B&key_env=VLLM_KEY&frames=jpeg&timeout=30",
-                          {"VLLM_KEY": "s3cret"})
+    spec = parse_upstream(
+        "http://vllm-0:8000/v1?model=nvidia/Cosmos-Reason1-7B&key_env=VLLM_KEY&frames=jpeg&timeout=30",
+        {"VLLM_KEY": "s3cret"},
+    )
     assert spec.base_url == "http://vllm-0:8000/v1"
     assert (spec.model, spec.api_key, spec.frames, spec.timeout, spec.api) == (
-        "nvidia/Cosmos-Reason1-7B", "s3cret", "jpeg", 30.0, "auto")
+        "nvidia/Cosmos-Reason1-7B",
+        "s3cret",
+        "jpeg",
+        30.0,
+        "auto",
+    )
     assert "s3cret" not in repr(spec)
     assert parse_upstream("https://h:9/", {}).base_url == "https://h:9/v1"
     assert parse_upstream("http://h/api/v1/?api=cosmos", {}).base_url == "http://h/api/v1"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("vllm-0:8000", "expected http(s)://host:port"),
-    ("http://h?colour=red", "unknown option(s) colour"),
-    ("http://h?api=grpc", "api must be one of"),
-    ("http://h?frames=gif", "frames must be one of"),
-    ("http://h?key_env=MISSING", "MISSING (key_env) is not set"),
-    ("http://h?key=a&key_env=K", "not both"),
-    ("http://h?timeout=0", "timeout must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("vllm-0:8000", "expected http(s)://host:port"),
+        ("http://h?colour=red", "unknown option(s) colour"),
+        ("http://h?api=grpc", "api must be one of"),
+        ("http://h?frames=gif", "frames must be one of"),
+        ("http://h?key_env=MISSING", "MISSING (key_env) is not set"),
+        ("http://h?key=a&key_env=K", "not both"),
+        ("http://h?timeout=0", "timeout must be a positive number"),
+    ],
+)
 def test_bad_upstream_urls_say_what_is_wrong(text, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_upstream(text, {"K": "k"})
@@ -74,7 +83,9 @@ def test_models_answer_picks_the_card_or_says_why_not():
     assert check_models_response(UpstreamSpec("http://h/v1"), 200, body) == {"id": "a"}
 
 
-@pytest.mark.parametrize("owner, api", [("cosmos-reason", "cosmos"), ("vllm", "vllm"), ("sglang", "vllm"), ("local", "openai")])
+@pytest.mark.parametrize(
+    "owner, api", [("cosmos-reason", "cosmos"), ("vllm", "vllm"), ("sglang", "vllm"), ("local", "openai")]
+)
 def test_auto_api_follows_the_servers_own_name(owner, api):
     upstream = Upstream(UpstreamSpec("http://h/v1"), card={"id": "m", "owned_by": owner})
     assert upstream.api == api
@@ -98,23 +109,44 @@ def test_upstreams_go_through_the_environments_proxy_unless_no_proxy_names_them(
 
 def _video(frames: int = 4, fps: float = 4.0, height: int = 56, width: int = 84, seed: int = 0) -> DecodedVideo:
     pixels = torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (frames, 3, height, width), dtype=np.uint8))
-    return DecodedVideo(frames=pixels, frame_indices=tuple(range(0, 2 * frames, 2)), sample_fps=fps, fps=2 * fps,
-                        total_frames=2 * frames, clip_frames=2 * frames, duration=frames / fps,
-                        source_height=height, source_width=width)
+    return DecodedVideo(
+        frames=pixels,
+        frame_indices=tuple(range(0, 2 * frames, 2)),
+        sample_fps=fps,
+        fps=2 * fps,
+        total_frames=2 * frames,
+        clip_frames=2 * frames,
+        duration=frames / fps,
+        source_height=height,
+        source_width=width,
+    )
 
 
 def _conversation(*parts) -> Conversation:
-    return Conversation((
-        Turn("system", (Text("Be brief."),)),
-        Turn("user", (*parts, Text("What happens?"))),
-        Turn("assistant", (Text("A ball rolls."),)),
-        Turn("user", (Text("Why?"),)),
-    ))
+    return Conversation(
+        (
+            Turn("system", (Text("Be brief."),)),
+            Turn("user", (*parts, Text("What happens?"))),
+            Turn("assistant", (Text("A ball rolls."),)),
+            Turn("user", (Text("Why?"),)),
+        )
+    )
 
 
 def test_body_sends_our_sampling_and_asks_for_usage():
-    sampling = SamplingParams(max_tokens=7, temperature=0.0, top_p=0.9, top_k=5, repetition_penalty=1.1, seed=3,
-                              stop=("END",), n=2, ignore_eos=True, logprobs=True, top_logprobs=4)
+    sampling = SamplingParams(
+        max_tokens=7,
+        temperature=0.0,
+        top_p=0.9,
+        top_k=5,
+        repetition_penalty=1.1,
+        seed=3,
+        stop=("END",),
+        n=2,
+        ignore_eos=True,
+        logprobs=True,
+        top_logprobs=4,
+    )
     body = chat_body(_conversation(), sampling, "m", "vllm", REASON1)
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
@@ -123,15 +155,28 @@ def test_body_sends_our_sampling_and_asks_for_usage():
         {"role": "user", "content": "Why?"},
     ]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    expected = {"model": "m", "max_tokens": 7, "temperature": 0.0, "top_p": 0.9, "top_k": 5, "repetition_penalty": 1.1,
-                "seed": 3, "stop": ["END"], "n": 2, "ignore_eos": True, "logprobs": True, "top_logprobs": 4}
+    expected = {
+        "model": "m",
+        "max_tokens": 7,
+        "temperature": 0.0,
+        "top_p": 0.9,
+        "top_k": 5,
+        "repetition_penalty": 1.1,
+        "seed": 3,
+        "stop": ["END"],
+        "n": 2,
+        "ignore_eos": True,
+        "logprobs": True,
+        "top_logprobs": 4,
+    }
     assert {k: body[k] for k in expected} == expected
     assert "raw_output" not in body and "media_io_kwargs" not in body
 
 
 def test_body_forwards_min_p_penalties_and_logit_bias():
-    sampling = SamplingParams(max_tokens=7, min_p=0.05, presence_penalty=0.5, frequency_penalty=-0.25,
-                              logit_bias=((5, 2.0), (9, -100.0)))
+    sampling = SamplingParams(
+        max_tokens=7, min_p=0.05, presence_penalty=0.5, frequency_penalty=-0.25, logit_bias=((5, 2.0), (9, -100.0))
+    )
     for api in ("vllm", "cosmos", "openai"):
         body = chat_body(_conversation(), sampling, "m", api, REASON1)
         assert (body["presence_penalty"], body["frequency_penalty"]) == (0.5, -0.25)
@@ -199,8 +244,16 @@ def test_our_own_server_decodes_the_forwarded_video_into_the_same_frames_and_rat
 
 
 def _chunk(index, content=None, finish=None, logprobs=None):
-    return {"choices": [{"index": index, "delta": {"content": content} if content is not None else {},
-                         "finish_reason": finish, **({"logprobs": logprobs} if logprobs else {})}]}
+    return {
+        "choices": [
+            {
+                "index": index,
+                "delta": {"content": content} if content is not None else {},
+                "finish_reason": finish,
+                **({"logprobs": logprobs} if logprobs else {}),
+            }
+        ]
+    }
 
 
 def test_last_deltas_wait_for_usage_and_carry_exact_counts():
@@ -209,7 +262,10 @@ def test_last_deltas_wait_for_usage_and_carry_exact_counts():
     assert [(d.index, d.text, d.finish_reason) for d in out] == [(0, "a", None), (1, "b", None)]
     assert reader.feed(_chunk(1, "", "length")) == []
     final = reader.feed({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}})
-    assert [(d.index, d.text, d.finish_reason, d.prompt_tokens) for d in final] == [(0, "c", "stop", 9), (1, "", "length", 9)]
+    assert [(d.index, d.text, d.finish_reason, d.prompt_tokens) for d in final] == [
+        (0, "c", "stop", 9),
+        (1, "", "length", 9),
+    ]
     assert sum(d.completion_tokens for d in final) == 5
     assert reader.finish("u") == []
 
@@ -229,7 +285,11 @@ def test_an_answer_cut_short_is_an_upstream_error():
 
 
 def test_logprobs_are_read_from_the_chunks():
-    entry = {"token": "Hi", "logprob": -0.5, "top_logprobs": [{"token": "Hi", "logprob": -0.5}, {"token": "Yo", "logprob": -1.5}]}
+    entry = {
+        "token": "Hi",
+        "logprob": -0.5,
+        "top_logprobs": [{"token": "Hi", "logprob": -0.5}, {"token": "Yo", "logprob": -1.5}],
+    }
     (delta,) = StreamReader(n=1).feed(_chunk(0, "Hi", logprobs={"content": [entry]}))
     assert delta.logprobs == (TokenLogprob("Hi", -0.5, (("Hi", -0.5), ("Yo", -1.5))),)
 
@@ -246,12 +306,15 @@ def test_candidates_take_their_entry_or_first_token_or_the_bound():
 # ---------------------------------------------------------------------------- error mapping
 
 
-@pytest.mark.parametrize("error, status, code", [
-    ("client", 400, "upstream_rejected"),
-    ("client413", 413, "upstream_rejected"),
-    ("failed", 502, "upstream_error"),
-    ("timeout", 504, "upstream_timeout"),
-])
+@pytest.mark.parametrize(
+    "error, status, code",
+    [
+        ("client", 400, "upstream_rejected"),
+        ("client413", 413, "upstream_rejected"),
+        ("failed", 502, "upstream_error"),
+        ("timeout", 504, "upstream_timeout"),
+    ],
+)
 async def test_upstream_errors_keep_their_status_in_our_envelope(error, status, code):
     import httpx
 
@@ -268,8 +331,9 @@ async def test_upstream_errors_keep_their_status_in_our_envelope(error, status, 
     app = create_app(Settings(model="/ckpt", served_model_names=("m",)), ScriptedEngine(fail=fail))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         for stream in (False, True):
-            response = await client.post("/v1/chat/completions", json={
-                "messages": [{"role": "user", "content": "hi"}], "stream": stream})
+            response = await client.post(
+                "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "stream": stream}
+            )
             assert response.status_code == status
             assert response.json()["error"]["code"] == code
             assert response.json()["error"]["message"] == str(fail)

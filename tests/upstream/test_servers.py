@@ -53,8 +53,10 @@ def direct(upstream) -> OpenAI:
 
 
 def answer(completion) -> list[tuple]:
-    return [(c.message.content, (c.message.model_extra or {}).get("reasoning_content"), c.finish_reason)
-            for c in completion.choices]
+    return [
+        (c.message.content, (c.message.model_extra or {}).get("reasoning_content"), c.finish_reason)
+        for c in completion.choices
+    ]
 
 
 def wait_listening(proc, timeout: float = 60) -> None:
@@ -103,7 +105,8 @@ def test_reasoning_instruction_tasks_and_split_stay_ours(front, upstreams, extra
 
 def test_streaming_passes_through_chunk_by_chunk_with_exact_usage(front, upstreams):
     stream = via_front(front).chat.completions.create(
-        model=FRONT_MODEL, messages=CONVERSATION, stream=True, stream_options={"include_usage": True}, **GREEDY)
+        model=FRONT_MODEL, messages=CONVERSATION, stream=True, stream_options={"include_usage": True}, **GREEDY
+    )
     pieces, usage, arrivals = [], None, []
     for chunk in stream:
         arrivals.append(time.monotonic())
@@ -123,14 +126,15 @@ def test_requests_are_spread_over_both_upstreams(front, upstreams):
     client = via_front(front)
 
     def one(i: int) -> None:
-        client.chat.completions.create(model=FRONT_MODEL, messages=[{"role": "user", "content": f"count {i}"}],
-                                       max_tokens=2)
+        client.chat.completions.create(
+            model=FRONT_MODEL, messages=[{"role": "user", "content": f"count {i}"}], max_tokens=2
+        )
 
     for i in range(4):  # one at a time: nobody is busy, so they alternate
         one(i)
     with ThreadPoolExecutor(4) as pool:  # at once: the least busy one gets the next
         list(pool.map(one, range(4, 12)))
-    counts = [chat_requests(u) - b for u, b in zip(upstreams, before)]
+    counts = [chat_requests(u) - b for u, b in zip(upstreams, before, strict=False)]
     assert sum(counts) == 12
     assert min(counts) >= 4, counts
 
@@ -167,12 +171,20 @@ def test_n_choices_with_logprobs_and_exact_usage(front, upstreams):
 
 def test_score_works_through_the_upstream(front, upstreams):
     image = data_uri(png_bytes(64, 64, seed=5), "image/png")
-    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}},
-                                             {"type": "text", "text": "Is the ball falling? Answer Yes or No."}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": image}},
+                {"type": "text", "text": "Is the ball falling? Answer Yes or No."},
+            ],
+        }
+    ]
 
     def score(proc, key, **fields):
-        response = httpx.post(f"{proc.url}/v1/score", json={"messages": messages, **fields},
-                              headers={"authorization": key}, timeout=60)
+        response = httpx.post(
+            f"{proc.url}/v1/score", json={"messages": messages, **fields}, headers={"authorization": key}, timeout=60
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -180,11 +192,23 @@ def test_score_works_through_the_upstream(front, upstreams):
     theirs = score(upstreams[0], UPSTREAM_KEY)
     assert ours["usage"] == theirs["usage"]  # same prompt, same tokens
     # The documented rule, applied to what the upstream itself says about the first token.
-    first = direct(upstreams[0]).chat.completions.create(
-        model=DEMO, messages=messages, max_tokens=1, temperature=0, logprobs=True, top_logprobs=20,
-        extra_body={"repetition_penalty": 1.0}).choices[0].logprobs.content[0]
+    first = (
+        direct(upstreams[0])
+        .chat.completions.create(
+            model=DEMO,
+            messages=messages,
+            max_tokens=1,
+            temperature=0,
+            logprobs=True,
+            top_logprobs=20,
+            extra_body={"repetition_penalty": 1.0},
+        )
+        .choices[0]
+        .logprobs.content[0]
+    )
     expected = candidate_logprobs(
-        TokenLogprob(first.token, first.logprob, tuple((t.token, t.logprob) for t in first.top_logprobs)), ("Yes", "No"))
+        TokenLogprob(first.token, first.logprob, tuple((t.token, t.logprob) for t in first.top_logprobs)), ("Yes", "No")
+    )
     assert ours["yes_no"]["logprob_yes"] == pytest.approx(expected["Yes"], abs=1e-5)
     assert ours["yes_no"]["logprob_no"] == pytest.approx(expected["No"], abs=1e-5)
     assert ours["yes_no"]["p_yes"] + ours["yes_no"]["p_no"] == pytest.approx(1.0)
@@ -199,8 +223,9 @@ def test_an_upstream_4xx_comes_back_as_our_400_with_its_message(front):
     client = via_front(front)
     for stream in (False, True):
         with pytest.raises(openai.BadRequestError) as caught:
-            client.chat.completions.create(model=FRONT_MODEL, messages=CONVERSATION, n=UPSTREAM_MAX_N + 1, stream=stream,
-                                           max_tokens=4)
+            client.chat.completions.create(
+                model=FRONT_MODEL, messages=CONVERSATION, n=UPSTREAM_MAX_N + 1, stream=stream, max_tokens=4
+            )
         error = caught.value.body
         assert f"n: at most {UPSTREAM_MAX_N} choices per request, got {UPSTREAM_MAX_N + 1}" in error["message"]
         assert error["code"] == "upstream_rejected"
@@ -216,8 +241,13 @@ def test_max_tokens_beyond_the_upstreams_context_is_our_400_with_its_numbers(fro
 
 
 def test_a_client_going_away_cancels_the_upstream_generation(front, upstreams):
-    body = {"model": FRONT_MODEL, "messages": [{"role": "user", "content": "go on"}], "max_tokens": 4000,
-            "ignore_eos": True, "stream": True}
+    body = {
+        "model": FRONT_MODEL,
+        "messages": [{"role": "user", "content": "go on"}],
+        "max_tokens": 4000,
+        "ignore_eos": True,
+        "stream": True,
+    }
 
     def generated() -> float:
         return sum(upstream_metric(u, "cosmos_reason_completion_tokens_total") for u in upstreams)
@@ -226,8 +256,10 @@ def test_a_client_going_away_cancels_the_upstream_generation(front, upstreams):
         return sum(upstream_metric(u, "cosmos_reason_running_sequences") for u in upstreams)
 
     before = generated()
-    with httpx.Client(timeout=30, headers={"authorization": FRONT_KEY}) as client, \
-            client.stream("POST", f"{front.url}/v1/chat/completions", json=body) as response:
+    with (
+        httpx.Client(timeout=30, headers={"authorization": FRONT_KEY}) as client,
+        client.stream("POST", f"{front.url}/v1/chat/completions", json=body) as response,
+    ):
         lines = 0
         for line in response.iter_lines():
             lines += line.startswith("data:")
@@ -245,14 +277,16 @@ def test_a_client_going_away_cancels_the_upstream_generation(front, upstreams):
 
 async def test_abort_by_request_id_stops_the_upstream_generation(upstreams):
     # The engine seam's abort(request_id), on an engine in this process over a real upstream.
-    from cosmos_reason.engine.base import Conversation, Text, Turn
-    from cosmos_reason.engine.base import GenerationRequest, SamplingParams
+    from cosmos_reason.engine.base import Conversation, GenerationRequest, SamplingParams, Text, Turn
     from cosmos_reason.engine.upstream.engine import UpstreamEngine
     from cosmos_reason.engine.upstream.pool import UpstreamPool, parse_upstream
 
     engine = UpstreamEngine(UpstreamPool([parse_upstream(f"{upstreams[0].url}?key_env=K", {"K": UPSTREAM_KEY})]))
-    request = GenerationRequest("abort-me", Conversation((Turn("user", (Text("go on"),)),)),
-                                SamplingParams(max_tokens=4000, ignore_eos=True, n=2))
+    request = GenerationRequest(
+        "abort-me",
+        Conversation((Turn("user", (Text("go on"),)),)),
+        SamplingParams(max_tokens=4000, ignore_eos=True, n=2),
+    )
     deltas = []
     try:
         async for delta in engine.generate(request):
@@ -288,8 +322,12 @@ def test_a_dead_only_pool_answers_502_at_once(side_fronts):
     health = httpx.get(f"{proc.url}/health")
     assert health.status_code == 503 and "no upstream server is available" in health.json()["reason"]
     started = time.monotonic()
-    response = httpx.post(f"{proc.url}/v1/chat/completions", headers={"authorization": FRONT_KEY}, timeout=30,
-                          json={"messages": CONVERSATION, "stream": True})
+    response = httpx.post(
+        f"{proc.url}/v1/chat/completions",
+        headers={"authorization": FRONT_KEY},
+        timeout=30,
+        json={"messages": CONVERSATION, "stream": True},
+    )
     assert time.monotonic() - started < 2
     assert response.status_code == 502
     error = response.json()["error"]
@@ -303,8 +341,12 @@ def test_a_silent_upstream_is_a_504_not_a_hang(side_fronts, upstreams):
     os.kill(silent.proc.pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        response = httpx.post(f"{proc.url}/v1/chat/completions", headers={"authorization": FRONT_KEY}, timeout=30,
-                              json={"messages": CONVERSATION, "max_tokens": 4})
+        response = httpx.post(
+            f"{proc.url}/v1/chat/completions",
+            headers={"authorization": FRONT_KEY},
+            timeout=30,
+            json={"messages": CONVERSATION, "max_tokens": 4},
+        )
         elapsed = time.monotonic() - started
     finally:
         os.kill(silent.proc.pid, signal.SIGCONT)
@@ -319,15 +361,23 @@ def test_a_silent_upstream_is_a_504_not_a_hang(side_fronts, upstreams):
 
 def _stream_one(front_url: str, i: int) -> dict:
     """One streamed request; its outcome: ok, clean_error (our error envelope) or broken."""
-    body = {"model": FRONT_MODEL, "messages": [{"role": "user", "content": f"story {i}"}], "max_tokens": 24,
-            "ignore_eos": True, "stream": True}
+    body = {
+        "model": FRONT_MODEL,
+        "messages": [{"role": "user", "content": f"story {i}"}],
+        "max_tokens": 24,
+        "ignore_eos": True,
+        "stream": True,
+    }
     record = {"i": i, "start": time.monotonic()}
     try:
-        with httpx.stream("POST", f"{front_url}/v1/chat/completions", json=body, timeout=60,
-                          headers={"authorization": FRONT_KEY}) as response:
+        with httpx.stream(
+            "POST", f"{front_url}/v1/chat/completions", json=body, timeout=60, headers={"authorization": FRONT_KEY}
+        ) as response:
             if response.status_code != 200:
                 error = json.loads(response.read())["error"]
-                record.update(outcome="clean_error", detail=f"{response.status_code} {error['code']}: {error['message']}")
+                record.update(
+                    outcome="clean_error", detail=f"{response.status_code} {error['code']}: {error['message']}"
+                )
                 return record
             events = [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
         payloads = [json.loads(e) for e in events[:-1]]

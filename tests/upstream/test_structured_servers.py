@@ -21,13 +21,21 @@ async def ask(front, name: str, reasoning: bool, stream: bool) -> list[tuple[str
     client = openai.AsyncOpenAI(api_key=FRONT_KEY, base_url=f"{front.url}/v1", max_retries=0, timeout=300)
     fields = dict(CASES[name][0])
     response_format = fields.pop("response_format", openai.NOT_GIVEN)
-    common = dict(model=FRONT_MODEL, messages=[{"role": "user", "content": "Describe the scene."}], n=UPSTREAM_MAX_N,
-                  temperature=1.0, max_tokens=max_tokens(name, reasoning), response_format=response_format,
-                  extra_body={**fields, "reasoning": reasoning})
+    common = dict(
+        model=FRONT_MODEL,
+        messages=[{"role": "user", "content": "Describe the scene."}],
+        n=UPSTREAM_MAX_N,
+        temperature=1.0,
+        max_tokens=max_tokens(name, reasoning),
+        response_format=response_format,
+        extra_body={**fields, "reasoning": reasoning},
+    )
     if not stream:
         completion = await client.chat.completions.create(**common)
-        return [(c.message.content, c.finish_reason, c.message.model_extra.get("reasoning_content"))
-                for c in completion.choices]
+        return [
+            (c.message.content, c.finish_reason, c.message.model_extra.get("reasoning_content"))
+            for c in completion.choices
+        ]
     out = [["", None, ""] for _ in range(UPSTREAM_MAX_N)]
     async for chunk in await client.chat.completions.create(**common, stream=True):
         for c in chunk.choices:
@@ -40,7 +48,7 @@ async def ask(front, name: str, reasoning: bool, stream: bool) -> list[tuple[str
 async def test_constrained_answers_through_the_front_all_validate(front):
     matrix = list(itertools.product(CASES, (False, True), (False, True)))
     results = await asyncio.gather(*(ask(front, *case) for case in matrix))
-    for (name, reasoning, stream), choices in zip(matrix, results):
+    for (name, reasoning, stream), choices in zip(matrix, results, strict=False):
         for content, finish, _ in choices:
             assert finish == "stop", (name, reasoning, stream, content)
             check(name, content)

@@ -15,7 +15,10 @@ from .conftest import FRONT_KEY, FRONT_MODEL, ServerProcess, free_port, front_pr
 
 pytestmark = pytest.mark.e2e
 
-MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Where does a dropped ball go?"}]
+MESSAGES = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "Where does a dropped ball go?"},
+]
 GREEDY = {"temperature": 0, "top_p": 0.95, "max_tokens": 10}
 
 
@@ -25,8 +28,11 @@ def transformers_serve(demo_model_dir: Path):
     if command is None:
         pytest.skip("`transformers serve` is not installed (pip install 'transformers[serving]')")
     port = free_port()
-    peer = ServerProcess(command=[command, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
-                                  str(demo_model_dir)], port=port, log_name=f"transformers-serve-{port}.log")
+    peer = ServerProcess(
+        command=[command, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", str(demo_model_dir)],
+        port=port,
+        log_name=f"transformers-serve-{port}.log",
+    )
     front = front_process([peer.url])
     try:
         peer.wait_ready()
@@ -43,18 +49,23 @@ def test_greedy_text_through_the_front_equals_transformers_serve(transformers_se
     theirs = peer.chat.completions.create(model=model, messages=MESSAGES, **GREEDY)
     # The text as generated is what its stream sends; its non-streamed content is that text
     # stripped. Ours is the text as generated either way (no reasoning tags to trim here).
-    generated = "".join(c.choices[0].delta.content or "" for c in
-                        peer.chat.completions.create(model=model, messages=MESSAGES, stream=True, **GREEDY)
-                        if c.choices)
+    generated = "".join(
+        c.choices[0].delta.content or ""
+        for c in peer.chat.completions.create(model=model, messages=MESSAGES, stream=True, **GREEDY)
+        if c.choices
+    )
     assert theirs.choices[0].message.content == generated.strip()
     client = OpenAI(api_key=FRONT_KEY, base_url=f"{front.url}/v1", max_retries=0)
     ours = client.chat.completions.create(model=FRONT_MODEL, messages=MESSAGES, **GREEDY)
     assert ours.choices[0].message.content == generated
     assert ours.choices[0].finish_reason == theirs.choices[0].finish_reason == "length"
-    assert (ours.usage.prompt_tokens, ours.usage.completion_tokens) == (theirs.usage.prompt_tokens,
-                                                                        theirs.usage.completion_tokens)
-    stream = client.chat.completions.create(model=FRONT_MODEL, messages=MESSAGES, stream=True,
-                                            stream_options={"include_usage": True}, **GREEDY)
+    assert (ours.usage.prompt_tokens, ours.usage.completion_tokens) == (
+        theirs.usage.prompt_tokens,
+        theirs.usage.completion_tokens,
+    )
+    stream = client.chat.completions.create(
+        model=FRONT_MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}, **GREEDY
+    )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content for c in chunks if c.choices) == generated
     assert chunks[-1].usage.completion_tokens == theirs.usage.completion_tokens

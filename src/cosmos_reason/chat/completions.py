@@ -25,8 +25,14 @@ from ..engine.base import (
     TokenLogprob,
 )
 from ..errors import APIError
+from ..families.base import ReasoningFormat
+from ..families.reasoning import split_reasoning
 from ..media.loader import MediaLoader
+from ..metrics import Metrics, RequestTimer
+from ..settings import Settings
+from .fields import check_fields
 from .messages import build_conversation
+from .prepare import prepare_request
 from .protocol import (
     AssistantMessage,
     ChatCompletion,
@@ -36,14 +42,8 @@ from .protocol import (
     ChunkChoice,
     Usage,
 )
-from ..families.base import ReasoningFormat
-from ..families.reasoning import split_reasoning
-from ..metrics import Metrics, RequestTimer
-from ..settings import Settings
-from .fields import check_fields
-from .prepare import prepare_request
-from .sampling import sampling_params
 from .response_format import recipe_constraint, request_constraint
+from .sampling import sampling_params
 from .shaping import ChoiceShaper, choice_logprobs, delta_fields
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,16 @@ class ChatService:
         names = (self.settings.model_name, *self.settings.served_model_names)
         if model is None or model in names:
             return self.settings.model_name
-        raise APIError(404, f"model {model!r} does not exist; this server serves {self.settings.model_name!r}",
-                       param="model", code="model_not_found")
+        raise APIError(
+            404,
+            f"model {model!r} does not exist; this server serves {self.settings.model_name!r}",
+            param="model",
+            code="model_not_found",
+        )
 
-    async def prepare(self, request: ChatCompletionRequest, request_id: str) -> tuple[ChatCompletionRequest, GenerationRequest]:
+    async def prepare(
+        self, request: ChatCompletionRequest, request_id: str
+    ) -> tuple[ChatCompletionRequest, GenerationRequest]:
         check_fields(request, self.engine.info.vocab_size)
         if request.ignored_fields():
             log.info("request %s: ignoring unsupported fields %s", request_id, ", ".join(request.ignored_fields()))
@@ -114,13 +120,21 @@ class ChatService:
         deltas = _guarded(self.engine.generate(gen), _max_tokens_param(request))
         first = await anext(deltas, None)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        chunks = _Chunks(model, gen.sampling.n, self.engine.info.family.reasoning, raw=request.raw_output, logprobs=gen.sampling.logprobs,
-                         timer=RequestTimer(self.metrics))
+        chunks = _Chunks(
+            model,
+            gen.sampling.n,
+            self.engine.info.family.reasoning,
+            raw=request.raw_output,
+            logprobs=gen.sampling.logprobs,
+            timer=RequestTimer(self.metrics),
+        )
         return chunks.run(deltas, first, include_usage)
 
 
 class _Chunks:
-    def __init__(self, model: str, n: int, fmt: ReasoningFormat, raw: bool, logprobs: bool, timer: RequestTimer) -> None:
+    def __init__(
+        self, model: str, n: int, fmt: ReasoningFormat, raw: bool, logprobs: bool, timer: RequestTimer
+    ) -> None:
         self.timer = timer
         self.id, self.created, self.model = _completion_id(), int(time.time()), model
         self.shapers = [ChoiceShaper(fmt, raw) for _ in range(n)]

@@ -83,21 +83,29 @@ def check_fields(request: ChatCompletionRequest, vocab_size: int = 0) -> None:
     """400 for a request that asks for something we would otherwise silently not do.
     `vocab_size`: the model's (0 = unknown: the engine or upstream checks token ids)."""
     if request.stream_options is not None and not request.stream:
-        raise APIError(400, "stream_options: only allowed with \"stream\": true", param="stream_options")
+        raise APIError(400, 'stream_options: only allowed with "stream": true', param="stream_options")
     if request.top_logprobs and not request.logprobs:
-        raise APIError(400, "top_logprobs: needs \"logprobs\": true", param="top_logprobs")
+        raise APIError(400, 'top_logprobs: needs "logprobs": true', param="top_logprobs")
     extra = request.model_extra or {}
     refused = [name for name, (in_use, _) in REFUSED.items() if name in extra and in_use(extra[name])]
     best_of = extra.get("best_of")
     if best_of is not None and best_of not in (1, request.n):
         refused.append("best_of")
     if refused:
-        reasons = "; ".join(f"{name}: {REFUSED[name][1] if name in REFUSED else 'only best_of = n'}"
-                            for name in refused)
-        raise APIError(400, f"not supported by this server, leave out or set to null: {reasons}", param=refused[0],
-                       code="unsupported_field")
+        reasons = "; ".join(
+            f"{name}: {REFUSED[name][1] if name in REFUSED else 'only best_of = n'}" for name in refused
+        )
+        raise APIError(
+            400,
+            f"not supported by this server, leave out or set to null: {reasons}",
+            param=refused[0],
+            code="unsupported_field",
+        )
     if request.logit_bias and vocab_size:
         outside = sorted(token for token in request.logit_bias if token >= vocab_size)
         if outside:
-            raise APIError(400, f"logit_bias: token id {outside[0]} is not in the model's vocabulary "
-                                f"(ids 0 to {vocab_size - 1})", param="logit_bias")
+            raise APIError(
+                400,
+                f"logit_bias: token id {outside[0]} is not in the model's vocabulary (ids 0 to {vocab_size - 1})",
+                param="logit_bias",
+            )

@@ -21,7 +21,12 @@ from ..media.options import MediaOptions
 from .protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
 
 T = TypeVar("T")
-_ROLES: dict[str, Literal["system", "user", "assistant"]] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+}
 
 
 async def build_conversation(
@@ -38,8 +43,11 @@ async def _turn(index: int, message: ChatMessage, media: MediaLoader, options: M
     content = message.content
     if content is None:
         if role != "assistant":
-            raise APIError(400, f"messages[{index}].content is required for a {message.role} message",
-                           param=f"messages[{index}].content")
+            raise APIError(
+                400,
+                f"messages[{index}].content is required for a {message.role} message",
+                param=f"messages[{index}].content",
+            )
         return Turn(role, ())
     if isinstance(content, str):
         return Turn(role, (Text(content),))
@@ -48,7 +56,8 @@ async def _turn(index: int, message: ChatMessage, media: MediaLoader, options: M
             where = f"messages[{index}].content[{j}]"
             raise APIError(400, f"{where}: images and videos are only accepted in user messages", param=where)
     parts = await _in_order(
-        [_part(part, f"messages[{index}].content[{j}]", media, options) for j, part in enumerate(content)])
+        [_part(part, f"messages[{index}].content[{j}]", media, options) for j, part in enumerate(content)]
+    )
     return Turn(role, tuple(parts))
 
 
@@ -63,8 +72,9 @@ async def _in_order(work: list[Awaitable[T]]) -> list[T]:
     return loaded
 
 
-async def _part(part: TextPart | ImageURLPart | VideoURLPart, where: str, media: MediaLoader,
-                request_options: MediaOptions) -> Part:
+async def _part(
+    part: TextPart | ImageURLPart | VideoURLPart, where: str, media: MediaLoader, request_options: MediaOptions
+) -> Part:
     if isinstance(part, TextPart):
         return Text(part.text)
     field = f"{where}.{part.type}"

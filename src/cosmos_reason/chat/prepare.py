@@ -4,12 +4,13 @@ settings, merged with explicit request values winning (recipes/apply.py has the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ..errors import APIError
 from ..families.base import ModelFamily
+from ..media.options import MediaOptions
 from ..recipes.apply import apply_recipe, with_instruction
 from ..recipes.recipe import TaskRecipe, UnknownTaskError, get_task
 from ..settings import Settings
-from ..media.options import MediaOptions
 from .messages import media_options
 from .protocol import ChatCompletionRequest
 

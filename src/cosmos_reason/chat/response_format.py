@@ -9,34 +9,56 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..families.base import ReasoningFormat
-from ..recipes.recipe import TaskRecipe
 from ..engine.constraint import ANY_OBJECT, KINDS, Constraint, ConstraintError, Kind, check
 from ..errors import APIError
+from ..families.base import ReasoningFormat
+from ..recipes.recipe import TaskRecipe
 from .protocol import ChatCompletionRequest
 
-LEGACY: dict[str, Kind] = {"guided_json": "json", "guided_regex": "regex", "guided_choice": "choice",
-                           "guided_grammar": "grammar"}
+LEGACY: dict[str, Kind] = {
+    "guided_json": "json",
+    "guided_regex": "regex",
+    "guided_choice": "choice",
+    "guided_grammar": "grammar",
+}
 # structured_outputs keys that leave the output as we make it anyway
-HARMLESS = {"disable_fallback": lambda v: True, "disable_any_whitespace": lambda v: v is not False,
-            "disable_additional_properties": lambda v: v is not True, "backend": lambda v: True}
+HARMLESS = {
+    "disable_fallback": lambda v: True,
+    "disable_any_whitespace": lambda v: v is not False,
+    "disable_additional_properties": lambda v: v is not True,
+    "backend": lambda v: True,
+}
 
 
 def request_constraint(request: ChatCompletionRequest, reasoning: ReasoningFormat | None) -> Constraint | None:
     """The request's constraint (None without one). `reasoning`: the family's format when the
     output has it, so the constraint applies to the answer only."""
-    found = [given for given in (_response_format(request.response_format), _structured(request.structured_outputs),
-                                 *(_legacy(name, getattr(request, name)) for name in LEGACY)) if given is not None]
+    found = [
+        given
+        for given in (
+            _response_format(request.response_format),
+            _structured(request.structured_outputs),
+            *(_legacy(name, getattr(request, name)) for name in LEGACY),
+        )
+        if given is not None
+    ]
     if len(found) > 1:
         names = " and ".join(field for field, _, _ in found)
-        raise APIError(400, f"{names}: give one structured-output constraint, not several", param=found[1][0],
-                       code="invalid_structured_output")
+        raise APIError(
+            400,
+            f"{names}: give one structured-output constraint, not several",
+            param=found[1][0],
+            code="invalid_structured_output",
+        )
     if not found:
         return None
     field, kind, spec = found[0]
     if request.ignore_eos:
-        raise APIError(400, f"{field}: a constrained answer ends where its structure does; ignore_eos cannot apply",
-                       param="ignore_eos")
+        raise APIError(
+            400,
+            f"{field}: a constrained answer ends where its structure does; ignore_eos cannot apply",
+            param="ignore_eos",
+        )
     constraint = Constraint(kind, _spec(field, kind, spec), reasoning)
     try:
         check(constraint)
@@ -45,8 +67,9 @@ def request_constraint(request: ChatCompletionRequest, reasoning: ReasoningForma
     return constraint
 
 
-def recipe_constraint(request: ChatCompletionRequest, recipe: TaskRecipe | None,
-                      reasoning: ReasoningFormat | None) -> Constraint | None:
+def recipe_constraint(
+    request: ChatCompletionRequest, recipe: TaskRecipe | None, reasoning: ReasoningFormat | None
+) -> Constraint | None:
     """The recipe's own answer format as a constraint, when the request has none of its own and
     did not ask for free text (response_format {"type": "text"})."""
     if recipe is None or recipe.answer_format is None:
@@ -79,13 +102,18 @@ def _structured(value: Any) -> tuple[str, Kind, Any] | None:
         return None
     if not isinstance(value, dict):
         raise _bad("structured_outputs", "must be an object")
-    refused = [k for k, v in value.items() if v is not None and k not in ("json", "regex", "choice", "grammar",
-                                                                          "json_object")
-               and not (k in HARMLESS and HARMLESS[k](v))]
+    refused = [
+        k
+        for k, v in value.items()
+        if v is not None
+        and k not in ("json", "regex", "choice", "grammar", "json_object")
+        and not (k in HARMLESS and HARMLESS[k](v))
+    ]
     if refused:
         raise _bad(f"structured_outputs.{refused[0]}", "not supported by this server")
-    given: list[tuple[str, Kind, Any]] = [(f"structured_outputs.{k}", k, value[k]) for k in KINDS
-                                          if value.get(k) is not None]
+    given: list[tuple[str, Kind, Any]] = [
+        (f"structured_outputs.{k}", k, value[k]) for k in KINDS if value.get(k) is not None
+    ]
     if value.get("json_object"):
         given.append(("structured_outputs.json_object", "json", ANY_OBJECT))
     if len(given) > 1:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from ..engine.base import SamplingParams
 from ..engine.constraint import Constraint
 from ..errors import APIError
-from .protocol import ChatCompletionRequest
 from ..families.base import SamplingDefaults
+from .protocol import ChatCompletionRequest
 
 
-def sampling_params(request: ChatCompletionRequest, defaults: SamplingDefaults, max_n: int,
-                    strict_max_tokens: bool = False, constraint: Constraint | None = None) -> SamplingParams:
+def sampling_params(
+    request: ChatCompletionRequest,
+    defaults: SamplingDefaults,
+    max_n: int,
+    strict_max_tokens: bool = False,
+    constraint: Constraint | None = None,
+) -> SamplingParams:
     """`strict_max_tokens`: the client (not a recipe or the server default) chose max_tokens."""
     if request.n > max_n:
         raise APIError(400, f"n: at most {max_n} choices per request, got {request.n}", param="n")

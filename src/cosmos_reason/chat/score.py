@@ -6,6 +6,8 @@ import math
 import uuid
 
 from ..engine.base import GenerationRequest, SamplingParams
+from ..recipes.recipe import critic_score, get_task, parse_answer
+from .completions import ChatService, engine_errors
 from .protocol import (
     ChatCompletionRequest,
     CriticSample,
@@ -15,8 +17,6 @@ from .protocol import (
     Usage,
     YesNoScore,
 )
-from ..recipes.recipe import critic_score, get_task, parse_answer
-from .completions import ChatService, engine_errors
 
 CANDIDATES = ("Yes", "No")
 
@@ -51,20 +51,34 @@ class ScoreService:
 
     async def _critic(self, request: ScoreRequest, request_id: str) -> tuple[CriticScore, Usage]:
         recipe = get_task("critic", self.chat.engine.info.family)
-        fields = {"messages": request.messages, "task": "critic", "n": request.n,
-                  "media_options": request.media_options, "seed": request.seed}
+        fields = {
+            "messages": request.messages,
+            "task": "critic",
+            "n": request.n,
+            "media_options": request.media_options,
+            "seed": request.seed,
+        }
         fields |= {k: v for k in ("temperature", "max_tokens") if (v := getattr(request, k)) is not None}
         completion = await self.chat.complete(ChatCompletionRequest.model_validate(fields), request_id)
         samples = []
         for choice in completion.choices:
             parsed = parse_answer(recipe, choice.message.content)
-            samples.append(CriticSample(index=choice.index, answer=choice.message.content,
-                                        reasoning=choice.message.reasoning_content,
-                                        anomaly=parsed.get("anomaly"), parse_error=parsed.get("parse_error")))
+            samples.append(
+                CriticSample(
+                    index=choice.index,
+                    answer=choice.message.content,
+                    reasoning=choice.message.reasoning_content,
+                    anomaly=parsed.get("anomaly"),
+                    parse_error=parsed.get("parse_error"),
+                )
+            )
         score = critic_score([{"anomaly": s.anomaly} if s.anomaly is not None else {} for s in samples])
         return CriticScore(score=score, samples=samples), completion.usage
 
 
 def _add(a: Usage, b: Usage) -> Usage:
-    return Usage(prompt_tokens=a.prompt_tokens + b.prompt_tokens, completion_tokens=a.completion_tokens + b.completion_tokens,
-                 total_tokens=a.total_tokens + b.total_tokens)
+    return Usage(
+        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
+        completion_tokens=a.completion_tokens + b.completion_tokens,
+        total_tokens=a.total_tokens + b.total_tokens,
+    )

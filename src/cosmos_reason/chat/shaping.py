@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..engine.base import TokenLogprob
-from .protocol import ChoiceLogprobs, Delta, TopLogprob
-from .protocol import TokenLogprob as TokenLogprobOut
 from ..families.base import ReasoningFormat
 from ..families.reasoning import ReasoningStreamParser
+from .protocol import ChoiceLogprobs, Delta, TopLogprob
+from .protocol import TokenLogprob as TokenLogprobOut
 
 
 class ChoiceShaper:
@@ -33,12 +33,14 @@ def delta_fields(reasoning: str, content: str) -> Delta:
 
 
 def choice_logprobs(entries: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> ChoiceLogprobs:
-    return ChoiceLogprobs(content=[
-        TokenLogprobOut(
-            token=e.token,
-            logprob=e.logprob,
-            bytes=list(e.token.encode()),
-            top_logprobs=[TopLogprob(token=t, logprob=lp, bytes=list(t.encode())) for t, lp in e.top],
-        )
-        for e in entries
-    ])
+    return ChoiceLogprobs(
+        content=[
+            TokenLogprobOut(
+                token=e.token,
+                logprob=e.logprob,
+                bytes=list(e.token.encode()),
+                top_logprobs=[TopLogprob(token=t, logprob=lp, bytes=list(t.encode())) for t, lp in e.top],
+            )
+            for e in entries
+        ]
+    )

@@ -36,27 +36,55 @@ def config_dict() -> dict[str, Any]:
     """Qwen3VLConfig arguments: toy widths, real ids and layout (sum(mrope_section) = head_dim / 2)."""
     return {
         "text_config": {
-            "vocab_size": VOCAB_SIZE, "hidden_size": TEXT_HIDDEN, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 262144,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [2, 3, 3],
-                                "mrope_interleaved": True},
-            "bos_token_id": 151643, "eos_token_id": 151645,
+            "vocab_size": VOCAB_SIZE,
+            "hidden_size": TEXT_HIDDEN,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+            "max_position_embeddings": 262144,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 5_000_000.0,
+                "mrope_section": [2, 3, 3],
+                "mrope_interleaved": True,
+            },
+            "bos_token_id": 151643,
+            "eos_token_id": 151645,
         },
         "vision_config": {
-            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 16,
-            "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": TEXT_HIDDEN,
-            "num_position_embeddings": 2304, "deepstack_visual_indexes": [0, 1],
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": TEXT_HIDDEN,
+            "num_position_embeddings": 2304,
+            "deepstack_visual_indexes": [0, 1],
         },
-        "image_token_id": 151655, "video_token_id": 151656,
-        "vision_start_token_id": 151652, "vision_end_token_id": 151653,
+        "image_token_id": 151655,
+        "video_token_id": 151656,
+        "vision_start_token_id": 151652,
+        "vision_end_token_id": 151653,
         "tie_word_embeddings": True,
     }
 
 
 def generation_config_dict() -> dict[str, Any]:
     """generation_config.json as Qwen3-VL-Instruct ships it (its non-thinking sampling)."""
-    return {"bos_token_id": 151643, "pad_token_id": 151643, "do_sample": True, "eos_token_id": [151645, 151643],
-            "temperature": 0.7, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0}
+    return {
+        "bos_token_id": 151643,
+        "pad_token_id": 151643,
+        "do_sample": True,
+        "eos_token_id": [151645, 151643],
+        "temperature": 0.7,
+        "top_k": 20,
+        "top_p": 0.8,
+        "repetition_penalty": 1.0,
+    }
 
 
 def chat_template() -> str:
@@ -69,23 +97,44 @@ def build_tokenizer() -> Any:
 
     backend = build_backend_tokenizer()
     for content in QWEN3_EXTRA_TOKENS:
-        backend.add_tokens([AddedToken(content, single_word=False, lstrip=False, rstrip=False, normalized=False,
-                                       special=False)])
-    return Qwen2Tokenizer(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                          model_max_length=262144, chat_template=chat_template())
+        backend.add_tokens(
+            [AddedToken(content, single_word=False, lstrip=False, rstrip=False, normalized=False, special=False)]
+        )
+    return Qwen2Tokenizer(
+        tokenizer_object=backend,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=262144,
+        chat_template=chat_template(),
+    )
 
 
 def build_processor() -> Any:
     """Qwen3VLProcessor with the real processors' settings (patch 16, merge 2, mean/std 0.5)."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
-    image = Qwen2VLImageProcessor(patch_size=16, merge_size=2, temporal_patch_size=2, image_mean=MEAN_STD,
-                                  image_std=MEAN_STD, size={"shortest_edge": 65536, "longest_edge": 16777216})
-    video = Qwen3VLVideoProcessor(patch_size=16, merge_size=2, temporal_patch_size=2, image_mean=MEAN_STD,
-                                  image_std=MEAN_STD, size={"shortest_edge": 4096, "longest_edge": 25165824},
-                                  fps=2, min_frames=4, max_frames=768)
-    return Qwen3VLProcessor(image_processor=image, tokenizer=build_tokenizer(), video_processor=video,
-                            chat_template=chat_template())
+    image = Qwen2VLImageProcessor(
+        patch_size=16,
+        merge_size=2,
+        temporal_patch_size=2,
+        image_mean=MEAN_STD,
+        image_std=MEAN_STD,
+        size={"shortest_edge": 65536, "longest_edge": 16777216},
+    )
+    video = Qwen3VLVideoProcessor(
+        patch_size=16,
+        merge_size=2,
+        temporal_patch_size=2,
+        image_mean=MEAN_STD,
+        image_std=MEAN_STD,
+        size={"shortest_edge": 4096, "longest_edge": 25165824},
+        fps=2,
+        min_frames=4,
+        max_frames=768,
+    )
+    return Qwen3VLProcessor(
+        image_processor=image, tokenizer=build_tokenizer(), video_processor=video, chat_template=chat_template()
+    )
 
 
 def build_model(seed: int) -> Any:

@@ -13,9 +13,10 @@ from typing import Any, Literal, Protocol, Union, runtime_checkable
 
 from PIL import Image
 
-from ..families.registry import default_family
 from ..families.base import ModelFamily
+from ..families.registry import default_family
 from .constraint import Constraint
+
 
 # ---- what an engine receives: roles, text and already-decoded media ----
 # Media are decoded before they reach an engine, so every engine (in-process or an

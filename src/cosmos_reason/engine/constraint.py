@@ -67,9 +67,11 @@ def llguidance_grammar(constraint: Constraint) -> str:
         return json.dumps({"grammars": [answer]})
     opening, middle, closing = reasoning_frame(constraint.reasoning)
     close = thinking_end(constraint.reasoning)
-    outer = (f"start: {_lark_string(opening)} thinking {_lark_string(middle[len(close):])} @answer "
-             f"{_lark_string(closing)}\n"
-             f"thinking[lazy]: /(.|\\n)*{_lark_regex_literal(close)}/\n")
+    outer = (
+        f"start: {_lark_string(opening)} thinking {_lark_string(middle[len(close) :])} @answer "
+        f"{_lark_string(closing)}\n"
+        f"thinking[lazy]: /(.|\\n)*{_lark_regex_literal(close)}/\n"
+    )
     return json.dumps({"grammars": [{"lark_grammar": outer}, {**answer, "name": "answer"}]})
 
 
@@ -86,8 +88,7 @@ def answer_regex(constraint: Constraint) -> str | None:
         return answer
     opening, middle, closing = reasoning_frame(constraint.reasoning)
     close = thinking_end(constraint.reasoning)
-    return (_regex_literal(opening) + _without(close) + _regex_literal(middle) + f"({answer})"
-            + _regex_literal(closing))
+    return _regex_literal(opening) + _without(close) + _regex_literal(middle) + f"({answer})" + _regex_literal(closing)
 
 
 def _without(word: str) -> str:

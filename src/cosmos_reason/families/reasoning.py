@@ -131,8 +131,7 @@ class _Field:
         return " " if self._gap else ""
 
 
-def _join(texts: list[str], tags: list[str], keep: Callable[[int], bool], fmt: ReasoningFormat,
-          prefilled: bool) -> str:
+def _join(texts: list[str], tags: list[str], keep: Callable[[int], bool], fmt: ReasoningFormat, prefilled: bool) -> str:
     """One field from the kept texts; texts[k] follows tags[k - 1]."""
     field = _Field((fmt.think_open, fmt.think_close))
     if prefilled:

@@ -35,5 +35,7 @@ def family_for_model_type(model_type: str, source: str = "the model") -> ModelFa
         if model_type in family.model_types:
             return family
     served = ", ".join(f"{f.title} ({'/'.join(f.model_types)})" for f in FAMILIES)
-    raise UnknownFamilyError(f"model {source!r} is a {model_type!r} checkpoint; cosmos-reason serves {served}, "
-                             f"e.g. {default_family().default_model}")
+    raise UnknownFamilyError(
+        f"model {source!r} is a {model_type!r} checkpoint; cosmos-reason serves {served}, "
+        f"e.g. {default_family().default_model}"
+    )

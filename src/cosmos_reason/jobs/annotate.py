@@ -23,8 +23,7 @@ from typing import Any
 
 from .annotate_output import IGNORED, AnnotateOutput, retryable
 from .clients import Target
-from .execution import (Breaker, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool,
-                        with_retries)
+from .execution import Breaker, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool, with_retries
 from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes, sniff_item
 from .journal import Journal
 from .rerun import spec_text
@@ -54,10 +53,21 @@ class AnnotateJob:
     line, or read and hash it), run what is left, and write every line through `output`. The Ray runner
     (ray_runner.py) resolves the same way and runs the rest on Ray."""
 
-    def __init__(self, items: list[Item], out: str | os.PathLike, *, target: Target | None = None,
-                 concurrency: int = 4, policy: RetryPolicy | None = None, quiet: bool = False,
-                 retry_errors: bool = False, timeout: float | None = None, breaker_limit: int | None = None,
-                 sync: bool = True, redo: bool = False) -> None:
+    def __init__(
+        self,
+        items: list[Item],
+        out: str | os.PathLike,
+        *,
+        target: Target | None = None,
+        concurrency: int = 4,
+        policy: RetryPolicy | None = None,
+        quiet: bool = False,
+        retry_errors: bool = False,
+        timeout: float | None = None,
+        breaker_limit: int | None = None,
+        sync: bool = True,
+        redo: bool = False,
+    ) -> None:
         self.items = items
         self.out = out
         self.target = target
@@ -89,7 +99,7 @@ class AnnotateJob:
             keep[index] = await in_thread(sniff_item, self.items[index])
 
         await run_pool(range(len(self.items)), one, 8)
-        media = [item for item, k in zip(self.items, keep) if k]
+        media = [item for item, k in zip(self.items, keep, strict=False) if k]
         self.summary.ignored += len(self.items) - len(media)
         if len(media) < len(self.items):
             log.info("%d of them are not images or videos: ignored", len(self.items) - len(media))
@@ -104,8 +114,16 @@ class AnnotateJob:
     async def resolve(self, item: Item) -> Resolved | str | None:
         """SKIPPED / IGNORED, None when a line was copied, or the Work (and bytes) to run."""
         spec = spec_text(item.prompt, item.task, item.options)
-        work = Work(item.source, key="", is_url=item.is_url, kind=item.kind, prompt=item.prompt, task=item.task,
-                    options=item.options, meta=item.meta)
+        work = Work(
+            item.source,
+            key="",
+            is_url=item.is_url,
+            kind=item.kind,
+            prompt=item.prompt,
+            task=item.task,
+            options=item.options,
+            meta=item.meta,
+        )
         data = None
         if item.is_url:
             work.kind = work.kind or "image"  # a URL without a telling extension or "kind"

@@ -80,8 +80,9 @@ class AnnotateOutput:
     """One run's output file and tally: the journal, the index of its lines, the summary and the
     progress bar. Every line of a run, local or on Ray (the driver), is written here."""
 
-    def __init__(self, out: str | os.PathLike, *, total: int, sync: bool = True, retry_errors: bool = False,
-                 redo: bool = False) -> None:
+    def __init__(
+        self, out: str | os.PathLike, *, total: int, sync: bool = True, retry_errors: bool = False, redo: bool = False
+    ) -> None:
         self.out = out
         self.sync = sync
         self.retry_errors = retry_errors
@@ -93,6 +94,7 @@ class AnnotateOutput:
 
     def open(self, items: list[Item]) -> Journal:
         """Open the file (lock, repair, index); refuse, or with redo make room for, other options for `items`."""
+
         def drop(row: Row) -> bool:
             return retryable(row) or (self.retry_errors and row.get("error") is not None)
 
@@ -100,8 +102,9 @@ class AnnotateOutput:
         j = self.journal
         self._check_rerun(items)
         if j.truncated_bytes:
-            log.warning("%s: cut off a half-written last line (%d bytes); that item is redone", self.out,
-                        j.truncated_bytes)
+            log.warning(
+                "%s: cut off a half-written last line (%d bytes); that item is redone", self.out, j.truncated_bytes
+            )
         if j.invalid_lines:
             log.warning("%s: removed %d lines that were not JSON; those items are redone", self.out, j.invalid_lines)
         if j.dropped_lines:
@@ -124,8 +127,9 @@ class AnnotateOutput:
             if item.source in changed:
                 keep.setdefault(item.source, set()).add(spec_text(item.prompt, item.task, item.options))
         self.index = ResultIndex()
-        removed = self.journal.remove(lambda row: row.get("item") in keep and row_spec(row) not in keep[row["item"]],
-                                      on_row=self.index.add)
+        removed = self.journal.remove(
+            lambda row: row.get("item") in keep and row_spec(row) not in keep[row["item"]], on_row=self.index.add
+        )
         log.info("%s: --redo: removed %d lines of %d items asked with other options", self.out, removed, len(changed))
 
     def start_progress(self, total: int, quiet: bool) -> None:

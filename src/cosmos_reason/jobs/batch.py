@@ -88,12 +88,19 @@ def read_requests(path: str | os.PathLike) -> list[BatchRequestInput]:
                 where = ".".join(str(p) for p in first["loc"])
                 raise BatchInputError(f"{path}:{number}: {where + ': ' if where else ''}{first['msg']}") from None
             if request.custom_id in seen:
-                raise BatchInputError(f"{path}:{number}: custom_id {request.custom_id!r} repeats line "
-                                      f"{seen[request.custom_id]}; each request needs its own")
+                raise BatchInputError(
+                    f"{path}:{number}: custom_id {request.custom_id!r} repeats line "
+                    f"{seen[request.custom_id]}; each request needs its own"
+                )
             seen[request.custom_id] = number
             if request.url not in SUPPORTED_URLS:
-                log.warning("%s:%d: url %s is not one this server answers (%s)", path, number, request.url,
-                            ", ".join(SUPPORTED_URLS))
+                log.warning(
+                    "%s:%d: url %s is not one this server answers (%s)",
+                    path,
+                    number,
+                    request.url,
+                    ", ".join(SUPPORTED_URLS),
+                )
             requests.append(request)
     return requests
 
@@ -102,10 +109,17 @@ def _line_id() -> str:
     return f"batch_req_{uuid.uuid4().hex}"
 
 
-def output_line(custom_id: str, *, status: int | None = None, request_id: str | None = None, body: Any = None,
-                error: tuple[str, str] | None = None) -> Row:
+def output_line(
+    custom_id: str,
+    *,
+    status: int | None = None,
+    request_id: str | None = None,
+    body: Any = None,
+    error: tuple[str, str] | None = None,
+) -> Row:
     return BatchRequestOutput(
-        id=_line_id(), custom_id=custom_id,
+        id=_line_id(),
+        custom_id=custom_id,
         response=None if status is None else BatchResponse(status_code=status, request_id=request_id, body=body),
         error=None if error is None else BatchError(code=error[0], message=error[1]),
     ).model_dump()
@@ -118,8 +132,11 @@ def retryable(row: Row) -> bool:
 def is_error(row: Row) -> bool:
     """No answer, or an HTTP error answer (as OpenAI's output files record a 4xx)."""
     response = row.get("response")
-    return row.get("error") is not None or not isinstance(response, dict) or \
-        not 200 <= int(response.get("status_code") or 0) < 300
+    return (
+        row.get("error") is not None
+        or not isinstance(response, dict)
+        or not 200 <= int(response.get("status_code") or 0) < 300
+    )
 
 
 def is_model_not_found(reply) -> bool:
@@ -128,8 +145,11 @@ def is_model_not_found(reply) -> bool:
         return False
     error = reply.body.get("error") if isinstance(reply.body.get("error"), dict) else reply.body
     text = str(error.get("message") or "").lower()
-    return error.get("code") == "model_not_found" or error.get("param") == "model" or \
-        ("model" in text and "does not exist" in text)
+    return (
+        error.get("code") == "model_not_found"
+        or error.get("param") == "model"
+        or ("model" in text and "does not exist" in text)
+    )
 
 
 class ModelMismatch(Exception):
@@ -137,10 +157,20 @@ class ModelMismatch(Exception):
 
 
 class BatchJob:
-    def __init__(self, requests: list[BatchRequestInput], out: str | os.PathLike, target: Target, *,
-                 concurrency: int = 4, policy: RetryPolicy | None = None, quiet: bool = False,
-                 force_model: bool = False, timeout: float | None = None, breaker_limit: int | None = None,
-                 retry_errors: bool = False) -> None:
+    def __init__(
+        self,
+        requests: list[BatchRequestInput],
+        out: str | os.PathLike,
+        target: Target,
+        *,
+        concurrency: int = 4,
+        policy: RetryPolicy | None = None,
+        quiet: bool = False,
+        force_model: bool = False,
+        timeout: float | None = None,
+        breaker_limit: int | None = None,
+        retry_errors: bool = False,
+    ) -> None:
         self.requests = requests
         self.out = Path(out)
         self.target = target
@@ -182,8 +212,9 @@ class BatchJob:
         if self.force_model and self.model:
             body["model"] = self.model
         try:
-            reply, _ = await with_retries(lambda: self.target.post(request.url, body, timeout=self.timeout),
-                                          self.policy, what=request.custom_id)
+            reply, _ = await with_retries(
+                lambda: self.target.post(request.url, body, timeout=self.timeout), self.policy, what=request.custom_id
+            )
         except RetriesExhausted as exc:
             self._write(output_line(request.custom_id, error=(RETRYABLE_CODE, str(exc))))
             self.summary.unfinished += 1
@@ -220,7 +251,8 @@ class BatchJob:
             raise ModelMismatch(
                 f"the first {len(self.misses)} requests all failed with 404: model {asked!r} is not the one "
                 f"{self.target.description} serves ({self.model!r}); rerun with --force-model to send every "
-                f"request to {self.model!r}, or set \"model\" in the batch file")
+                f'request to {self.model!r}, or set "model" in the batch file'
+            )
         return True
 
     def _write(self, row: Row) -> None:
@@ -231,8 +263,9 @@ class BatchJob:
         self.progress.advance()
 
     async def run(self) -> Summary:
-        self.journal = Journal(self.out).open(self._index, drop=self._drop,
-                                              ours=lambda row: isinstance(row.get("custom_id"), str))
+        self.journal = Journal(self.out).open(
+            self._index, drop=self._drop, ours=lambda row: isinstance(row.get("custom_id"), str)
+        )
         if self.journal.dropped_lines and self.retry_errors:
             log.info("%s: %d failed requests will be redone", self.out, self.journal.dropped_lines)
         if self.journal.truncated_bytes:
@@ -241,8 +274,9 @@ class BatchJob:
             log.info("%s: %d requests already answered; resuming", self.out, self.journal.rows)
         try:
             self.model, _ = await with_retries(self.target.model_id, self.policy, what="GET /v1/models")
-            self.progress = Progress(len(self.requests), quiet=self.quiet, desc="run-batch", unit="req",
-                                     summary=self.summary)
+            self.progress = Progress(
+                len(self.requests), quiet=self.quiet, desc="run-batch", unit="req", summary=self.summary
+            )
             await run_pool(self.requests, self._one, self.concurrency)
         except (TargetDown, ModelMismatch) as exc:
             self.summary.stopped = str(exc)

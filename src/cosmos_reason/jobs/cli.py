@@ -9,97 +9,145 @@ Exit codes: 0 every item answered, 1 the input or target cannot be used, 2 bad a
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
-import sys
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("cosmos_reason.jobs")
+from .commands import CRITIC_OPTIONS, REQUEST_OPTIONS, annotate_command, batch_command, critic_command
 
 
-def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, example: str,  # noqa: A002
-                description: str | None = None) -> argparse.ArgumentParser:
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    *,
+    help: str,
+    example: str,  # noqa: A002
+    description: str | None = None,
+) -> argparse.ArgumentParser:
     """A subcommand whose --help ends with an example, and whose mistakes show its own usage
     (main() reports unknown flags through `command_parser`)."""
-    parser = sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
-                            epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=description or help[:1].upper() + help[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.set_defaults(command_parser=parser)
     return parser
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     annotate = add_command(
-        subparsers, "annotate", help="annotate a folder, glob or manifest of images/videos into JSONL (resumable)",
+        subparsers,
+        "annotate",
+        help="annotate a folder, glob or manifest of images/videos into JSONL (resumable)",
         description="Annotate images and videos: one JSON line per item, resumable after any crash.",
-        example="cosmos-reason annotate ./clips --task caption --out captions.jsonl --server http://localhost:8000")
-    annotate.add_argument("input", metavar="INPUT",
-                          help="a folder (recursive), a glob, a manifest (.jsonl/.csv of paths or URLs), a file or URL")
+        example="cosmos-reason annotate ./clips --task caption --out captions.jsonl --server http://localhost:8000",
+    )
+    annotate.add_argument(
+        "input",
+        metavar="INPUT",
+        help="a folder (recursive), a glob, a manifest (.jsonl/.csv of paths or URLs), a file or URL",
+    )
     annotate.add_argument("--task", help="a task recipe (GET /v1/tasks: caption, critic, plausibility, ...)")
     annotate.add_argument("--prompt", help="the question to ask (with --task: replaces the task's default question)")
     annotate.add_argument("--out", "-o", required=True, help="results JSONL; rerun the same command to resume")
-    annotate.add_argument("--manifest", action="store_true", default=None,
-                          help="read INPUT as a manifest whatever its extension")
-    annotate.add_argument("--retry-errors", action="store_true",
-                          help="also redo items whose line is a permanent error (their old lines are removed)")
-    annotate.add_argument("--redo", action="store_true",
-                          help="items whose lines in --out were asked with other options (prompt, task, options): "
-                               "replace those lines instead of refusing to run")
+    annotate.add_argument(
+        "--manifest", action="store_true", default=None, help="read INPUT as a manifest whatever its extension"
+    )
+    annotate.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="also redo items whose line is a permanent error (their old lines are removed)",
+    )
+    annotate.add_argument(
+        "--redo",
+        action="store_true",
+        help="items whose lines in --out were asked with other options (prompt, task, options): "
+        "replace those lines instead of refusing to run",
+    )
     annotate.add_argument("--limit", type=int, help="only the first N items")
-    annotate.add_argument("--schema", type=schema_file, metavar="FILE",
-                          help="a JSON schema file: every answer is constrained to it (structured output) and "
-                               "the parsed object goes in `parsed` (a manifest row's own `schema` wins)")
+    annotate.add_argument(
+        "--schema",
+        type=schema_file,
+        metavar="FILE",
+        help="a JSON schema file: every answer is constrained to it (structured output) and "
+        "the parsed object goes in `parsed` (a manifest row's own `schema` wins)",
+    )
     _request_options(annotate)
     _target_options(annotate, ray=True)
     ray = annotate.add_argument_group("Ray (needs the [ray] extra)")
-    ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                     help="run on Ray Data: alone, a local Ray instance; with an ADDRESS (ray://host:10001, "
-                          "auto), that cluster. Needs --model")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on Ray Data: alone, a local Ray instance; with an ADDRESS (ray://host:10001, "
+        "auto), that cluster. Needs --model",
+    )
     ray.add_argument("--actors", type=int, default=1, help="engines (Ray actors) to run, one model each (default 1)")
     ray.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each actor reserves (default 0)")
     ray.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each actor reserves (default 1)")
     annotate.set_defaults(func=annotate_command)
 
     critic = add_command(
-        subparsers, "critic", help="score candidate videos for one prompt and rank them (best-of-N)",
+        subparsers,
+        "critic",
+        help="score candidate videos for one prompt and rank them (best-of-N)",
         description="Best-of-N: score each candidate with the video critic (or --reward: P(Yes)) and rank them.",
         example='cosmos-reason critic a.mp4 b.mp4 c.mp4 --prompt "A robot stacks cups." --out ranking.jsonl '
-                '--server http://localhost:8000')
+        "--server http://localhost:8000",
+    )
     critic.add_argument("candidates", nargs="+", metavar="CANDIDATE", help="candidate videos (paths or URLs)")
-    critic.add_argument("--prompt", help="the prompt the candidates were generated from (given to the model as context)")
-    critic.add_argument("--question", help="the question asked about each video (default: the critic's, or for "
-                                           "--reward whether it is plausible and free of artifacts)")
-    critic.add_argument("--reward", action="store_true",
-                        help="score by P(Yes) from one forward pass (/v1/score method yes_no) instead of the critic")
+    critic.add_argument(
+        "--prompt", help="the prompt the candidates were generated from (given to the model as context)"
+    )
+    critic.add_argument(
+        "--question",
+        help="the question asked about each video (default: the critic's, or for "
+        "--reward whether it is plausible and free of artifacts)",
+    )
+    critic.add_argument(
+        "--reward",
+        action="store_true",
+        help="score by P(Yes) from one forward pass (/v1/score method yes_no) instead of the critic",
+    )
     critic.add_argument("--n", type=int, default=4, help="critic reviews sampled per video (default 4)")
     critic.add_argument("--out", "-o", default="ranking.jsonl", help="ranking JSONL (default ranking.jsonl)")
     critic.add_argument("--chart", help="bar chart PNG (default: --out with .png)")
-    critic.add_argument("--retry-errors", action="store_true",
-                        help="rerunning on the same --out keeps the rows of candidates asked the same way; "
-                             "this also asks again those that failed (an unreadable review, a corrupt file)")
+    critic.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="rerunning on the same --out keeps the rows of candidates asked the same way; "
+        "this also asks again those that failed (an unreadable review, a corrupt file)",
+    )
     _request_options(critic, only=CRITIC_OPTIONS)  # what /v1/score takes
     _target_options(critic)
     critic.set_defaults(func=critic_command)
 
     batch = add_command(
-        subparsers, "run-batch", help="run an OpenAI Batch API input file, write the Batch API output file (resumable)",
+        subparsers,
+        "run-batch",
+        help="run an OpenAI Batch API input file, write the Batch API output file (resumable)",
         description="Run an OpenAI Batch API JSONL file (custom_id, method, url, body) against this model.",
         example="cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000 "
-                "--force-model")
+        "--force-model",
+    )
     batch.add_argument("-i", "--input", required=True, help="Batch API input JSONL")
     batch.add_argument("-o", "--output", required=True, help="Batch API output JSONL; rerun to resume")
-    batch.add_argument("--force-model", action="store_true",
-                       help="send every request to the served model, whatever its body's model says")
-    batch.add_argument("--retry-errors", action="store_true",
-                       help="also redo requests whose line is an error answer (their old lines are removed)")
+    batch.add_argument(
+        "--force-model",
+        action="store_true",
+        help="send every request to the served model, whatever its body's model says",
+    )
+    batch.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="also redo requests whose line is an error answer (their old lines are removed)",
+    )
     _target_options(batch)
     batch.set_defaults(func=batch_command)
-
-
-REQUEST_OPTIONS = ("max_tokens", "temperature", "top_p", "seed", "reasoning", "fps", "max_pixels", "options")
-CRITIC_OPTIONS = ("max_tokens", "temperature", "seed", "fps", "max_pixels", "options")
 
 
 def _request_options(p: argparse.ArgumentParser, only: tuple[str, ...] = REQUEST_OPTIONS) -> None:
@@ -114,12 +162,21 @@ def _request_options(p: argparse.ArgumentParser, only: tuple[str, ...] = REQUEST
     if "seed" in only:
         g.add_argument("--seed", type=int)
     if "reasoning" in only:
-        g.add_argument("--reasoning", action="store_true", default=None,
-                       help="ask for <think> reasoning (tasks with reasoning already do)")
+        g.add_argument(
+            "--reasoning",
+            action="store_true",
+            default=None,
+            help="ask for <think> reasoning (tasks with reasoning already do)",
+        )
     g.add_argument("--fps", type=float, help="video frames sampled per second")
     g.add_argument("--max-pixels", type=int, help="largest image/frame size in pixels")
-    g.add_argument("--options", type=_json_object, default={}, metavar="JSON",
-                   help='more request or media options as a JSON object, e.g. \'{"nframes": 8}\'')
+    g.add_argument(
+        "--options",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help="more request or media options as a JSON object, e.g. '{\"nframes\": 8}'",
+    )
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -144,236 +201,30 @@ def schema_file(path: str) -> dict[str, Any]:
 
 def _target_options(p: argparse.ArgumentParser, *, ray: bool = False) -> None:
     g = p.add_argument_group("where to run (one of --server or --model)")
-    g.add_argument("--server", metavar="URL", help="a running cosmos-reason (or OpenAI-compatible) server, "
-                                                   "e.g. http://localhost:8000")
+    g.add_argument(
+        "--server",
+        metavar="URL",
+        help="a running cosmos-reason (or OpenAI-compatible) server, e.g. http://localhost:8000",
+    )
     g.add_argument("--api-key", help="the server's API key (default: $COSMOS_REASON_API_KEY)")
-    g.add_argument("--model", help="load this model in this process instead (as `serve --model`): folder, hub id "
-                                   "or demo")
+    g.add_argument(
+        "--model", help="load this model in this process instead (as `serve --model`): folder, hub id or demo"
+    )
     g.add_argument("--dtype", help="in-process: as serve --dtype")
     g.add_argument("--device", help="in-process: as serve --device")
-    g.add_argument("--concurrency", "-c", type=int, default=4,
-                   help="requests in flight" + (" (with --ray: per actor)" if ray else "") + " (default 4)")
+    g.add_argument(
+        "--concurrency",
+        "-c",
+        type=int,
+        default=4,
+        help="requests in flight" + (" (with --ray: per actor)" if ray else "") + " (default 4)",
+    )
     g.add_argument("--retries", type=int, default=6, help="tries per request for transient failures (default 6)")
     g.add_argument("--timeout", type=float, default=600.0, help="seconds per request (default 600)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar: a log line every 10 s")
 
 
 # ---- helpers -------------------------------------------------------------------
-
-
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s" if quiet else "%(levelname)s %(message)s")
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    options = {name: getattr(args, name, None) for name in REQUEST_OPTIONS if name != "options"}
-    return {k: v for k, v in options.items() if v is not None} | args.options
-
-
-def _serve_args(args: argparse.Namespace) -> list[str]:
-    out: list[str] = []
-    if args.dtype:
-        out += ["--dtype", args.dtype]
-    if args.device:
-        out += ["--device", args.device]
-    return out
-
-
-def _fail(message: str, code: int = 1) -> int:
-    print(f"cosmos-reason: error: {message}", file=sys.stderr)
-    return code
-
-
-def make_target(args: argparse.Namespace):
-    from .clients import in_process_target, server_target
-
-    if bool(args.server) == bool(args.model):
-        raise ValueError("give either --server URL (a running server) or --model MODEL (in this process)")
-    if args.server:
-        return server_target(args.server, args.api_key, timeout=args.timeout, concurrency=args.concurrency)
-    return in_process_target(args.model, _serve_args(args), timeout=args.timeout)
-
-
-def _finish(summary, what: str) -> int:
-    if isinstance(summary, int):  # the job could not start; _guard said why
-        return summary
-    print(summary.text(what), file=sys.stderr)
-    print(json.dumps({"summary": summary.as_dict()}))
-    return summary.exit_code()
-
-
-def _bar_logging(quiet: bool):
-    if quiet:
-        return nullcontext()
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    return logging_redirect_tqdm()
-
-
-# ---- commands ------------------------------------------------------------------
-
-
-def annotate_command(args: argparse.Namespace) -> int:
-    from ..recipes.recipe import UnknownTaskError, get_task
-    from .annotate import AnnotateJob, run_job
-    from .inputs import InputError, discover
-    from .execution import RetryPolicy
-
-    _setup_logging(args.quiet)
-    if args.task:
-        try:
-            args.task = get_task(args.task).name
-        except UnknownTaskError as exc:
-            return _fail(str(exc), 2)
-    try:
-        schema = {"schema": args.schema} if args.schema is not None else {}
-        items = discover(args.input, manifest=args.manifest, prompt=args.prompt, task=args.task,
-                         options=_options(args) | schema)
-    except InputError as exc:
-        return _fail(str(exc))
-    if args.limit is not None:
-        items = items[: args.limit]
-    if not (args.task or args.prompt) and any(not (i.prompt or i.task) for i in items):
-        return _fail("give --task NAME or --prompt TEXT (or a prompt or task for every manifest item)", 2)
-    log.info("%d files or URLs from %s", len(items), args.input)
-    policy = RetryPolicy(attempts=max(1, args.retries))
-    job = AnnotateJob(items, args.out, concurrency=args.concurrency, policy=policy, quiet=args.quiet,
-                      retry_errors=args.retry_errors, timeout=args.timeout, redo=args.redo)
-    if args.ray:
-        if not args.model:
-            return _fail("--ray needs --model (each Ray actor loads its own engine)", 2)
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            return _fail("--ray needs Ray Data: pip install 'cosmos-reason[ray]'")
-        from .ray_runner import run_annotate_ray
-
-        def ray_run():
-            return run_annotate_ray(job, address=None if args.ray == "local" else args.ray, model=args.model,
-                                    serve_args=_serve_args(args), actors=args.actors,
-                                    gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor,
-                                    batch_size=args.concurrency)
-
-        try:
-            with _bar_logging(args.quiet):
-                summary = _guard(ray_run, job)
-        except Exception as exc:  # noqa: BLE001 - a failed actor or cluster; the lines written so far stay
-            return _fail(f"the Ray run failed ({type(exc).__name__}: {exc}); rerun the same command to resume")
-        return _finish(summary, "items")
-    try:
-        job.target = make_target(args)
-    except Exception as exc:  # noqa: BLE001 - a model that cannot load, a bad URL: one line
-        return _fail(str(exc))
-
-    async def main() -> None:
-        try:
-            await job.run()
-        finally:
-            await job.target.aclose()
-
-    with _bar_logging(args.quiet):
-        summary = _guard(lambda: run_job(job, main), job)
-    return _finish(summary, "items")
-
-
-def _guard(run, job):
-    from .clients import TargetError
-    from .journal import ForeignLines, JournalLocked
-    from .rerun import OptionsChanged
-
-    try:
-        return run()
-    except (JournalLocked, ForeignLines, TargetError) as exc:
-        return _fail(str(exc))
-    except OptionsChanged as exc:
-        return _fail(str(exc), 2)
-    except OSError as exc:  # the output cannot be written: a folder, no such parent, no space, no permission
-        if isinstance(exc, TimeoutError):
-            raise
-        where = exc.filename or getattr(job, "out", None) or getattr(job, "journal", None)
-        return _fail(f"cannot write {where}: {exc.strerror or exc}")
-
-
-def critic_command(args: argparse.Namespace) -> int:
-
-    from .critic import best, chart_title, earlier_rows, plot_ranking, run_critic, write_ranking
-    from .execution import RetryPolicy
-
-    _setup_logging(args.quiet)
-    try:
-        target = make_target(args)
-    except Exception as exc:  # noqa: BLE001
-        return _fail(str(exc))
-    options = _options(args)
-    earlier = earlier_rows(args.out, retry_errors=args.retry_errors)
-
-    async def main() -> list[dict]:
-        try:
-            return await run_critic(target, args.candidates, prompt=args.prompt, question=args.question,
-                                    reward=args.reward, n=args.n, options=options, concurrency=args.concurrency,
-                                    policy=RetryPolicy(attempts=max(1, args.retries)), quiet=args.quiet,
-                                    timeout=args.timeout, earlier=earlier)
-        finally:
-            await target.aclose()
-
-    try:
-        with _bar_logging(args.quiet):
-            rows = asyncio.run(main())
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # noqa: BLE001 - the target could not be used at all
-        return _fail(str(exc))
-    chart = args.chart or str(Path(args.out).with_suffix(".png"))
-    try:
-        write_ranking(rows, args.out)
-        drawn = plot_ranking(rows, chart, title=chart_title(args.reward, args.n, args.prompt))
-    except OSError as exc:
-        return _fail(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}")
-    for row in rows:
-        score = "no score: " + row["error"]["message"] if row["score"] is None else f"{row['score']:.3f}"
-        print(f"{row['rank'] or '-':>3}  {score:>8}  {row['candidate']}", file=sys.stderr)
-    reused = sum(1 for row in rows if row.get("reused"))
-    if reused:
-        print(f"{reused} of {len(rows)} kept from {args.out} (asked the same way before; --retry-errors asks "
-              f"failed ones again)", file=sys.stderr)
-    winner = best(rows)
-    if winner is None:
-        print("cosmos-reason: no candidate could be scored, so none is best (see each one's error above)",
-              file=sys.stderr)
-    print(json.dumps({"best": winner, "ranking": args.out, "chart": chart if drawn else None}))
-    return 3 if any(row["score"] is None for row in rows) else 0
-
-
-def batch_command(args: argparse.Namespace) -> int:
-    from .annotate import run_job
-    from .batch import BatchInputError, BatchJob, read_requests
-    from .execution import RetryPolicy
-
-    _setup_logging(args.quiet)
-    try:
-        requests = read_requests(args.input)
-    except BatchInputError as exc:
-        return _fail(str(exc))
-    try:
-        target = make_target(args)
-    except Exception as exc:  # noqa: BLE001
-        return _fail(str(exc))
-    job = BatchJob(requests, args.output, target, concurrency=args.concurrency,
-                   policy=RetryPolicy(attempts=max(1, args.retries)), quiet=args.quiet,
-                   force_model=args.force_model, timeout=args.timeout, retry_errors=args.retry_errors)
-
-    async def main() -> None:
-        try:
-            await job.run()
-        finally:
-            await target.aclose()
-
-    with _bar_logging(args.quiet):
-        summary = _guard(lambda: run_job(job, main), job)
-    return _finish(summary, "requests")
 
 
 def main(argv: list[str] | None = None) -> int:

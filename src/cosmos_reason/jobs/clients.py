@@ -56,8 +56,9 @@ class Reply:
 class Target:
     """An OpenAI-compatible endpoint reached through an httpx client."""
 
-    def __init__(self, client: httpx.AsyncClient, description: str, engine: Any = None,
-                 timeout: float | None = None) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, description: str, engine: Any = None, timeout: float | None = None
+    ) -> None:
         self.client = client
         self.description = description
         self.timeout = timeout
@@ -68,16 +69,17 @@ class Target:
         try:
             # wait_for as well: httpx.ASGITransport (in-process) enforces no timeout of its own.
             response = await asyncio.wait_for(
-                self.client.post(path, json=body, **({"timeout": limit} if limit else {})),
-                limit + 5 if limit else None)
+                self.client.post(path, json=body, **({"timeout": limit} if limit else {})), limit + 5 if limit else None
+            )
         except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
             raise TransientError(f"timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise TransientError(f"cannot reach {self.description}: {exc or type(exc).__name__}") from None
         reply = _reply(response)
         if reply.status in RETRY_STATUSES:
-            raise TransientError(f"HTTP {reply.status}: {reply.error_message()}", status=reply.status,
-                                 retry_after=_retry_after(response))
+            raise TransientError(
+                f"HTTP {reply.status}: {reply.error_message()}", status=reply.status, retry_after=_retry_after(response)
+            )
         return reply
 
     async def model_id(self) -> str:
@@ -87,11 +89,16 @@ class Target:
         except httpx.TransportError as exc:
             raise TransientError(f"cannot reach {self.description}: {exc or type(exc).__name__}") from None
         if response.status_code in RETRY_STATUSES:
-            raise TransientError(f"HTTP {response.status_code} from /v1/models", status=response.status_code,
-                                 retry_after=_retry_after(response))
+            raise TransientError(
+                f"HTTP {response.status_code} from /v1/models",
+                status=response.status_code,
+                retry_after=_retry_after(response),
+            )
         if response.status_code != 200:
-            raise TargetError(f"{self.description}: GET /v1/models answered {response.status_code}: "
-                              f"{_reply(response).error_message()}")
+            raise TargetError(
+                f"{self.description}: GET /v1/models answered {response.status_code}: "
+                f"{_reply(response).error_message()}"
+            )
         data = response.json().get("data") or []
         if not data:
             raise TargetError(f"{self.description}: /v1/models lists no model")
@@ -112,8 +119,12 @@ def _reply(response: httpx.Response) -> Reply:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = {"error": {"message": response.text[:500] or f"HTTP {response.status_code}", "type": "http_error"}}
-    return Reply(response.status_code, body, response.headers.get("x-request-id"),
-                 response.elapsed.total_seconds() if _has_elapsed(response) else 0.0)
+    return Reply(
+        response.status_code,
+        body,
+        response.headers.get("x-request-id"),
+        response.elapsed.total_seconds() if _has_elapsed(response) else 0.0,
+    )
 
 
 def _has_elapsed(response: httpx.Response) -> bool:
@@ -143,8 +154,12 @@ def server_target(url: str, api_key: str | None = None, *, timeout: float = 600.
     key = api_key or _env_key()
     headers = {"authorization": f"Bearer {key}"} if key else {}
     limits = httpx.Limits(max_connections=max(concurrency, 1) + 2, max_keepalive_connections=max(concurrency, 1))
-    client = httpx.AsyncClient(base_url=server_url(url), headers=headers, limits=limits,
-                               timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)))
+    client = httpx.AsyncClient(
+        base_url=server_url(url),
+        headers=headers,
+        limits=limits,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
+    )
     return Target(client, server_url(url), timeout=timeout)
 
 
@@ -167,16 +182,17 @@ def serve_settings(model: str, serve_args: list[str] | None = None):
     return dataclasses.replace(settings_from_args(args), api_keys=())
 
 
-def in_process_target(model: str, serve_args: list[str] | None = None, *, timeout: float = 600.0,
-                      engine: Any = None, settings: Any = None) -> Target:
+def in_process_target(
+    model: str, serve_args: list[str] | None = None, *, timeout: float = 600.0, engine: Any = None, settings: Any = None
+) -> Target:
     """Build the server app around a freshly loaded engine (or the one given) and talk to it
     through httpx.ASGITransport. Loading raises engine.loading.ModelLoadError."""
     from ..server.app import create_app
 
     settings = settings or serve_settings(model, serve_args)
     if engine is None:
-        from ..server.flags import check_device, check_model_source
         from ..engine.registry import create_engine
+        from ..server.flags import check_device, check_model_source
 
         if settings.engine == "hf":
             check_model_source(settings.model)  # one line for a missing folder or an offline hub
@@ -184,6 +200,7 @@ def in_process_target(model: str, serve_args: list[str] | None = None, *, timeou
 
         engine = create_engine(settings)
     app = create_app(settings, engine, warn_open=False)  # no key needed: nobody else can reach it
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://in-process",
-                               timeout=httpx.Timeout(timeout))
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://in-process", timeout=httpx.Timeout(timeout)
+    )
     return Target(client, f"in-process {settings.model_name!r}", engine=engine, timeout=timeout)

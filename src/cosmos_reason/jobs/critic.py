@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..recipes.recipe import get_task
-from .work import Work, item_message, media_url, split_options
 from .clients import Target
 from .execution import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
 from .journal import dumps
+from .work import Work, item_message, media_url, split_options
 
 log = logging.getLogger("cosmos_reason.jobs")
 SCORE_PATH = "/v1/score"
@@ -39,8 +39,11 @@ def question_text(prompt: str | None, question: str | None, reward: bool) -> str
 
 def request_key(row: dict[str, Any]) -> str:
     """What a row's score depends on: the candidate and its content, and how it was asked."""
-    return json.dumps([row.get(name) for name in ("candidate", "sha256", "method", "question", "n", "options",
-                                                  "model")], sort_keys=True, ensure_ascii=False)
+    return json.dumps(
+        [row.get(name) for name in ("candidate", "sha256", "method", "question", "n", "options", "model")],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
 
 
 def earlier_rows(path: str | os.PathLike, *, retry_errors: bool) -> dict[str, dict]:
@@ -66,12 +69,29 @@ def earlier_rows(path: str | os.PathLike, *, retry_errors: bool) -> dict[str, di
     return rows
 
 
-async def score_candidate(target: Target, model: str | None, policy: RetryPolicy, candidate: str, *, text: str,
-                          reward: bool, n: int, options: dict[str, Any], timeout: float | None = None,
-                          earlier: dict[str, dict] | None = None) -> dict:
-    row: dict[str, Any] = {"candidate": candidate, "sha256": None, "method": "yes_no" if reward else "critic",
-                           "question": text, "n": None if reward else n, "options": options, "score": None,
-                           "model": model}
+async def score_candidate(
+    target: Target,
+    model: str | None,
+    policy: RetryPolicy,
+    candidate: str,
+    *,
+    text: str,
+    reward: bool,
+    n: int,
+    options: dict[str, Any],
+    timeout: float | None = None,
+    earlier: dict[str, dict] | None = None,
+) -> dict:
+    row: dict[str, Any] = {
+        "candidate": candidate,
+        "sha256": None,
+        "method": "yes_no" if reward else "critic",
+        "question": text,
+        "n": None if reward else n,
+        "options": options,
+        "score": None,
+        "model": model,
+    }
     try:
         if is_url(candidate):
             data, kind = None, kind_from_name(candidate) or "video"
@@ -83,18 +103,39 @@ async def score_candidate(target: Target, model: str | None, policy: RetryPolicy
         if data is not None:
             kind = await in_thread(classify_bytes, data)
             if kind is None:
-                return {**row, "error": {"type": "input", "status": None, "retryable": False,
-                                         "message": "not a recognized image or video"}}
+                return {
+                    **row,
+                    "error": {
+                        "type": "input",
+                        "status": None,
+                        "retryable": False,
+                        "message": "not a recognized image or video",
+                    },
+                }
     except OSError as exc:
-        return {**row, "error": {"type": "input", "status": None, "retryable": False,
-                                 "message": f"cannot read {candidate}: {exc.strerror or exc}"}}
+        return {
+            **row,
+            "error": {
+                "type": "input",
+                "status": None,
+                "retryable": False,
+                "message": f"cannot read {candidate}: {exc.strerror or exc}",
+            },
+        }
     work = Work(candidate, key="", is_url=data is None, kind=kind)
     request, media = split_options(options)
     body: dict[str, Any] = {
-        "messages": [{"role": "user", "content": [
-            {"type": f"{kind}_url", f"{kind}_url": {"url": media_url(work, data)}},
-            {"type": "text", "text": text}]}],
-        "method": row["method"], **request,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": f"{kind}_url", f"{kind}_url": {"url": media_url(work, data)}},
+                    {"type": "text", "text": text},
+                ],
+            }
+        ],
+        "method": row["method"],
+        **request,
     }
     if not reward:
         body["n"] = n
@@ -105,11 +146,20 @@ async def score_candidate(target: Target, model: str | None, policy: RetryPolicy
     try:
         reply, _ = await with_retries(lambda: target.post(SCORE_PATH, body, timeout=timeout), policy, what=candidate)
     except RetriesExhausted as exc:
-        return {**row, "error": {"type": "transient", "status": exc.last.status, "retryable": True,
-                                 "message": str(exc)}}
+        return {
+            **row,
+            "error": {"type": "transient", "status": exc.last.status, "retryable": True, "message": str(exc)},
+        }
     if not reply.ok:
-        return {**row, "error": {"type": "http", "status": reply.status, "retryable": False,
-                                 "message": item_message(work, reply.error_message())}}
+        return {
+            **row,
+            "error": {
+                "type": "http",
+                "status": reply.status,
+                "retryable": False,
+                "message": item_message(work, reply.error_message()),
+            },
+        }
     result = reply.body
     if reward:
         row["score"] = result["yes_no"]["p_yes"]
@@ -121,9 +171,13 @@ async def score_candidate(target: Target, model: str | None, policy: RetryPolicy
         if samples and all(sample.get("anomaly") is None for sample in samples):
             example = samples[0].get("parse_error") or repr((samples[0].get("answer") or "")[:60])
             row["score"] = None
-            row["error"] = {"type": "unreadable", "status": reply.status, "retryable": False,
-                            "message": f"{candidate}: none of the {len(samples)} critic reviews could be read as "
-                                       f"Yes/No (e.g. {example}): no score"}
+            row["error"] = {
+                "type": "unreadable",
+                "status": reply.status,
+                "retryable": False,
+                "message": f"{candidate}: none of the {len(samples)} critic reviews could be read as "
+                f"Yes/No (e.g. {example}): no score",
+            }
     row["usage"] = result.get("usage")
     row["request_id"] = reply.request_id
     row.setdefault("error", None)
@@ -141,9 +195,21 @@ def best(rows: list[dict]) -> str | None:
     return rows[0]["candidate"] if rows and rows[0]["score"] is not None else None
 
 
-async def run_critic(target: Target, candidates: list[str], *, prompt: str | None, question: str | None,
-                     reward: bool, n: int, options: dict[str, Any], concurrency: int, policy: RetryPolicy,
-                     quiet: bool, timeout: float | None = None, earlier: dict[str, dict] | None = None) -> list[dict]:
+async def run_critic(
+    target: Target,
+    candidates: list[str],
+    *,
+    prompt: str | None,
+    question: str | None,
+    reward: bool,
+    n: int,
+    options: dict[str, Any],
+    concurrency: int,
+    policy: RetryPolicy,
+    quiet: bool,
+    timeout: float | None = None,
+    earlier: dict[str, dict] | None = None,
+) -> list[dict]:
     """Score and rank the candidates; `earlier` (earlier_rows) holds rows to keep instead of asking again."""
     model, _ = await with_retries(target.model_id, policy, what="GET /v1/models")
     text = question_text(prompt, question, reward)
@@ -151,8 +217,18 @@ async def run_critic(target: Target, candidates: list[str], *, prompt: str | Non
     progress = Progress(len(candidates), quiet=quiet, desc="critic", unit="video")
 
     async def one(index: int) -> None:
-        rows[index] = await score_candidate(target, model, policy, candidates[index], text=text, reward=reward,
-                                            n=n, options=options, timeout=timeout, earlier=earlier)
+        rows[index] = await score_candidate(
+            target,
+            model,
+            policy,
+            candidates[index],
+            text=text,
+            reward=reward,
+            n=n,
+            options=options,
+            timeout=timeout,
+            earlier=earlier,
+        )
         progress.advance()
 
     try:
@@ -193,8 +269,10 @@ def plot_ranking(rows: list[dict], path: str | os.PathLike, *, title: str) -> bo
         return False
     labels = [_label(row) for row in rows]
     scores = [row["score"] if row["score"] is not None else 0.0 for row in rows]
-    colors = ["#2e7d32" if i == 0 and rows[0]["score"] is not None else
-              ("#c62828" if row["score"] is None else "#78909c") for i, row in enumerate(rows)]
+    colors = [
+        "#2e7d32" if i == 0 and rows[0]["score"] is not None else ("#c62828" if row["score"] is None else "#78909c")
+        for i, row in enumerate(rows)
+    ]
     height = max(2.0, 0.45 * len(rows) + 1.2)
     fig, ax = plt.subplots(figsize=(8, height))
     try:
@@ -204,7 +282,7 @@ def plot_ranking(rows: list[dict], path: str | os.PathLike, *, title: str) -> bo
         ax.set_xlim(0, 1.0)
         ax.set_xlabel("score")
         ax.set_title(title, fontsize=10)
-        for yi, row, score in zip(y, rows, scores):
+        for yi, row, score in zip(y, rows, scores, strict=False):
             text = "no score" if row["score"] is None else f"{score:.3f}"
             if score > 0.88:  # no room right of the bar: inside it
                 ax.text(score - 0.01, yi, text, va="center", ha="right", fontsize=8, color="white")

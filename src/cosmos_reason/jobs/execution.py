@@ -33,7 +33,7 @@ class RetryPolicy:
     cap: float = 30.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        backoff = min(self.cap, self.base * 2 ** attempt)
+        backoff = min(self.cap, self.base * 2**attempt)
         wait = random.uniform(backoff / 2, backoff)
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.cap))
@@ -162,11 +162,20 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "total": self.total, "done": self.done, "skipped": self.skipped, "reused": self.reused,
-            "failed": self.failed, "failed_before": self.failed_before, "unfinished": self.unfinished,
-            "ignored": self.ignored, "error_lines": self.error_lines,
-            "seconds": round(self.seconds, 3), "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens, "interrupted": self.interrupted, "stopped": self.stopped,
+            "total": self.total,
+            "done": self.done,
+            "skipped": self.skipped,
+            "reused": self.reused,
+            "failed": self.failed,
+            "failed_before": self.failed_before,
+            "unfinished": self.unfinished,
+            "ignored": self.ignored,
+            "error_lines": self.error_lines,
+            "seconds": round(self.seconds, 3),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "interrupted": self.interrupted,
+            "stopped": self.stopped,
         }
 
     @property
@@ -191,8 +200,10 @@ class Summary:
             lines.append(f"{self.unfinished} {what} gave up after retries: rerun the same command to retry them")
         if self.error_lines:
             earlier = f" ({self.failed_before} from an earlier run)" if self.failed_before else ""
-            lines.append(f"{what} with an error line in the output: {self.error_lines}{earlier}; see their "
-                         f"\"error\", and rerun with --retry-errors to redo them")
+            lines.append(
+                f"{what} with an error line in the output: {self.error_lines}{earlier}; see their "
+                f'"error", and rerun with --retry-errors to redo them'
+            )
         return "\n".join(lines)
 
     def exit_code(self) -> int:
@@ -208,8 +219,16 @@ class Summary:
 class Progress:
     """A tqdm bar on stderr (done/total, rate, ETA), or with quiet=True a log line every `every` s."""
 
-    def __init__(self, total: int, *, quiet: bool = False, desc: str = "annotate", unit: str = "item",
-                 summary: Summary | None = None, every: float = 10.0) -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        quiet: bool = False,
+        desc: str = "annotate",
+        unit: str = "item",
+        summary: Summary | None = None,
+        every: float = 10.0,
+    ) -> None:
         self.summary = summary
         self.quiet = quiet
         self.total = total
@@ -223,8 +242,9 @@ class Progress:
         if not quiet:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr,
-                             smoothing=0.05, mininterval=0.5)
+            self._bar = tqdm(
+                total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr, smoothing=0.05, mininterval=0.5
+            )
 
     def advance(self) -> None:
         self.count += 1
@@ -265,8 +285,15 @@ class Progress:
         rate = (self.count - self.skipped) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.count) / rate if rate > 0 else float("nan")
         failed = (self.summary.failed + self.summary.unfinished) if self.summary else 0
-        log.info("%s: %d/%d (%d failed), %.2f/s, ETA %s", self._desc, self.count, self.total, failed, rate,
-                 "?" if math.isnan(eta) else _clock(eta))
+        log.info(
+            "%s: %d/%d (%d failed), %.2f/s, ETA %s",
+            self._desc,
+            self.count,
+            self.total,
+            failed,
+            rate,
+            "?" if math.isnan(eta) else _clock(eta),
+        )
 
     def close(self) -> None:
         if self._bar is not None:

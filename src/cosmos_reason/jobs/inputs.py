@@ -38,8 +38,19 @@ VIDEO_EXTENSIONS = frozenset(
 MANIFEST_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 # Request fields an item's options may set besides the media ones (MEDIA_OPTION_NAMES).
 REQUEST_OPTION_NAMES = (
-    "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "repetition_penalty",
-    "seed", "n", "stop", "reasoning", "system", "raw_output", "ignore_eos",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "repetition_penalty",
+    "seed",
+    "n",
+    "stop",
+    "reasoning",
+    "system",
+    "raw_output",
+    "ignore_eos",
     "schema",  # a JSON schema: the answer is constrained to it (work.py sends it as response_format)
 )
 OPTION_NAMES = frozenset(MEDIA_OPTION_NAMES) | frozenset(REQUEST_OPTION_NAMES)
@@ -66,15 +77,24 @@ class Item:
 
 # ---- content sniffing --------------------------------------------------------
 
-_IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1",
-                 b"avif", b"avis"}
+_IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif", b"avis"}
 _MOV_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 
 
 def sniff_magic(head: bytes) -> str | None:
     """'image', 'video' or None from a file's first bytes (no decoding)."""
-    if head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
-                        b"\x00\x00\x00\x0cjP  \r\n", b"qoif")):
+    if head.startswith(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            b"\xff\xd8\xff",
+            b"GIF87a",
+            b"GIF89a",
+            b"II*\x00",
+            b"MM\x00*",
+            b"\x00\x00\x00\x0cjP  \r\n",
+            b"qoif",
+        )
+    ):
         return "image"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image"
@@ -84,8 +104,16 @@ def sniff_magic(head: bytes) -> str | None:
         return "image" if head[8:12] in _IMAGE_BRANDS else "video"
     if head[4:8] in _MOV_ATOMS:
         return "video"
-    if head.startswith((b"\x1a\x45\xdf\xa3", b"FLV\x01", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3",
-                        b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", b"YUV4MPEG2")):
+    if head.startswith(
+        (
+            b"\x1a\x45\xdf\xa3",
+            b"FLV\x01",
+            b"\x00\x00\x01\xba",
+            b"\x00\x00\x01\xb3",
+            b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",
+            b"YUV4MPEG2",
+        )
+    ):
         return "video"
     if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:  # MPEG transport stream
         return "video"
@@ -127,8 +155,13 @@ class NotRegularFile(OSError):
 
 
 def _file_type(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
         if test(mode):
             return name
     return "not a plain file"
@@ -225,8 +258,10 @@ def discover(
     elif manifest and path.exists():  # a pipe: `--manifest <(find ...)` waits for its writer, as asked
         items = read_manifest(path)
     elif path.exists():
-        raise InputError(f"{spec}: {_file_type(path.stat().st_mode)}, not a file or folder to annotate "
-                         f"(to read a list of items from a pipe, add --manifest)")
+        raise InputError(
+            f"{spec}: {_file_type(path.stat().st_mode)}, not a file or folder to annotate "
+            f"(to read a list of items from a pipe, add --manifest)"
+        )
     elif is_url(spec):
         items = [Item(spec, is_url=True, kind=kind_from_name(spec))]
     elif glob.has_magic(spec):
@@ -296,7 +331,7 @@ def _csv_items(text: str, path: Path, base: Path, delimiter: str) -> Iterator[It
         start = 1
     for number, row in enumerate(rows[start:], start=start + 1):
         record: dict[str, Any] = {}
-        for name, cell in zip(header, row):
+        for name, cell in zip(header, row, strict=False):
             if cell.strip() == "":
                 continue
             record[name] = _cell(cell) if name in OPTION_NAMES else cell

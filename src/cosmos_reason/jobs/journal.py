@@ -54,8 +54,12 @@ class Journal:
 
     # ---- opening -----------------------------------------------------------------
 
-    def open(self, on_row: Callable[[int, Row], None] | None = None,
-             drop: Callable[[Row], bool] | None = None, ours: Callable[[Row], bool] | None = None) -> Journal:
+    def open(
+        self,
+        on_row: Callable[[int, Row], None] | None = None,
+        drop: Callable[[Row], bool] | None = None,
+        ours: Callable[[Row], bool] | None = None,
+    ) -> Journal:
         """Lock, repair and index the file (created if missing); returns self. With `ours`, a line
         that is not JSON or not ours raises ForeignLines (without `ours` such lines are removed)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,9 +100,11 @@ class Journal:
             line, raw = foreign[0]
             more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
             text = raw.decode("utf-8", "replace").strip()[:60]
-            raise ForeignLines(f"{self.path}:{line}: a line this job did not write ({text!r}{more}); is this the "
-                               f"right output file? Nothing was changed: move those lines elsewhere or choose "
-                               f"another output file")
+            raise ForeignLines(
+                f"{self.path}:{line}: a line this job did not write ({text!r}{more}); is this the "
+                f"right output file? Nothing was changed: move those lines elsewhere or choose "
+                f"another output file"
+            )
         if removed:
             self._rewrite(removed)
         elif partial_at is not None:
@@ -113,7 +119,9 @@ class Journal:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise JournalLocked(f"{self.path} is being written by another job; wait for it or pick another --out") from None
+            raise JournalLocked(
+                f"{self.path} is being written by another job; wait for it or pick another --out"
+            ) from None
         return fd
 
     def _rewrite(self, removed: set[int]) -> None:

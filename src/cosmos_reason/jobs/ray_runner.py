@@ -49,6 +49,7 @@ class AnnotateActor:
         import numpy as np
 
         works = [Work(**json.loads(text)) for text in batch["work"]]
+
         async def run_all() -> list[dict[str, Any]]:
             return await asyncio.gather(*(self._one(work) for work in works))
 
@@ -67,9 +68,18 @@ class AnnotateActor:
         return row
 
 
-def run_annotate_ray(job: AnnotateJob, *, address: str | None, model: str, serve_args: list[str] | None = None,
-                     actors: int = 1, gpus_per_actor: float = 0.0, cpus_per_actor: float = 1.0,
-                     batch_size: int = 4, num_cpus: int | None = None) -> Summary:
+def run_annotate_ray(
+    job: AnnotateJob,
+    *,
+    address: str | None,
+    model: str,
+    serve_args: list[str] | None = None,
+    actors: int = 1,
+    gpus_per_actor: float = 0.0,
+    cpus_per_actor: float = 1.0,
+    batch_size: int = 4,
+    num_cpus: int | None = None,
+) -> Summary:
     """Run `job` (its items and output) on Ray; address None starts a local instance."""
     pending: list[Work] = []
     duplicates: dict[str, list[Work]] = {}
@@ -95,9 +105,19 @@ def run_annotate_ray(job: AnnotateJob, *, address: str | None, model: str, serve
         job.start_progress()
         asyncio.run(resolve_all())
         if pending:
-            _run_on_ray(job, pending, duplicates, address=address, model=model, serve_args=serve_args,
-                        actors=actors, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor,
-                        batch_size=batch_size, num_cpus=num_cpus)
+            _run_on_ray(
+                job,
+                pending,
+                duplicates,
+                address=address,
+                model=model,
+                serve_args=serve_args,
+                actors=actors,
+                gpus_per_actor=gpus_per_actor,
+                cpus_per_actor=cpus_per_actor,
+                batch_size=batch_size,
+                num_cpus=num_cpus,
+            )
     except KeyboardInterrupt:
         job.summary.interrupted = True
     finally:
@@ -105,9 +125,20 @@ def run_annotate_ray(job: AnnotateJob, *, address: str | None, model: str, serve
     return job.summary
 
 
-def _run_on_ray(job: AnnotateJob, pending: list[Work], duplicates: dict[str, list[Work]], *, address: str | None,
-                model: str, serve_args: list[str] | None, actors: int, gpus_per_actor: float,
-                cpus_per_actor: float, batch_size: int, num_cpus: int | None) -> None:
+def _run_on_ray(
+    job: AnnotateJob,
+    pending: list[Work],
+    duplicates: dict[str, list[Work]],
+    *,
+    address: str | None,
+    model: str,
+    serve_args: list[str] | None,
+    actors: int,
+    gpus_per_actor: float,
+    cpus_per_actor: float,
+    batch_size: int,
+    num_cpus: int | None,
+) -> None:
     import ray
     import ray.data
 
@@ -124,12 +155,18 @@ def _run_on_ray(job: AnnotateJob, pending: list[Work], duplicates: dict[str, lis
         context.enable_progress_bars = False
         if hasattr(context, "enable_operator_progress_bars"):
             context.enable_operator_progress_bars = False
-        dataset = ray.data.from_items([{"work": json.dumps(work.to_dict(), ensure_ascii=False)} for work in pending],
-                                      override_num_blocks=min(len(pending), max(1, actors) * 4))
+        dataset = ray.data.from_items(
+            [{"work": json.dumps(work.to_dict(), ensure_ascii=False)} for work in pending],
+            override_num_blocks=min(len(pending), max(1, actors) * 4),
+        )
         rows = dataset.map_batches(
             AnnotateActor,
-            fn_constructor_kwargs={"model": model, "serve_args": serve_args, "attempts": job.policy.attempts,
-                                   "timeout": job.timeout},
+            fn_constructor_kwargs={
+                "model": model,
+                "serve_args": serve_args,
+                "attempts": job.policy.attempts,
+                "timeout": job.timeout,
+            },
             compute=ray.data.ActorPoolStrategy(size=max(1, actors)),
             batch_size=max(1, batch_size),
             batch_format="numpy",

@@ -26,8 +26,9 @@ class OptionsChanged(Exception):
 
 def spec_text(prompt: str | None, task: str | None, options: dict[str, Any]) -> str:
     """The request's identity apart from the media: canonical JSON of prompt, task, options."""
-    return json.dumps({"prompt": prompt, "task": task, "options": options}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        {"prompt": prompt, "task": task, "options": options}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
 
 
 def row_spec(row: dict[str, Any]) -> str:
@@ -54,8 +55,9 @@ def changed_items(items: Iterable[Item], specs_in_file: dict[str, set[str]]) -> 
 def difference(old_spec: str, new_spec: str) -> str:
     """What differs, as the user set it: 'prompt "A" -> "B"', 'options.fps 2 -> 4'."""
     old, new = json.loads(old_spec), json.loads(new_spec)
-    parts = [f"{name} {_show(old[name])} -> {_show(new[name])}" for name in ("prompt", "task")
-             if old[name] != new[name]]
+    parts = [
+        f"{name} {_show(old[name])} -> {_show(new[name])}" for name in ("prompt", "task") if old[name] != new[name]
+    ]
     for key in sorted(old["options"].keys() | new["options"].keys()):
         a, b = old["options"].get(key), new["options"].get(key)
         if a != b:
@@ -72,6 +74,8 @@ def _show(value: Any) -> str:
 
 def refusal(out: str, changed: dict[str, tuple[str, str]]) -> str:
     item, (old, new) = next(iter(changed.items()))
-    return (f"{out} already has lines for {len(changed)} of these items asked with other options "
-            f"({difference(old, new)}; e.g. {item}): rerunning would add a second line per item. "
-            f"Use a new --out for the new answers, or --redo to replace those items' lines")
+    return (
+        f"{out} already has lines for {len(changed)} of these items asked with other options "
+        f"({difference(old, new)}; e.g. {item}): rerunning would add a second line per item. "
+        f"Use a new --out for the new answers, or --redo to replace those items' lines"
+    )

@@ -43,10 +43,16 @@ class Work:
 
     def base_row(self) -> Row:
         row: Row = {
-            "item": self.item, "kind": self.kind, "sha256": self.sha256, "size": self.size,
-            "mtime_ns": self.mtime_ns, "key": self.key, "prompt": asked_text(self.prompt, self.task),
+            "item": self.item,
+            "kind": self.kind,
+            "sha256": self.sha256,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "key": self.key,
+            "prompt": asked_text(self.prompt, self.task),
             "given_prompt": self.prompt,
-            "task": self.task, "options": self.options,
+            "task": self.task,
+            "options": self.options,
         }
         if self.meta:
             row["meta"] = self.meta
@@ -124,12 +130,14 @@ def result_fields(body: dict[str, Any], task: str | None, schema: bool = False) 
     for choice in sorted(body.get("choices") or [], key=lambda c: c.get("index", 0)):
         message = choice.get("message") or {}
         content = message.get("content")
-        choices.append({
-            "content": content,
-            "reasoning": message.get("reasoning_content") or message.get("reasoning"),
-            "finish_reason": choice.get("finish_reason"),
-            "parsed": _json_answer(content) if schema else parse_answer(recipe, content or "") if parse else None,
-        })
+        choices.append(
+            {
+                "content": content,
+                "reasoning": message.get("reasoning_content") or message.get("reasoning"),
+                "finish_reason": choice.get("finish_reason"),
+                "parsed": _json_answer(content) if schema else parse_answer(recipe, content or "") if parse else None,
+            }
+        )
     first = choices[0] if choices else {}
     fields: Row = {
         "model": body.get("model"),
@@ -153,12 +161,22 @@ def _json_answer(content: str | None) -> Any:
         return None
 
 
-def error_row(work: Work, message: str, *, kind: str, status: int | None = None, retryable: bool = False,
-              **extra: Any) -> Row:
+def error_row(
+    work: Work, message: str, *, kind: str, status: int | None = None, retryable: bool = False, **extra: Any
+) -> Row:
     """An error line with the same fields as an answer's (null where there is no answer)."""
-    return {**work.base_row(), "model": None, "content": None, "reasoning": None, "finish_reason": None,
-            "parsed": None, "usage": None, "request_id": None,
-            "error": {"type": kind, "status": status, "message": message, "retryable": retryable}, **extra}
+    return {
+        **work.base_row(),
+        "model": None,
+        "content": None,
+        "reasoning": None,
+        "finish_reason": None,
+        "parsed": None,
+        "usage": None,
+        "request_id": None,
+        "error": {"type": kind, "status": status, "message": message, "retryable": retryable},
+        **extra,
+    }
 
 
 def reused_row(original: Row, work: Work) -> Row:
@@ -172,15 +190,19 @@ def reused_row(original: Row, work: Work) -> Row:
     return row
 
 
-async def execute(target: Target, model: str | None, policy: RetryPolicy, work: Work, data: bytes | None,
-                  timeout: float | None = None) -> Row:
+async def execute(
+    target: Target, model: str | None, policy: RetryPolicy, work: Work, data: bytes | None, timeout: float | None = None
+) -> Row:
     """Run one item and return its line (an answer or an error; never raises for the item's own faults)."""
     started = time.monotonic()
     if work.read_error:
         return _timed(error_row(work, work.read_error, kind="input"), started, 0)
     if work.kind is None:
-        return _timed(error_row(work, "not a recognized image or video (checked by magic bytes, Pillow and "
-                                      "PyAV)", kind="input"), started, 0)
+        return _timed(
+            error_row(work, "not a recognized image or video (checked by magic bytes, Pillow and PyAV)", kind="input"),
+            started,
+            0,
+        )
     if not work.prompt and not work.task:
         return _timed(error_row(work, "no prompt and no task for this item", kind="input"), started, 0)
     if work.task:
@@ -190,19 +212,31 @@ async def execute(target: Target, model: str | None, policy: RetryPolicy, work: 
             return _timed(error_row(work, str(exc), kind="input"), started, 0)
     body = build_body(work, data, model)
     try:
-        reply, attempts = await with_retries(lambda: target.post(CHAT_PATH, body, timeout=timeout), policy,
-                                             what=work.item)
+        reply, attempts = await with_retries(
+            lambda: target.post(CHAT_PATH, body, timeout=timeout), policy, what=work.item
+        )
     except RetriesExhausted as exc:
-        return _timed(error_row(work, str(exc), kind="transient", status=exc.last.status, retryable=True),
-                      started, exc.attempts)
+        return _timed(
+            error_row(work, str(exc), kind="transient", status=exc.last.status, retryable=True), started, exc.attempts
+        )
     if not reply.ok:
         usage = reply.body.get("usage") if isinstance(reply.body, dict) else None
-        row = error_row(work, item_message(work, reply.error_message()), kind="http", status=reply.status,
-                        model=model, request_id=reply.request_id, usage=usage)
+        row = error_row(
+            work,
+            item_message(work, reply.error_message()),
+            kind="http",
+            status=reply.status,
+            model=model,
+            request_id=reply.request_id,
+            usage=usage,
+        )
         return _timed(row, started, attempts, reply.seconds)
-    row = {**work.base_row(), **result_fields(reply.body, work.task, "schema" in work.options),
-           "request_id": reply.request_id,
-           "error": None}
+    row = {
+        **work.base_row(),
+        **result_fields(reply.body, work.task, "schema" in work.options),
+        "request_id": reply.request_id,
+        "error": None,
+    }
     return _timed(row, started, attempts, reply.seconds)
 
 

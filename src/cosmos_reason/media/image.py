@@ -74,8 +74,9 @@ def _check_size(image: Image.Image, max_image_pixels: int) -> None:
         raise MediaError(f"image is {width}x{height} pixels, more than the {max_image_pixels} allowed")
 
 
-def _check_output(image: Image.Image, geometry: VisionGeometry, min_pixels: int | None, max_pixels: int | None,
-                  max_tokens: int | None) -> None:
+def _check_output(
+    image: Image.Image, geometry: VisionGeometry, min_pixels: int | None, max_pixels: int | None, max_tokens: int | None
+) -> None:
     """The model's own limits, from the header: aspect ratio, and tokens when we resize.
 
     Without min_pixels/max_pixels the checkpoint's processor sizes the image within its

@@ -19,20 +19,20 @@ concurrent requests for the same uncached media share one decode.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from PIL import Image
 
 from .cache import MediaCache, UrlMemo, content_id
 from .errors import MediaError
+from .options import QWEN_VL_UTILS, MediaOptions
+from .pool import GatedPool
 from .settings import MediaSettings
 from .sources import AddressPolicy, HttpFetcher, LocalFiles, Resolver, data_payload, payload_bytes
-from .options import QWEN_VL_UTILS, MediaOptions
 from .video import DecodedVideo
 from .vision_math import VisionGeometry
 
@@ -57,10 +57,16 @@ class _Source:
 
 
 class MediaLoader:
-    def __init__(self, settings: MediaSettings | None = None, *, geometry: VisionGeometry,
-                 video_defaults: MediaOptions | None = None, resolver: Resolver | None = None,
-                 network_backend: httpcore.AsyncNetworkBackend | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        settings: MediaSettings | None = None,
+        *,
+        geometry: VisionGeometry,
+        video_defaults: MediaOptions | None = None,
+        resolver: Resolver | None = None,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         """`geometry` and `video_defaults` are the model family's: how its encoder cuts pixels and
         how its videos are sampled when neither the request nor the server's flags say."""
         self.settings = settings = settings or MediaSettings()
@@ -73,25 +79,27 @@ class MediaLoader:
         self.cache = MediaCache(settings.media_cache_bytes)
         self.url_memo = UrlMemo(URL_MEMO_SECONDS)
         policy = AddressPolicy(settings.allow_private_media_urls, settings.allowed_media_domains)
-        self.http = HttpFetcher(policy, max_redirects=settings.max_redirects, resolver=resolver,
-                                inner=network_backend, ssl_context=ssl_context)
+        self.http = HttpFetcher(
+            policy,
+            max_redirects=settings.max_redirects,
+            resolver=resolver,
+            inner=network_backend,
+            ssl_context=ssl_context,
+        )
         self.files = LocalFiles(settings.allowed_local_media_paths)
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._gates: dict[str, asyncio.Semaphore] = {}
+        self.pool = GatedPool(settings.media_workers)
         self._inflight: dict[Hashable, asyncio.Future] = {}
 
     @classmethod
-    def from_settings(cls, settings: MediaSettings, geometry: VisionGeometry,
-                      video_defaults: MediaOptions | None = None) -> MediaLoader:
+    def from_settings(
+        cls, settings: MediaSettings, geometry: VisionGeometry, video_defaults: MediaOptions | None = None
+    ) -> MediaLoader:
         return cls(settings, geometry=geometry, video_defaults=video_defaults)
 
     async def close(self) -> None:
         """Close the shared http client and stop the workers (the app's shutdown calls it)."""
         await self.http.close()
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            executor.shutdown(wait=False, cancel_futures=True)
+        self.pool.close()
 
     # ---- public API ---------------------------------------------------------------
 
@@ -102,16 +110,27 @@ class MediaLoader:
         min_pixels = given.get("min_pixels", self.settings.image_min_pixels)
         max_pixels = given.get("max_pixels", self.settings.image_max_pixels)
         limit = self.settings.max_image_pixels
-        decode = partial(load_image, geometry=self.geometry, min_pixels=min_pixels, max_pixels=max_pixels,
-                         max_image_pixels=limit, max_tokens=self.context_length())
+        decode = partial(
+            load_image,
+            geometry=self.geometry,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            max_image_pixels=limit,
+            max_tokens=self.context_length(),
+        )
         return await self._load("image", url, (min_pixels, max_pixels, limit, self.geometry), decode)
 
     async def load_video(self, url: str, options: MediaOptions | None = None) -> DecodedVideo:
         from .video import load_video
 
         chosen = self.video_options(options)
-        decode = partial(load_video, options=chosen, geometry=self.geometry,
-                         max_frame_pixels=self.settings.max_image_pixels, max_tokens=self.context_length())
+        decode = partial(
+            load_video,
+            options=chosen,
+            geometry=self.geometry,
+            max_frame_pixels=self.settings.max_image_pixels,
+            max_tokens=self.context_length(),
+        )
         return await self._load("video", url, (chosen, self.geometry), decode)
 
     def video_options(self, options: MediaOptions | None) -> MediaOptions:
@@ -121,7 +140,7 @@ class MediaLoader:
     async def fetch(self, url: str, kind: str = "image") -> bytes:
         """The raw bytes a media URL names (no cache, no decoding)."""
         source = await self._source(kind, url)
-        return await self._run("prepare", source.read)
+        return await self.pool.run("prepare", source.read)
 
     # ---- the path -----------------------------------------------------------------
 
@@ -159,19 +178,21 @@ class MediaLoader:
         if scheme == "file":
             path = self.files.path(url)
             max_bytes = self.settings.max_video_bytes if kind == "video" else self.settings.max_image_bytes
-            data = await self._run("prepare", partial(self.files.read, path, max_bytes, kind))
+            data = await self.pool.run("prepare", partial(self.files.read, path, max_bytes, kind))
             return _Source(await self._content_id(data), lambda: data)
         if not scheme:
-            raise MediaError("media URL must be a data: URI (data:image/png;base64,...), an http(s):// URL "
-                             "or a file:// URL")
+            raise MediaError(
+                "media URL must be a data: URI (data:image/png;base64,...), an http(s):// URL or a file:// URL"
+            )
         raise MediaError(f"unsupported media URL scheme {scheme!r}; use data:, http(s):// or file://")
 
     async def _content_id(self, data: bytes | str) -> str | None:
-        return await self._run("prepare", partial(content_id, data)) if self.cache.enabled else None
+        return await self.pool.run("prepare", partial(content_id, data)) if self.cache.enabled else None
 
     async def _decode_once(self, key: Hashable, kind: str, source: _Source, decode: Callable[[bytes], T]) -> T:
         """Decode in the pool; concurrent requests for the same key share one decode."""
-        self._bind_loop()
+        if self.pool.bind_loop():  # futures belong to one event loop
+            self._inflight = {}
         job = self._inflight.get(key)
         if job is None:
             job = asyncio.ensure_future(self._decode(kind, source, decode, key))
@@ -199,59 +220,11 @@ class MediaLoader:
             return result
 
         try:
-            return await self._run("decode", work)
+            return await self.pool.run("decode", work)
         finally:
             if self.metrics is not None:
                 self.metrics.media_bytes.labels(kind).inc(size)
                 self.metrics.media_seconds.labels(kind).observe(time.monotonic() - started)
-
-    # ---- the bounded pool ----------------------------------------------------------
-
-    def _bind_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # semaphores and futures belong to one event loop
-            self._loop, self._gates, self._inflight = loop, {}, {}
-
-    def _gate(self, name: str) -> asyncio.Semaphore:
-        self._bind_loop()
-        gate = self._gates.get(name)
-        if gate is None:
-            workers = self.settings.media_workers
-            gate = self._gates[name] = asyncio.Semaphore(workers)
-        return gate
-
-    @property
-    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=2 * self.settings.media_workers, thread_name_prefix="media")
-        return self._executor
-
-    async def _run(self, gate_name: str, work: Callable[[], T]) -> T:
-        """Run work on a pool thread once the gate lets it; the slot is freed when the work
-        really ends (a cancelled request does not free it while its decode still runs)."""
-        gate = self._gate(gate_name)
-        loop = asyncio.get_running_loop()
-        await gate.acquire()
-        try:
-            future = self.executor.submit(work)
-        except BaseException:
-            gate.release()
-            raise
-        future.add_done_callback(partial(_release_from_any_thread, loop, gate))
-        try:
-            return await asyncio.wrap_future(future)
-        except MediaError:
-            raise
-        except (MemoryError, RecursionError):
-            raise MediaError("the media is too large to decode on this server") from None
-
-
-def _release_from_any_thread(loop: asyncio.AbstractEventLoop, gate: asyncio.Semaphore, _: Any) -> None:
-    try:
-        loop.call_soon_threadsafe(gate.release)
-    except RuntimeError:  # the loop is closed: nobody is waiting any more
-        pass
 
 
 def _scheme(url: str) -> str:

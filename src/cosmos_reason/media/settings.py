@@ -45,8 +45,16 @@ class MediaSettings:
     media_cache_bytes: int = 1 * GiB  # decoded media kept for repeats; 0 disables
 
     def __post_init__(self) -> None:
-        positive = ("max_image_pixels", "image_fetch_timeout", "video_fetch_timeout", "max_image_bytes",
-                    "max_video_bytes", "max_media_per_request", "max_request_bytes", "media_workers")
+        positive = (
+            "max_image_pixels",
+            "image_fetch_timeout",
+            "video_fetch_timeout",
+            "max_image_bytes",
+            "max_video_bytes",
+            "max_media_per_request",
+            "max_request_bytes",
+            "media_workers",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
@@ -64,8 +72,9 @@ class MediaSettings:
         for root in self.allowed_local_media_paths:
             if not Path(root).expanduser().is_dir():
                 raise ValueError(f"allowed local media path {root!r} is not a folder")
-        object.__setattr__(self, "allowed_media_domains",
-                           tuple(normalize_domain(d) for d in self.allowed_media_domains))
+        object.__setattr__(
+            self, "allowed_media_domains", tuple(normalize_domain(d) for d in self.allowed_media_domains)
+        )
 
 
 def _check_video(video: MediaOptions) -> None:
@@ -121,49 +130,135 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
     """The `serve` flags for media; defaults are MediaSettings' (the --video-* ones: the model family's)."""
     d = MediaSettings()
     g = parser.add_argument_group("media sources and safety")
-    g.add_argument("--allowed-local-media-path", action="append", default=[], metavar="DIR",
-                   help="allow file:// media URLs under DIR (repeatable; symlinks are followed only while "
-                        "they stay under DIR). Without it file:// URLs are refused")
-    g.add_argument("--allowed-media-domains", action="append", default=[], metavar="HOST",
-                   help="fetch http(s) media only from HOST or its subdomains (repeatable; default: any "
-                        "public host)")
-    g.add_argument("--allow-private-media-urls", action="store_true",
-                   help="let http(s) media URLs reach loopback, private and link-local addresses (trusted "
-                        "networks only; cloud metadata addresses stay refused)")
-    g.add_argument("--image-fetch-timeout", type=float, default=d.image_fetch_timeout, metavar="S",
-                   help=f"seconds to download one image URL (default {d.image_fetch_timeout:g})")
-    g.add_argument("--video-fetch-timeout", type=float, default=d.video_fetch_timeout, metavar="S",
-                   help=f"seconds to download one video URL (default {d.video_fetch_timeout:g})")
-    g.add_argument("--max-image-bytes", type=parse_bytes, default=d.max_image_bytes, metavar="SIZE",
-                   help="largest image fetched from a URL or file (default 64MiB)")
-    g.add_argument("--max-video-bytes", type=parse_bytes, default=d.max_video_bytes, metavar="SIZE",
-                   help="largest video fetched from a URL or file (default 512MiB)")
+    g.add_argument(
+        "--allowed-local-media-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="allow file:// media URLs under DIR (repeatable; symlinks are followed only while "
+        "they stay under DIR). Without it file:// URLs are refused",
+    )
+    g.add_argument(
+        "--allowed-media-domains",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="fetch http(s) media only from HOST or its subdomains (repeatable; default: any public host)",
+    )
+    g.add_argument(
+        "--allow-private-media-urls",
+        action="store_true",
+        help="let http(s) media URLs reach loopback, private and link-local addresses (trusted "
+        "networks only; cloud metadata addresses stay refused)",
+    )
+    g.add_argument(
+        "--image-fetch-timeout",
+        type=float,
+        default=d.image_fetch_timeout,
+        metavar="S",
+        help=f"seconds to download one image URL (default {d.image_fetch_timeout:g})",
+    )
+    g.add_argument(
+        "--video-fetch-timeout",
+        type=float,
+        default=d.video_fetch_timeout,
+        metavar="S",
+        help=f"seconds to download one video URL (default {d.video_fetch_timeout:g})",
+    )
+    g.add_argument(
+        "--max-image-bytes",
+        type=parse_bytes,
+        default=d.max_image_bytes,
+        metavar="SIZE",
+        help="largest image fetched from a URL or file (default 64MiB)",
+    )
+    g.add_argument(
+        "--max-video-bytes",
+        type=parse_bytes,
+        default=d.max_video_bytes,
+        metavar="SIZE",
+        help="largest video fetched from a URL or file (default 512MiB)",
+    )
     g = parser.add_argument_group("media limits and work")
-    g.add_argument("--max-media-per-request", type=int, default=d.max_media_per_request, metavar="N",
-                   help=f"images and videos in one request (default {d.max_media_per_request})")
-    g.add_argument("--max-request-bytes", type=parse_bytes, default=d.max_request_bytes, metavar="SIZE",
-                   help="largest request body, base64 media included (default 64MiB: a 60-second 1080p "
-                        "H.264 clip as a data: URI)")
-    g.add_argument("--media-workers", type=int, default=d.media_workers, metavar="N",
-                   help=f"media decodes running at once; more wait their turn (default {d.media_workers})")
-    g.add_argument("--media-cache-bytes", type=parse_bytes, default=d.media_cache_bytes, metavar="SIZE",
-                   help="memory for decoded images and videos reused by later requests (default 1GiB; 0 = off)")
+    g.add_argument(
+        "--max-media-per-request",
+        type=int,
+        default=d.max_media_per_request,
+        metavar="N",
+        help=f"images and videos in one request (default {d.max_media_per_request})",
+    )
+    g.add_argument(
+        "--max-request-bytes",
+        type=parse_bytes,
+        default=d.max_request_bytes,
+        metavar="SIZE",
+        help="largest request body, base64 media included (default 64MiB: a 60-second 1080p H.264 clip as a data: URI)",
+    )
+    g.add_argument(
+        "--media-workers",
+        type=int,
+        default=d.media_workers,
+        metavar="N",
+        help=f"media decodes running at once; more wait their turn (default {d.media_workers})",
+    )
+    g.add_argument(
+        "--media-cache-bytes",
+        type=parse_bytes,
+        default=d.media_cache_bytes,
+        metavar="SIZE",
+        help="memory for decoded images and videos reused by later requests (default 1GiB; 0 = off)",
+    )
     g = parser.add_argument_group("media sampling defaults (a request's media_options win)")
-    g.add_argument("--video-fps", metavar="FPS", type=float, default=None,
-                   help="frames sampled per second (default: the model family's, 4 for Cosmos-Reason1)")
-    g.add_argument("--video-total-pixels", metavar="N", type=int, default=None,
-                   help="pixel budget over all frames of a video (default: the model family's, 8192 tokens' worth "
-                        "for Cosmos-Reason1)")
-    g.add_argument("--video-max-pixels", metavar="N", type=int, default=None,
-                   help="most pixels per frame (default: 768 tokens' worth, within the total budget)")
-    g.add_argument("--video-min-pixels", metavar="N", type=int, default=None,
-                   help="fewest pixels per frame (default: 128 tokens' worth)")
-    g.add_argument("--video-max-frames", metavar="N", type=int, default=None,
-                   help="most frames sampled from one video (default 768)")
-    g.add_argument("--image-min-pixels", metavar="N", type=int, default=d.image_min_pixels,
-                   help="resize smaller images up to this many pixels (default: the processor's own)")
-    g.add_argument("--image-max-pixels", metavar="N", type=int, default=d.image_max_pixels,
-                   help="resize larger images down to this many pixels (default: the processor's own)")
+    g.add_argument(
+        "--video-fps",
+        metavar="FPS",
+        type=float,
+        default=None,
+        help="frames sampled per second (default: the model family's, 4 for Cosmos-Reason1)",
+    )
+    g.add_argument(
+        "--video-total-pixels",
+        metavar="N",
+        type=int,
+        default=None,
+        help="pixel budget over all frames of a video (default: the model family's, 8192 tokens' worth "
+        "for Cosmos-Reason1)",
+    )
+    g.add_argument(
+        "--video-max-pixels",
+        metavar="N",
+        type=int,
+        default=None,
+        help="most pixels per frame (default: 768 tokens' worth, within the total budget)",
+    )
+    g.add_argument(
+        "--video-min-pixels",
+        metavar="N",
+        type=int,
+        default=None,
+        help="fewest pixels per frame (default: 128 tokens' worth)",
+    )
+    g.add_argument(
+        "--video-max-frames",
+        metavar="N",
+        type=int,
+        default=None,
+        help="most frames sampled from one video (default 768)",
+    )
+    g.add_argument(
+        "--image-min-pixels",
+        metavar="N",
+        type=int,
+        default=d.image_min_pixels,
+        help="resize smaller images up to this many pixels (default: the processor's own)",
+    )
+    g.add_argument(
+        "--image-max-pixels",
+        metavar="N",
+        type=int,
+        default=d.image_max_pixels,
+        help="resize larger images down to this many pixels (default: the processor's own)",
+    )
 
 
 def media_settings_from_args(args: argparse.Namespace) -> MediaSettings:

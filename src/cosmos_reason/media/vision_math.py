@@ -12,7 +12,6 @@ decoding pixels, and so that our decoder picks exactly the frames and sizes the 
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 from .errors import MediaError
@@ -63,8 +62,9 @@ def check_aspect_ratio(height: int, width: int, what: str = "media") -> None:
     """The model's limit on elongated pictures (the processor's 200:1)."""
     ratio = max(height, width) / min(height, width)
     if ratio > MAX_RATIO:
-        raise MediaError(f"{what} aspect ratio is {ratio:.1f}:1 ({width}x{height} pixels); "
-                         f"at most {MAX_RATIO}:1 is supported")
+        raise MediaError(
+            f"{what} aspect ratio is {ratio:.1f}:1 ({width}x{height} pixels); at most {MAX_RATIO}:1 is supported"
+        )
 
 
 def smart_resize(
@@ -210,8 +210,9 @@ def video_frame_size(
     total_pixels: float | None = None,
 ) -> tuple[int, int]:
     """(height, width) each sampled frame is resized to, as qwen-vl-utils' fetch_video."""
-    lo, hi = video_frame_pixel_limits(nframes, geometry, min_pixels=min_pixels, max_pixels=max_pixels,
-                                      total_pixels=total_pixels)
+    lo, hi = video_frame_pixel_limits(
+        nframes, geometry, min_pixels=min_pixels, max_pixels=max_pixels, total_pixels=total_pixels
+    )
     return smart_resize(height, width, geometry.token_side, min_pixels=lo, max_pixels=hi)
 
 

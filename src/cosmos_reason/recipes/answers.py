@@ -53,19 +53,13 @@ _LETTER_ALONE = re.compile(r"[(\[]?([A-Za-z])[)\]]?\.?")
 _LETTER_FIRST = re.compile(r"(?:[(\[]([A-Za-z])[)\]]|([A-Z])[.):])(?:\s|$)")
 # The word is matched in any case, the letter only in upper case, so the
 # article in "the answer is a ball" is never read as option A.
-_LETTER_NAMED = re.compile(
-    r"\b(?i:option|choice|answer)(?:\s+is)?\s*:?\s*[(\[]?([A-Z])\b"
-)
+_LETTER_NAMED = re.compile(r"\b(?i:option|choice|answer)(?:\s+is)?\s*:?\s*[(\[]?([A-Z])\b")
 
 
 def parse_letter(text: str) -> str:
     """The chosen option's letter, upper case."""
     bare = _bare(text)
-    match = (
-        _LETTER_ALONE.fullmatch(bare)
-        or _LETTER_FIRST.match(bare)
-        or _LETTER_NAMED.search(bare)
-    )
+    match = _LETTER_ALONE.fullmatch(bare) or _LETTER_FIRST.match(bare) or _LETTER_NAMED.search(bare)
     if match is None:
         raise ValueError(f"expected an option letter, got {_quote(text)}")
     return next(group for group in match.groups() if group).upper()
@@ -90,12 +84,8 @@ def parse_json(text: str) -> Any:
             return json.JSONDecoder().raw_decode(candidate)[0]
         except json.JSONDecodeError as exc:
             errors.append(exc)
-    first = errors[
-        0
-    ]  # the untouched text's error is the one that makes sense to the reader
-    raise ValueError(
-        f"invalid JSON: {first.msg} at line {first.lineno} column {first.colno}"
-    )
+    first = errors[0]  # the untouched text's error is the one that makes sense to the reader
+    raise ValueError(f"invalid JSON: {first.msg} at line {first.lineno} column {first.colno}")
 
 
 def parse_text(text: str) -> str:

@@ -67,8 +67,11 @@ def with_instruction(messages: list[ChatMessage], fmt: ReasoningFormat) -> list[
         return [*messages[:i], _append_text(messages[i], fmt.instruction), *messages[i + 1 :]]
     first = messages[0] if messages else None
     if first is not None and first.role in _SYSTEM_ROLES:
-        text = first.content if isinstance(first.content, str) else "".join(
-            part.text for part in first.content or [] if isinstance(part, TextPart))  # media: refused later, by role
+        text = (
+            first.content
+            if isinstance(first.content, str)
+            else "".join(part.text for part in first.content or [] if isinstance(part, TextPart))
+        )  # media: refused later, by role
         return [first.model_copy(update={"content": fmt.system_with_instruction(text)}), *messages[1:]]
     return [ChatMessage(role="system", content=fmt.system_with_instruction(None)), *messages]
 

@@ -25,8 +25,9 @@ from .ui import router as ui_router
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, engine: Engine, media: MediaLoader | None = None, *,
-               warn_open: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, engine: Engine, media: MediaLoader | None = None, *, warn_open: bool = True
+) -> FastAPI:
     """The app; `warn_open=False` for an app nobody else can reach (the jobs' in-process target),
     which needs no API key and so no warning about having none."""
     family = engine.info.family

@@ -34,8 +34,13 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class APIKeyMiddleware:
-    def __init__(self, app: ASGIApp, keys: tuple[str, ...], protected_prefix: str = PROTECTED_PREFIX,
-                 protected_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: tuple[str, ...],
+        protected_prefix: str = PROTECTED_PREFIX,
+        protected_paths: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.digests = tuple(_digest(k) for k in keys)
         self.prefix = protected_prefix
@@ -60,8 +65,7 @@ class APIKeyMiddleware:
         await _send_json(send, 401, error_body(401, message, code="invalid_api_key"), {"www-authenticate": "Bearer"})
 
     def _guarded(self, path: str) -> bool:
-        return bool(self.digests) and (
-            path == self.prefix or path.startswith(self.prefix + "/") or path in self.paths)
+        return bool(self.digests) and (path == self.prefix or path.startswith(self.prefix + "/") or path in self.paths)
 
 
 async def _send_json(send: Send, status: int, body: dict, extra_headers: dict[str, str]) -> None:

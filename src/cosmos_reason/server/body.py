@@ -57,12 +57,20 @@ class BodyBudget:
             self.used -= held
 
     def _busy(self) -> APIError:
-        return APIError(503, "the server is reading too many request bodies at once (--max-buffered-body-bytes); "
-                             f"retry in {RETRY_AFTER_SECONDS} s, or send large media by URL",
-                        code="server_busy", headers={"retry-after": str(RETRY_AFTER_SECONDS)})
+        return APIError(
+            503,
+            "the server is reading too many request bodies at once (--max-buffered-body-bytes); "
+            f"retry in {RETRY_AFTER_SECONDS} s, or send large media by URL",
+            code="server_busy",
+            headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+        )
 
 
 def too_large(limit: int) -> APIError:
     size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit} bytes"
-    return APIError(413, f"request body is larger than the {size} this server accepts (--max-request-bytes); "
-                         "send large media by http(s):// or file:// URL instead of inline", code="request_too_large")
+    return APIError(
+        413,
+        f"request body is larger than the {size} this server accepts (--max-request-bytes); "
+        "send large media by http(s):// or file:// URL instead of inline",
+        code="request_too_large",
+    )

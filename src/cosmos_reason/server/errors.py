@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import APIError, ClientGone, error_body
+from ..errors import APIError, ClientGone
 
 log = logging.getLogger(__name__)
+
 
 def error_response(err: APIError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
@@ -46,7 +47,8 @@ def from_validation_error(exc: ValidationError | RequestValidationError) -> APIE
         return APIError(400, "request body must be a JSON object")
     message = first.get("msg", "invalid value")
     if kind == "union_tag_invalid":
-        message = f"unsupported content part type {first.get('input', {}).get('type')!r}; use 'text', 'image_url' or 'video_url'"
+        given = first.get("input", {}).get("type")
+        message = f"unsupported content part type {given!r}; use 'text', 'image_url' or 'video_url'"
     elif kind == "missing":
         message = "field required"
     return APIError(400, f"{param}: {message}" if param else message, param=param)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..media.settings import add_media_arguments, media_settings_from_args, parse_bytes
 from ..families.registry import FAMILIES, default_family
+from ..media.settings import add_media_arguments, media_settings_from_args, parse_bytes
 from ..settings import SamplingFlags, Settings, api_keys_from_env
 
 DEFAULTS = Settings()
@@ -22,61 +22,141 @@ DEMO_MAX_TOKENS = 256
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of `serve` (its `func` is main's to set)."""
     p.add_argument("model_tag", nargs="?", metavar="MODEL", help="the model, as --model (vLLM's `serve MODEL`)")
-    p.add_argument("--model", default=None,
-                   help="local checkpoint folder, Hugging Face hub id, or 'demo' / 'demo:SIZE' "
-                        f"for the built-in random demo model (default: {DEFAULTS.model})")
-    p.add_argument("--served-model-name", action="append", default=[],
-                   help="name clients use as `model` (repeatable; the first is listed in /v1/models)")
-    p.add_argument("--host", default=None,
-                   help="address to listen on (default: 0.0.0.0, every interface, with an API key; "
-                        "127.0.0.1, this machine only, without one)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="local checkpoint folder, Hugging Face hub id, or 'demo' / 'demo:SIZE' "
+        f"for the built-in random demo model (default: {DEFAULTS.model})",
+    )
+    p.add_argument(
+        "--served-model-name",
+        action="append",
+        default=[],
+        help="name clients use as `model` (repeatable; the first is listed in /v1/models)",
+    )
+    p.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default: 0.0.0.0, every interface, with an API key; "
+        "127.0.0.1, this machine only, without one)",
+    )
     p.add_argument("--port", type=int, default=DEFAULTS.port)
-    p.add_argument("--api-key", action="append", default=[],
-                   help="accepted API key (repeatable); also read from COSMOS_REASON_API_KEY, comma-separated")
-    p.add_argument("--dtype", default=DEFAULTS.dtype, choices=["auto", "bfloat16", "float16", "float32"],
-                   help="auto: bfloat16 on a GPU, the checkpoint's own dtype elsewhere")
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help="accepted API key (repeatable); also read from COSMOS_REASON_API_KEY, comma-separated",
+    )
+    p.add_argument(
+        "--dtype",
+        default=DEFAULTS.dtype,
+        choices=["auto", "bfloat16", "float16", "float32"],
+        help="auto: bfloat16 on a GPU, the checkpoint's own dtype elsewhere",
+    )
     p.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--engine", default=DEFAULTS.engine, choices=["hf", "upstream"],
-                   help="hf: the model in this process; upstream: forward to the --upstream servers")
-    p.add_argument("--upstream", action="append", default=[], metavar="URL",
-                   help="an OpenAI-compatible server for --engine upstream (repeatable), e.g. "
-                        "'http://vllm-0:8000/v1?model=nvidia/Cosmos-Reason1-7B&key_env=VLLM_KEY'; "
-                        "options: model, key_env, key, api=auto|vllm|cosmos|openai, frames=png|webp|jpeg, "
-                        "timeout, connect_timeout (README, Deployment)")
-    p.add_argument("--family", default=None, choices=[f.name for f in FAMILIES],
-                   help="--engine upstream: the model family the upstreams serve (its reasoning format, recipes and "
-                        "defaults; default: " + default_family().name + "); the hf engine reads it from the checkpoint")
-    p.add_argument("--workers", type=int, default=DEFAULTS.workers,
-                   help="--engine upstream: front processes sharing the port, for fleets whose token rate "
-                        "outruns one process (each worker balances its own requests; /metrics adds them up)")
+    p.add_argument(
+        "--engine",
+        default=DEFAULTS.engine,
+        choices=["hf", "upstream"],
+        help="hf: the model in this process; upstream: forward to the --upstream servers",
+    )
+    p.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an OpenAI-compatible server for --engine upstream (repeatable), e.g. "
+        "'http://vllm-0:8000/v1?model=nvidia/Cosmos-Reason1-7B&key_env=VLLM_KEY'; "
+        "options: model, key_env, key, api=auto|vllm|cosmos|openai, frames=png|webp|jpeg, "
+        "timeout, connect_timeout (README, Deployment)",
+    )
+    p.add_argument(
+        "--family",
+        default=None,
+        choices=[f.name for f in FAMILIES],
+        help="--engine upstream: the model family the upstreams serve (its reasoning format, recipes and "
+        "defaults; default: " + default_family().name + "); the hf engine reads it from the checkpoint",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULTS.workers,
+        help="--engine upstream: front processes sharing the port, for fleets whose token rate "
+        "outruns one process (each worker balances its own requests; /metrics adds them up)",
+    )
     p.add_argument("--max-n", type=int, default=DEFAULTS.max_n, help="most choices one request may ask for")
-    p.add_argument("--max-num-seqs", type=int, default=DEFAULTS.max_num_seqs,
-                   help="sequences generated together (continuous batching)")
-    p.add_argument("--max-queued-requests", type=int, default=DEFAULTS.max_queued_requests,
-                   help="requests waiting for a free sequence slot; beyond this, 429 with Retry-After")
-    p.add_argument("--max-prefill-tokens", type=int, default=DEFAULTS.max_prefill_tokens,
-                   help="prompt tokens prefilled between two decode steps; longer prompts are prefilled in chunks "
-                        "of this size")
-    p.add_argument("--shutdown-timeout", type=float, default=DEFAULTS.shutdown_timeout,
-                   help="on SIGTERM, seconds running requests get to finish before they are cut (then exit 0)")
-    p.add_argument("--reasoning", action="store_true",
-                   help="add the model family's reasoning instruction unless a request says 'reasoning': false")
-    p.add_argument("--default-temperature", type=float, default=None,
-                   help=f"temperature when a request gives none (default: the model card's, {CARD.temperature} "
-                        f"for {default_family().title})")
+    p.add_argument(
+        "--max-num-seqs",
+        type=int,
+        default=DEFAULTS.max_num_seqs,
+        help="sequences generated together (continuous batching)",
+    )
+    p.add_argument(
+        "--max-queued-requests",
+        type=int,
+        default=DEFAULTS.max_queued_requests,
+        help="requests waiting for a free sequence slot; beyond this, 429 with Retry-After",
+    )
+    p.add_argument(
+        "--max-prefill-tokens",
+        type=int,
+        default=DEFAULTS.max_prefill_tokens,
+        help="prompt tokens prefilled between two decode steps; longer prompts are prefilled in chunks of this size",
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=DEFAULTS.shutdown_timeout,
+        help="on SIGTERM, seconds running requests get to finish before they are cut (then exit 0)",
+    )
+    p.add_argument(
+        "--reasoning",
+        action="store_true",
+        help="add the model family's reasoning instruction unless a request says 'reasoning': false",
+    )
+    p.add_argument(
+        "--default-temperature",
+        type=float,
+        default=None,
+        help=f"temperature when a request gives none (default: the model card's, {CARD.temperature} "
+        f"for {default_family().title})",
+    )
     p.add_argument("--default-top-p", type=float, default=None, help="top_p when a request gives none (the card's)")
-    p.add_argument("--default-repetition-penalty", type=float, default=None,
-                   help="repetition_penalty when a request gives none (the card's)")
-    p.add_argument("--default-max-tokens", type=int, default=None,
-                   help=f"max_tokens when a request gives none (default {CARD.max_tokens}, the model card's; "
-                        f"{DEMO_MAX_TOKENS} for the demo model, whose random text rarely ends by itself)")
-    p.add_argument("--header-read-timeout", type=float, default=DEFAULTS.header_read_timeout, metavar="SECONDS",
-                   help="a request's head must arrive within this; else 408 and the connection is closed")
-    p.add_argument("--body-read-timeout", type=float, default=DEFAULTS.body_read_timeout, metavar="SECONDS",
-                   help="longest pause while a request body arrives; else 408 and the connection is closed")
-    p.add_argument("--max-buffered-body-bytes", type=parse_bytes, default=None, metavar="SIZE",
-                   help="request bodies held in memory at once, all clients together; beyond it, 503 with "
-                        "Retry-After (default 256MiB, or --max-request-bytes if that is larger)")
+    p.add_argument(
+        "--default-repetition-penalty",
+        type=float,
+        default=None,
+        help="repetition_penalty when a request gives none (the card's)",
+    )
+    p.add_argument(
+        "--default-max-tokens",
+        type=int,
+        default=None,
+        help=f"max_tokens when a request gives none (default {CARD.max_tokens}, the model card's; "
+        f"{DEMO_MAX_TOKENS} for the demo model, whose random text rarely ends by itself)",
+    )
+    p.add_argument(
+        "--header-read-timeout",
+        type=float,
+        default=DEFAULTS.header_read_timeout,
+        metavar="SECONDS",
+        help="a request's head must arrive within this; else 408 and the connection is closed",
+    )
+    p.add_argument(
+        "--body-read-timeout",
+        type=float,
+        default=DEFAULTS.body_read_timeout,
+        metavar="SECONDS",
+        help="longest pause while a request body arrives; else 408 and the connection is closed",
+    )
+    p.add_argument(
+        "--max-buffered-body-bytes",
+        type=parse_bytes,
+        default=None,
+        metavar="SIZE",
+        help="request bodies held in memory at once, all clients together; beyond it, 503 with "
+        "Retry-After (default 256MiB, or --max-request-bytes if that is larger)",
+    )
     p.add_argument("--public-metrics", action="store_true", help="serve /metrics without an API key")
     p.add_argument("--log-level", default=DEFAULTS.log_level, choices=["debug", "info", "warning", "error"])
     add_media_arguments(p)
@@ -142,8 +222,9 @@ def demo_name(model: str) -> str:
 
 def _looks_like_path(model: str) -> bool:
     """A hub id is 'name' or 'org/name'; a leading / . ~, a backslash or a second slash is a path."""
-    return model.startswith(("/", "./", "../", "~", ".")) or "\\" in model or model.count("/") > 1 or \
-        model.endswith("/")
+    return (
+        model.startswith(("/", "./", "../", "~", ".")) or "\\" in model or model.count("/") > 1 or model.endswith("/")
+    )
 
 
 def check_model_source(model: str, *, timeout: float = 3.0) -> None:
@@ -159,18 +240,23 @@ def check_model_source(model: str, *, timeout: float = 3.0) -> None:
     if path.exists():
         raise ValueError(f"--model {model}: not a folder (give the checkpoint's folder, with its config.json)")
     if _looks_like_path(model):
-        raise ValueError(f"--model {model}: no such folder (give a checkpoint folder, a Hugging Face hub "
-                         f"id such as nvidia/Cosmos-Reason1-7B, or --model demo)")
-    offline = "HF_HUB_OFFLINE is set" if os.environ.get("HF_HUB_OFFLINE", "").lower() in (
-        "1", "true", "yes", "on") else None
+        raise ValueError(
+            f"--model {model}: no such folder (give a checkpoint folder, a Hugging Face hub "
+            f"id such as nvidia/Cosmos-Reason1-7B, or --model demo)"
+        )
+    offline = (
+        "HF_HUB_OFFLINE is set" if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") else None
+    )
     if offline is None and not _hub_reachable(timeout):
         offline = "no connection to the hub"
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: no retries
     if offline and not _hub_cached(model):
-        raise ValueError(f"--model {model}: not in the local Hugging Face cache and the hub is out of reach "
-                         f"({offline}); "
-                         f"download it where there is network (`hf download {model}`) and pass its folder, "
-                         f"or try --model demo (random weights)")
+        raise ValueError(
+            f"--model {model}: not in the local Hugging Face cache and the hub is out of reach "
+            f"({offline}); "
+            f"download it where there is network (`hf download {model}`) and pass its folder, "
+            f"or try --model demo (random weights)"
+        )
 
 
 def check_device(device: str) -> None:

@@ -111,6 +111,8 @@ class DeadlineH11Protocol(H11Protocol):
 def _raw_408(message: str) -> bytes:
     """Written straight to the socket: h11 cannot answer a request whose head it has not parsed."""
     body = json.dumps(error_body(408, message, code="request_timeout")).encode()
-    head = ("HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
     return head.encode() + body

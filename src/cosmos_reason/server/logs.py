@@ -9,7 +9,9 @@ import logging
 from .middleware import RequestIdLogFilter
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
-ACCESS_FORMAT = '%(asctime)s %(levelname)s access [%(request_id)s]: %(client_addr)s - "%(request_line)s" %(status_code)s'
+ACCESS_FORMAT = (
+    '%(asctime)s %(levelname)s access [%(request_id)s]: %(client_addr)s - "%(request_line)s" %(status_code)s'
+)
 
 
 def setup_logging(level: str) -> None:

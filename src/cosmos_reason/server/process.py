@@ -34,20 +34,42 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 class ServerProcess:
-    def __init__(self, args: Sequence[str] = (), env: dict[str, str] | None = None, *,
-                 command: Sequence[str] | None = None, port: int | None = None, cpus: set[int] | None = None,
-                 log_name: str | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        *,
+        command: Sequence[str] | None = None,
+        port: int | None = None,
+        cpus: set[int] | None = None,
+        log_name: str | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         """`command` replaces `cosmos_reason serve` (give the `port` it listens on); `cpus` pins it."""
         self.port = port if port is not None else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / (log_name or f"cosmos-reason-{self.port}.log")
         if command is None:
-            command = [sys.executable, "-m", "cosmos_reason", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                       *args]
+            command = [
+                sys.executable,
+                "-m",
+                "cosmos_reason",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                *args,
+            ]
         with self.log.open("w") as out:  # the child keeps its own copy of the file
-            self.proc = subprocess.Popen(list(command), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, **(env or {})},
-                                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+            self.proc = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            )
 
     def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout

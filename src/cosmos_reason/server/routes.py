@@ -123,8 +123,12 @@ async def parse_body(request: Request, model: type[M]) -> M:
             raise from_validation_error(exc) from None
     where = media_over_limit(getattr(body, "messages", ()), limits.max_media_per_request)
     if where is not None:
-        raise APIError(400, f"{where}: too many images and videos in one request; this server takes at most "
-                            f"{limits.max_media_per_request} (--max-media-per-request)", param=where)
+        raise APIError(
+            400,
+            f"{where}: too many images and videos in one request; this server takes at most "
+            f"{limits.max_media_per_request} (--max-media-per-request)",
+            param=where,
+        )
     return body
 
 
@@ -136,8 +140,11 @@ def check_json_content_type(request: Request) -> None:
         return
     media_type = declared.split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        raise APIError(415, f"request body must be JSON, sent with Content-Type: application/json "
-                            f"(this one says {declared[:100]!r})", code="unsupported_media_type")
+        raise APIError(
+            415,
+            f"request body must be JSON, sent with Content-Type: application/json (this one says {declared[:100]!r})",
+            code="unsupported_media_type",
+        )
 
 
 def model_card(request: Request) -> ModelCard:

@@ -31,8 +31,9 @@ from ..errors import error_body
 class SameOriginMiddleware:
     def __init__(self, app: ASGIApp, bound_host: str | None) -> None:
         self.app = app
-        self.own_names = {name.lower().rstrip(".") for name in
-                          (bound_host, socket.gethostname(), socket.getfqdn()) if name}
+        self.own_names = {
+            name.lower().rstrip(".") for name in (bound_host, socket.gethostname(), socket.getfqdn()) if name
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,17 +44,26 @@ class SameOriginMiddleware:
         origin = headers.get(b"origin")
         problem = None
         if host and not self.is_own_host(host):
-            problem = (f"Host {host!r} is not an address of this server; a server without an API key answers only "
-                       "to its own addresses (a guard against DNS rebinding). Set --api-key to serve other names")
+            problem = (
+                f"Host {host!r} is not an address of this server; a server without an API key answers only "
+                "to its own addresses (a guard against DNS rebinding). Set --api-key to serve other names"
+            )
         elif origin is not None and not same_origin(origin, host):
-            problem = (f"cross-origin request from {origin!r} refused: a server without an API key answers "
-                       "browsers only from its own pages. Set --api-key to allow other origins' requests")
+            problem = (
+                f"cross-origin request from {origin!r} refused: a server without an API key answers "
+                "browsers only from its own pages. Set --api-key to allow other origins' requests"
+            )
         if problem is None:
             await self.app(scope, receive, send)
             return
         payload = json.dumps(error_body(403, problem, code="cross_origin_refused")).encode()
-        await send({"type": "http.response.start", "status": 403, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     def is_own_host(self, host: str) -> bool:

@@ -23,4 +23,5 @@ async def test_a_name_with_any_private_address_is_refused():
     with pytest.raises(FetchRefused, match="private address"):
         await backend.resolve("mixed.example", 80)
     assert await GuardedBackend(AddressPolicy(), FakeDNS({"ok.example": [PUBLIC_IP]})).resolve("ok.example", 80) == [
-        ipaddress.ip_address(PUBLIC_IP)]
+        ipaddress.ip_address(PUBLIC_IP)
+    ]

@@ -11,9 +11,7 @@ from cosmos_reason.media.errors import FetchRefused, MediaError
 from cosmos_reason.media.loader import MediaLoader
 from cosmos_reason.media.settings import MediaSettings
 from cosmos_reason.media.sources import LocalFiles
-from tests.media_factory import png_bytes
-from tests.media_factory import media_loader
-
+from tests.media_factory import media_loader, png_bytes
 
 PNG = png_bytes(40, 30)
 
@@ -51,14 +49,17 @@ async def test_file_urls_under_a_root_load(tree):
     assert (await media.load_image(f"file://{tree}/sub/../a%20b.png")).size == (40, 30)
 
 
-@pytest.mark.parametrize("tail,word", [
-    ("/escape.png", "outside the folders"),  # a symlink inside the root pointing out of it
-    ("/sub/../../secret.png", "outside the folders"),  # '..' out of the root
-    ("/sub-link/secret.png", "outside the folders"),  # a symlinked folder out of the root
-    ("/sub/empty.png", "empty"),
-    ("/nothing.png", "no such file"),
-    ("/sub", "folder"),
-])
+@pytest.mark.parametrize(
+    "tail,word",
+    [
+        ("/escape.png", "outside the folders"),  # a symlink inside the root pointing out of it
+        ("/sub/../../secret.png", "outside the folders"),  # '..' out of the root
+        ("/sub-link/secret.png", "outside the folders"),  # a symlinked folder out of the root
+        ("/sub/empty.png", "empty"),
+        ("/nothing.png", "no such file"),
+        ("/sub", "folder"),
+    ],
+)
 async def test_file_url_refusals(tree, tail, word):
     media = loader(allowed_local_media_paths=(str(tree),), max_image_bytes=1 << 20)
     with pytest.raises(MediaError, match=word):

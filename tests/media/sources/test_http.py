@@ -12,10 +12,8 @@ import pytest
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.loader import MediaLoader
 from cosmos_reason.media.settings import MediaSettings
-from tests.media_factory import png_bytes
+from tests.media_factory import media_loader, png_bytes
 from tests.media_server import PUBLIC_IP, FakeDNS, NatBackend, closed_port, self_signed_cert, serve_media
-from tests.media_factory import media_loader
-
 
 PNG = png_bytes(40, 30)
 
@@ -72,10 +70,12 @@ async def test_connects_to_the_checked_ip_with_the_host_name_in_host_header(host
 
 async def test_redirect_to_a_private_address_is_refused_at_the_hop(host):
     media, _, nat = public_loader({"inner.example": ["10.20.30.40"]})
-    for target, word in ((host.url("/image.png", host="inner.example"), "private address"),
-                         (host.url("/image.png"), "loopback"),
-                         ("http://169.254.169.254/latest/meta-data/", "metadata"),
-                         ("file:///etc/passwd", "only http and https")):
+    for target, word in (
+        (host.url("/image.png", host="inner.example"), "private address"),
+        (host.url("/image.png"), "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "metadata"),
+        ("file:///etc/passwd", "only http and https"),
+    ):
         url = host.url("/redirect?to=" + target, host="public.example")
         with pytest.raises(MediaError, match=f"redirect 1 to .* refused: .*{word}"):
             await media.load_image(url)
@@ -105,13 +105,16 @@ async def test_allowed_domains_restrict_fetching(host):
     await media.close()
 
 
-@pytest.mark.parametrize("path,settings,word", [
-    ("/big?mb=4", {"max_image_bytes": 1 << 20}, "larger than the 1 MiB"),
-    ("/declared-big", {}, "larger than the 64 MiB"),
-    ("/gzip-bomb", {"max_image_bytes": 1 << 20}, "larger than the 1 MiB"),
-    ("/missing.png", {}, "HTTP 404"),
-    ("/empty.png", {}, "returned no data"),
-])
+@pytest.mark.parametrize(
+    "path,settings,word",
+    [
+        ("/big?mb=4", {"max_image_bytes": 1 << 20}, "larger than the 1 MiB"),
+        ("/declared-big", {}, "larger than the 64 MiB"),
+        ("/gzip-bomb", {"max_image_bytes": 1 << 20}, "larger than the 1 MiB"),
+        ("/missing.png", {}, "HTTP 404"),
+        ("/empty.png", {}, "returned no data"),
+    ],
+)
 async def test_http_failures_are_media_errors(host, path, settings, word):
     media, _, _ = public_loader(**settings)
     with pytest.raises(MediaError, match=word):
@@ -134,10 +137,12 @@ async def test_slow_hosts_do_not_starve_a_fast_one():
     """Downloads hold no server-wide slot: with more slow downloads open than the old gate
     had slots (and than decode slots), an image from another host still arrives."""
     with serve_media({"/image.png": PNG}) as slow, serve_media({"/image.png": PNG}) as fast:
-        media, _, _ = public_loader({"slow.example": [PUBLIC_IP], "fast.example": [PUBLIC_IP]}, media_workers=1,
-                                    image_fetch_timeout=300)
-        slow_ones = [asyncio.ensure_future(media.load_image(slow.url(f"/hold?n={i}", host="slow.example")))
-                     for i in range(6)]
+        media, _, _ = public_loader(
+            {"slow.example": [PUBLIC_IP], "fast.example": [PUBLIC_IP]}, media_workers=1, image_fetch_timeout=300
+        )
+        slow_ones = [
+            asyncio.ensure_future(media.load_image(slow.url(f"/hold?n={i}", host="slow.example"))) for i in range(6)
+        ]
         for _ in slow_ones:  # every slow download is open at the host and waiting for it
             assert await asyncio.to_thread(slow.held.acquire, timeout=30)
         image = await asyncio.wait_for(media.load_image(fast.url("/image.png", host="fast.example")), 30)
@@ -152,8 +157,10 @@ async def test_one_host_gets_a_share_of_the_connections_not_all():
     with serve_media({"/image.png": PNG}) as slow:
         media, _, _ = public_loader({"slow.example": [PUBLIC_IP]}, media_workers=1, image_fetch_timeout=300)
         per_host = media.http.per_host
-        slow_ones = [asyncio.ensure_future(media.load_image(slow.url(f"/hold?n={i}", host="slow.example")))
-                     for i in range(per_host + 2)]
+        slow_ones = [
+            asyncio.ensure_future(media.load_image(slow.url(f"/hold?n={i}", host="slow.example")))
+            for i in range(per_host + 2)
+        ]
         for _ in range(per_host):
             assert await asyncio.to_thread(slow.held.acquire, timeout=30)
         assert not await asyncio.to_thread(slow.held.acquire, timeout=0.3)  # the rest wait their host's turn
@@ -192,6 +199,6 @@ async def test_https_keeps_sni_and_certificate_checks_on_the_pinned_ip(tmp_path)
 async def test_close_releases_the_client_and_workers(host):
     media = loader(allow_private_media_urls=True)
     await media.load_image(host.url("/image.png"))
-    assert media.http._client is not None and media._executor is not None
+    assert media.http._client is not None and media.pool._executor is not None
     await media.close()
-    assert media.http._client is None and media._executor is None
+    assert media.http._client is None and media.pool._executor is None

@@ -12,8 +12,7 @@ from cosmos_reason.media.packets import disposable_packets, pts_timeline
 from cosmos_reason.media.video.decode import decode
 from cosmos_reason.media.video.demux import read_packets
 from cosmos_reason.media.video.selection import SamplePlan
-from tests.media_factory import make_video
-from tests.media_factory import reason1_video
+from tests.media_factory import make_video, reason1_video
 
 
 def test_skips_non_reference_frames_without_changing_pixels() -> None:

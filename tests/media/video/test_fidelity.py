@@ -29,8 +29,7 @@ import torch
 from cosmos_reason.engine.hf.inputs import processor_videos
 from cosmos_reason.families.reason1.media import processor_video_kwargs
 from cosmos_reason.media.options import MediaOptions
-from tests.media_factory import make_video
-from tests.media_factory import load_video, reason1_video
+from tests.media_factory import load_video, make_video, reason1_video
 
 pytest.importorskip("decord")  # the reference reader (test-only dependency)
 
@@ -43,6 +42,8 @@ def assert_pixels_within_rounding(got: torch.Tensor, expected: torch.Tensor) -> 
     diff = (got - expected).abs()
     assert float(diff.max()) <= ONE_STEP * 1.001
     assert float((diff > 1e-5).float().mean()) < 1e-2  # drawn test clips hit exact .5 sums far more than camera frames
+
+
 qvu = pytest.importorskip("qwen_vl_utils.vision_process")
 
 PROMPT = "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What happens?<|im_end|>\n<|im_start|>assistant\n"
@@ -98,7 +99,7 @@ def reference(path: Path, ele: dict[str, Any], processor: Any) -> tuple[Any, dic
         "content": [{"type": "video", "video": str(path), **ele}, {"type": "text", "text": "What happens?"}],
     }
     _, videos, kwargs = qvu.process_vision_info([message], return_video_kwargs=True, return_video_metadata=True)
-    frames, metadata = zip(*videos)
+    frames, metadata = zip(*videos, strict=False)
     inputs = processor(text=[PROMPT], videos=list(frames), video_metadata=list(metadata), **kwargs, return_tensors="pt")
     return inputs, metadata[0]
 
@@ -221,14 +222,17 @@ def test_two_videos_in_one_prompt(processors: dict[str, Any], clip_file: Callabl
     first = clip_file(320, 240, 30, 3.0)
     second = clip_file(97, 131, 60, 2.0)
     options = [reason1_video(), reason1_video(nframes=6)]
-    content = [{"type": "video", "video": str(path), **ele_for(opt)} for path, opt in zip((first, second), options)]
+    content = [
+        {"type": "video", "video": str(path), **ele_for(opt)}
+        for path, opt in zip((first, second), options, strict=False)
+    ]
     _, videos, kwargs = qvu.process_vision_info(
         [{"role": "user", "content": content}], return_video_kwargs=True, return_video_metadata=True
     )
-    frames, metadata = zip(*videos)
+    frames, metadata = zip(*videos, strict=False)
     text = ["<|vision_start|><|video_pad|><|vision_end|><|vision_start|><|video_pad|><|vision_end|>Compare."]
     expected = processor(text=text, videos=list(frames), video_metadata=list(metadata), **kwargs, return_tensors="pt")
-    decoded = [load_video(path.read_bytes(), opt) for path, opt in zip((first, second), options)]
+    decoded = [load_video(path.read_bytes(), opt) for path, opt in zip((first, second), options, strict=False)]
     got = processor(
         text=text,
         videos=processor_videos(decoded, processor.video_processor),

@@ -6,8 +6,7 @@ import av
 import pytest
 
 import cosmos_reason.media.video.frames as frames_module
-from tests.media_factory import make_video
-from tests.media_factory import load_video, reason1_video
+from tests.media_factory import load_video, make_video, reason1_video
 
 
 def test_converts_only_kept_frames(monkeypatch: pytest.MonkeyPatch) -> None:

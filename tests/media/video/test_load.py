@@ -21,8 +21,7 @@ from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.media import vision_math as vm
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.options import MediaOptions
-from tests.media_factory import make_video
-from tests.media_factory import load_video, reason1_video
+from tests.media_factory import load_video, make_video, reason1_video
 
 
 def naive_reference(data: bytes, options: MediaOptions) -> tuple[list[int], torch.Tensor]:

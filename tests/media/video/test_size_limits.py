@@ -10,13 +10,13 @@ import pytest
 import cosmos_reason.media.video.load as load_module
 from cosmos_reason.media.errors import MediaError
 from cosmos_reason.media.image import DEFAULT_MAX_IMAGE_PIXELS
-from tests.media_factory import flat_gray_jpeg, make_video, mjpeg_mkv
-from tests.media_factory import load_video, reason1_video
+from tests.media_factory import flat_gray_jpeg, load_video, make_video, mjpeg_mkv, reason1_video
 
 
 @pytest.fixture
 def no_decoding(monkeypatch):
     """Fail the test if any frame gets decoded."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("a frame was decoded")
 
@@ -52,7 +52,9 @@ def test_a_header_that_understates_the_frame_size_does_not_get_past_the_bound():
 
 def test_video_min_pixels_beyond_the_context_is_refused_before_decoding(no_decoding):
     options = reason1_video(min_pixels=50_000_000, max_pixels=60_000_000)
-    with pytest.raises(MediaError, match=r"video would take \d+ vision tokens .* more than the model's context of 4096"):
+    with pytest.raises(
+        MediaError, match=r"video would take \d+ vision tokens .* more than the model's context of 4096"
+    ):
         load_video(make_video(64, 48, 10, 1.0), options, max_tokens=4096)
 
 

@@ -64,8 +64,10 @@ class RunningBatch:
         if group.done:
             group.emit(DONE)
             return []
-        self.history.join(torch.cat([prompt, torch.tensor(tokens, device=prompt.device).view(-1, 1)], dim=1),
-                          group.sampling.repetition_penalty)
+        self.history.join(
+            torch.cat([prompt, torch.tensor(tokens, device=prompt.device).view(-1, 1)], dim=1),
+            group.sampling.repetition_penalty,
+        )
         return rows
 
     def advance(self, logits: torch.Tensor) -> None:
@@ -113,7 +115,7 @@ def choose(rows: list[Row], logits: torch.Tensor, history: torch.Tensor, penalty
     raw = {i: logits[i].clone() for i, row in enumerate(rows) if row.group.sampling.logprobs}
     chosen = choose_tokens(logits, history, penalty, [row.sampling for row in rows], [row.generated for row in rows])
     tokens = []
-    for i, (row, token) in enumerate(zip(rows, chosen)):
+    for i, (row, token) in enumerate(zip(rows, chosen, strict=False)):
         if isinstance(token, Exception):
             _fail_group(row.group, token)
             token = 0  # a placeholder in the history; the row leaves at the next retire

@@ -74,17 +74,18 @@ def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) ->
         if bool(nucleus.any()):
             needed = (1 - top_p[index]).view(-1, 1) * row_total - weight  # the mass below x must pass this
             keep &= ~nucleus | _mass_below_passes(row_weights, weight, needed)
-        for i, token, kept in zip(pending, candidates.tolist(), keep.tolist()):
+        for i, token, kept in zip(pending, candidates.tolist(), keep.tolist(), strict=False):
             if kept:
                 tokens[i] = token
-        pending = [i for i, kept in zip(pending, keep.tolist()) if not kept]
+        pending = [i for i, kept in zip(pending, keep.tolist(), strict=False) if not kept]
     exact += pending
     if exact:
         index = torch.tensor(exact, device=device)
         relative = weights[index].log_()
-        kept = sampling_weights(relative, torch.tensor([params[i].top_k for i in exact], device=device),
-                                top_p[index], min_p[index])
-        for i, token in zip(exact, draw(kept, [rows[i] for i in exact])):
+        kept = sampling_weights(
+            relative, torch.tensor([params[i].top_k for i in exact], device=device), top_p[index], min_p[index]
+        )
+        for i, token in zip(exact, draw(kept, [rows[i] for i in exact]), strict=False):
             tokens[i] = token
     return tokens
 
@@ -123,8 +124,9 @@ TOP_P_BINS = 4096  # histogram bins over the TOP_P_RANGE nats below a row's best
 TOP_P_RANGE = 40.0  # tokens further below share the lowest bin (their mass is negligible)
 
 
-def sampling_weights(scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
-                     min_p: torch.Tensor) -> torch.Tensor:
+def sampling_weights(
+    scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor, min_p: torch.Tensor
+) -> torch.Tensor:
     """What each row samples from, unnormalised: exp(score - best) of temperature-scaled `scores`
     [m, vocab], zero where transformers' warpers (top-k, top-p, min-p, in its order) drop a
     token; every row at once. `top_k` [m] (0 = off), `top_p` [m] (1 = off), `min_p` [m] (0 = off).

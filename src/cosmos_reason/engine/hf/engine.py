@@ -59,8 +59,12 @@ class HFEngine:
         self._preprocess = ThreadPoolExecutor(self.limits.preprocess_workers, thread_name_prefix="preprocess")
         self._groups: dict[str, Group] = {}
         self._grammars = Grammars(self.tokenizer, self._info.vocab_size or len(self.tokenizer))
-        self.scheduler = Scheduler(ModelRunner(self.model), self.limits.max_num_seqs, self.limits.max_queued_requests,
-                                   self.limits.max_prefill_tokens)
+        self.scheduler = Scheduler(
+            ModelRunner(self.model),
+            self.limits.max_num_seqs,
+            self.limits.max_queued_requests,
+            self.limits.max_prefill_tokens,
+        )
 
     @property
     def info(self) -> ModelInfo:
@@ -74,8 +78,9 @@ class HFEngine:
         inputs = await loop.run_in_executor(self._preprocess, self._build_inputs, request.conversation)
         group = self._group(request, inputs, loop)
         if request.sampling.constraint is not None:  # compiled once per constraint, off the event loop
-            group.grammar = await loop.run_in_executor(self._preprocess, self._grammars.compile,
-                                                       request.sampling.constraint)
+            group.grammar = await loop.run_in_executor(
+                self._preprocess, self._grammars.compile, request.sampling.constraint
+            )
         self.scheduler.submit(group)
         self._groups[request.request_id] = group
         finished = False
@@ -105,7 +110,7 @@ class HFEngine:
             if isinstance(item, BaseException):
                 raise item
             values = item
-        return NextTokenScores(dict(zip(candidates, values)), group.prompt_tokens)
+        return NextTokenScores(dict(zip(candidates, values, strict=False)), group.prompt_tokens)
 
     def _first_token(self, text: str) -> int:
         ids = self.tokenizer.encode(text, add_special_tokens=False)
@@ -162,8 +167,9 @@ def create_hf_engine(settings) -> HFEngine:
     from .loading import load_model
 
     loaded = load_model(settings.model, dtype=settings.dtype, device=settings.device)
-    return HFEngine(loaded, BatchingLimits(settings.max_num_seqs, settings.max_queued_requests,
-                                           settings.max_prefill_tokens))
+    return HFEngine(
+        loaded, BatchingLimits(settings.max_num_seqs, settings.max_queued_requests, settings.max_prefill_tokens)
+    )
 
 
 def _eos_ids(model: Any) -> set[int]:
@@ -177,8 +183,9 @@ def _model_info(loaded: LoadedModel) -> ModelInfo:
     text_config = loaded.model.config.get_text_config()
     marker = loaded.demo_marker
     description = (
-        "DEMO checkpoint with RANDOM weights: its answers are meaningless; use it to try the server, "
-        "not the model." if marker else f"{loaded.family.title} checkpoint"
+        "DEMO checkpoint with RANDOM weights: its answers are meaningless; use it to try the server, not the model."
+        if marker
+        else f"{loaded.family.title} checkpoint"
     )
     return ModelInfo(
         source=loaded.source,

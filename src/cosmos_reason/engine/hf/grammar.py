@@ -81,8 +81,9 @@ def llguidance_tokenizer(hf_tokenizer: Any, vocab_size: int) -> Any:
 
 
 class CompiledGrammar:
-    def __init__(self, template: Any, tokenizer: Any, forced_close: list[int], close_text: str, vocab_size: int,
-                 words: int) -> None:
+    def __init__(
+        self, template: Any, tokenizer: Any, forced_close: list[int], close_text: str, vocab_size: int, words: int
+    ) -> None:
         self.words = words
         self.close_text = close_text.encode()  # the thinking's closing tag (the family's)
         self.template = template
@@ -154,7 +155,8 @@ def _unpack(words: torch.Tensor) -> torch.Tensor:
     table = _BITS.get(words.device)
     if table is None:
         table = _BITS[words.device] = ((torch.arange(256).view(-1, 1) >> torch.arange(8)) & 1).to(
-            device=words.device, dtype=torch.bool)
+            device=words.device, dtype=torch.bool
+        )
     index = words.view(torch.uint8).view(-1).int()
     return table.index_select(0, index).view(words.shape[0], -1)
 

@@ -36,9 +36,7 @@ def template_messages(conversation: Conversation) -> list[dict]:
 
 
 def prompt_text(processor: Any, conversation: Conversation) -> str:
-    return processor.apply_chat_template(
-        template_messages(conversation), tokenize=False, add_generation_prompt=True
-    )
+    return processor.apply_chat_template(template_messages(conversation), tokenize=False, add_generation_prompt=True)
 
 
 def build_inputs(processor: Any, conversation: Conversation, family: ModelFamily) -> Any:

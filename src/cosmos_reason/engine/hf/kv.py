@@ -29,9 +29,10 @@ class BatchedKV:
             cache.batch_repeat_interleave(repeats[0])
         elif any(r != 1 for r in repeats):
             device = _layers(cache)[0][1].device
-            cache.batch_select_indices(torch.repeat_interleave(torch.arange(len(repeats), device=device),
-                                                               torch.tensor(repeats, device=device)))
-        incoming_pads = [p for p, r in zip(pads, repeats) for _ in range(r)]
+            cache.batch_select_indices(
+                torch.repeat_interleave(torch.arange(len(repeats), device=device), torch.tensor(repeats, device=device))
+            )
+        incoming_pads = [p for p, r in zip(pads, repeats, strict=False) for _ in range(r)]
         incoming = cache.get_seq_length()
         if self.cache is None:
             self.cache, self.pads = cache, incoming_pads
@@ -40,7 +41,9 @@ class BatchedKV:
         grow = width - self.length
         self._pad_left(self.cache, grow)
         self._pad_left(cache, width - incoming)
-        for (mine, keys, values), (_, their_keys, their_values) in zip(_layers(self.cache), _layers(cache)):
+        for (mine, keys, values), (_, their_keys, their_values) in zip(
+            _layers(self.cache), _layers(cache), strict=False
+        ):
             mine.keys = torch.cat([keys, their_keys], dim=0)
             mine.values = torch.cat([values, their_values], dim=0)
         self.pads = [p + grow for p in self.pads] + [p + width - incoming for p in incoming_pads]

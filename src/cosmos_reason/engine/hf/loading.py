@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...families.registry import UnknownFamilyError, family_for_model_type
 from ...families.base import ModelFamily
+from ...families.registry import UnknownFamilyError, family_for_model_type
 
 log = logging.getLogger(__name__)
 

@@ -100,15 +100,17 @@ class ModelRunner:
         embeds = inner.get_input_embeddings()(ids)
         deep: dict[str, Any] = {}
         if inputs.get("pixel_values") is not None:
-            out = inner.get_image_features(inputs["pixel_values"].to(self.model.dtype), inputs["image_grid_thw"],
-                                           return_dict=True)
+            out = inner.get_image_features(
+                inputs["pixel_values"].to(self.model.dtype), inputs["image_grid_thw"], return_dict=True
+            )
             features = torch.cat(out.pooler_output, dim=0).to(embeds.device, embeds.dtype)
             mask, _ = inner.get_placeholder_mask(ids, inputs_embeds=embeds, image_features=features)
             embeds = embeds.masked_scatter(mask, features)
             deep["image"] = (mask[..., 0], getattr(out, "deepstack_features", None))
         if inputs.get("pixel_values_videos") is not None:
-            out = inner.get_video_features(inputs["pixel_values_videos"].to(self.model.dtype),
-                                           inputs["video_grid_thw"], return_dict=True)
+            out = inner.get_video_features(
+                inputs["pixel_values_videos"].to(self.model.dtype), inputs["video_grid_thw"], return_dict=True
+            )
             features = torch.cat(out.pooler_output, dim=0).to(embeds.device, embeds.dtype)
             _, mask = inner.get_placeholder_mask(ids, inputs_embeds=embeds, video_features=features)
             embeds = embeds.masked_scatter(mask, features)
@@ -140,7 +142,7 @@ class ModelRunner:
         assert state.visual_mask is not None and state.deepstack is not None  # set together with deepstack
         mask = state.visual_mask[:, start:end]
         first, count = int(state.visual_mask[:, :start].sum()), int(mask.sum())
-        rows = [layer[first:first + count] for layer in state.deepstack] if count else None
+        rows = [layer[first : first + count] for layer in state.deepstack] if count else None
         out = self.model.model.language_model(
             inputs_embeds=state.embeds[:, start:end],
             position_ids=state.positions[:, :, start:end],
@@ -158,10 +160,12 @@ class ModelRunner:
         batch = [inputs.to(self.device) for inputs in batch]
         lengths = [int(inputs["input_ids"].shape[1]) for inputs in batch]
         pads = [max(lengths) - n for n in lengths]
-        positions, deltas = zip(*(self._prompt_positions(inputs) for inputs in batch))
+        positions, deltas = zip(*(self._prompt_positions(inputs) for inputs in batch), strict=False)
 
         def stack(key: str) -> torch.Tensor:
-            return torch.cat([torch.nn.functional.pad(inputs[key], (pad, 0)) for inputs, pad in zip(batch, pads)])
+            return torch.cat(
+                [torch.nn.functional.pad(inputs[key], (pad, 0)) for inputs, pad in zip(batch, pads, strict=False)]
+            )
 
         kwargs = {}
         for key in _VISION_KEYS:
@@ -176,7 +180,9 @@ class ModelRunner:
         out = self.model(
             input_ids=stack("input_ids"),
             attention_mask=stack("attention_mask"),
-            position_ids=torch.cat([torch.nn.functional.pad(p, (pad, 0)) for p, pad in zip(positions, pads)], dim=1),
+            position_ids=torch.cat(
+                [torch.nn.functional.pad(p, (pad, 0)) for p, pad in zip(positions, pads, strict=False)], dim=1
+            ),
             mm_token_type_ids=stack("mm_token_type_ids") if has_types else None,
             cache=cache,
             use_cache=True,
@@ -234,7 +240,7 @@ def _deepstack_rows(parts: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor
     for layer in range(len(parts[0][1])):
         features = [torch.cat(layers[layer], dim=0) for _, layers in parts]
         joint = features[0].new_zeros(int(visual.sum()), features[0].shape[-1])
-        for (mask, _), feature in zip(parts, features):
+        for (mask, _), feature in zip(parts, features, strict=False):
             joint[mask[visual]] = feature.to(joint.dtype)
         rows.append(joint)
     return visual, rows

@@ -92,13 +92,14 @@ def apply_logit_bias(logits: torch.Tensor, rows: list[RowSampling]) -> None:
     """In place: each row's OpenAI `logit_bias` (token id -> value added to its logit)."""
     for i, row in enumerate(rows):
         if row.params.logit_bias:
-            ids, values = zip(*row.params.logit_bias)
+            ids, values = zip(*row.params.logit_bias, strict=False)
             index = torch.tensor(ids, device=logits.device)
             logits[i].index_add_(0, index, torch.tensor(values, dtype=logits.dtype, device=logits.device))
 
 
-def apply_presence_frequency(logits: torch.Tensor, history: torch.Tensor, generated: list[int],
-                             rows: list[RowSampling]) -> None:
+def apply_presence_frequency(
+    logits: torch.Tensor, history: torch.Tensor, generated: list[int], rows: list[RowSampling]
+) -> None:
     """In place: OpenAI's presence and frequency penalties over each row's generated tokens
     (the last `generated[i]` columns of its history; the prompt does not count, as in vLLM).
     One scatter for the whole batch: counts[i, t] = occurrences of t among row i's output."""
@@ -116,8 +117,9 @@ class SamplingFailed(ValueError):
 
 
 @torch.inference_mode()
-def choose_tokens(logits: torch.Tensor, history: torch.Tensor, penalty: torch.Tensor,
-                  rows: list[RowSampling], generated: list[int]) -> list[int | Exception]:
+def choose_tokens(
+    logits: torch.Tensor, history: torch.Tensor, penalty: torch.Tensor, rows: list[RowSampling], generated: list[int]
+) -> list[int | Exception]:
     """Every row's next token. `logits` [rows, vocab] float32 is adjusted in place (vLLM's order:
     logit bias, then the repetition penalty, then presence/frequency; then temperature, top-k,
     top-p and min-p for rows that sample, all rows in one batched pass). A row whose scores
@@ -142,11 +144,17 @@ def choose_tokens(logits: torch.Tensor, history: torch.Tensor, penalty: torch.Te
         elif not row.params.greedy:
             sampled.append(i)
     if sampled:
-        drawn = sample(logits if len(sampled) == len(rows) else logits[sampled], best[sampled],
-                       [rows[i] for i in sampled])
-        for i, token in zip(sampled, drawn):
-            tokens[i] = token if token is not None else SamplingFailed(
-                f"temperature {rows[i].params.temperature:g} and the penalties left no valid distribution")
+        drawn = sample(
+            logits if len(sampled) == len(rows) else logits[sampled], best[sampled], [rows[i] for i in sampled]
+        )
+        for i, token in zip(sampled, drawn, strict=False):
+            tokens[i] = (
+                token
+                if token is not None
+                else SamplingFailed(
+                    f"temperature {rows[i].params.temperature:g} and the penalties left no valid distribution"
+                )
+            )
     if any(grammars):
         _advance(grammars, tokens)
     return tokens
@@ -163,5 +171,5 @@ def token_logprobs(logits: torch.Tensor, token: int, top: int) -> tuple[float, l
     """The model's own log-probability of `token` (raw logits, before any adjustment)."""
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     best = torch.topk(logprobs, top) if top > 0 else None
-    alternatives = list(zip(best.indices.tolist(), best.values.tolist())) if best is not None else []
+    alternatives = list(zip(best.indices.tolist(), best.values.tolist(), strict=False)) if best is not None else []
     return float(logprobs[token]), alternatives

@@ -116,6 +116,7 @@ class Scheduler:
     def _plan(self, queued: list[Group], spent: int = 0, aborts: bool = True) -> StepPlan:
         """Plan from the engine's state (`queued`: the waiting groups now); with `aborts` false,
         aborted requests are planned like the others (they are dropped at the next iteration)."""
+
         def aborted(group: Group) -> bool:
             return aborts and group.aborted.is_set()
 

@@ -62,8 +62,11 @@ class Group:
                 index=i,
                 detok=IncrementalDetokenizer(self.decode),
                 stops=StopMatcher(self.sampling.stop),
-                sampling=RowSampling(self.sampling, _generator(seed, i, self.prompt_ids.device),
-                                     self.grammar.row(self.sampling.max_tokens) if self.grammar else None),
+                sampling=RowSampling(
+                    self.sampling,
+                    _generator(seed, i, self.prompt_ids.device),
+                    self.grammar.row(self.sampling.max_tokens) if self.grammar else None,
+                ),
                 length=self.prompt_tokens,
                 rope_delta=rope_delta,
             )
@@ -118,4 +121,3 @@ def finish_row(row: Row, reason: FinishReason, logprobs: tuple[TokenLogprob, ...
 def _emit(row: Row, text: str, finish: FinishReason | None, logprobs: tuple[TokenLogprob, ...]) -> None:
     group = row.group
     group.emit(Delta(row.index, text, group.prompt_tokens, row.generated, finish, logprobs))
-

@@ -23,27 +23,38 @@ def constraint_fields(constraint: Constraint | None, api: str) -> dict[str, Any]
     if constraint is None:
         return {}
     if api == "cosmos":
-        return {"structured_outputs": {constraint.kind: _value(constraint)}, "reasoning": constraint.reasoning is not None}
+        return {
+            "structured_outputs": {constraint.kind: _value(constraint)},
+            "reasoning": constraint.reasoning is not None,
+        }
     if api == "openai":
         return _openai(constraint)
     if not constraint.reasoning:
         return {"structured_outputs": {constraint.kind: _value(constraint)}}
     regex = answer_regex(constraint)
     if regex is None:
-        raise ValueError(f"structured output: with reasoning, a vLLM-style upstream cannot hold a {constraint.kind} "
-                         "constraint to the answer alone (the family may have no think tokens for its reasoning parser); "
-                         'send "reasoning": false, or use a regex or choice')
+        raise ValueError(
+            f"structured output: with reasoning, a vLLM-style upstream cannot hold a {constraint.kind} "
+            "constraint to the answer alone (the family may have no think tokens for its reasoning parser); "
+            'send "reasoning": false, or use a regex or choice'
+        )
     return {"structured_outputs": {"regex": regex}}
 
 
 def _openai(constraint: Constraint) -> dict[str, Any]:
     if constraint.kind != "json" or constraint.reasoning:
-        raise ValueError(f"structured output: an OpenAI-style upstream takes a JSON schema without reasoning only, "
-                         f"not {'reasoning' if constraint.kind == 'json' else constraint.kind}")
+        raise ValueError(
+            f"structured output: an OpenAI-style upstream takes a JSON schema without reasoning only, "
+            f"not {'reasoning' if constraint.kind == 'json' else constraint.kind}"
+        )
     if constraint.spec == ANY_OBJECT:
         return {"response_format": {"type": "json_object"}}
-    return {"response_format": {"type": "json_schema",
-                                "json_schema": {"name": "answer", "schema": constraint.schema, "strict": True}}}
+    return {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": constraint.schema, "strict": True},
+        }
+    }
 
 
 def _value(constraint: Constraint) -> Any:

@@ -125,17 +125,27 @@ class UpstreamEngine:
         raise self._none_available()
 
     async def next_token_logprobs(self, request: GenerationRequest, candidates: tuple[str, ...]) -> NextTokenScores:
-        sampling = SamplingParams(max_tokens=1, temperature=0.0, top_p=1.0, repetition_penalty=1.0,
-                                  logprobs=True, top_logprobs=SCORE_TOP_LOGPROBS)
+        sampling = SamplingParams(
+            max_tokens=1,
+            temperature=0.0,
+            top_p=1.0,
+            repetition_penalty=1.0,
+            logprobs=True,
+            top_logprobs=SCORE_TOP_LOGPROBS,
+        )
         first: TokenLogprob | None = None
         prompt_tokens = 0
-        async with contextlib.aclosing(self.generate(GenerationRequest(request.request_id, request.conversation, sampling))) as deltas:
+        async with contextlib.aclosing(
+            self.generate(GenerationRequest(request.request_id, request.conversation, sampling))
+        ) as deltas:
             async for delta in deltas:
                 prompt_tokens = delta.prompt_tokens
                 if first is None and delta.logprobs:
                     first = delta.logprobs[0]
         if first is None:
-            raise UpstreamError("the upstream returned no logprobs; it must support logprobs/top_logprobs for /v1/score")
+            raise UpstreamError(
+                "the upstream returned no logprobs; it must support logprobs/top_logprobs for /v1/score"
+            )
         return NextTokenScores(candidate_logprobs(first, candidates), prompt_tokens)
 
     async def abort(self, request_id: str) -> None:
@@ -171,8 +181,9 @@ class UpstreamEngine:
             async with upstream.http().post(url, data=body, headers=_JSON_HEADERS) as response:
                 inflight.response = response
                 if response.status >= 400:
-                    raise self._http_error(upstream, response.status, error_message(response.status,
-                                                                                     await response.read()))
+                    raise self._http_error(
+                        upstream, response.status, error_message(response.status, await response.read())
+                    )
                 async for data in sse_data(response.content):
                     # Read to the body's end (it ends right after [DONE]), so that the connection
                     # goes back to the pool instead of being closed half-read.
@@ -213,16 +224,23 @@ class UpstreamEngine:
             event = json.loads(data)
         except ValueError:
             self.pool.mark_failed(upstream, "sent a stream event that is not JSON")
-            raise UpstreamError(f"upstream server {upstream.name} sent a stream event that is not JSON: "
-                                f"{data[:200].decode(errors='replace')!r}") from None
+            raise UpstreamError(
+                f"upstream server {upstream.name} sent a stream event that is not JSON: "
+                f"{data[:200].decode(errors='replace')!r}"
+            ) from None
         if not isinstance(event, dict):
-            raise UpstreamError(f"upstream server {upstream.name} sent an unexpected stream event: "
-                                f"{data[:200].decode(errors='replace')!r}")
+            raise UpstreamError(
+                f"upstream server {upstream.name} sent an unexpected stream event: "
+                f"{data[:200].decode(errors='replace')!r}"
+            )
         if "error" in event or event.get("object") == "error":
             inner = event.get("error")
             error = inner if isinstance(inner, dict) else event
-            status = as_int(error.get("code")) or as_int(error.get("status")) or \
-                (400 if error.get("type") == "invalid_request_error" else 500)
+            status = (
+                as_int(error.get("code"))
+                or as_int(error.get("status"))
+                or (400 if error.get("type") == "invalid_request_error" else 500)
+            )
             raise self._http_error(upstream, status, str(error.get("message") or error))
         return event
 
@@ -262,8 +280,18 @@ class _Bodies:
         if key not in self.cache:
             conversation, sampling = self.request.conversation, self.request.sampling
             has_media = any(not isinstance(p, Text) for t in conversation.turns for p in t.parts)
-            build = lambda: chat_body(conversation, sampling, upstream.model, upstream.api, self.family,
-                                      upstream.spec.frames, self.encoders)
+
+            def build() -> dict:
+                return chat_body(
+                    conversation,
+                    sampling,
+                    upstream.model,
+                    upstream.api,
+                    self.family,
+                    upstream.spec.frames,
+                    self.encoders,
+                )
+
             try:
                 body = await asyncio.to_thread(build) if has_media else build()
             except ValueError as exc:
@@ -271,8 +299,11 @@ class _Bodies:
             self.cache[key] = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
             if upstream.api == "openai" and not upstream.warned and dropped_fields(sampling):
                 upstream.warned = True
-                log.warning("upstream %s takes standard OpenAI fields only (api=openai): %s not sent",
-                            upstream.name, ", ".join(dropped_fields(sampling)))
+                log.warning(
+                    "upstream %s takes standard OpenAI fields only (api=openai): %s not sent",
+                    upstream.name,
+                    ", ".join(dropped_fields(sampling)),
+                )
         return self.cache[key]
 
 

@@ -157,13 +157,18 @@ class Upstream:
         stream, and httpx's connection pool and pure-Python parsing cost several times
         aiohttp's C parser and pool per request and per chunk (see benchmarks/upstream.py)."""
         if self.client is None or self.client.closed:
-            timeout = aiohttp.ClientTimeout(total=None, connect=self.spec.connect_timeout,
-                                            sock_connect=self.spec.connect_timeout, sock_read=self.spec.timeout)
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=self.spec.connect_timeout,
+                sock_connect=self.spec.connect_timeout,
+                sock_read=self.spec.timeout,
+            )
             connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
             # HTTP(S)_PROXY / NO_PROXY are read once here: aiohttp's trust_env would look them
             # (and ~/.netrc) up again on a worker thread for every request.
-            self.client = aiohttp.ClientSession(headers=self.headers(), timeout=timeout, connector=connector,
-                                                proxy=env_proxy(self.spec.base_url))
+            self.client = aiohttp.ClientSession(
+                headers=self.headers(), timeout=timeout, connector=connector, proxy=env_proxy(self.spec.base_url)
+            )
         return self.client
 
 
@@ -253,8 +258,9 @@ class UpstreamPool:
         self._probed[id(upstream)] = time.monotonic()
         timeout = min(5.0, upstream.spec.timeout)
         try:
-            async with upstream.http().get(f"{upstream.spec.base_url}/models",
-                                           timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            async with upstream.http().get(
+                f"{upstream.spec.base_url}/models", timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
                 status, body = response.status, await response.read()
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:  # timeouts included
             self.mark_failed(upstream, f"probe failed: {describe_transport_error(exc, timeout)}")

@@ -48,8 +48,8 @@ import aiohttp
 
 from ...families.base import ModelFamily
 from ..base import Conversation, Delta, FinishReason, ImageInput, SamplingParams, Text, TokenLogprob, VideoInput
-from .errors import UpstreamError
 from .constraint_fields import constraint_fields
+from .errors import UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ async def sse_data(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
                 yield line[5:].strip()
     if pending.startswith(b"data:"):
         yield pending[5:].strip()
-
 
 
 class StreamReader:
@@ -121,7 +120,9 @@ class StreamReader:
             return []
         self.released = True
         out = [self.finals.get(i) or Delta(i, "", self.prompt_tokens, self.counts[i], "abort") for i in range(self.n)]
-        return [Delta(d.index, d.text, self.prompt_tokens, self.counts[d.index], d.finish_reason, d.logprobs) for d in out]
+        return [
+            Delta(d.index, d.text, self.prompt_tokens, self.counts[d.index], d.finish_reason, d.logprobs) for d in out
+        ]
 
     def _release(self) -> list[Delta]:
         self.released = True
@@ -130,13 +131,27 @@ class StreamReader:
         if total is not None:
             tokens[-1] = max(0, total - sum(tokens[:-1]))
         return [
-            Delta(i, self.finals[i].text, self.prompt_tokens, tokens[i], self.finals[i].finish_reason, self.finals[i].logprobs)
+            Delta(
+                i,
+                self.finals[i].text,
+                self.prompt_tokens,
+                tokens[i],
+                self.finals[i].finish_reason,
+                self.finals[i].logprobs,
+            )
             for i in range(self.n)
         ]
 
 
-def chat_body(conversation: Conversation, sampling: SamplingParams, model: str | None, api: str,
-              family: ModelFamily, frames: str = "png", encoders: Executor | None = None) -> dict[str, Any]:
+def chat_body(
+    conversation: Conversation,
+    sampling: SamplingParams,
+    model: str | None,
+    api: str,
+    family: ModelFamily,
+    frames: str = "png",
+    encoders: Executor | None = None,
+) -> dict[str, Any]:
     """The upstream chat-completions request for a conversation (see the module docstring); video
     frames are encoded on `encoders` (the engine's), or on a pool of their own."""
     from . import media
@@ -155,8 +170,11 @@ def chat_body(conversation: Conversation, sampling: SamplingParams, model: str |
                 content.append({"type": "image_url", "image_url": {"url": media.image_data_uri(part.image)}})
             elif isinstance(part, VideoInput):
                 videos.append(part.video)
-                video = media.cosmos_video_part(part.video) if api == "cosmos" else \
-                    {"url": media.video_frames_data_uri(part.video, frames, encoders)}
+                video = (
+                    media.cosmos_video_part(part.video)
+                    if api == "cosmos"
+                    else {"url": media.video_frames_data_uri(part.video, frames, encoders)}
+                )
                 content.append({"type": "video_url", "video_url": video})
         messages.append({"role": turn.role, "content": content})
     body: dict[str, Any] = {
@@ -203,9 +221,16 @@ def chat_body(conversation: Conversation, sampling: SamplingParams, model: str |
 
 def dropped_fields(sampling: SamplingParams) -> list[str]:
     """Sampling settings a strict OpenAI server (api=openai) can't be given."""
-    return [name for name, given in (("repetition_penalty", sampling.repetition_penalty != 1.0),
-                                     ("top_k", sampling.top_k > 0), ("min_p", sampling.min_p > 0),
-                                     ("ignore_eos", sampling.ignore_eos)) if given]
+    return [
+        name
+        for name, given in (
+            ("repetition_penalty", sampling.repetition_penalty != 1.0),
+            ("top_k", sampling.top_k > 0),
+            ("min_p", sampling.min_p > 0),
+            ("ignore_eos", sampling.ignore_eos),
+        )
+        if given
+    ]
 
 
 def parse_logprobs(value: Any) -> tuple[TokenLogprob, ...]:

@@ -30,17 +30,37 @@ _TEXT_OR_NULL = {"type": ["string", "null"]}
 DRIVING_SCHEMA = {
     "type": "object",
     "properties": {
-        "weather": _TEXT_OR_NULL, "lighting": {"type": "string"}, "road_conditions": {"type": "string"},
-        "road_type": {"type": "string"}, "junction_type": {"type": "string"}, "lanes": {"type": "string"},
-        "traffic_lights": _TEXT_OR_NULL, "traffic_signs": _TEXT_OR_NULL, "traffic": {"type": "string"},
+        "weather": _TEXT_OR_NULL,
+        "lighting": {"type": "string"},
+        "road_conditions": {"type": "string"},
+        "road_type": {"type": "string"},
+        "junction_type": {"type": "string"},
+        "lanes": {"type": "string"},
+        "traffic_lights": _TEXT_OR_NULL,
+        "traffic_signs": _TEXT_OR_NULL,
+        "traffic": {"type": "string"},
         "ego_actions": {"type": "array", "items": {"type": "string"}},
         "hazards": {"type": "array", "items": {"type": "string"}},
-        "safety_summary": {"type": "string"}, "difficulty": {"type": "integer", "minimum": 1, "maximum": 4},
+        "safety_summary": {"type": "string"},
+        "difficulty": {"type": "integer", "minimum": 1, "maximum": 4},
         "rule_violation": {"type": "boolean"},
     },
-    "required": ["weather", "lighting", "road_conditions", "road_type", "junction_type", "lanes", "traffic_lights",
-                 "traffic_signs", "traffic", "ego_actions", "hazards", "safety_summary", "difficulty",
-                 "rule_violation"],
+    "required": [
+        "weather",
+        "lighting",
+        "road_conditions",
+        "road_type",
+        "junction_type",
+        "lanes",
+        "traffic_lights",
+        "traffic_signs",
+        "traffic",
+        "ego_actions",
+        "hazards",
+        "safety_summary",
+        "difficulty",
+        "rule_violation",
+    ],
     "additionalProperties": False,
 }
 
@@ -61,16 +81,13 @@ RECIPES = (
         answer_format=("choice", '["Yes", "No"]'),
         # The authors' critic sampling: the score needs n varied reviews, whatever the
         # server's own defaults are (a greedy server would give n identical ones).
-        sampling=Sampling(
-            temperature=0.6, top_p=0.95, top_k=50, repetition_penalty=1.05, n=4
-        ),
+        sampling=Sampling(temperature=0.6, top_p=0.95, top_k=50, repetition_penalty=1.05, n=4),
         video=Video(fps=16, total_pixels=VIDEO_BUDGET),
     ),
     TaskRecipe(
         name="plausibility",
         title="Physical plausibility score",
-        description="Rates how well a video follows physical common sense, "
-        "from 1 (not at all) to 5 (fully).",
+        description="Rates how well a video follows physical common sense, from 1 (not at all) to 5 (fully).",
         format=REASONING,
         system_prompt=prompts.PLAUSIBILITY_SYSTEM,
         default_question="How well does this video follow the laws of physics?",
@@ -92,8 +109,7 @@ RECIPES = (
     TaskRecipe(
         name="temporal_caption",
         title="Timestamped events (JSON)",
-        description='A JSON list of events: {"start": s, "end": s, "caption": text}, '
-        "times in seconds.",
+        description='A JSON list of events: {"start": s, "end": s, "caption": text}, times in seconds.',
         format=REASONING,
         system_prompt=prompts.TEMPORAL_CAPTION_SYSTEM,
         default_question="List the notable events in this video with their start and end times.",
@@ -113,8 +129,7 @@ RECIPES = (
     TaskRecipe(
         name="action_planning",
         title="Robot action planning",
-        description="A step-by-step plan for the agent in the video, each step with "
-        "its reason and success check.",
+        description="A step-by-step plan for the agent in the video, each step with its reason and success check.",
         format=REASONING,
         system_prompt=prompts.ACTION_PLANNING_SYSTEM,
         default_question="Plan the next step for the agent in this video.",

@@ -7,8 +7,16 @@ media.py says how its decoded videos become processor and upstream inputs.
 from __future__ import annotations
 
 from ..base import ModelFamily
-from .constants import (CARD_SAMPLING, DEFAULT_MODEL, GEOMETRY, MODEL_CLASS, MODEL_TYPES, PLAIN_SAMPLING, REASONING,
-                        VIDEO)
+from .constants import (
+    CARD_SAMPLING,
+    DEFAULT_MODEL,
+    GEOMETRY,
+    MODEL_CLASS,
+    MODEL_TYPES,
+    PLAIN_SAMPLING,
+    REASONING,
+    VIDEO,
+)
 from .media import processor_prompt, processor_video_kwargs, upstream_video_fields
 from .recipes import RECIPES_BY_NAME
 

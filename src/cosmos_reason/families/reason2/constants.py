@@ -30,11 +30,13 @@ VIDEO_BUDGET = 8192 * GEOMETRY.token_pixels
 VIDEO = MediaOptions(fps=4.0, total_pixels=VIDEO_BUDGET)
 
 #: Reasoning on (the card's thinking mode).
-CARD_SAMPLING = SamplingDefaults(temperature=0.6, top_p=0.95, top_k=20, repetition_penalty=1.0, max_tokens=4096,
-                                 presence_penalty=0.0)
+CARD_SAMPLING = SamplingDefaults(
+    temperature=0.6, top_p=0.95, top_k=20, repetition_penalty=1.0, max_tokens=4096, presence_penalty=0.0
+)
 #: Reasoning off.
-PLAIN_SAMPLING = SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.0, max_tokens=4096,
-                                  presence_penalty=1.5)
+PLAIN_SAMPLING = SamplingDefaults(
+    temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.0, max_tokens=4096, presence_penalty=1.5
+)
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 REASONING_PROMPT = (

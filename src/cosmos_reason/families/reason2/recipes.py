@@ -27,7 +27,8 @@ CRITIC_TEMPLATE = (
     "Look for artifacts and anomalies: motion or contact that breaks physics, objects that appear, vanish, "
     "merge or change shape without cause, body parts that move impossibly, and anything inconsistent from "
     "frame to frame. A cartoon style, lighting, blur, camera effects or missing sound are not anomalies.\n\n"
-    + QUESTION + "\nAnswer Yes or No."
+    + QUESTION
+    + "\nAnswer Yes or No."
 )
 MULTIPLE_CHOICE_TEMPLATE = QUESTION + "\nAnswer with the option's letter from the given choices."
 

@@ -37,8 +37,9 @@ async def system_resolver(host: str, port: int) -> list[str]:
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves, checks and connects to the checked IP; the only way out for fetches."""
 
-    def __init__(self, policy: AddressPolicy, resolver: Resolver | None = None,
-                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self, policy: AddressPolicy, resolver: Resolver | None = None, inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
         self.policy = policy
         self.resolver = resolver or system_resolver
         self.inner = inner or httpcore.AnyIOBackend()
@@ -60,14 +61,16 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             self.policy.check_address(host, address)
         return addresses
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options=None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options=None
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await self.resolve(host, port)
         error: Exception | None = None
         for address in addresses:
             try:
-                return await self.inner.connect_tcp(str(address), port, timeout=timeout,
-                                                    local_address=local_address, socket_options=socket_options)
+                return await self.inner.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None
@@ -80,9 +83,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def guarded_client(policy: AddressPolicy, *, resolver: Resolver | None = None,
-                   inner: httpcore.AsyncNetworkBackend | None = None,
-                   ssl_context: ssl.SSLContext | None = None, max_connections: int = 64) -> httpx.AsyncClient:
+def guarded_client(
+    policy: AddressPolicy,
+    *,
+    resolver: Resolver | None = None,
+    inner: httpcore.AsyncNetworkBackend | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    max_connections: int = 64,
+) -> httpx.AsyncClient:
     """An httpx client whose every connection goes through GuardedBackend."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx builds its httpcore pool without a way to pass a network backend; swap in an
@@ -94,5 +102,6 @@ def guarded_client(policy: AddressPolicy, *, resolver: Resolver | None = None,
         keepalive_expiry=5.0,
         network_backend=GuardedBackend(policy, resolver, inner),
     )
-    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False,
-                             headers={"user-agent": USER_AGENT}, timeout=None)
+    return httpx.AsyncClient(
+        transport=transport, follow_redirects=False, trust_env=False, headers={"user-agent": USER_AGENT}, timeout=None
+    )

@@ -41,8 +41,10 @@ class LocalFiles:
         """The absolute path the URL names, '..' taken by name, or FetchRefused when it is
         not under a root. Does not touch the file system (`read` follows links, safely)."""
         if not self.roots:
-            raise FetchRefused("file:// URLs are not allowed on this server; start it with "
-                               "--allowed-local-media-path DIR to serve files under DIR")
+            raise FetchRefused(
+                "file:// URLs are not allowed on this server; start it with "
+                "--allowed-local-media-path DIR to serve files under DIR"
+            )
         parts = urllib.parse.urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             raise FetchRefused("file:// URLs must name a local file: file:///path/to/file")
@@ -59,11 +61,14 @@ class LocalFiles:
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
-                raise MediaError(f"{path} is a folder, not a file" if stat.S_ISDIR(info.st_mode)
-                                 else f"{path} is not a regular file")
+                raise MediaError(
+                    f"{path} is a folder, not a file" if stat.S_ISDIR(info.st_mode) else f"{path} is not a regular file"
+                )
             if info.st_size > max_bytes:
-                raise MediaError(f"{path} is larger than the {format_bytes(max_bytes)} this server reads "
-                                 f"(--max-{'video' if what == 'video' else 'image'}-bytes)")
+                raise MediaError(
+                    f"{path} is larger than the {format_bytes(max_bytes)} this server reads "
+                    f"(--max-{'video' if what == 'video' else 'image'}-bytes)"
+                )
             with os.fdopen(fd, "rb") as file:
                 fd = -1  # the file object owns it now
                 data = file.read(max_bytes + 1)
@@ -82,8 +87,10 @@ class LocalFiles:
         for root in self.roots:
             if path == root or path.is_relative_to(root):
                 return root
-        raise FetchRefused(f"{shown} is outside the folders this server reads media from; allow its folder "
-                           "with --allowed-local-media-path")
+        raise FetchRefused(
+            f"{shown} is outside the folders this server reads media from; allow its folder "
+            "with --allowed-local-media-path"
+        )
 
     def _open(self, path: Path) -> int:
         """A descriptor for `path`, reached from its root without the kernel following any link."""
@@ -94,8 +101,9 @@ class LocalFiles:
             try:
                 fd = os.open(root, _DIR_FLAGS)
             except OSError as exc:
-                raise MediaError(f"cannot read {requested}: the media folder is unavailable "
-                                 f"({exc.strerror or exc})") from None
+                raise MediaError(
+                    f"cannot read {requested}: the media folder is unavailable ({exc.strerror or exc})"
+                ) from None
             try:
                 found = _walk(fd, names)
             except OSError as exc:
@@ -108,7 +116,7 @@ class LocalFiles:
                 return found
             at, target = found  # names[:at] are folders; names[at] is a symlink to `target`
             base = root.joinpath(*names[:at])
-            path = Path(posixpath.normpath(posixpath.join(base, target, *names[at + 1:])))
+            path = Path(posixpath.normpath(posixpath.join(base, target, *names[at + 1 :])))
         raise MediaError(f"cannot read {requested}: more than {MAX_LINKS} symlinks")
 
 

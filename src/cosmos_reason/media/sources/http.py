@@ -74,9 +74,17 @@ class _HostShares:
 class HttpFetcher:
     """Downloads http(s) media with one shared client (created on first use)."""
 
-    def __init__(self, policy: AddressPolicy, *, max_redirects: int = 5, resolver: Resolver | None = None,
-                 inner: httpcore.AsyncNetworkBackend | None = None, ssl_context: ssl.SSLContext | None = None,
-                 max_connections: int = MAX_CONNECTIONS, per_host: int = PER_HOST) -> None:
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        *,
+        max_redirects: int = 5,
+        resolver: Resolver | None = None,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        per_host: int = PER_HOST,
+    ) -> None:
         self.policy = policy
         self.max_redirects = max_redirects
         self.per_host = per_host
@@ -88,8 +96,13 @@ class HttpFetcher:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = guarded_client(self.policy, resolver=self._resolver, inner=self._inner,
-                                          ssl_context=self._ssl_context, max_connections=self._max_connections)
+            self._client = guarded_client(
+                self.policy,
+                resolver=self._resolver,
+                inner=self._inner,
+                ssl_context=self._ssl_context,
+                max_connections=self._max_connections,
+            )
         return self._client
 
     async def close(self) -> None:
@@ -132,8 +145,9 @@ class HttpFetcher:
                     current = _redirect_target(current, response.headers["location"])
                     continue
                 if response.status_code != 200:
-                    raise MediaError(f"the {what} URL answered HTTP {response.status_code} "
-                                     f"{response.reason_phrase}".rstrip())
+                    raise MediaError(
+                        f"the {what} URL answered HTTP {response.status_code} {response.reason_phrase}".rstrip()
+                    )
                 data = await _read_capped(response, max_bytes, what)
                 return Fetched(data, str(current), _reusable(response))
             finally:
@@ -163,8 +177,10 @@ def _redirect_target(current: httpx.URL, location: str) -> httpx.URL:
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int, what: str) -> bytes:
-    too_big = MediaError(f"the {what} is larger than the {format_bytes(max_bytes)} this server fetches "
-                         f"(--max-{'video' if what == 'video' else 'image'}-bytes)")
+    too_big = MediaError(
+        f"the {what} is larger than the {format_bytes(max_bytes)} this server fetches "
+        f"(--max-{'video' if what == 'video' else 'image'}-bytes)"
+    )
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_big
@@ -203,4 +219,3 @@ def _reason(exc: Exception) -> str:
 def _short(url: httpx.URL) -> str:
     text = str(url.copy_with(query=None, fragment=None))
     return text if len(text) <= 120 else text[:117] + "..."
-

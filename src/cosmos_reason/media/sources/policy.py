@@ -21,20 +21,30 @@ from ..errors import FetchRefused
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 #: Addresses of cloud instance-metadata services: never fetched, whatever the flags say.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, ...
-    "169.254.170.2",  # AWS ECS task metadata
-    "169.254.169.123",  # AWS time sync
-    "168.63.129.16",  # Azure WireServer (a public address)
-    "100.100.100.200",  # Alibaba Cloud
-    "192.0.0.192",  # Oracle Cloud (legacy)
-    "fd00:ec2::254",  # AWS IMDS over IPv6
-    "fd00:ec2::23",  # AWS time sync over IPv6
-))
-METADATA_HOSTS = frozenset({
-    "metadata", "metadata.google.internal", "metadata.goog", "metadata.azure.internal",
-    "instance-data", "instance-data.ec2.internal", "metadata.tencentyun.com",
-})
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, ...
+        "169.254.170.2",  # AWS ECS task metadata
+        "169.254.169.123",  # AWS time sync
+        "168.63.129.16",  # Azure WireServer (a public address)
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud (legacy)
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+        "fd00:ec2::23",  # AWS time sync over IPv6
+    )
+)
+METADATA_HOSTS = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata.azure.internal",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.tencentyun.com",
+    }
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 _PRIVATE_HINT = "start the server with --allow-private-media-urls to allow private networks"
@@ -114,8 +124,9 @@ class AddressPolicy:
             raise FetchRefused(f"host {host!r} is {problem}, which is never fetched")
         if ip_literal(host) is not None:
             raise FetchRefused(f"{host} is {problem}; media URLs must point to public addresses ({_PRIVATE_HINT})")
-        raise FetchRefused(f"host {host!r} resolves to {problem}; media URLs must point to public addresses "
-                           f"({_PRIVATE_HINT})")
+        raise FetchRefused(
+            f"host {host!r} resolves to {problem}; media URLs must point to public addresses ({_PRIVATE_HINT})"
+        )
 
 
 def url_host(url: httpx.URL) -> str:

@@ -74,8 +74,12 @@ def _packets_to_send(
     packets: list[av.Packet], plan: SamplePlan, timeline: dict[int, int] | None, disposable: set[int]
 ) -> Iterator[av.Packet]:
     for position, packet in enumerate(packets):
-        if (timeline is not None and position in disposable and packet.pts is not None
-                and timeline[packet.pts] not in plan.slots):
+        if (
+            timeline is not None
+            and position in disposable
+            and packet.pts is not None
+            and timeline[packet.pts] not in plan.slots
+        ):
             continue  # nothing refers to this picture and we do not keep it: skip decoding it
         yield packet
 

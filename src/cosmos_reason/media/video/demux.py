@@ -33,7 +33,9 @@ def frame_size(stream: av.video.stream.VideoStream, max_pixels: int) -> tuple[in
     """
     width, height = stream.codec_context.width, stream.codec_context.height
     if width <= 0 or height <= 0:
-        raise MediaError(f"video frames are more than the {max_pixels} pixels allowed, or of a size that cannot be read")
+        raise MediaError(
+            f"video frames are more than the {max_pixels} pixels allowed, or of a size that cannot be read"
+        )
     if width * height > max_pixels:
         raise MediaError(f"video frames are {width}x{height} pixels, more than the {max_pixels} allowed")
     return height, width

@@ -59,8 +59,9 @@ class SamplePlan:
         return cls(total_frames, clip_frames, nframes, indices, slots)
 
 
-def check_output_size(plan: SamplePlan, size: tuple[int, int], options: MediaOptions, geometry: VisionGeometry,
-                      max_tokens: int | None) -> None:
+def check_output_size(
+    plan: SamplePlan, size: tuple[int, int], options: MediaOptions, geometry: VisionGeometry, max_tokens: int | None
+) -> None:
     """Refuse, from the arithmetic alone, sampling that the model cannot take.
 
     The frame size qwen-vl-utils will resize to comes from the header's size (rotation
@@ -69,7 +70,11 @@ def check_output_size(plan: SamplePlan, size: tuple[int, int], options: MediaOpt
     any frame is decoded or any output buffer allocated.
     """
     height, width = video_frame_size(
-        *size, plan.nframes, geometry, min_pixels=options.min_pixels, max_pixels=options.max_pixels,
+        *size,
+        plan.nframes,
+        geometry,
+        min_pixels=options.min_pixels,
+        max_pixels=options.max_pixels,
         total_pixels=options.total_pixels,
     )
     tokens = num_tokens(plan.nframes, height, width, geometry)
