@@ -21,7 +21,7 @@ def constraint(reasoning: bool = False, **fields) -> Constraint | None:
     """The request's constraint; `reasoning`: the output has Reason1's reasoning format."""
     request = ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}], **fields)
     check_fields(request)
-    return request_constraint(request, REASONING if reasoning else None)
+    return request_constraint(request, REASONING if reasoning else None, REASONING)
 
 
 def refusal(**fields) -> APIError:
@@ -117,3 +117,12 @@ def test_reasoning_grammar_frames_the_answer_with_the_reason1_tags():
     outer = grammar["grammars"][0]["lark_grammar"]
     assert '"<think>\\n"' in outer and '"\\n\\n<answer>\\n" @answer "\\n</answer>"' in outer
     assert grammar["grammars"][1]["name"] == "answer"
+
+
+def test_after_thinking_frames_the_constraint_for_a_prompt_that_asks_for_reasoning_itself():
+    request = ChatCompletionRequest(
+        messages=[{"role": "user", "content": "hi"}],
+        structured_outputs={"choice": ["Yes", "No"], "after_thinking": True},
+    )
+    check_fields(request)
+    assert request_constraint(request, None, REASONING).reasoning is REASONING

@@ -29,9 +29,12 @@ def test_vllm_gets_structured_outputs():
 
 
 def test_our_own_server_frames_the_answer_itself():
+    """The messages arrive prompted: the upstream adds no instruction (reasoning false, so a recipe's
+    own template is not doubled), it only frames the constraint after the thinking."""
     sent = body(Constraint("json", json.dumps(SCHEMA), reasoning=REASONING), "cosmos")
-    assert sent["structured_outputs"] == {"json": SCHEMA} and sent["reasoning"] is True and sent["raw_output"]
-    assert body(Constraint("regex", "a"), "cosmos")["reasoning"] is False
+    assert sent["structured_outputs"] == {"json": SCHEMA, "after_thinking": True} and sent["raw_output"]
+    assert sent["reasoning"] is False
+    assert body(Constraint("regex", "a"), "cosmos")["structured_outputs"] == {"regex": "a"}
 
 
 def test_openai_gets_response_format_for_json_only():

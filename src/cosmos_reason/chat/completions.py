@@ -79,7 +79,9 @@ class ChatService:
         request = prepared.request
         defaults = self.settings.sampling.over(family.card_sampling(prepared.reasoning))
         frame = family.reasoning if prepared.reasoning else None
-        constraint = request_constraint(request, frame) or recipe_constraint(request, prepared.recipe, frame)
+        constraint = request_constraint(request, frame, family.reasoning) or recipe_constraint(
+            request, prepared.recipe, frame
+        )
         sampling = sampling_params(request, defaults, self.settings.max_n, max_tokens_given, constraint)
         conversation = await build_conversation(request.messages, self.media, prepared.media_options)
         return request, GenerationRequest(request_id, conversation, sampling)

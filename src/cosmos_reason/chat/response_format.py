@@ -30,9 +30,14 @@ HARMLESS = {
 }
 
 
-def request_constraint(request: ChatCompletionRequest, reasoning: ReasoningFormat | None) -> Constraint | None:
+def request_constraint(
+    request: ChatCompletionRequest, reasoning: ReasoningFormat | None, family_format: ReasoningFormat
+) -> Constraint | None:
     """The request's constraint (None without one). `reasoning`: the family's format when the
-    output has it, so the constraint applies to the answer only."""
+    output has it, so the constraint applies to the answer only. `structured_outputs.after_thinking`
+    (our extension) says the same for a prompt that asks for the family's reasoning itself."""
+    if isinstance(request.structured_outputs, dict) and request.structured_outputs.get("after_thinking") is True:
+        reasoning = family_format
     found = [
         given
         for given in (
@@ -106,7 +111,7 @@ def _structured(value: Any) -> tuple[str, Kind, Any] | None:
         k
         for k, v in value.items()
         if v is not None
-        and k not in ("json", "regex", "choice", "grammar", "json_object")
+        and k not in ("json", "regex", "choice", "grammar", "json_object", "after_thinking")
         and not (k in HARMLESS and HARMLESS[k](v))
     ]
     if refused:

@@ -1,8 +1,8 @@
 """A constraint (engine/constraint.py) as the upstream's own request fields, so that the
 upstream enforces it, on the answer only when the output has the reasoning format:
 
-* our own server (api=cosmos): `structured_outputs`, with `reasoning: true` when the answer
-  is framed (the instruction is already in the messages; it is not added twice);
+* our own server (api=cosmos): `structured_outputs`, with our `after_thinking: true` when the
+  answer is framed (the messages are already prompted, so no instruction is added there);
 * vLLM and SGLang (api=vllm): `structured_outputs`; with reasoning, regex and choice become
   one regex over the whole output (free thinking, then the answer tags around the answer).
   A JSON schema or grammar cannot be framed so (vLLM applies its reasoning parsers only to
@@ -22,11 +22,9 @@ from ..constraint import ANY_OBJECT, Constraint, answer_regex
 def constraint_fields(constraint: Constraint | None, api: str) -> dict[str, Any]:
     if constraint is None:
         return {}
-    if api == "cosmos":
-        return {
-            "structured_outputs": {constraint.kind: _value(constraint)},
-            "reasoning": constraint.reasoning is not None,
-        }
+    if api == "cosmos":  # the messages are already prompted: no instruction added there, only the frame
+        fields = {constraint.kind: _value(constraint)} | ({"after_thinking": True} if constraint.reasoning else {})
+        return {"structured_outputs": fields}
     if api == "openai":
         return _openai(constraint)
     if not constraint.reasoning:
