@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from cosmos_reason.families.reason2 import REASON2
-from cosmos_reason.families.reasoning import split_reasoning
+from cosmos_reason.reasoning.split import split_reasoning
 from cosmos_reason.server.process import ServerProcess
 from tests.media_factory import data_uri, mp4_bytes, png_bytes
 

@@ -10,9 +10,9 @@ import re
 import jsonschema
 
 from cosmos_reason.engine.constraint import Constraint
-from cosmos_reason.families.base import ReasoningFormat
 from cosmos_reason.families.reason1.constants import REASONING
-from cosmos_reason.families.reasoning import split_reasoning
+from cosmos_reason.reasoning.format import ReasoningFormat
+from cosmos_reason.reasoning.split import split_reasoning
 
 from .conftest import collect
 

@@ -10,9 +10,9 @@ import pytest
 from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.families.reason2 import REASON2
 from cosmos_reason.families.reason2.constants import REASONING_PROMPT
-from cosmos_reason.families.reasoning import split_reasoning
-from cosmos_reason.families.registry import default_family, family_for_model_type, family_named
-from cosmos_reason.recipes.recipe import get_task, parse_answer
+from cosmos_reason.families.registry import default_family, family_for_model_type, family_named, get_task
+from cosmos_reason.reasoning.split import split_reasoning
+from cosmos_reason.recipes.recipe import parse_answer
 from cosmos_reason.server.app import create_app
 from cosmos_reason.settings import SamplingFlags, Settings
 from tests.fakes import ScriptedEngine

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from cosmos_reason.families import reasoning
-from cosmos_reason.families.base import ReasoningFormat
 from cosmos_reason.families.reason1.constants import REASONING, REASONING_INSTRUCTION, REASONING_SYSTEM_PROMPT
+from cosmos_reason.reasoning import split as reasoning
+from cosmos_reason.reasoning.format import ReasoningFormat
 
 TAGS = REASONING.tags
 with_reasoning_instruction = REASONING.system_with_instruction

@@ -11,6 +11,7 @@ import pytest
 from cosmos_reason.chat.protocol import ChatMessage
 from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.families.reason1.constants import REASONING, REASONING_INSTRUCTION, REASONING_SYSTEM_PROMPT
+from cosmos_reason.families.registry import get_task
 from cosmos_reason.recipes import apply
 from cosmos_reason.recipes.recipe import (
     Sampling,
@@ -18,7 +19,6 @@ from cosmos_reason.recipes.recipe import (
     UnknownTaskError,
     critic_score,
     describe_task,
-    get_task,
     parse_answer,
     recipe_defaults,
 )

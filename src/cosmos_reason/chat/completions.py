@@ -25,10 +25,10 @@ from ..engine.base import (
     TokenLogprob,
 )
 from ..errors import APIError
-from ..families.base import ReasoningFormat
-from ..families.reasoning import split_reasoning
 from ..media.loader import MediaLoader
 from ..metrics import Metrics, RequestTimer
+from ..reasoning.format import ReasoningFormat
+from ..reasoning.split import split_reasoning
 from ..settings import Settings
 from .fields import check_fields
 from .messages import build_conversation

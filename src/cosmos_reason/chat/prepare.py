@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from ..errors import APIError
 from ..families.base import ModelFamily
+from ..families.registry import get_task
 from ..media.options import MediaOptions
 from ..recipes.apply import apply_recipe, with_instruction
-from ..recipes.recipe import TaskRecipe, UnknownTaskError, get_task
+from ..recipes.recipe import TaskRecipe, UnknownTaskError
 from ..settings import Settings
 from .messages import media_options
 from .protocol import ChatCompletionRequest

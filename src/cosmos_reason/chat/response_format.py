@@ -11,7 +11,7 @@ from typing import Any
 
 from ..engine.constraint import ANY_OBJECT, KINDS, Constraint, ConstraintError, Kind, check
 from ..errors import APIError
-from ..families.base import ReasoningFormat
+from ..reasoning.format import ReasoningFormat
 from ..recipes.recipe import TaskRecipe
 from .protocol import ChatCompletionRequest
 

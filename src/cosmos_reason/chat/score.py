@@ -6,7 +6,8 @@ import math
 import uuid
 
 from ..engine.base import GenerationRequest, SamplingParams
-from ..recipes.recipe import critic_score, get_task, parse_answer
+from ..families.registry import get_task
+from ..recipes.recipe import critic_score, parse_answer
 from .completions import ChatService, engine_errors
 from .protocol import (
     ChatCompletionRequest,

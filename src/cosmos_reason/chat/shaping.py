@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..engine.base import TokenLogprob
-from ..families.base import ReasoningFormat
-from ..families.reasoning import ReasoningStreamParser
+from ..reasoning.format import ReasoningFormat
+from ..reasoning.split import ReasoningStreamParser
 from .protocol import ChoiceLogprobs, Delta, TopLogprob
 from .protocol import TokenLogprob as TokenLogprobOut
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ..media.options import MediaOptions
 from ..media.vision_math import VisionGeometry
+from ..reasoning.format import ReasoningFormat
 
 if TYPE_CHECKING:
     from ..recipes.recipe import TaskRecipe
@@ -31,47 +32,6 @@ class SamplingDefaults:
     repetition_penalty: float
     max_tokens: int
     presence_penalty: float = 0.0  # OpenAI semantics, as the request field
-
-
-@dataclass(frozen=True)
-class ReasoningFormat:
-    """How the family's models show their reasoning, and how they are asked to.
-
-    `answer_open`/`answer_close` delimit the answer where the family uses tags for it
-    (None: the answer is whatever follows the think block). `placement` says whether the
-    instruction joins the system prompt or the last user message. `think_prefilled`: the
-    family's chat template opens the think block itself, so output starts inside it.
-    """
-
-    instruction: str
-    placement: Literal["system", "user"]
-    default_system_prompt: str
-    think_open: str = "<think>"
-    think_close: str = "</think>"
-    answer_open: str | None = None
-    answer_close: str | None = None
-    think_prefilled: bool = False
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        """Every tag the reasoning parser removes from the output."""
-        answer = tuple(tag for tag in (self.answer_open, self.answer_close) if tag)
-        return (self.think_open, self.think_close, *answer)
-
-    @property
-    def answer_start(self) -> str:
-        """The text after which the answer begins."""
-        return self.answer_open or self.think_close
-
-    def system_with_instruction(self, system_text: str | None) -> str:
-        """The system prompt with the instruction appended: no client prompt, or the default
-        persona, gives the model card's own prompt; one that already has it is kept as is."""
-        text = (system_text or "").strip()
-        if not text or text == self.default_system_prompt:
-            return f"{self.default_system_prompt} {self.instruction}"
-        if self.instruction in text:
-            return text
-        return f"{text}\n\n{self.instruction}"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ See docs/architecture.md#model-families.
 
 from __future__ import annotations
 
+from ..recipes.recipe import TaskRecipe, find_task
 from .base import ModelFamily
 from .reason1 import REASON1
 from .reason2 import REASON2
@@ -27,6 +28,11 @@ def family_named(name: str) -> ModelFamily:
         if family.name == name:
             return family
     raise UnknownFamilyError(f"unknown model family {name!r}; known: {', '.join(f.name for f in FAMILIES)}")
+
+
+def get_task(name: str, family: ModelFamily | None = None) -> TaskRecipe:
+    """The recipe called ``name`` of `family` (None: the default family); UnknownTaskError names the valid ones."""
+    return find_task(name, (family or default_family()).recipes)
 
 
 def family_for_model_type(model_type: str, source: str = "the model") -> ModelFamily:

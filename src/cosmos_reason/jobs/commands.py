@@ -79,7 +79,8 @@ def _bar_logging(quiet: bool):
 
 
 def annotate_command(args: argparse.Namespace) -> int:
-    from ..recipes.recipe import UnknownTaskError, get_task
+    from ..families.registry import get_task
+    from ..recipes.recipe import UnknownTaskError
     from .annotate import AnnotateJob, run_job
     from .execution import RetryPolicy
     from .inputs import InputError, discover

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..recipes.recipe import get_task
+from ..families.registry import get_task
 from .clients import Target
 from .execution import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 from .inputs import classify_bytes, is_url, kind_from_name, read_bytes

@@ -11,8 +11,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..families.registry import get_task
 from ..media.options import MEDIA_OPTION_NAMES
-from ..recipes.recipe import QUESTION, UnknownTaskError, critic_score, get_task, parse_answer
+from ..recipes.recipe import QUESTION, UnknownTaskError, critic_score, parse_answer
 from .clients import Target
 from .execution import RetriesExhausted, RetryPolicy, with_retries
 from .journal import Row

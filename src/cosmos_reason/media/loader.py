@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from PIL import Image
 
@@ -41,12 +41,18 @@ if TYPE_CHECKING:
 
     import httpcore
 
-    from ..metrics import Metrics
 
 T = TypeVar("T")
 
 #: How long an http(s) URL's content id is remembered, so a repeat skips the download.
 URL_MEMO_SECONDS = 60.0
+
+
+class MediaMetrics(Protocol):
+    """What the loader records: bytes decoded and decode seconds, by kind (image, video)."""
+
+    media_bytes: Any
+    media_seconds: Any
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class MediaLoader:
         self.settings = settings = settings or MediaSettings()
         self.geometry = geometry
         self.video_defaults = video_defaults or MediaOptions()
-        self.metrics: Metrics | None = None  # set by create_app
+        self.metrics: MediaMetrics | None = None  # the app's (metrics.py), set by create_app
         #: The model's context in tokens (None: unknown), asked at each load: create_app
         #: points it at the engine, whose context an upstream may only learn later.
         self.context_length: Callable[[], int | None] = lambda: None

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from ..chat.protocol import ChatCompletionRequest, ChatMessage, TextPart
-from ..families.base import ReasoningFormat
 from ..media.options import MediaOptions
+from ..reasoning.format import ReasoningFormat
 from .recipe import QUESTION, TaskRecipe
 
 _SYSTEM_ROLES = ("system", "developer")

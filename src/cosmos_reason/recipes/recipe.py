@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..families.reasoning import split_reasoning
 from ..media.options import MediaOptions
+from ..reasoning.split import split_reasoning
 from .answers import PARSERS, parse_answer_text
 
 if TYPE_CHECKING:
-    from ..families.base import ModelFamily, ReasoningFormat
+    from ..reasoning.format import ReasoningFormat
 
 QUESTION = "{question}"
 ANSWER_FORMAT_KINDS = ("json", "regex", "choice", "grammar")  # those of engine/constraint.py
@@ -78,18 +78,9 @@ class UnknownTaskError(KeyError):
         return str(self.args[0])
 
 
-def recipes_of(family: ModelFamily | None = None) -> Mapping[str, TaskRecipe]:
-    """The recipes of `family` (None: the default family, Cosmos-Reason1)."""
-    if family is None:
-        from ..families.registry import default_family
-
-        family = default_family()
-    return family.recipes
-
-
-def get_task(name: str, family: ModelFamily | None = None) -> TaskRecipe:
-    """The recipe called ``name`` ("Critic" and "temporal-caption" are accepted too)."""
-    recipes = recipes_of(family)
+def find_task(name: str, recipes: Mapping[str, TaskRecipe]) -> TaskRecipe:
+    """The recipe called ``name`` among `recipes` ("Critic" and "temporal-caption" are accepted too);
+    families.registry.get_task looks in a model family's."""
     key = name.strip().lower().replace("-", "_")
     if key not in recipes:
         raise UnknownTaskError(name, list(recipes))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ...media.options import MediaOptions
 from ...media.vision_math import VisionGeometry
-from ..base import ReasoningFormat, SamplingDefaults
+from ...reasoning.format import ReasoningFormat
+from ..base import SamplingDefaults
 
 MODEL_TYPES = ("qwen2_5_vl",)
 DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"

@@ -63,7 +63,7 @@ import re
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-from .base import ReasoningFormat
+from .format import ReasoningFormat
 
 UnclosedThink = Literal["content", "reasoning"]
 
