@@ -13,30 +13,11 @@ from cosmos_reason.engine.constraint import Constraint
 from cosmos_reason.families.reason1.constants import REASONING
 from cosmos_reason.reasoning.format import ReasoningFormat
 from cosmos_reason.reasoning.split import split_reasoning
+from tests.structured_cases import SCENE
 
 from .conftest import collect
 
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "weather": {"enum": ["sunny", "rain", "snow"]},
-        "events": {
-            "type": "array",
-            "maxItems": 2,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "t": {"type": "integer", "minimum": 0, "maximum": 99},
-                    "tags": {"type": "array", "maxItems": 2, "items": {"enum": ["car", "person"]}},
-                },
-                "required": ["t", "tags"],
-                "additionalProperties": False,
-            },
-        },
-    },
-    "required": ["weather", "events"],
-    "additionalProperties": False,
-}
+SCHEMA = SCENE  # bounded: the random model completes it within a small max_tokens
 
 
 def json_constraint(schema: dict = SCHEMA, reasoning: ReasoningFormat | None = None) -> Constraint:
