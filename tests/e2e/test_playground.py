@@ -513,3 +513,29 @@ def test_at_1440x900_the_settings_panel_shows_every_field(browser, media):
 
 def test_the_startup_log_prints_the_playgrounds_url(server):
     assert f"playground: {server.url}/" in server.output()
+
+
+def test_json_output_sends_the_schema_and_a_schema_that_is_not_json_sends_nothing(browser_page: Page):
+    engine = ScriptedEngine(pieces=['{"color":', ' "red"}'])
+    with InProcessServer(engine) as app:
+        page = browser_page.page
+        page.goto(app.url + "/")
+        expect(page.locator("#schema-field")).to_be_hidden()
+        page.check("#json-output")
+        expect(page.locator("#schema-field")).to_be_visible()
+        page.fill("#json-schema", '{"type": "object", "properties": {"color": {"type": "string"}}')  # unclosed
+        page.fill("#question", "What color?")
+        page.click("#ask")
+        expect(page.locator("#schema-error")).to_contain_text("The schema is not JSON")
+        assert browser_page.chat_requests == []  # nothing was sent
+        schema = {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}
+        page.fill("#json-schema", json.dumps(schema))
+        turn = ask(page, "What color?", 1)
+        expect(turn.locator(".answer")).to_have_text('{"color": "red"}')
+        expect(page.locator("#schema-error")).to_be_hidden()
+        sent = browser_page.chat_requests[-1]["body"]["response_format"]
+        assert sent == {"type": "json_schema", "json_schema": {"name": "playground", "schema": schema}}
+        page.fill("#json-schema", "")
+        ask(page, "Any JSON?", 2)
+        assert browser_page.chat_requests[-1]["body"]["response_format"] == {"type": "json_object"}
+        assert browser_page.js_errors == []

@@ -53,6 +53,10 @@ function bindEvents() {
   bindDropZone($("drop-zone"));
   $("clear-media").addEventListener("click", () => { clearMedia(); startNewConversation(); });
   $("task").addEventListener("change", applyTaskPreset);
+  $("json-output").addEventListener("change", () => {
+    $("schema-field").hidden = !$("json-output").checked;
+    $("schema-error").hidden = true;
+  });
   $("ask-form").addEventListener("submit", ask);
   $("question").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("ask-form").requestSubmit();
@@ -217,6 +221,8 @@ function requestBody(messages) {
     raw_output: true,
   };
   if ($("task").value) body.task = $("task").value;
+  const format = responseFormat();
+  if (format) body.response_format = format;
   const fields = { temperature: "temperature", top_p: "top-p", max_tokens: "max-tokens", seed: "seed" };
   for (const [name, id] of Object.entries(fields)) {
     const value = numberField(id);
@@ -224,6 +230,26 @@ function requestBody(messages) {
   }
   return body;
 }
+
+// The "JSON output" toggle: any JSON object, or the schema typed in its box. A schema that is
+// not JSON throws (ask() shows why and sends nothing); the server names what it cannot honour.
+function responseFormat() {
+  if (!$("json-output").checked) return undefined;
+  const text = $("json-schema").value.trim();
+  if (!text) return { type: "json_object" };
+  let schema;
+  try {
+    schema = JSON.parse(text);
+  } catch (err) {
+    throw new SchemaError(`The schema is not JSON: ${err.message}`);
+  }
+  if (schema === null || typeof schema !== "object" || Array.isArray(schema)) {
+    throw new SchemaError("The schema must be a JSON object, e.g. {\"type\": \"object\"}.");
+  }
+  return { type: "json_schema", json_schema: { name: "playground", schema } };
+}
+
+class SchemaError extends Error {}
 
 // ---- media: choose, check, preview ----------------------------------------------------
 
@@ -358,6 +384,15 @@ async function ask(event) {
   }
   if (state.config.auth_required && !apiKey()) {
     askForKey();
+    return;
+  }
+  try {
+    responseFormat(); // checks the schema before anything is sent
+    $("schema-error").hidden = true;
+  } catch (err) {
+    if (!(err instanceof SchemaError)) throw err;
+    $("schema-error").textContent = err.message;
+    $("schema-error").hidden = false;
     return;
   }
   let userMessage;
