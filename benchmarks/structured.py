@@ -20,7 +20,7 @@ schema (which also builds llguidance's view of the tokenizer), of a second new s
 of a repeat (cached), against an unconstrained request, each alone on the idle server.
 
 Run: .venv/bin/python benchmarks/structured.py [--size tiny] [--clients 16] [--max-tokens 64]
-Results: benchmarks/results/structured_tiny.json (for --size tiny).
+Results: benchmarks/results/structured_tiny.json (for --size tiny; _greedy.json with --sampling greedy).
 """
 
 from __future__ import annotations
@@ -72,6 +72,11 @@ PROMPTS = [
 CAPTION = {"type": "object", "properties": {"caption": {"type": "string"}}, "required": ["caption"]}
 
 
+#: The sampling every request asks for: {} leaves the model card's (what users get; --sampling card),
+#: {"temperature": 0} is greedy (--sampling greedy). Set by main().
+SAMPLING: dict = {}
+
+
 def workload_fields(name: str) -> dict:
     if name == "free":
         return {"extra_body": {"ignore_eos": True}}
@@ -86,8 +91,8 @@ async def one(client, prompt: str, max_tokens: int, fields: dict) -> tuple[float
         model=MODEL,
         messages=[{"role": "user", "content": prompt}],
         max_tokens=max_tokens,
-        temperature=0,
         stream=True,
+        **SAMPLING,
         stream_options={"include_usage": True},
         **fields,
     )
@@ -175,8 +180,16 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="each workload this many times, interleaved; best kept")
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--sampling",
+        choices=["card", "greedy"],
+        default="card",
+        help="card: the model card's defaults, as users get them; greedy: temperature 0",
+    )
     args = parser.parse_args()
-    output = args.output or HERE / "results" / f"structured_{args.size}.json"
+    SAMPLING.update({"temperature": 0} if args.sampling == "greedy" else {})
+    suffix = "" if args.sampling == "card" else "_greedy"
+    output = args.output or HERE / "results" / f"structured_{args.size}{suffix}.json"
     server = ServerProcess(["--model", f"demo:{args.size}", "--served-model-name", MODEL])
     try:
         server.wait_ready()
@@ -205,7 +218,7 @@ def main() -> int:
             "clients": args.clients,
             "requests_per_client": args.requests,
             "max_tokens": args.max_tokens,
-            "sampling": "greedy",
+            "sampling": "the model card's defaults" if args.sampling == "card" else "greedy",
             "rounds": args.rounds,
         },
         "compile": compile_times,
