@@ -126,3 +126,17 @@ def test_after_thinking_frames_the_constraint_for_a_prompt_that_asks_for_reasoni
     )
     check_fields(request)
     assert request_constraint(request, None, REASONING).reasoning is REASONING
+
+
+def test_a_family_without_answer_tags_gets_the_structure_right_after_the_thinking():
+    """Reason2 answers after </think> with no tag: its frame holds the structure there."""
+    import re
+
+    from cosmos_reason.engine.constraint import answer_regex, check
+    from cosmos_reason.families.reason2 import REASON2
+
+    constraint = Constraint("choice", '["Yes", "No"]', REASON2.reasoning)
+    check(constraint)  # llguidance takes the framed grammar
+    framed = re.compile(answer_regex(constraint))
+    assert framed.fullmatch("<think>\nIt rolls.\n</think>\n\nNo")
+    assert not framed.fullmatch("<think>\nIt rolls.\n</think>\n\n<answer>\nNo\n</answer>")
