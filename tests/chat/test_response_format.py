@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from cosmos_reason.api.protocol import ChatCompletionRequest
 from cosmos_reason.chat.fields import check_fields
-from cosmos_reason.chat.protocol import ChatCompletionRequest
 from cosmos_reason.chat.response_format import request_constraint
 from cosmos_reason.engine.constraint import Constraint, llguidance_grammar
 from cosmos_reason.errors import APIError

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cosmos_reason.chat.protocol import ChatMessage
+from cosmos_reason.api.protocol import ChatMessage
 from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.families.reason1.constants import REASONING, REASONING_INSTRUCTION, REASONING_SYSTEM_PROMPT
 from cosmos_reason.families.registry import get_task

@@ -14,6 +14,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
+from ..api.protocol import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Choice,
+    ChunkChoice,
+    Usage,
+)
 from ..engine.base import (
     Delta,
     Engine,
@@ -33,15 +42,6 @@ from ..settings import Settings
 from .fields import check_fields
 from .messages import build_conversation
 from .prepare import prepare_request
-from .protocol import (
-    AssistantMessage,
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionRequest,
-    Choice,
-    ChunkChoice,
-    Usage,
-)
 from .response_format import recipe_constraint, request_constraint
 from .sampling import sampling_params
 from .shaping import ChoiceShaper, choice_logprobs, delta_fields
@@ -148,7 +148,7 @@ class _Chunks:
         """The SSE events, ending in [DONE]. Events ready at the same moment go out as one
         write: the role chunk with the first delta's, the last choice's finishing chunk
         with the usage chunk and [DONE] (each write is a syscall and a wakeup on both ends)."""
-        from .protocol import Delta as DeltaOut
+        from ..api.protocol import Delta as DeltaOut
 
         # One role chunk per choice, each in its own event (as vLLM and OpenAI send them).
         ready = [self.chunk([ChunkChoice(index=i, delta=DeltaOut(role="assistant"))]) for i in range(len(self.shapers))]

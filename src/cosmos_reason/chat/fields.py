@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..api.protocol import ChatCompletionRequest
 from ..errors import APIError
-from .protocol import ChatCompletionRequest
 
 
 def _set(value: Any) -> bool:

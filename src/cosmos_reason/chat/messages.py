@@ -13,12 +13,12 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
+from ..api.protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
 from ..engine.base import Conversation, ImageInput, Part, Text, Turn, VideoInput
 from ..errors import APIError
 from ..media.errors import MediaError
 from ..media.loader import MediaLoader
 from ..media.options import MediaOptions
-from .protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
 
 T = TypeVar("T")
 _ROLES: dict[str, Literal["system", "user", "assistant"]] = {

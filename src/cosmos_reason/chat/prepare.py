@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..api.protocol import ChatCompletionRequest
 from ..errors import APIError
 from ..families.base import ModelFamily
 from ..families.registry import get_task
@@ -13,7 +14,6 @@ from ..recipes.apply import apply_recipe, with_instruction
 from ..recipes.recipe import TaskRecipe, UnknownTaskError
 from ..settings import Settings
 from .messages import media_options
-from .protocol import ChatCompletionRequest
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..api.protocol import ChatCompletionRequest
 from ..engine.constraint import ANY_OBJECT, KINDS, Constraint, ConstraintError, Kind, check
 from ..errors import APIError
 from ..reasoning.format import ReasoningFormat
 from ..recipes.recipe import TaskRecipe
-from .protocol import ChatCompletionRequest
 
 LEGACY: dict[str, Kind] = {
     "guided_json": "json",

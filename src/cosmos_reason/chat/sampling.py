@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ..api.protocol import ChatCompletionRequest
 from ..engine.base import SamplingParams
 from ..engine.constraint import Constraint
 from ..errors import APIError
 from ..families.base import SamplingDefaults
-from .protocol import ChatCompletionRequest
 
 
 def sampling_params(

@@ -5,11 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 
-from ..engine.base import GenerationRequest, SamplingParams
-from ..families.registry import get_task
-from ..recipes.recipe import critic_score, parse_answer
-from .completions import ChatService, engine_errors
-from .protocol import (
+from ..api.protocol import (
     ChatCompletionRequest,
     CriticSample,
     CriticScore,
@@ -18,6 +14,10 @@ from .protocol import (
     Usage,
     YesNoScore,
 )
+from ..engine.base import GenerationRequest, SamplingParams
+from ..families.registry import get_task
+from ..recipes.recipe import critic_score, parse_answer
+from .completions import ChatService, engine_errors
 
 CANDIDATES = ("Yes", "No")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ..api.protocol import ChoiceLogprobs, Delta, TopLogprob
+from ..api.protocol import TokenLogprob as TokenLogprobOut
 from ..engine.base import TokenLogprob
 from ..reasoning.format import ReasoningFormat
 from ..reasoning.split import ReasoningStreamParser
-from .protocol import ChoiceLogprobs, Delta, TopLogprob
-from .protocol import TokenLogprob as TokenLogprobOut
 
 
 class ChoiceShaper:

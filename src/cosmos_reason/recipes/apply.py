@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from ..chat.protocol import ChatCompletionRequest, ChatMessage, TextPart
+from ..api.protocol import ChatCompletionRequest, ChatMessage, TextPart
 from ..media.options import MediaOptions
 from ..reasoning.format import ReasoningFormat
 from .recipe import QUESTION, TaskRecipe

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ValidationError
 
-from ..chat.protocol import ChatCompletionRequest, ModelCard, ModelList, ScoreRequest
+from ..api.protocol import ChatCompletionRequest, ModelCard, ModelList, ScoreRequest
 from ..engine.base import EngineError
 from ..errors import APIError, ClientGone
 from ..media.limits import media_over_limit
