@@ -4,33 +4,18 @@ their timing come from the media package; see docs/media.md."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from ..reason1 import media as reason1_media
+from ..qwen_vl import sampled_video_kwargs, vllm_presampled_video_fields
+
+VIDEO_PROCESSOR = ("transformers.models.qwen3_vl.video_processing_qwen3_vl", "Qwen3VLVideoProcessor")
 
 
 def processor_video_kwargs(videos: list[Any]) -> dict[str, Any]:
-    """Extra kwargs for the Qwen3-VL processor's `__call__` alongside `videos=[v.frames ...]`.
-
-    The per-video metadata (the source's fps and the kept frames' indices) is what the
-    processor writes each temporal patch's `<t seconds>` from, so it is always passed (without
-    it the processor assumes 24 fps). do_sample_frames=False: the frames are already sampled;
-    cap_pixels_per_frame=False: qwen-vl-utils' per-frame cap is already applied by load_video.
-    """
-    kwargs: dict[str, Any] = {"video_metadata": [video.metadata for video in videos], "do_sample_frames": False}
-    if _processor_has_frame_cap():
-        kwargs["cap_pixels_per_frame"] = False
-    return kwargs
-
-
-@cache
-def _processor_has_frame_cap() -> bool:
-    try:
-        from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
-    except ImportError:
-        return False
-    return hasattr(Qwen3VLVideoProcessor, "cap_pixels_per_frame")
+    """Extra kwargs for the Qwen3-VL processor's `__call__` (families/qwen_vl.py). The metadata
+    (the source's fps and the kept frames' indices) is what the processor writes each temporal
+    patch's `<t seconds>` from, so it is always passed (without it the processor assumes 24 fps)."""
+    return sampled_video_kwargs(videos, VIDEO_PROCESSOR)
 
 
 #: What the chat template writes for a video; the processor expands only its pad.
@@ -47,6 +32,6 @@ def processor_prompt(text: str) -> str:
 
 
 def upstream_video_fields(videos: list[Any]) -> dict[str, Any]:
-    """Request-level fields for a vLLM upstream: for now Reason1's (every frame, the sampled
+    """Request-level fields for a vLLM upstream: for now the Qwen-VL families' shared ones (every frame, the sampled
     fps, no resampling); frame indices for vLLM's Qwen3-VL timestamps are not sent yet."""
-    return reason1_media.upstream_video_fields(videos)
+    return vllm_presampled_video_fields(videos)
