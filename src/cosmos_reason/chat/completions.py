@@ -53,6 +53,7 @@ class ChatService:
     def __init__(self, settings: Settings, engine: Engine, media: MediaLoader, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.engine = engine
+        self.family = engine.info.family  # fixed for the engine's life; read once, not per request or choice
         self.media = media
         self.metrics = metrics
 
@@ -74,7 +75,7 @@ class ChatService:
         if request.ignored_fields():
             log.info("request %s: ignoring unsupported fields %s", request_id, ", ".join(request.ignored_fields()))
         max_tokens_given = request.max_tokens is not None or request.max_completion_tokens is not None
-        family = self.engine.info.family
+        family = self.family
         prepared = prepare_request(request, self.settings, family)
         request = prepared.request
         defaults = self.settings.sampling.over(family.card_sampling(prepared.reasoning))
@@ -105,7 +106,7 @@ class ChatService:
         choices = [
             Choice(
                 index=i,
-                message=_message(texts[i], self.engine.info.family.reasoning, raw=request.raw_output),
+                message=_message(texts[i], self.family.reasoning, raw=request.raw_output),
                 finish_reason=_reason(finish[i]),
                 logprobs=choice_logprobs(logprobs[i]) if gen.sampling.logprobs else None,
             )
@@ -125,7 +126,7 @@ class ChatService:
         chunks = _Chunks(
             model,
             gen.sampling.n,
-            self.engine.info.family.reasoning,
+            self.family.reasoning,
             raw=request.raw_output,
             logprobs=gen.sampling.logprobs,
             timer=RequestTimer(self.metrics),

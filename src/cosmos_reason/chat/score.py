@@ -51,7 +51,7 @@ class ScoreService:
         return YesNoScore(p_yes=p_yes, p_no=1.0 - p_yes, logprob_yes=yes, logprob_no=no), scores.prompt_tokens
 
     async def _critic(self, request: ScoreRequest, request_id: str) -> tuple[CriticScore, Usage]:
-        recipe = get_task("critic", self.chat.engine.info.family)
+        recipe = get_task("critic", self.chat.family)
         fields = {
             "messages": request.messages,
             "task": "critic",
