@@ -77,7 +77,8 @@ class MediaLoader:
         how its videos are sampled when neither the request nor the server's flags say."""
         self.settings = settings = settings or MediaSettings()
         self.geometry = geometry
-        self.video_defaults = video_defaults or MediaOptions()
+        # Every layer under a request's own options, merged once: the flags, the family's, qwen-vl-utils'.
+        self.video_base = settings.video.over((video_defaults or MediaOptions()).over(QWEN_VL_UTILS))
         self.metrics: MediaMetrics | None = None  # the app's (metrics.py), set by create_app
         #: The model's context in tokens (None: unknown), asked at each load: create_app
         #: points it at the engine, whose context an upstream may only learn later.
@@ -141,7 +142,7 @@ class MediaLoader:
 
     def video_options(self, options: MediaOptions | None) -> MediaOptions:
         """The request's options over the server's flags, the model family's defaults and qwen-vl-utils'."""
-        return (options or MediaOptions()).over(self.settings.video.over(self.video_defaults.over(QWEN_VL_UTILS)))
+        return options.over(self.video_base) if options is not None else self.video_base
 
     async def fetch(self, url: str, kind: str = "image") -> bytes:
         """The raw bytes a media URL names (no cache, no decoding)."""
