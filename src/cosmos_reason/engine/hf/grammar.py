@@ -36,21 +36,22 @@ class Grammars:
         self.vocab_size = vocab_size  # the logits' width: ids past the tokenizer's are never allowed
         self._tokenizer = None
         self._words = 0  # int32 words of one row's mask: ceil(vocabulary / 32), as llguidance writes it
-        self._cache: OrderedDict[Constraint, Any] = OrderedDict()
+        self._cache: OrderedDict[Constraint, CompiledGrammar] = OrderedDict()
         self._lock = threading.Lock()
 
     def compile(self, constraint: Constraint) -> CompiledGrammar:
         with self._lock:
-            template = self._cache.get(constraint)
-            if template is None:
+            compiled = self._cache.get(constraint)
+            if compiled is None:
                 template = self._matcher(constraint)
-                self._cache[constraint] = template
+                close = constraint.reasoning.think_close if constraint.reasoning else ""
+                forced = list(self._hf_tokenizer.encode(close, add_special_tokens=False)) if close else []
+                compiled = CompiledGrammar(template, self._tokenizer, forced, close, self.vocab_size, self._words)
+                self._cache[constraint] = compiled
                 while len(self._cache) > CACHED:
                     self._cache.popitem(last=False)
             self._cache.move_to_end(constraint)
-        close = constraint.reasoning.think_close if constraint.reasoning else ""
-        forced = list(self._hf_tokenizer.encode(close, add_special_tokens=False)) if close else []
-        return CompiledGrammar(template, self._tokenizer, forced, close, self.vocab_size, self._words)
+        return compiled
 
     def _matcher(self, constraint: Constraint) -> Any:
         import llguidance
