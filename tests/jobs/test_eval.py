@@ -379,3 +379,60 @@ def test_on_the_demo_model_in_process(tmp_path: Path, demo_model_dir, demo_cache
     table = json.loads((tmp_path / "demo.accuracy.json").read_text())
     assert table["overall"]["count"] == 2 and table["overall"]["correct"] == sum(r["is_correct"] for r in rows)
     assert set(table["sources"]) == {"robovqa", "av"}
+
+
+async def test_a_labelled_set_with_a_missing_file_gets_an_error_line_counted_as_wrong(tmp_path: Path):
+    write_video(tmp_path / "clip.mp4", seconds=0.5, fps=4)
+    rows = [
+        {"media": "clip.mp4", "question": "Q0?", "choices": ["up", "down"], "answer": "up"},
+        {"media": "gone.mp4", "question": "Q1?", "choices": ["up", "down"], "answer": "B"},
+    ]
+    (tmp_path / "set.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    questions = load_questions(str(tmp_path / "set.jsonl"))
+    out = tmp_path / "r.jsonl"
+    job = await run_eval(questions, out, QuizEngine({"Q0?": [right("A")], "Q1?": [right("B")]}))
+    lines = {r["question"]: r for r in read_lines(out)}
+    assert lines["Q0?"]["is_correct"] is True and lines["Q0?"]["source"] == "set"
+    assert "gone.mp4" in lines["Q1?"]["error"]["message"] and lines["Q1?"]["is_correct"] is False
+    assert run_accuracy(str(out), questions)["overall"] == {
+        "count": 2,
+        "correct": 1,
+        "accuracy": 0.5,
+        "empty": 0,
+        "errors": 1,
+    }
+    assert job.summary.exit_code() == 4
+
+
+def test_kill_9_mid_run_then_rerun_gives_one_line_per_question(tmp_path: Path):
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import ROOT, jobs_command
+
+    bench = make_benchmark(tmp_path / "benchmark")
+    out = tmp_path / "results.jsonl"
+    args = ["eval", str(bench), "--out", str(out), "--concurrency", "2", "--quiet"]
+    server = FakeServer(pieces=["<answer>B</answer>"], gate=0).wait_ready()
+    try:
+        proc = subprocess.Popen(
+            jobs_command(*args, "--server", server.url), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        server.allow(4)  # the rest wait at the server: the job cannot finish before the kill
+        deadline = time.monotonic() + 120
+        while not out.exists() or out.read_bytes().count(b"\n") < 4:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        server.allow(all=True)
+        result = run_jobs(*args, "--server", server.url)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    last = json.loads(result.stdout.splitlines()[-1])
+    assert last["summary"]["skipped"] == 4 and last["summary"]["done"] == 7
+    rows = read_lines(out)
+    assert sorted(r["question_id"] for r in rows) == sorted({r["question_id"] for r in rows}) and len(rows) == 11
+    assert last["accuracy"]["overall"]["correct"] == 4
