@@ -436,3 +436,42 @@ def test_kill_9_mid_run_then_rerun_gives_one_line_per_question(tmp_path: Path):
     rows = read_lines(out)
     assert sorted(r["question_id"] for r in rows) == sorted({r["question_id"] for r in rows}) and len(rows) == 11
     assert last["accuracy"]["overall"]["correct"] == 4
+
+
+async def test_a_clip_named_by_several_entries_has_each_question_asked_and_told_apart(tmp_path: Path):
+    root = tmp_path / "b" / "robovqa"
+    write_video(root / "clips" / "c.mp4", seconds=0.5, fps=4)
+    entries = [
+        {"video": "clips/c.mp4", "qa_pairs": {"question": "First?", "index2ans": CHOICES, "answer": "A"}},
+        {"video": "clips/c.mp4", "qa_pairs": [{"question": "Second?", "index2ans": CHOICES, "answer": "B"}]},
+    ]
+    (root / "robovqa_benchmark_qa_pairs.json").write_text(json.dumps(entries))
+    questions = load_questions(str(tmp_path / "b"))
+    assert [q.question_id for q in questions] == ["robovqa/c#0", "robovqa/c#1"]
+    out = tmp_path / "r.jsonl"
+    await run_eval(questions, out, QuizEngine({"First?": [right("A")], "Second?": [right("A")]}))
+    assert sorted((r["question_id"], r["is_correct"]) for r in read_lines(out)) == [
+        ("robovqa/c#0", True),
+        ("robovqa/c#1", False),
+    ]
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_the_same_question_twice_of_one_clip_gets_two_lines(tmp_path: Path, concurrency: int):
+    root = tmp_path / "b" / "robovqa"
+    write_video(root / "clips" / "c.mp4", seconds=0.5, fps=4)
+    qa = {"question": "Again?", "index2ans": CHOICES, "answer": "A"}
+    entries = [{"video": "clips/c.mp4", "qa_pairs": [qa, {**qa, "answer": "C"}]}]
+    (root / "robovqa_benchmark_qa_pairs.json").write_text(json.dumps(entries))
+    questions = load_questions(str(tmp_path / "b"))
+    out = tmp_path / "r.jsonl"
+    engine = QuizEngine({"Again?": [right("A")]})
+    await run_eval(questions, out, engine, concurrency=concurrency)
+    assert sorted((r["question_id"], r["is_correct"]) for r in read_lines(out)) == [
+        ("robovqa/c#0", True),
+        ("robovqa/c#1", False),
+    ]
+    assert len(engine.requests) == 2
+    engine = QuizEngine({"Again?": [right("A")]})
+    job = await run_eval(questions, out, engine)
+    assert engine.requests == [] and job.summary.skipped == 2

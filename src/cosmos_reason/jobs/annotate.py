@@ -117,7 +117,7 @@ class AnnotateJob:
 
     async def resolve(self, item: Item) -> Resolved | str | None:
         """SKIPPED / IGNORED, None when a line was copied, or the Work (and bytes) to run."""
-        spec = spec_text(item.prompt, item.task, item.options)
+        spec = self.key_spec(item, spec_text(item.prompt, item.task, item.options))
         work = Work(
             item.source,
             key="",
@@ -150,6 +150,11 @@ class AnnotateJob:
             self.output.reuse(work.key, work)
             return None
         return Resolved(work, data)
+
+    def key_spec(self, item: Item, spec: str) -> str:
+        """What the key (and the size-and-mtime skip) knows an item's request by: its spec. eval
+        adds to it when one question is asked twice of one clip, so that each has its own line."""
+        return spec
 
     def _load(self, item: Item, spec: str, work: Work) -> bytes | str:
         stat = os.stat(item.source)

@@ -114,13 +114,16 @@ class EvalSettings:
 def items_for(questions: list[Question], settings: EvalSettings) -> list[Item]:
     options = settings.options()
     items = []
+    seen: dict[tuple[str, str], int] = {}
     for q in questions:
         kind = kind_from_name(Path(q.media).name)
+        text = question_text(q.question, q.choices, settings.reasoning)
+        repeat = seen[q.media, text] = seen.get((q.media, text), -1) + 1
         items.append(
             Item(
                 q.media,
                 is_url=q.is_url,
-                prompt=question_text(q.question, q.choices, settings.reasoning),
+                prompt=text,
                 options=dict(options),
                 kind=kind or ("video" if q.is_url else None),
                 meta={
@@ -131,7 +134,8 @@ def items_for(questions: list[Question], settings: EvalSettings) -> list[Item]:
                     "choices": q.choices,
                     "correct_answer": q.answer,
                     "answer_type": "reasoning" if settings.reasoning else "letter",
-                },
+                }
+                | ({"repeat": repeat} if repeat else {}),
             )
         )
     return items
@@ -176,6 +180,11 @@ class EvalJob(AnnotateJob):
         self.questions = questions
         self.settings = settings
         super().__init__(items_for(questions, settings), out, **kwargs)
+
+    def key_spec(self, item: Item, spec: str) -> str:
+        """The same question asked again of the same clip is a question of its own (its own line)."""
+        repeat = item.meta.get("repeat")
+        return f"{spec}\nrepeat {repeat}" if repeat else spec
 
     async def run_work(self, work: Work, data: bytes | None) -> Row:
         assert self.target is not None

@@ -95,7 +95,8 @@ def read_qa_file(path: Path, source: str) -> list[Question]:
         raise EvalInputError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(entries, list):
         raise EvalInputError(f"{path}: expected a JSON list of {{video, qa_pairs}} entries, got {_type(entries)}")
-    questions = []
+    questions: list[Question] = []
+    asked: dict[str, int] = {}  # video_id -> its questions so far (a clip may be named by several entries)
     for number, entry in enumerate(entries):
         where = f"{path}: entry {number}"
         if not isinstance(entry, dict):
@@ -122,6 +123,7 @@ def read_qa_file(path: Path, source: str) -> list[Question]:
                 raise EvalInputError(f"{at}: expected an object {{question, index2ans, answer}}, got {_type(qa)}")
             choices = _choices(qa.get("index2ans"), at, "index2ans")
             answer = qa.get("answer", qa.get("correct_answer"))
+            asked[video_id] = asked.get(video_id, -1) + 1
             questions.append(
                 Question(
                     source=source,
@@ -130,7 +132,7 @@ def read_qa_file(path: Path, source: str) -> list[Question]:
                     question=_question(qa.get("question"), at),
                     choices=choices,
                     answer=_answer(answer, choices, at),
-                    question_id=f"{source}/{video_id}#{index}",
+                    question_id=f"{source}/{video_id}#{asked[video_id]}",
                 )
             )
     return questions
