@@ -475,3 +475,25 @@ async def test_the_same_question_twice_of_one_clip_gets_two_lines(tmp_path: Path
     engine = QuizEngine({"Again?": [right("A")]})
     job = await run_eval(questions, out, engine)
     assert engine.requests == [] and job.summary.skipped == 2
+
+
+async def test_a_retry_the_server_refuses_leaves_the_answer_empty(tmp_path: Path):
+    """A model whose context has room for 2048 new tokens refuses the 5th retry (1024 + 256 * 5)."""
+    from cosmos_reason.engine.base import MaxTokensTooLargeError
+
+    class SmallContext(QuizEngine):
+        async def generate(self, request):
+            if request.sampling.max_tokens > 2048:
+                self.asked["refused"].append(request)
+                raise MaxTokensTooLargeError(request.sampling.max_tokens, 11, 2059)
+            async for delta in super().generate(request):
+                yield delta
+
+    script = {"Q0?": ("robovqa", "A", ["nothing"])}
+    questions = load_questions(str(make_benchmark(tmp_path / "b", script)))
+    engine = SmallContext({"Q0?": ["nothing"]})
+    out = tmp_path / "r.jsonl"
+    job = await run_eval(questions, out, engine)
+    (row,) = read_lines(out)
+    assert (row["error"], row["answer"], row["is_correct"], row["empty_retries"]) == (None, "", False, 5)
+    assert (len(engine.asked["Q0?"]), len(engine.asked["refused"])) == (5, 1) and job.summary.exit_code() == 0

@@ -199,8 +199,12 @@ class EvalJob(AnnotateJob):
             again = replace(work, options={**work.options, **{k: hotter[k] for k in ("max_tokens", "temperature")}})
             retry = await execute(self.target, self.model, self.policy, again, data, self.timeout)
             _add_usage(usage, retry.get("usage"))
-            if retry.get("error") is not None:  # keep the request the item is known by, and redo it later
-                row = {**retry, **work.base_row()}
+            error = retry.get("error")
+            if error is not None:
+                if error.get("retryable"):  # the target is failing: the next run redoes the question
+                    row = {**retry, **work.base_row()}
+                else:  # this retry cannot be asked (e.g. its max_tokens does not fit): the answer stays empty
+                    log.warning("%s: retry %d refused: %s", work.item, retries, error.get("message"))
                 break
             _read_answer(retry, reasoning)
             if retry["answer"]:
