@@ -25,7 +25,7 @@ from .annotate_output import IGNORED, AnnotateOutput, retryable
 from .clients import Target
 from .execution import Breaker, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool, with_retries
 from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes, sniff_item
-from .journal import Journal
+from .journal import Journal, Row
 from .rerun import spec_text
 from .work import Work, execute, reused_row
 
@@ -53,6 +53,10 @@ class AnnotateJob:
     line, or read and hash it), run what is left, and write every line through `output`. The Ray runner
     (ray_runner.py) resolves the same way and runs the rest on Ray."""
 
+    #: The output's class and the progress bar's label (eval.py's job writes its own lines).
+    output_class: type[AnnotateOutput] = AnnotateOutput
+    progress_desc = "annotate"
+
     def __init__(
         self,
         items: list[Item],
@@ -76,7 +80,7 @@ class AnnotateJob:
         self.quiet = quiet
         self.timeout = timeout
         self.breaker = Breaker(breaker_limit or max(8, 2 * self.concurrency))
-        self.output = AnnotateOutput(out, total=len(items), sync=sync, retry_errors=retry_errors, redo=redo)
+        self.output = self.output_class(out, total=len(items), sync=sync, retry_errors=retry_errors, redo=redo)
         self.model: str | None = None
         self._inflight: dict[str, asyncio.Future] = {}
 
@@ -107,13 +111,13 @@ class AnnotateJob:
         self.summary.total = len(media)
 
     def start_progress(self) -> None:
-        self.output.start_progress(len(self.items), self.quiet)
+        self.output.start_progress(len(self.items), self.quiet, desc=self.progress_desc)
 
     # -- resolving an item: skip, ignore, reuse, or work to do
 
     async def resolve(self, item: Item) -> Resolved | str | None:
         """SKIPPED / IGNORED, None when a line was copied, or the Work (and bytes) to run."""
-        spec = spec_text(item.prompt, item.task, item.options)
+        spec = self.key_spec(item, spec_text(item.prompt, item.task, item.options))
         work = Work(
             item.source,
             key="",
@@ -146,6 +150,11 @@ class AnnotateJob:
             self.output.reuse(work.key, work)
             return None
         return Resolved(work, data)
+
+    def key_spec(self, item: Item, spec: str) -> str:
+        """What the key (and the size-and-mtime skip) knows an item's request by: its spec. eval
+        adds to it when one question is asked twice of one clip, so that each has its own line."""
+        return spec
 
     def _load(self, item: Item, spec: str, work: Work) -> bytes | str:
         stat = os.stat(item.source)
@@ -185,8 +194,7 @@ class AnnotateJob:
         future = asyncio.get_running_loop().create_future()
         self._inflight[work.key] = future
         try:
-            assert self.target is not None
-            row = await execute(self.target, self.model, self.policy, work, resolved.data, self.timeout)
+            row = await self.run_work(work, resolved.data)
             row["model"] = row.get("model") or self.model
             self.output.write(row)
             future.set_result(None if retryable(row) else row)
@@ -198,6 +206,11 @@ class AnnotateJob:
             self.breaker.failure(row["error"]["message"])
         else:
             self.breaker.success()
+
+    async def run_work(self, work: Work, data: bytes | None) -> Row:
+        """One item's line from the target (eval.py asks again when the answer is empty)."""
+        assert self.target is not None
+        return await execute(self.target, self.model, self.policy, work, data, self.timeout)
 
     async def run(self) -> Summary:
         """Annotate everything not done yet. Sets summary.interrupted / summary.stopped."""

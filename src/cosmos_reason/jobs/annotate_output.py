@@ -132,8 +132,8 @@ class AnnotateOutput:
         )
         log.info("%s: --redo: removed %d lines of %d items asked with other options", self.out, removed, len(changed))
 
-    def start_progress(self, total: int, quiet: bool) -> None:
-        self.progress = Progress(total, quiet=quiet, desc="annotate", summary=self.summary)
+    def start_progress(self, total: int, quiet: bool, desc: str = "annotate") -> None:
+        self.progress = Progress(total, quiet=quiet, desc=desc, summary=self.summary)
 
     def write(self, row: Row) -> None:
         assert self.journal is not None

@@ -1,4 +1,4 @@
-"""Command lines of the jobs: annotate, critic, run-batch (options: docs/jobs.md).
+"""Command lines of the jobs: annotate, critic, run-batch (options: docs/jobs.md), eval (docs/eval.md).
 
 ``register(subparsers)`` adds them to ``cosmos-reason``; ``python -m cosmos_reason.jobs``
 runs them alone (without importing the server, so a client-only run starts fast).
@@ -148,6 +148,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _target_options(batch)
     batch.set_defaults(func=batch_command)
+
+    from .eval_cli import register_eval
+
+    register_eval(subparsers)
 
 
 def _request_options(p: argparse.ArgumentParser, only: tuple[str, ...] = REQUEST_OPTIONS) -> None:
