@@ -132,8 +132,24 @@ def test_timestamp_draws_the_reference_overlay_and_the_model_sees_it(tmp_path, c
 
 
 def make_docs_picture(tmp_path: Path) -> None:
+    """docs/frames.png: a ball rolling across a plain floor for 4 s, as the model sees it at 2 fps."""
+    import av
+
     path = tmp_path / "ball.mp4"
-    path.write_bytes(make_video(480, 270, 10, 4.0))
+    width, height, fps = 480, 270, 30
+    yy, xx = np.mgrid[0:height, 0:width]
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(4 * fps):
+            pixels = np.full((height, width, 3), (225, 232, 240), dtype=np.uint8)
+            pixels[200:] = (120, 150, 110)  # the floor
+            cx, cy = 30 + i * 420 // (4 * fps), 200 - 22 - abs((i % 40) - 20) * 3  # rolling and bouncing
+            pixels[(xx - cx) ** 2 + (yy - cy) ** 2 <= 22**2] = (200, 40, 40)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
     out = tmp_path / "docs-frames"
     assert run_frames(str(path), "--fps", "2", "--timestamp", "--sheet", "--out", str(out)) == 0
     SCREENSHOT.write_bytes((out / "sheet.png").read_bytes())
