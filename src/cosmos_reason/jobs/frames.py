@@ -146,7 +146,12 @@ def _video_url(video: str) -> tuple[str, str | None]:
 def _model(model: str) -> tuple[ModelFamily, Any]:
     """The model family (from its config) and its processor; weights are never loaded."""
     from ..engine.hf.loading import ModelLoadError, load_family, resolve_source
+    from ..server.flags import check_model_source
 
+    try:
+        check_model_source(model)  # a missing folder, an unreachable hub: one line at once
+    except ValueError as exc:
+        raise FramesError(str(exc)) from None
     try:
         source = resolve_source(model)
         family = load_family(source)
