@@ -204,3 +204,11 @@ def test_help_shows_an_example(capsys):
     text = capsys.readouterr().out
     assert exit_info.value.code == 0
     assert "example:\n  cosmos-reason frames clip.mp4" in text and "--timestamp" in text and "--nframes" in text
+
+
+def test_a_second_run_into_the_same_folder_leaves_only_its_own_frames(tmp_path, clip):
+    out = tmp_path / "out"
+    assert run_frames(str(clip), "--nframes", "8", "--sheet", "--out", str(out)) == 0
+    assert run_frames(str(clip), "--nframes", "4", "--out", str(out)) == 0
+    index, frames = written(out)
+    assert len(frames) == len(index["frames"]) == 4 and not (out / "sheet.png").exists()

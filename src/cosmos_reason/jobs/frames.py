@@ -107,7 +107,12 @@ def write_frames(
     family, processor = _model(model)
     decoded, effective = asyncio.run(_load(url, root, family, chosen))
     seen = _processor_view(processor, family, decoded)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for old in [*out.glob("frame_*.png"), out / "sheet.png"]:  # a previous run's, so the folder is this run's
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        raise FramesError(f"cannot write to {out}: {exc.strerror or exc}") from None
     index = _write(out, video, model, family, decoded, effective, seen, sheet)
     height, width = decoded.frames.shape[-2:]
     return (
