@@ -14,7 +14,9 @@ that size) and the video by width / 28 tokens per temporal patch (docs/media.md)
 The font ships with the package (media/fonts/DejaVuSansMono.ttf, the copy matplotlib
 bundles and the reference finds through matplotlib; the DejaVu license is beside it), so
 every install draws the same pixels; tests/fixtures/timestamp_overlay holds frames drawn by
-the reference's own function to check that.
+the reference's own function to check that. Two of its input quirks are not copied: it takes
+float frames whose brightest value is at most 1 (a black clip) for 0-1 floats and scales them
+by 255, and it refuses exactly 3 frames as an ambiguous shape; neither can be meant.
 """
 
 from __future__ import annotations
