@@ -28,7 +28,8 @@ EXAMPLES = """examples:
   cosmos-reason annotate ./clips --task caption --out captions.jsonl --server http://localhost:8000
   cosmos-reason critic a.mp4 b.mp4 --prompt "A robot stacks cups." --server http://localhost:8000
   cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000
-  cosmos-reason eval data/benchmark --out results.jsonl --server http://localhost:8000"""
+  cosmos-reason eval data/benchmark --out results.jsonl --server http://localhost:8000
+  cosmos-reason frames clip.mp4 --fps 2 --out clip-frames   # the frames the model sees"""
 
 
 def main(argv: list[str] | None = None) -> int:

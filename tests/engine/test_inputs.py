@@ -50,3 +50,21 @@ def test_processor_videos_dtype() -> None:
     no_resize = SimpleNamespace(do_resize=False)
     assert processor_videos([video], no_resize)[0].dtype == torch.uint8
     assert processor_videos([video], object())[0].dtype == torch.float32
+
+
+def test_timestamped_frames_reach_the_processor_as_uint8_as_in_cosmos_reason1() -> None:
+    from dataclasses import replace
+
+    video = replace(_fake_video(252, 420), timestamped=True)  # 224 + the 28-pixel border
+    enlarges = SimpleNamespace(
+        do_resize=True,
+        size={"shortest_edge": 100352 * 4, "longest_edge": 602112 * 4},
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=2,
+        cap_pixels_per_frame=None,
+        max_video_tokens=128000,
+    )
+    # The processor will resize these; the reference hands its overlaid frames over as uint8.
+    assert processor_videos([video], enlarges)[0] is video.frames
+    assert processor_videos([replace(video, timestamped=False)], enlarges)[0].dtype == torch.float32

@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StrictBool,
     field_validator,
     model_serializer,
     model_validator,
@@ -60,6 +61,7 @@ class MediaOverrides(BaseModel):
     max_frames: int | None = Field(default=None, ge=2)
     video_start: float | None = Field(default=None, ge=0)
     video_end: float | None = Field(default=None, gt=0)
+    timestamp: StrictBool | None = None  # Cosmos-Reason1's burnt-in frame times (media/overlay.py)
 
     def options(self) -> MediaOptions:
         return MediaOptions(**self.model_dump(exclude_none=True))

@@ -57,6 +57,9 @@ class ModelFamily:
     # Rendered chat-template text -> the text the hf processor expands media in, for a prompt
     # with videos (None: unchanged).
     processor_prompt: Callable[[str], str] | None = None
+    # Its processor writes each temporal patch's time into the prompt (`<t seconds>`), so the
+    # Cosmos-Reason1 `timestamp` overlay (media/overlay.py) is refused rather than doubled.
+    text_timestamps: bool = False
 
     def card_sampling(self, reasoning: bool) -> SamplingDefaults:
         """The card's sampling for a request with or without reasoning."""

@@ -1,4 +1,5 @@
-"""Command lines of the jobs: annotate, critic, run-batch (options: docs/jobs.md), eval (docs/eval.md).
+"""Command lines of the jobs: annotate, critic, run-batch (options: docs/jobs.md), eval (docs/eval.md),
+and frames (docs/frames.md).
 
 ``register(subparsers)`` adds them to ``cosmos-reason``; ``python -m cosmos_reason.jobs``
 runs them alone (without importing the server, so a client-only run starts fast).
@@ -152,6 +153,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from .eval_cli import register_eval
 
     register_eval(subparsers)
+
+    from .frames import add_arguments as frames_arguments
+    from .frames import frames_command
+
+    frames = add_command(
+        subparsers,
+        "frames",
+        help="write the frames a model sees of a video (PNG), with their times and token count",
+        description="Write a video's frames exactly as sampled and resized for the model, with frames.json "
+        "(source frame, time, size of each; the vision tokens and grid) and, with --sheet, a contact sheet.",
+        example="cosmos-reason frames clip.mp4 --fps 2 --timestamp --sheet --out clip-frames",
+    )
+    frames_arguments(frames)
+    frames.set_defaults(func=frames_command)
 
 
 def _request_options(p: argparse.ArgumentParser, only: tuple[str, ...] = REQUEST_OPTIONS) -> None:

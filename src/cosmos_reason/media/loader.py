@@ -72,13 +72,16 @@ class MediaLoader:
         resolver: Resolver | None = None,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        text_timestamps: bool = False,
     ) -> None:
-        """`geometry` and `video_defaults` are the model family's: how its encoder cuts pixels and
-        how its videos are sampled when neither the request nor the server's flags say."""
+        """`geometry`, `video_defaults` and `text_timestamps` are the model family's: how its encoder
+        cuts pixels, how its videos are sampled when neither the request nor the server's flags
+        say, and whether its prompt already gives the times (then the `timestamp` overlay is refused)."""
         self.settings = settings = settings or MediaSettings()
         self.geometry = geometry
         # Every layer under a request's own options, merged once: the flags, the family's, qwen-vl-utils'.
         self.video_base = settings.video.over((video_defaults or MediaOptions()).over(QWEN_VL_UTILS))
+        self.text_timestamps = text_timestamps
         self.metrics: MediaMetrics | None = None  # the app's (metrics.py), set by create_app
         #: The model's context in tokens (None: unknown), asked at each load: create_app
         #: points it at the engine, whose context an upstream may only learn later.
@@ -99,9 +102,14 @@ class MediaLoader:
 
     @classmethod
     def from_settings(
-        cls, settings: MediaSettings, geometry: VisionGeometry, video_defaults: MediaOptions | None = None
+        cls,
+        settings: MediaSettings,
+        geometry: VisionGeometry,
+        video_defaults: MediaOptions | None = None,
+        *,
+        text_timestamps: bool = False,
     ) -> MediaLoader:
-        return cls(settings, geometry=geometry, video_defaults=video_defaults)
+        return cls(settings, geometry=geometry, video_defaults=video_defaults, text_timestamps=text_timestamps)
 
     async def close(self) -> None:
         """Close the shared http client and stop the workers (the app's shutdown calls it)."""
@@ -131,6 +139,11 @@ class MediaLoader:
         from .video import load_video
 
         chosen = self.video_options(options)
+        if chosen.timestamp and self.text_timestamps:
+            raise MediaError(
+                "timestamp: the frame-time overlay is a Cosmos-Reason1 option; Reason2 puts timestamps "
+                "in the text (<t seconds> before each temporal patch), so leave timestamp out"
+            )
         decode = partial(
             load_video,
             options=chosen,

@@ -22,7 +22,9 @@ class MediaOptions:
     """`nframes`, when given, replaces `fps` sampling (qwen-vl-utils accepts only one). Sizes are
     in pixels: each video frame gets at most an even share of `total_pixels` per temporal patch
     (and at most 768 tokens), at least `min_pixels` (default 128 tokens); for an image,
-    `min_pixels`/`max_pixels` bound its size. `video_start`/`video_end` are seconds."""
+    `min_pixels`/`max_pixels` bound its size. `video_start`/`video_end` are seconds.
+    `timestamp` (Cosmos-Reason1 only) draws each frame's time into a border below it
+    (media/overlay.py)."""
 
     fps: float | None = None
     nframes: int | None = None
@@ -33,6 +35,7 @@ class MediaOptions:
     max_frames: int | None = None
     video_start: float | None = None
     video_end: float | None = None
+    timestamp: bool | None = None
 
     def given(self) -> dict[str, Any]:
         """The values that are set, by name."""

@@ -31,7 +31,9 @@ def create_app(
     """The app; `warn_open=False` for an app nobody else can reach (the jobs' in-process target),
     which needs no API key and so no warning about having none."""
     family = engine.info.family
-    loader = media or MediaLoader.from_settings(settings.media, family.geometry, family.video)
+    loader = media or MediaLoader.from_settings(
+        settings.media, family.geometry, family.video, text_timestamps=family.text_timestamps
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

@@ -63,6 +63,15 @@ def test_video_within_the_context_is_served():
     assert video.num_frames == 4
 
 
+def test_the_timestamp_border_counts_against_the_context():
+    clip = make_video(64, 48, 10, 1.0)
+    frames, _, height, width = load_video(clip, reason1_video()).frames.shape
+    exactly = (frames // 2) * (height // 28) * (width // 28)
+    assert load_video(clip, reason1_video(), max_tokens=exactly).num_frames == frames
+    with pytest.raises(MediaError, match=rf"video would take {exactly + frames // 2 * width // 28} vision tokens"):
+        load_video(clip, reason1_video(timestamp=True), max_tokens=exactly)
+
+
 # ------------------------------------------------------------------ aspect ratio: the processor's 200:1
 
 

@@ -67,9 +67,15 @@ def processor_videos(videos: list[DecodedVideo], video_processor: Any | None = N
     resamples float input in float but uint8 input with a different uint8 kernel (up to
     ~20 levels apart), so float32 is needed to match the reference. Given the
     processor's `video_processor`, frames it provably leaves at their size stay uint8
-    (4x less memory, same output); without it every video is converted.
+    (4x less memory, same output); without it every video is converted. Frames with the
+    `timestamp` overlay stay uint8: the Cosmos-Reason1 repository hands them to the
+    processor as uint8 (its overlay returns uint8), so a processor that resizes them
+    resizes them as there.
     """
-    return [video.frames if _kept_size(video, video_processor) else video.frames.float() for video in videos]
+    return [
+        video.frames if video.timestamped or _kept_size(video, video_processor) else video.frames.float()
+        for video in videos
+    ]
 
 
 def _kept_size(video: DecodedVideo, video_processor: Any | None) -> bool:

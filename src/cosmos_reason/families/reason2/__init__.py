@@ -35,4 +35,5 @@ REASON2 = ModelFamily(
     upstream_video_fields=upstream_video_fields,
     sampling_plain=PLAIN_SAMPLING,
     processor_prompt=processor_prompt,
+    text_timestamps=True,
 )

@@ -40,6 +40,9 @@ class DecodedVideo:
     duration: seconds, total_frames / fps.
     source_height, source_width: the decoded (rotation-applied) frame size.
     rotation: counter-clockwise degrees applied from the stream's display matrix.
+    timestamped: the frames carry the `timestamp` overlay (media/overlay.py): 28 rows taller
+        than qwen-vl-utils' size, handed to the processor as uint8 as the Cosmos-Reason1
+        repository does.
     """
 
     frames: torch.Tensor
@@ -52,6 +55,7 @@ class DecodedVideo:
     source_height: int
     source_width: int
     rotation: int = 0
+    timestamped: bool = False
 
     @property
     def num_frames(self) -> int:
@@ -90,6 +94,7 @@ def load_video(
     over `max_frame_pixels` (checked from the stream header, and by the decoder
     itself), and for sampling that would need more than `max_tokens` vision tokens or
     an aspect ratio the model cannot take (both from the arithmetic, before decoding).
+    With `timestamp`, each kept frame gets its time drawn below it (media/overlay.py).
     """
     options = (options or MediaOptions()).over(QWEN_VL_UTILS)
     limits = _Limits(max_frame_pixels, max_tokens, geometry)
@@ -102,10 +107,16 @@ def load_video(
         packets = read_packets(container, stream)
         disposable = disposable_packets(stream.codec_context, packets)
     plan, decoded = _sample(data, packets, disposable, fps, options, size, limits)
+    sample_fps = plan.nframes / plan.clip_frames * fps
+    frames = decoded.frames
+    if options.timestamp:
+        from ..overlay import overlay_timestamps
+
+        frames = overlay_timestamps(frames, sample_fps)
     return DecodedVideo(
-        frames=decoded.frames,
+        frames=frames,
         frame_indices=tuple(plan.indices),
-        sample_fps=plan.nframes / plan.clip_frames * fps,
+        sample_fps=sample_fps,
         fps=fps,
         total_frames=plan.total_frames,
         clip_frames=plan.clip_frames,
@@ -113,6 +124,7 @@ def load_video(
         source_height=decoded.source_size[0],
         source_width=decoded.source_size[1],
         rotation=decoded.rotation,
+        timestamped=bool(options.timestamp),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import MediaError
 from ..options import MediaOptions
+from ..overlay import BORDER
 from ..vision_math import (
     FPS_MIN_FRAMES,
     VisionGeometry,
@@ -67,7 +68,8 @@ def check_output_size(
     The frame size qwen-vl-utils will resize to comes from the header's size (rotation
     swaps the sides, not the area), so an aspect ratio beyond 200:1 or a min_pixels /
     max_pixels that would need more vision tokens than the context fails here, before
-    any frame is decoded or any output buffer allocated.
+    any frame is decoded or any output buffer allocated. The `timestamp` overlay's border
+    counts too (media/overlay.py).
     """
     height, width = video_frame_size(
         *size,
@@ -77,6 +79,8 @@ def check_output_size(
         max_pixels=options.max_pixels,
         total_pixels=options.total_pixels,
     )
+    if options.timestamp:
+        height += BORDER
     tokens = num_tokens(plan.nframes, height, width, geometry)
     if max_tokens is not None and tokens > max_tokens:
         raise MediaError(
