@@ -50,7 +50,7 @@ async def get_model(model_id: str, request: Request) -> ModelCard:
 
 @router.get("/v1/tasks")
 async def list_tasks(request: Request) -> dict:
-    recipes = request.app.state.engine.info.family.recipes
+    recipes = request.app.state.chat.family.recipes  # the family's and --recipes DIR's
     return {"object": "list", "data": [describe_task(recipe) for recipe in recipes.values()]}
 
 
