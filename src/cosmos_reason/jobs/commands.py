@@ -80,21 +80,30 @@ def _bar_logging(quiet: bool):
 
 def annotate_command(args: argparse.Namespace) -> int:
     from ..families.registry import get_task
+    from ..recipes.files import RecipeError, load_recipe_file, recipe_mapping
     from ..recipes.recipe import UnknownTaskError
     from .annotate import AnnotateJob, run_job
     from .execution import RetryPolicy
     from .inputs import InputError, discover
 
     _setup_logging(args.quiet)
+    if args.task and args.recipe:
+        return _fail("give --task NAME or --recipe FILE, not both", 2)
     if args.task:
         try:
             args.task = get_task(args.task).name
         except UnknownTaskError as exc:
             return _fail(str(exc), 2)
+    extra = {"schema": args.schema} if args.schema is not None else {}
+    if args.recipe:  # sent whole with each request (`recipe`), so the server needs no copy of the file
+        try:
+            spec = load_recipe_file(args.recipe)
+        except RecipeError as exc:
+            return _fail(str(exc))
+        args.task, extra["recipe"] = spec.name, recipe_mapping(spec)
     try:
-        schema = {"schema": args.schema} if args.schema is not None else {}
         items = discover(
-            args.input, manifest=args.manifest, prompt=args.prompt, task=args.task, options=_options(args) | schema
+            args.input, manifest=args.manifest, prompt=args.prompt, task=args.task, options=_options(args) | extra
         )
     except InputError as exc:
         return _fail(str(exc))
