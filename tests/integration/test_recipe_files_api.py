@@ -4,12 +4,13 @@ recipe itself ("recipe", as annotate --recipe sends it)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 from cosmos_reason.families.registry import default_family
-from cosmos_reason.recipes.files import load_recipe_dir
+from cosmos_reason.recipes.files import load_recipe_dir, load_recipe_file
 from tests.fakes import ScriptedEngine
 
 from .conftest import MODEL, make_client
@@ -100,3 +101,18 @@ def test_serve_refuses_to_start_on_a_bad_recipe_file_with_one_line(tmp_path: Pat
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if "error" in line]
     assert lines == [f"cosmos-reason: error: {folder / 'broken.yaml'}: video.fps: expected a number, got text 'fast'"]
+
+
+async def test_one_tasks_recipe_comes_back_in_the_file_keys_and_loads_as_the_same_recipe(tmp_path: Path):
+    """GET /v1/tasks/NAME: saved as a .yaml file (JSON is YAML), it loads as the recipe the server has."""
+    family = default_family()
+    async with make_client(ScriptedEngine()) as client:
+        for name, recipe in family.recipes.items():
+            reply = await client.get(f"/v1/tasks/{name.replace('_', '-')}")
+            assert reply.status_code == 200
+            saved = tmp_path / f"{name}.yaml"
+            saved.write_text(json.dumps(reply.json()["recipe"], indent=1), encoding="utf-8")
+            assert load_recipe_file(saved).build(family.reasoning) == recipe
+        missing = await client.get("/v1/tasks/shelf")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["message"].startswith("unknown task 'shelf'; valid tasks: critic,")

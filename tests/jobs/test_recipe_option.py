@@ -9,7 +9,7 @@ from cosmos_reason.jobs.inputs import discover
 from cosmos_reason.recipes.files import load_recipe_file, recipe_mapping
 from tests.fakes import ScriptedEngine
 
-from .conftest import annotate, read_lines, run_jobs, summary_of, write_images
+from .conftest import FakeServer, annotate, read_lines, run_jobs, summary_of, write_images
 
 RECIPE = """\
 system_prompt: |
@@ -83,3 +83,26 @@ def test_a_bad_recipe_file_is_exit_1_with_one_line_and_no_output(tmp_path: Path)
         "annotate", str(tmp_path / "media"), "--recipe", str(recipe), "--task", "caption", "--out", str(out)
     )
     assert both.returncode == 2 and "give --task NAME or --recipe FILE, not both" in both.stderr
+
+
+def test_annotate_task_names_a_recipe_the_server_added(tmp_path: Path):
+    """A task this client does not ship (serve --recipes) is fetched from GET /v1/tasks/NAME."""
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    write_recipe(folder)
+    write_images(tmp_path / "media", 1)
+    out = tmp_path / "out.jsonl"
+    server = FakeServer(pieces=["No"], recipes=str(folder)).wait_ready()
+    try:
+        common = ["annotate", str(tmp_path / "media"), "--out", str(out), "--server", server.url, "--quiet"]
+        result = run_jobs(*common, "--task", "shelf-hazard")
+        assert result.returncode == 0, result.stderr
+        (row,) = read_lines(out)
+        assert (row["task"], row["parsed"]) == ("shelf_hazard", {"hazard": False})
+        assert row["prompt"] == "Is anything about to fall?\nAnswer Yes or No."
+        unknown = run_jobs(*common, "--task", "shelf-hazzard")
+        assert unknown.returncode == 2
+        assert "unknown task 'shelf-hazzard'; valid tasks: critic," in unknown.stderr
+        assert "shelf_hazard (on http://" in unknown.stderr
+    finally:
+        server.stop()

@@ -257,9 +257,9 @@ def parse_recipe(data: Any, *, source: str, default_name: str | None = None) -> 
     return spec
 
 
-def recipe_mapping(spec: RecipeSpec) -> dict[str, Any]:
-    """The recipe as a file's mapping (what `annotate --recipe` sends as the request's `recipe`):
-    parse_recipe of it gives `spec` back."""
+def recipe_mapping(spec: RecipeSpec | TaskRecipe) -> dict[str, Any]:
+    """The recipe as a file's mapping (what `annotate --recipe` sends as the request's `recipe`,
+    GET /v1/tasks/NAME's `recipe`): parse_recipe of it gives `spec` back."""
     out: dict[str, Any] = {"name": spec.name, "title": spec.title, "description": spec.description}
     if spec.system_prompt is not None:
         out["system_prompt"] = spec.system_prompt
