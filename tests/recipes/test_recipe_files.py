@@ -243,3 +243,12 @@ def test_a_recipe_sent_inline_is_the_recipe_of_its_file(family):
         spec = load_recipe_file(Path(module.__file__).with_name("tasks") / f"{name}.yaml")
         again = parse_recipe(json.loads(json.dumps(recipe_mapping(spec))), source=spec.source)
         assert again == spec
+
+
+def test_the_docs_example_file_loads_as_described(tmp_path: Path):
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "reasoning.md").read_text(encoding="utf-8")
+    example = docs.split("### Recipe files", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = load_recipe_file(write(tmp_path, example, "shelf_check.yaml"))
+    assert (spec.name, spec.answer_parser, spec.answer_key) == ("shelf_check", "json", "shelf")
+    assert spec.reasoning and not spec.own_format
+    assert spec.default_question == "Is anything on this shelf about to fall?"
