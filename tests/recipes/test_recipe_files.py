@@ -222,7 +222,8 @@ def test_a_critic_replacement_must_keep_the_answer_that_score_reads(tmp_path: Pa
 def test_builtin_recipes_are_what_the_python_definitions_were(family):
     """Every field and GET /v1/tasks entry, in order, equals the snapshot of the Python
     definitions (written at 8cb02f2 with: for each family, for each recipe in family.recipes:
-    asdict(recipe) without `format`, answer_format as a list, plus describe_task(recipe))."""
+    asdict(recipe) without `format`, answer_format as a list, plus describe_task(recipe)). A
+    deliberate change to a built-in recipe's file changes this snapshot with it."""
     loaded = []
     for recipe in family.recipes.values():
         assert recipe.format is family.reasoning

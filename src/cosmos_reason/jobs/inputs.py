@@ -52,7 +52,6 @@ REQUEST_OPTION_NAMES = (
     "raw_output",
     "ignore_eos",
     "schema",  # a JSON schema: the answer is constrained to it (work.py sends it as response_format)
-    "recipe",  # a task recipe itself, a recipe file's keys (annotate --recipe; work.py sends it)
 )
 OPTION_NAMES = frozenset(MEDIA_OPTION_NAMES) | frozenset(REQUEST_OPTION_NAMES)
 SOURCE_KEYS = ("path", "url", "file", "item", "image", "video", "media", "uri", "filename")

@@ -219,7 +219,7 @@ async def execute(
             started,
             0,
         )
-    if not work.prompt and not work.task:
+    if not work.prompt and not work.task and not work.options.get("recipe"):
         return _timed(error_row(work, "no prompt and no task for this item", kind="input"), started, 0)
     try:
         recipe = work_recipe(work.task, work.options)
