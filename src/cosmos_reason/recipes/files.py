@@ -367,13 +367,15 @@ def _check_range(values: dict[str, Any], key: str, source: str) -> None:
 _TYPE_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "text"}
 
 
-def _base_type(hint: Any) -> type:
+def _base_type(hint: Any) -> Any:
     """`float | None` -> float."""
     args = [a for a in getattr(hint, "__args__", (hint,)) if a is not type(None)]
     return args[0] if args else hint
 
 
-def _is_a(value: Any, wanted: type) -> bool:
+def _is_a(value: Any, wanted: Any) -> bool:
+    if not isinstance(wanted, type):  # e.g. a Literal: the range check (api/protocol.py) decides
+        return True
     if isinstance(value, bool) or wanted is bool:
         return wanted is bool and isinstance(value, bool)
     if wanted is float:
