@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from .families.base import SamplingDefaults
 from .families.registry import default_family
 from .media.settings import MediaSettings
+from .recipes.files import RecipeSpec
 
 API_KEY_ENV = "COSMOS_REASON_API_KEY"
 DEFAULT_MODEL = default_family().default_model
@@ -65,6 +66,7 @@ class Settings:
     header_read_timeout: float = 10.0  # seconds for a whole request head
     body_read_timeout: float = 30.0  # seconds the body may pause between two reads
     max_buffered_body_bytes: int | None = None  # request bodies held at once, server-wide (None: see below)
+    recipes: tuple[RecipeSpec, ...] = ()  # --recipes DIR: task recipes beside the family's (recipes/files.py)
 
     def __post_init__(self) -> None:
         if self.host is None:

@@ -102,6 +102,7 @@ class FakeServer(ServerProcess):
         api_key: str | None = None,
         flaky_every: int = 0,
         gate: int | None = None,
+        recipes: str | None = None,
     ) -> None:
         port = free_port()
         config = {
@@ -111,6 +112,7 @@ class FakeServer(ServerProcess):
             "api_key": api_key,
             "flaky_every": flaky_every,
             "gate": gate,
+            "recipes": recipes,
         }
         super().__init__(
             command=[sys.executable, str(Path(__file__).with_name("fake_server.py")), json.dumps(config)],

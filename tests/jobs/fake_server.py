@@ -1,7 +1,8 @@
 """A test server: create_app and uvicorn around tests.fakes.ScriptedEngine.
 
 Usage: python tests/jobs/fake_server.py '{"port": 8123, "delay": 0.01, "pieces": [...],
-"api_key": null, "flaky_every": 0, "gate": null}'. flaky_every=k answers every k-th /v1 POST with 503.
+"api_key": null, "flaky_every": 0, "gate": null, "recipes": null}'. flaky_every=k answers every k-th /v1 POST
+with 503; recipes: a folder of recipe files, as serve --recipes.
 
 gate=k answers only the first k /v1 POSTs; the rest wait until the test allows more with
 POST /test/allow {"more": n} (or {"all": true}). A test that must signal a job mid-run
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import uvicorn  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 
+from cosmos_reason.recipes.files import load_recipe_dir  # noqa: E402
 from cosmos_reason.server.app import create_app  # noqa: E402
 from cosmos_reason.settings import Settings  # noqa: E402
 from tests.fakes import ScriptedEngine  # noqa: E402
@@ -32,6 +34,7 @@ def main() -> None:
         model="/ckpt",
         served_model_names=("test-model",),
         api_keys=(config["api_key"],) if config.get("api_key") else (),
+        recipes=load_recipe_dir(config["recipes"]) if config.get("recipes") else (),
     )
     app = create_app(settings, engine)
     every = int(config.get("flaky_every") or 0)

@@ -135,6 +135,7 @@ class ChatCompletionRequest(_Lenient):
     # Cosmos extensions
     reasoning: bool | None = None  # add the model family's reasoning instruction
     task: str | None = None  # a task recipe by name (GET /v1/tasks)
+    recipe: dict[str, Any] | None = None  # a task recipe itself: a recipe file's keys (annotate --recipe)
     raw_output: bool = False  # return the model's text untouched, tags and all
     media_options: MediaOverrides | None = None
     mm_processor_kwargs: dict[str, Any] | None = None  # vLLM's name; the media keys are honoured

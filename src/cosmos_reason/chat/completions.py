@@ -34,6 +34,7 @@ from ..engine.base import (
     TokenLogprob,
 )
 from ..errors import APIError
+from ..families.registry import with_recipe_files
 from ..media.loader import MediaLoader
 from ..metrics import Metrics, RequestTimer
 from ..reasoning.format import ReasoningFormat
@@ -53,7 +54,9 @@ class ChatService:
     def __init__(self, settings: Settings, engine: Engine, media: MediaLoader, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.engine = engine
-        self.family = engine.info.family  # fixed for the engine's life; read once, not per request or choice
+        # Fixed for the engine's life; read once, not per request or choice. With --recipes, its
+        # recipes and the folder's (GET /v1/tasks lists these).
+        self.family = with_recipe_files(engine.info.family, settings.recipes)
         self.media = media
         self.metrics = metrics
 

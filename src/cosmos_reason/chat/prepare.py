@@ -3,6 +3,8 @@ settings, merged with explicit request values winning (recipes/apply.py has the 
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 
 from ..api.protocol import ChatCompletionRequest
@@ -11,6 +13,7 @@ from ..families.base import ModelFamily
 from ..families.registry import get_task
 from ..media.options import MediaOptions
 from ..recipes.apply import apply_recipe, with_instruction
+from ..recipes.files import RecipeError, RecipeSpec, parse_recipe
 from ..recipes.recipe import TaskRecipe, UnknownTaskError
 from ..settings import Settings
 from .messages import media_options
@@ -25,7 +28,7 @@ class Prepared:
 
 
 def prepare_request(request: ChatCompletionRequest, settings: Settings, family: ModelFamily) -> Prepared:
-    recipe = _recipe(request.task, family)
+    recipe = _inline_recipe(request, family) if request.recipe is not None else _recipe(request.task, family)
     media = request.media_options.options() if request.media_options else MediaOptions()
     media = media.over(media_options(request.processor_media_values(), "mm_processor_kwargs"))
     try:
@@ -46,6 +49,22 @@ def _recipe(name: str | None, family: ModelFamily) -> TaskRecipe | None:
         return get_task(name, family)
     except UnknownTaskError as exc:
         raise APIError(400, f"task: {exc}", param="task") from None
+
+
+def _inline_recipe(request: ChatCompletionRequest, family: ModelFamily) -> TaskRecipe:
+    """The request's own recipe (a recipe file's keys, as `annotate --recipe` sends them)."""
+    if request.task is not None:
+        raise APIError(400, "give task (a recipe by name) or recipe (a recipe itself), not both", param="recipe")
+    try:
+        return _parsed(json.dumps(request.recipe)).build(family.reasoning)
+    except RecipeError as exc:
+        raise APIError(400, str(exc), param="recipe") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(recipe: str) -> RecipeSpec:
+    """A job sends the same recipe with every item: it is checked once (its answer format compiles)."""
+    return parse_recipe(json.loads(recipe), source="recipe", default_name="recipe")
 
 
 def _wants_reasoning_instruction(request: ChatCompletionRequest, recipe: TaskRecipe | None, settings: Settings) -> bool:

@@ -6,6 +6,10 @@ See docs/architecture.md#model-families.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
+
+from ..recipes.files import RecipeSpec, with_recipes
 from ..recipes.recipe import TaskRecipe, find_task
 from .base import ModelFamily
 from .reason1 import REASON1
@@ -33,6 +37,12 @@ def family_named(name: str) -> ModelFamily:
 def get_task(name: str, family: ModelFamily | None = None) -> TaskRecipe:
     """The recipe called ``name`` of `family` (None: the default family); UnknownTaskError names the valid ones."""
     return find_task(name, (family or default_family()).recipes)
+
+
+def with_recipe_files(family: ModelFamily, specs: Iterable[RecipeSpec]) -> ModelFamily:
+    """`family` with the recipes of `serve --recipes DIR` after its own (one named like a built-in replaces it)."""
+    specs = tuple(specs)
+    return replace(family, recipes=with_recipes(family.recipes, specs, family.reasoning)) if specs else family
 
 
 def family_for_model_type(model_type: str, source: str = "the model") -> ModelFamily:

@@ -52,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a folder (recursive), a glob, a manifest (.jsonl/.csv of paths or URLs), a file or URL",
     )
     annotate.add_argument("--task", help="a task recipe (GET /v1/tasks: caption, critic, plausibility, ...)")
+    annotate.add_argument(
+        "--recipe",
+        metavar="FILE",
+        help="a task recipe file (YAML, the cookbook's prompts/ shape; docs/reasoning.md#task-recipes), "
+        "sent with each request: no server-side copy needed",
+    )
     annotate.add_argument("--prompt", help="the question to ask (with --task: replaces the task's default question)")
     annotate.add_argument("--out", "-o", required=True, help="results JSONL; rerun the same command to resume")
     annotate.add_argument(

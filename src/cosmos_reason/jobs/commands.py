@@ -78,23 +78,60 @@ def _bar_logging(quiet: bool):
 # ---- commands ------------------------------------------------------------------
 
 
+def server_task(server: str, api_key: str | None, name: str, timeout: float) -> dict[str, Any]:
+    """GET /v1/tasks/NAME of the server: the task's summary and `recipe`. ValueError says why not."""
+    import httpx
+
+    from .clients import _env_key, server_url
+
+    key = api_key or _env_key()
+    url = f"{server_url(server)}/v1/tasks/{name}"
+    try:
+        reply = httpx.get(url, headers={"authorization": f"Bearer {key}"} if key else {}, timeout=min(timeout, 60))
+    except httpx.HTTPError as exc:
+        raise ValueError(f"cannot ask {server_url(server)} for task {name!r}: {exc}") from None
+    body = reply.json() if reply.headers.get("content-type", "").startswith("application/json") else {}
+    if reply.status_code == 404 and "unknown task" in str(body.get("error", {}).get("message")):
+        raise ValueError(body["error"]["message"] + " (on " + server_url(server) + ")")
+    if reply.status_code != 200 or not isinstance(body.get("recipe"), dict):
+        raise ValueError(
+            f"{url}: HTTP {reply.status_code}, not a task recipe (a cosmos-reason server older than --recipes?)"
+        )
+    return body
+
+
 def annotate_command(args: argparse.Namespace) -> int:
     from ..families.registry import get_task
+    from ..recipes.files import RecipeError, load_recipe_file, recipe_mapping
     from ..recipes.recipe import UnknownTaskError
     from .annotate import AnnotateJob, run_job
     from .execution import RetryPolicy
     from .inputs import InputError, discover
 
     _setup_logging(args.quiet)
+    if args.task and args.recipe:
+        return _fail("give --task NAME or --recipe FILE, not both", 2)
+    extra = {"schema": args.schema} if args.schema is not None else {}
     if args.task:
         try:
             args.task = get_task(args.task).name
         except UnknownTaskError as exc:
-            return _fail(str(exc), 2)
+            if not args.server:
+                return _fail(str(exc), 2)
+            try:  # a task the server added (serve --recipes): sent whole, as with --recipe
+                found = server_task(args.server, args.api_key, args.task, args.timeout)
+            except ValueError as exc:
+                return _fail(str(exc), 2 if "unknown task" in str(exc) else 1)
+            args.task, extra["recipe"] = found["name"], found["recipe"]
+    if args.recipe:  # sent whole with each request (`recipe`), so the server needs no copy of the file
+        try:
+            spec = load_recipe_file(args.recipe)
+        except RecipeError as exc:
+            return _fail(str(exc))
+        args.task, extra["recipe"] = spec.name, recipe_mapping(spec)
     try:
-        schema = {"schema": args.schema} if args.schema is not None else {}
         items = discover(
-            args.input, manifest=args.manifest, prompt=args.prompt, task=args.task, options=_options(args) | schema
+            args.input, manifest=args.manifest, prompt=args.prompt, task=args.task, options=_options(args) | extra
         )
     except InputError as exc:
         return _fail(str(exc))

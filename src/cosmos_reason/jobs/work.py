@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..families.registry import get_task
+from ..families.registry import default_family, get_task
 from ..media.options import MEDIA_OPTION_NAMES
-from ..recipes.recipe import QUESTION, UnknownTaskError, critic_score, parse_answer
+from ..recipes.files import parse_recipe
+from ..recipes.recipe import QUESTION, TaskRecipe, UnknownTaskError, critic_score, parse_answer
 from .clients import Target
 from .execution import RetriesExhausted, RetryPolicy, with_retries
 from .journal import Row
@@ -50,7 +52,7 @@ class Work:
             "size": self.size,
             "mtime_ns": self.mtime_ns,
             "key": self.key,
-            "prompt": asked_text(self.prompt, self.task),
+            "prompt": asked_text(self.prompt, self.task, self.options),
             "given_prompt": self.prompt,
             "task": self.task,
             "options": self.options,
@@ -63,16 +65,29 @@ class Work:
         return asdict(self)
 
 
-def asked_text(prompt: str | None, task: str | None) -> str | None:
+def asked_text(prompt: str | None, task: str | None, options: dict[str, Any] | None = None) -> str | None:
     """The user text the model is asked: the prompt, or with a task the recipe's template around
     the prompt (none given: the recipe's question), as the server's apply_task builds it."""
-    if not task:
-        return prompt
     try:
-        recipe = get_task(task)
-    except UnknownTaskError:
+        recipe = work_recipe(task, options or {})
+    except (UnknownTaskError, ValueError):
+        return prompt
+    if recipe is None:
         return prompt
     return recipe.user_template.replace(QUESTION, (prompt or "").strip() or recipe.default_question)
+
+
+def work_recipe(task: str | None, options: dict[str, Any]) -> TaskRecipe | None:
+    """The item's recipe as this client reads it (the default family's): its options' `recipe`
+    (annotate --recipe), else its task's. UnknownTaskError / RecipeError when there is none such."""
+    if options.get("recipe") is not None:
+        return _inline_recipe(json.dumps(options["recipe"]))
+    return get_task(task) if task else None
+
+
+@functools.lru_cache(maxsize=16)
+def _inline_recipe(text: str) -> TaskRecipe:
+    return parse_recipe(json.loads(text), source="recipe", default_name="recipe").build(default_family().reasoning)
 
 
 # The server names a bad media part by its place in the request; the item is what the user knows.
@@ -114,7 +129,7 @@ def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, A
     body: dict[str, Any] = {"messages": messages, **request}
     if model:
         body["model"] = model
-    if work.task:
+    if work.task and "recipe" not in request:  # with the recipe itself (annotate --recipe), not its name
         body["task"] = work.task
     if media:
         body["media_options"] = media
@@ -122,10 +137,10 @@ def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, A
     return body
 
 
-def result_fields(body: dict[str, Any], task: str | None, schema: bool = False) -> Row:
+def result_fields(body: dict[str, Any], task: str | TaskRecipe | None, schema: bool = False) -> Row:
     """Answer, reasoning, parsed fields and usage from a chat completion. With a `schema` the
     answer is JSON constrained to it: `parsed` is the object (null if it was cut short)."""
-    recipe = get_task(task) if task else None
+    recipe = get_task(task) if isinstance(task, str) and task else task or None
     parse = recipe is not None and recipe.answer_parser != "text" and not schema
     choices = []
     for choice in sorted(body.get("choices") or [], key=lambda c: c.get("index", 0)):
@@ -204,13 +219,12 @@ async def execute(
             started,
             0,
         )
-    if not work.prompt and not work.task:
+    if not work.prompt and not work.task and not work.options.get("recipe"):
         return _timed(error_row(work, "no prompt and no task for this item", kind="input"), started, 0)
-    if work.task:
-        try:
-            get_task(work.task)
-        except UnknownTaskError as exc:
-            return _timed(error_row(work, str(exc), kind="input"), started, 0)
+    try:
+        recipe = work_recipe(work.task, work.options)
+    except (UnknownTaskError, ValueError) as exc:  # a task this client does not know, a bad recipe
+        return _timed(error_row(work, str(exc), kind="input"), started, 0)
     body = build_body(work, data, model)
     try:
         reply, attempts = await with_retries(
@@ -234,7 +248,7 @@ async def execute(
         return _timed(row, started, attempts, reply.seconds)
     row = {
         **work.base_row(),
-        **result_fields(reply.body, work.task, "schema" in work.options),
+        **result_fields(reply.body, recipe, "schema" in work.options),
         "request_id": reply.request_id,
         "error": None,
     }

@@ -1,9 +1,10 @@
 """Task recipes: named prompt + settings presets a request selects with "task".
 
 A recipe turns the client's chat into the prompt its task needs and supplies the task's
-recommended sampling and video settings; each model family lists its own recipes
-(families/<family>/recipes.py). How a recipe is applied to a request is recipes/apply.py;
-the rules (precedence, message handling) are in docs/reasoning.md#task-recipes.
+recommended sampling and video settings; each model family ships its own as YAML files
+(families/<family>/tasks/, listed in its recipes.py), read by recipes/files.py like the files
+of `serve --recipes` and `annotate --recipe`. How a recipe is applied to a request is
+recipes/apply.py; the rules (precedence, message handling) are in docs/reasoning.md#task-recipes.
 """
 
 from __future__ import annotations

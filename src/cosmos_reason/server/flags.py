@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..families.registry import FAMILIES, default_family
 from ..media.settings import add_media_arguments, media_settings_from_args, parse_bytes
+from ..recipes.files import load_recipe_dir
 from ..settings import SamplingFlags, Settings, api_keys_from_env
 
 DEFAULTS = Settings()
@@ -157,6 +158,12 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="request bodies held in memory at once, all clients together; beyond it, 503 with "
         "Retry-After (default 256MiB, or --max-request-bytes if that is larger)",
     )
+    p.add_argument(
+        "--recipes",
+        metavar="DIR",
+        help="a folder of task recipe files (*.yaml, the cookbook's prompts/ shape): added to GET /v1/tasks "
+        'and the playground, selected with "task": NAME; one named like a built-in replaces it',
+    )
     p.add_argument("--public-metrics", action="store_true", help="serve /metrics without an API key")
     p.add_argument("--log-level", default=DEFAULTS.log_level, choices=["debug", "info", "warning", "error"])
     add_media_arguments(p)
@@ -204,6 +211,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         header_read_timeout=args.header_read_timeout,
         body_read_timeout=args.body_read_timeout,
         max_buffered_body_bytes=args.max_buffered_body_bytes,
+        recipes=load_recipe_dir(args.recipes) if getattr(args, "recipes", None) else (),
     )
 
 

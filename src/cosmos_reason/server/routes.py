@@ -15,7 +15,8 @@ from ..api.protocol import ChatCompletionRequest, ModelCard, ModelList, ScoreReq
 from ..engine.base import EngineError
 from ..errors import APIError, ClientGone
 from ..media.limits import media_over_limit
-from ..recipes.recipe import describe_task
+from ..recipes.files import recipe_mapping
+from ..recipes.recipe import UnknownTaskError, describe_task, find_task
 from .errors import from_validation_error
 
 router = APIRouter()
@@ -50,8 +51,19 @@ async def get_model(model_id: str, request: Request) -> ModelCard:
 
 @router.get("/v1/tasks")
 async def list_tasks(request: Request) -> dict:
-    recipes = request.app.state.engine.info.family.recipes
+    recipes = request.app.state.chat.family.recipes  # the family's and --recipes DIR's
     return {"object": "list", "data": [describe_task(recipe) for recipe in recipes.values()]}
+
+
+@router.get("/v1/tasks/{name}")
+async def get_task_recipe(name: str, request: Request) -> dict:
+    """One task's summary and its whole recipe in the recipe-file keys (JSON is YAML: saved to a
+    .yaml file, it loads with --recipe / --recipes)."""
+    try:
+        recipe = find_task(name, request.app.state.chat.family.recipes)
+    except UnknownTaskError as exc:
+        raise APIError(404, str(exc), param="name", code="task_not_found") from None
+    return {**describe_task(recipe), "recipe": recipe_mapping(recipe)}
 
 
 @router.post("/v1/chat/completions", response_model=None)

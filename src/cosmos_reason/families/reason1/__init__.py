@@ -1,7 +1,7 @@
 """Cosmos-Reason1 on Qwen2.5-VL: the first model family.
 
-Its values are in constants.py, its task recipes in recipes.py (prompt texts in
-prompts.py); media.py says how its decoded videos become processor and upstream inputs.
+Its values are in constants.py, its task recipes in recipes.py (one YAML file each in
+tasks/); media.py says how its decoded videos become processor and upstream inputs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Cosmos-Reason2 on Qwen3-VL: the second model family.
 
-Its values are in constants.py (with their sources), its task recipes in recipes.py;
+Its values are in constants.py (with their sources), its task recipes in recipes.py (one YAML file each in tasks/);
 media.py says how its decoded videos become processor and upstream inputs.
 """
 
