@@ -229,10 +229,12 @@ def test_builtin_recipes_are_what_the_python_definitions_were(family):
         assert recipe.format is family.reasoning
         row = {k: v for k, v in asdict(recipe).items() if k != "format"}
         row["answer_format"] = list(recipe.answer_format) if recipe.answer_format else None
+        row["video"] = recipe.video.given()  # media options added since the snapshot are unset here
         row["describe_task"] = describe_task(recipe)
         loaded.append(json.loads(json.dumps(row)))
     assert [r["name"] for r in loaded] == [r["name"] for r in SNAPSHOT[family.name]]
     for got, want in zip(loaded, SNAPSHOT[family.name], strict=True):
+        want = want | {"video": {k: v for k, v in want["video"].items() if v is not None}}
         assert got == want, got["name"]
 
 
