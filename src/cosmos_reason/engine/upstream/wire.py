@@ -18,9 +18,11 @@ server-sent event stream we read back (engine.py does the sending and failover).
 Media (see media.py): the frames our pipeline decoded and sampled, never the
 original file, so the upstream computes the same vision tokens as our engine would: for
 vLLM a pre-sampled frame list (`data:video/jpeg;base64,...`, PNG frames by default) with
-`media_io_kwargs.video = {num_frames: -1, fps: <sampled fps>}` and
+the family's `media_io_kwargs.video` (Reason1: `{num_frames: -1, fps: <sampled fps>}`;
+Reason2 adds the source fps and frame indices its timestamps come from) and
 `mm_processor_kwargs = {do_sample_frames: false}`; for our own server a lossless FFV1 file
-at the sampled rate with `nframes`/`min_pixels`/`max_pixels` pinning every frame. Images:
+at the sampled rate with `nframes`/`min_pixels`/`max_pixels` pinning every frame and
+`sampled_from` carrying the source timing. Images:
 lossless PNG. The price is bandwidth: decoded frames are bigger than the compressed
 original (benchmarks/results/upstream.json has the bytes per 60 s video).
 
