@@ -114,6 +114,40 @@ def test_a_video_gives_the_same_prompt_and_answer_both_ways(pair, options):
     assert logprobs(ours) == logprobs(theirs)  # every position's distribution: the same prompt ids
 
 
+def test_several_media_in_one_message_and_a_task_both_ways(pair):
+    # Each video keeps its own timing (per part, unlike vLLM's per-request media_io_kwargs).
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "video_url", "video_url": {"url": VIDEO, "fps": 4, "video_end": 2.0}},
+                {"type": "image_url", "image_url": {"url": IMAGE}},
+                {"type": "video_url", "video_url": {"url": VIDEO, "nframes": 4, "video_start": 1.5}},
+                {"type": "text", "text": "Compare them."},
+            ],
+        }
+    ]
+    for extra in ({}, {"task": "caption"}):
+        ours, theirs = both(pair, messages=messages, logprobs=True, extra_body=extra, **GREEDY)
+        assert ours.usage.model_dump() == theirs.usage.model_dump()
+        assert answer(ours) == answer(theirs) and logprobs(ours) == logprobs(theirs)
+
+
+def test_a_video_streamed_through_the_front(pair):
+    ours_client, theirs_client = clients(pair)
+    messages = video(fps=2, video_start=0.5, video_end=3.5)
+    theirs = theirs_client.chat.completions.create(model=DEMO, messages=messages, **GREEDY)
+    text, usage = "", None
+    for chunk in ours_client.chat.completions.create(
+        model=FRONT_MODEL, messages=messages, stream=True, stream_options={"include_usage": True}, **GREEDY
+    ):
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+    assert text == theirs.choices[0].message.content
+    assert usage.model_dump() == theirs.usage.model_dump()
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_an_image_chat_streamed_and_not(pair, stream):
     ours_client, theirs_client = clients(pair)
