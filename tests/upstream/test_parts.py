@@ -183,8 +183,13 @@ def test_body_forwards_min_p_penalties_and_logit_bias():
         assert body["logit_bias"] == {"5": 2.0, "9": -100.0}
         assert body.get("min_p") == (None if api == "openai" else 0.05)  # an extension: strict servers refuse it
     assert "min_p" in dropped_fields(sampling)
+    # Zeros are sent too: left out, the upstream would fill in its own defaults (vLLM's from the
+    # checkpoint's generation_config; a Reason2 server's presence_penalty 1.5 without reasoning).
     plain = chat_body(_conversation(), SamplingParams(max_tokens=7), "m", "vllm", REASON1)
-    assert not {"min_p", "presence_penalty", "frequency_penalty", "logit_bias"} & set(plain)
+    assert (plain["presence_penalty"], plain["frequency_penalty"], plain["min_p"], plain["top_k"]) == (0, 0, 0, -1)
+    assert "logit_bias" not in plain
+    strict = chat_body(_conversation(), SamplingParams(max_tokens=7), "m", "openai", REASON1)
+    assert not {"presence_penalty", "frequency_penalty", "min_p", "top_k"} & set(strict)  # OpenAI's 0 by default
 
 
 def test_our_own_server_is_asked_for_raw_text_without_a_second_instruction():

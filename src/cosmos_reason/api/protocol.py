@@ -67,8 +67,23 @@ class MediaOverrides(BaseModel):
         return MediaOptions(**self.model_dump(exclude_none=True))
 
 
+class SampledFrom(BaseModel):
+    """A video_url part's frames are already sampled: they are the frames `frames_indices` (one
+    per frame of the file, in order) of a `total_num_frames`-frame video at `fps` frames per
+    second. The model's processor takes its timing from these (Reason2's `<t seconds>`, Reason1's
+    frame rate) instead of from the file's own rate; vLLM's `media_io_kwargs.video` names.
+    Our upstream front sends it with every forwarded video (docs/media.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fps: float = Field(gt=0)
+    frames_indices: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    total_num_frames: int = Field(ge=1)
+
+
 class MediaURL(_Lenient):
     url: str
+    sampled_from: SampledFrom | None = None  # videos only: chat/messages.py
 
     def overrides(self) -> dict[str, Any]:
         """Media options given next to the url, e.g. {"url": ..., "fps": 2}."""

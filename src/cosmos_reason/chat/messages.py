@@ -3,22 +3,27 @@
 Errors name the message and part they come from, e.g.
 `messages[1].content[0].image_url: image could not be decoded`.
 Media options: the part's own (next to its url) win over the request's (media/options.py).
+A video part's `sampled_from` gives its frames the timing of the video they came from.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, Literal, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from ..api.protocol import ChatMessage, ImageURLPart, MediaOverrides, TextPart, VideoURLPart
+from ..api.protocol import ChatMessage, ImageURLPart, MediaOverrides, SampledFrom, TextPart, VideoURLPart
 from ..engine.base import Conversation, ImageInput, Part, Text, Turn, VideoInput
 from ..errors import APIError
 from ..media.errors import MediaError
 from ..media.loader import MediaLoader
 from ..media.options import MediaOptions
+
+if TYPE_CHECKING:
+    from ..media.video import DecodedVideo
 
 T = TypeVar("T")
 _ROLES: dict[str, Literal["system", "user", "assistant"]] = {
@@ -80,12 +85,40 @@ async def _part(
     field = f"{where}.{part.type}"
     source = part.image_url if isinstance(part, ImageURLPart) else part.video_url
     options = media_options(source.overrides(), field).over(request_options)
+    if source.sampled_from is not None and isinstance(part, ImageURLPart):
+        raise APIError(400, f"{field}.sampled_from: only a video has frames", param=f"{field}.sampled_from")
     try:
         if isinstance(part, ImageURLPart):
             return ImageInput(await media.load_image(source.url, options))
-        return VideoInput(await media.load_video(source.url, options))
+        video = await media.load_video(source.url, options)
     except MediaError as exc:
         raise APIError(400, f"{field}: {exc}", param=field) from None
+    if source.sampled_from is not None:
+        video = with_source_timing(video, source.sampled_from, f"{field}.sampled_from")
+    return VideoInput(video)
+
+
+def with_source_timing(video: DecodedVideo, source: SampledFrom, field: str) -> DecodedVideo:
+    """The decoded video with the timing of the video its file's frames were sampled from
+    (api/protocol.py SampledFrom): frame j of the file is frame `frames_indices[j]` there, so
+    the frames kept from the file keep their place in the source, at the source's rate. (The
+    indices may pass total_num_frames: with video_start they count from the source's start,
+    total_num_frames only the sampled span's frames, as qwen-vl-utils reports them.)"""
+    if len(source.frames_indices) != video.total_frames:
+        raise APIError(
+            400,
+            f"{field}.frames_indices: {len(source.frames_indices)} indices for a video of {video.total_frames} frames "
+            "(one per frame of the file)",
+            param=f"{field}.frames_indices",
+        )
+    indices = tuple(source.frames_indices[j] for j in video.frame_indices)
+    return replace(
+        video,
+        frame_indices=indices,
+        fps=source.fps,
+        clip_frames=source.total_num_frames,
+        sample_fps=len(indices) / source.total_num_frames * source.fps,  # qwen-vl-utils' sample_fps
+    )
 
 
 def media_options(values: dict[str, Any], field: str) -> MediaOptions:

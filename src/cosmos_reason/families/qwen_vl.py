@@ -1,6 +1,7 @@
 """What the Qwen-VL families share in how already-sampled video frames become model inputs:
 the keyword arguments their transformers processors take beside `videos=[v.frames ...]`,
-and the request fields a vLLM upstream takes for pre-sampled frames (docs/media.md)."""
+and the request fields a vLLM upstream takes for pre-sampled frames at a sampled rate
+(Reason1's; Reason2 sends the source timing instead: reason2/upstream.py; docs/media.md)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from dataclasses import asdict
 from typing import TypeVar
 
 from fastapi import APIRouter, Request
@@ -168,5 +169,10 @@ def model_card(request: Request) -> ModelCard:
         "vocab_size": info.vocab_size or None,
         "description": info.description,
         "family": info.family.name,
+        # What a request gets for the sampling fields it leaves out (--default-* over the card's).
+        "sampling_defaults": {
+            "with_reasoning": asdict(settings.sampling.over(info.family.card_sampling(True))),
+            "without_reasoning": asdict(settings.sampling.over(info.family.card_sampling(False))),
+        },
     }
     return ModelCard(id=settings.model_name, created=request.app.state.started, **ours)

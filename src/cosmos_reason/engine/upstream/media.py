@@ -7,16 +7,22 @@ upstream must not decode or sample anything again. Two wire forms:
   `data:video/jpeg;base64,<frame>,<frame>,...` URI. vLLM opens each frame with Pillow, which
   sniffs the format, so the frames may be PNG (lossless, the default), lossless WebP
   (`frames=webp`: same pixels, ~2x faster to encode, a little smaller) or JPEG
-  (`frames=jpeg`, quality 95, 4:4:4: smaller, not bit-exact). The request carries
-  `media_io_kwargs.video = {"num_frames": -1, "fps": <sampled fps>}`: -1 keeps every frame
-  (vLLM's default keeps 32), and `fps` makes vLLM's frame metadata say "these T frames are
-  T frames of a T/fps-second clip", from which the Qwen2.5-VL processor derives the same
-  second_per_grid_ts (2 / sampled fps) as our engine; `mm_processor_kwargs =
-  {"do_sample_frames": false}` is what our engine passes to the processor too.
+  (`frames=jpeg`, quality 95, 4:4:4: smaller, not bit-exact). The request carries the
+  model family's `media_io_kwargs.video` (ModelFamily.upstream_video_fields): for Reason1
+  `{"num_frames": -1, "fps": <sampled fps>}`: -1 keeps every frame (vLLM's default keeps
+  32), and `fps` makes vLLM's frame metadata say "these T frames are T frames of a
+  T/fps-second clip", from which the Qwen2.5-VL processor derives the same
+  second_per_grid_ts (2 / sampled fps) as our engine; for Reason2 also the source's fps and
+  the kept frames' indices, from which Qwen3-VL writes its `<t seconds>`
+  (families/reason2/upstream.py). `mm_processor_kwargs = {"do_sample_frames": false}` is
+  what our engine passes to the processor too.
 * our own server (`api=cosmos`): a data URI can't carry a frame list there, so each video
   is re-encoded losslessly (FFV1, RGB, in AVI) at the sampled frame rate, with per-part
   options `nframes` = the frame count and `min_pixels` = `max_pixels` = the frame area, so
-  that it keeps every frame at its size: the same frames, bit for bit, and the same rate.
+  that it keeps every frame at its size: the same frames, bit for bit, and the same rate;
+  and `sampled_from` = the source's fps, the kept frames' indices in it and the sampled
+  span's frame count, so that its processor sees the same timing as ours (Reason2's
+  `<t seconds>` follow the source's frames, not the file's).
 
 Images go to both as lossless PNG data URIs of the decoded (and, if asked, resized) image.
 """
@@ -121,4 +127,9 @@ def cosmos_video_part(video: Any) -> dict[str, Any]:
         "nframes": video.num_frames,
         "min_pixels": height * width,
         "max_pixels": height * width,
+        "sampled_from": {
+            "fps": video.fps,
+            "frames_indices": [int(i) for i in video.frame_indices],
+            "total_num_frames": video.clip_frames,
+        },
     }

@@ -3,8 +3,10 @@ server-sent event stream we read back (engine.py does the sending and failover).
 
 * messages: system/assistant text as strings, user turns as text/image_url/video_url parts
   in their order (the chat template renders them as our engine does);
-* sampling: max_tokens, temperature, top_p, top_k and min_p (when set), repetition_penalty,
-  presence/frequency_penalty and logit_bias (when set), seed, stop, n, ignore_eos,
+* sampling: max_tokens, temperature, top_p, top_k (-1 when off), min_p, repetition_penalty,
+  presence/frequency_penalty, all always (a field left out would get the upstream's own
+  default, e.g. a Reason2 server's presence_penalty 1.5; to a strict OpenAI server the
+  penalties only when not 0), logit_bias, seed, stop, n, ignore_eos,
   logprobs/top_logprobs, always with `stream: true` and
   `stream_options.include_usage`, so that usage is the upstream's exact token counts;
 * structured output as the upstream's own field (constraint_fields.py; refused where it cannot be said);
@@ -18,9 +20,11 @@ server-sent event stream we read back (engine.py does the sending and failover).
 Media (see media.py): the frames our pipeline decoded and sampled, never the
 original file, so the upstream computes the same vision tokens as our engine would: for
 vLLM a pre-sampled frame list (`data:video/jpeg;base64,...`, PNG frames by default) with
-`media_io_kwargs.video = {num_frames: -1, fps: <sampled fps>}` and
+the family's `media_io_kwargs.video` (Reason1: `{num_frames: -1, fps: <sampled fps>}`;
+Reason2 adds the source fps and frame indices its timestamps come from) and
 `mm_processor_kwargs = {do_sample_frames: false}`; for our own server a lossless FFV1 file
-at the sampled rate with `nframes`/`min_pixels`/`max_pixels` pinning every frame. Images:
+at the sampled rate with `nframes`/`min_pixels`/`max_pixels` pinning every frame and
+`sampled_from` carrying the source timing. Images:
 lossless PNG. The price is bandwidth: decoded frames are bigger than the compressed
 original (benchmarks/results/upstream.json has the bytes per 60 s video).
 
@@ -190,20 +194,21 @@ def chat_body(
         body["model"] = model
     if sampling.seed is not None:
         body["seed"] = sampling.seed
-    if sampling.presence_penalty:
-        body["presence_penalty"] = sampling.presence_penalty
-    if sampling.frequency_penalty:
-        body["frequency_penalty"] = sampling.frequency_penalty
+    # To vLLM and ours always, zeros included: where a field is left out the upstream fills in
+    # its own default (a Reason2 server's presence_penalty 1.5 without reasoning, vLLM's from the
+    # checkpoint's generation_config), not the one we chose. A strict OpenAI server's default is
+    # OpenAI's 0 (and `transformers serve` reads a 0 frequency_penalty as a repetition penalty).
+    for name in ("presence_penalty", "frequency_penalty"):
+        if api != "openai" or getattr(sampling, name):
+            body[name] = getattr(sampling, name)
     if sampling.logit_bias:
         body["logit_bias"] = {str(token): bias for token, bias in sampling.logit_bias}
     if sampling.stop:
         body["stop"] = list(sampling.stop)
     if api != "openai":  # vLLM's (and SGLang's, and our) extensions; strict servers refuse them
         body["repetition_penalty"] = sampling.repetition_penalty
-        if sampling.top_k > 0:
-            body["top_k"] = sampling.top_k
-        if sampling.min_p > 0:
-            body["min_p"] = sampling.min_p
+        body["top_k"] = sampling.top_k if sampling.top_k > 0 else -1  # -1: off, in vLLM, SGLang and ours
+        body["min_p"] = sampling.min_p
         if sampling.ignore_eos:
             body["ignore_eos"] = True
     if sampling.logprobs:

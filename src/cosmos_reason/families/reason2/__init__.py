@@ -1,7 +1,8 @@
 """Cosmos-Reason2 on Qwen3-VL: the second model family.
 
-Its values are in constants.py (with their sources), its task recipes in recipes.py (one YAML file each in tasks/);
-media.py says how its decoded videos become processor and upstream inputs.
+Its values are in constants.py (with their sources), its task recipes in recipes.py (one YAML file each
+in tasks/); media.py says how its decoded videos become processor inputs, upstream.py how they
+reach a vLLM upstream with their timing.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from .constants import (
     REASONING,
     VIDEO,
 )
-from .media import processor_prompt, processor_video_kwargs, upstream_video_fields
+from .media import processor_prompt, processor_video_kwargs
 from .recipes import RECIPES_BY_NAME
+from .upstream import upstream_video_fields
 
 REASON2 = ModelFamily(
     name="reason2",

@@ -1,12 +1,12 @@
 """How Cosmos-Reason2's decoded videos become model inputs: keyword arguments for the
-Qwen3-VL processor (hf engine) and request fields for a vLLM upstream. The frames and
-their timing come from the media package; see docs/media.md."""
+Qwen3-VL processor (hf engine); the request fields for a vLLM upstream are in upstream.py.
+The frames and their timing come from the media package; see docs/media.md."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..qwen_vl import sampled_video_kwargs, vllm_presampled_video_fields
+from ..qwen_vl import sampled_video_kwargs
 
 VIDEO_PROCESSOR = ("transformers.models.qwen3_vl.video_processing_qwen3_vl", "Qwen3VLVideoProcessor")
 
@@ -29,9 +29,3 @@ def processor_prompt(text: str) -> str:
     transformers 5.x expands only the pad and so leaves an outer wrapper around those blocks;
     leaving the bare pad here makes it write exactly the 4.57 form."""
     return text.replace(TEMPLATE_VIDEO, "<|video_pad|>")
-
-
-def upstream_video_fields(videos: list[Any]) -> dict[str, Any]:
-    """Request-level fields for a vLLM upstream: for now the Qwen-VL families' shared ones (every frame, the sampled
-    fps, no resampling); frame indices for vLLM's Qwen3-VL timestamps are not sent yet."""
-    return vllm_presampled_video_fields(videos)
