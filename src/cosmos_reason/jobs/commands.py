@@ -104,7 +104,7 @@ def annotate_command(args: argparse.Namespace) -> int:
     from ..families.registry import get_task
     from ..recipes.files import RecipeError, load_recipe_file, recipe_mapping
     from ..recipes.recipe import UnknownTaskError
-    from .annotate import AnnotateJob, run_job
+    from .annotate import AnnotateJob
     from .execution import RetryPolicy
     from .inputs import InputError, discover
 
@@ -178,6 +178,14 @@ def annotate_command(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - a failed actor or cluster; the lines written so far stay
             return _fail(f"the Ray run failed ({type(exc).__name__}: {exc}); rerun the same command to resume")
         return _finish(summary, "items")
+    return _finish(run_on_target(job, args), "items")
+
+
+def run_on_target(job, args: argparse.Namespace):
+    """Run `job` against the target the flags name (--server or --model): its Summary, or an
+    exit code when the target cannot be used or the run was stopped."""
+    from .annotate import run_job
+
     try:
         job.target = make_target(args)
     except Exception as exc:  # noqa: BLE001 - a model that cannot load, a bad URL: one line
@@ -190,8 +198,7 @@ def annotate_command(args: argparse.Namespace) -> int:
             await job.target.aclose()
 
     with _bar_logging(args.quiet):
-        summary = _guard(lambda: run_job(job, main), job)
-    return _finish(summary, "items")
+        return _guard(lambda: run_job(job, main), job)
 
 
 def _guard(run, job):

@@ -80,7 +80,7 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    from .commands import _bar_logging, _fail, _guard, _setup_logging, make_target
+    from .commands import _fail, _setup_logging, run_on_target
 
     _setup_logging(args.quiet)
     if args.compare:
@@ -94,7 +94,6 @@ def eval_command(args: argparse.Namespace) -> int:
     if not args.out:
         return _fail("give --out results.jsonl", 2)
 
-    from .annotate import run_job
     from .evaluate import EvalJob, EvalSettings, accuracy_path, default_policy, run_accuracy
     from .labels import EvalInputError, load_questions
 
@@ -140,19 +139,7 @@ def eval_command(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         redo=args.redo,
     )
-    try:
-        job.target = make_target(args)
-    except Exception as exc:  # noqa: BLE001 - a model that cannot load, a bad URL: one line
-        return _fail(str(exc))
-
-    async def main() -> None:
-        try:
-            await job.run()
-        finally:
-            await job.target.aclose()
-
-    with _bar_logging(args.quiet):
-        summary = _guard(lambda: run_job(job, main), job)
+    summary = run_on_target(job, args)
     if isinstance(summary, int):
         return summary
     print(summary.text("questions"), file=sys.stderr)
