@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .jobs.cli import register as register_jobs  # annotate, critic, run-batch
 
     register_jobs(sub)
+    from .report.cli import register as register_report  # report, export
+
+    register_report(sub)
     return parser
 
 
