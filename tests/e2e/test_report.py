@@ -168,6 +168,12 @@ def test_three_thousand_items_page_sort_and_filter(viewer, tmp_path):
     page.select_option("#sort", "score-asc")
     scores = [float(s.split()[1]) for s in page.locator("#items .badge.score").all_text_contents()]
     assert scores == [1.0] * 50
+    # Filtering by score: only the items in range, none without a score.
+    fives = sum(1 for r in rows if (r["parsed"] or {}).get("score") == 5)
+    page.fill("#min-score", "4.5")
+    expect(page.locator("#count")).to_have_text(f"Showing 1–50 of {fives} items (of 3000)")
+    assert set(page.locator("#items .badge.score").all_text_contents()) == {"score 5"}
+    page.fill("#min-score", "")
     # The error filter shows the error rows and only them.
     page.select_option("#status", "error")
     errors = sum(1 for r in rows if r["error"])

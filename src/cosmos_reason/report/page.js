@@ -5,7 +5,7 @@
   const PAGE = 50;
   const rows = JSON.parse(document.getElementById("data").textContent);
   const $ = (id) => document.getElementById(id);
-  const state = { search: "", task: "", status: "", sort: "order", page: 0 };
+  const state = { search: "", task: "", status: "", sort: "order", page: 0, min: null, max: null };
   let shown = rows;
 
   function el(tag, attrs, ...children) {
@@ -55,7 +55,10 @@
   function apply() {
     const words = state.search.toLowerCase().split(/\s+/).filter((w) => w);
     const match = matchers[state.status];
-    shown = rows.filter((r) => (!state.task || r.task === state.task) && match(r) && words.every((w) => r._hay.includes(w)));
+    const inRange = (r) => (state.min === null || (r.score !== null && r.score >= state.min)) &&
+      (state.max === null || (r.score !== null && r.score <= state.max));
+    shown = rows.filter((r) => (!state.task || r.task === state.task) && match(r) && inRange(r) &&
+      words.every((w) => r._hay.includes(w)));
     shown.sort(sorters[state.sort]);
     render();
   }
@@ -102,9 +105,10 @@
       badges,
       row.prompt ? el("div", { class: "prompt", text: row.prompt }) : null);
     if (row.options) {
-      const list = el("ol", { class: "options", type: "A" });
+      const list = el("ul", { class: "options" });
       for (const [letter, text] of Object.entries(row.options)) {
-        list.append(el("li", { class: letter === row.correct_answer ? "right" : "", value: null, text: letter + ". " + text }));
+        const cls = letter === row.correct_answer ? "right" : letter === row.answer ? "wrong" : "";
+        list.append(el("li", { class: cls, text: letter + ". " + text }));
       }
       body.append(list, el("div", { class: "prompt", text: "answer: " + (row.answer ?? "none") + " · correct: " + (row.correct_answer ?? "?") }));
     }
@@ -155,6 +159,15 @@
     clearTimeout(timer);
     timer = setTimeout(() => { state.search = e.target.value; state.page = 0; apply(); }, 150);
   });
+  for (const [id, key] of [["min-score", "min"], ["max-score", "max"]]) {
+    $(id).addEventListener("input", (e) => {
+      const value = e.target.value.trim() === "" ? null : Number(e.target.value);
+      state[key] = Number.isFinite(value) ? value : null;
+      state.page = 0;
+      apply();
+    });
+  }
+  if (!rows.some((r) => r.score !== null)) for (const input of document.querySelectorAll(".score-input")) input.remove();
   for (const id of ["task", "status", "sort"]) {
     $(id).addEventListener("change", (e) => { state[id] = e.target.value; state.page = 0; apply(); });
   }

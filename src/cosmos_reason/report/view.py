@@ -45,6 +45,7 @@ def view(row: dict[str, Any], index: int) -> dict[str, Any]:
         out.update(_batch_fields(row))
     if "is_correct" in row:
         out.update({key: row.get(key) for key in EVAL_KEYS})
+        out["prompt"] = row.get("question") or out["prompt"]
         choices = row.get("choices")
         out["options"] = {str(k): str(v) for k, v in choices.items()} if isinstance(choices, dict) else None
     return out
