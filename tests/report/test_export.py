@@ -78,6 +78,14 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys, args, m
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_an_output_that_cannot_be_written_is_one_line(results, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    target = tmp_path / "file" / "out.csv"  # under a file, not a folder
+    assert main(["export", str(results), "--csv", str(target)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"cosmos-reason: error: cannot write {target}:") and "\n" not in err
+
+
 def test_export_needs_an_output(results, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["export", str(results)])

@@ -61,3 +61,8 @@ def test_eval_line_has_its_choices_and_correctness():
     assert line["options"] == {"A": "It lifts the cup", "B": "It drops the cup", "C": "It stops"}
     assert (line["answer"], line["correct_answer"], line["is_correct"], line["source"]) == ("B", "A", False, "robovqa")
     assert line["task"] == "eval"
+
+
+def test_a_url_item_has_no_local_path():
+    line = shown(row("https://example.com/clips/a.mp4", content="x"))
+    assert line["url"] == "https://example.com/clips/a.mp4" and line["path"] is None

@@ -10,6 +10,7 @@ than one type, is JSON text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -105,10 +106,13 @@ def _all_none(values: list[Any]) -> bool:
 
 def _atomic(path: str | os.PathLike, write: Any) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
