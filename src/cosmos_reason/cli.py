@@ -27,7 +27,9 @@ EXAMPLES = """examples:
   cosmos-reason make-demo-model ./demo-ckpt --size tiny
   cosmos-reason annotate ./clips --task caption --out captions.jsonl --server http://localhost:8000
   cosmos-reason critic a.mp4 b.mp4 --prompt "A robot stacks cups." --server http://localhost:8000
-  cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000"""
+  cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000
+  cosmos-reason report captions.jsonl --out report.html
+  cosmos-reason export captions.jsonl --parquet captions.parquet"""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,7 +130,7 @@ def test_serve_on_a_missing_gpu_is_one_line_naming_device(demo_cache_dir):
     assert bad.returncode == 1 and "--device gpu0: not a device" in bad.stderr and "Traceback" not in bad.stderr
 
 
-COMMANDS = ("serve", "make-demo-model", "annotate", "critic", "run-batch")
+COMMANDS = ("serve", "make-demo-model", "annotate", "critic", "run-batch", "report", "export")
 
 
 def _help(capsys, *args: str) -> str:
@@ -177,7 +177,8 @@ LOADED_BY_HELP = """
 import sys
 from cosmos_reason.cli import main
 import cosmos_reason.settings
-for argv in (["--help"], ["serve", "--help"], ["annotate", "--help"], ["critic", "--help"], ["run-batch", "--help"]):
+for command in ([], ["serve"], ["annotate"], ["critic"], ["run-batch"], ["report"], ["export"]):
+    argv = [*command, "--help"]
     try:
         main(argv)
     except SystemExit:
