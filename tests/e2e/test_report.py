@@ -174,6 +174,15 @@ def test_three_thousand_items_page_sort_and_filter(viewer, tmp_path):
     expect(page.locator("#count")).to_have_text(f"Showing 1–50 of {fives} items (of 3000)")
     assert set(page.locator("#items .badge.score").all_text_contents()) == {"score 5"}
     page.fill("#min-score", "")
+    # The view is in the URL: a reload comes back to the same filter and page.
+    page.fill("#min-score", "4.5")
+    page.locator("#pager-top .next").click()
+    expect(page.locator("#count")).to_have_text(f"Showing 51–100 of {fives} items (of 3000)")
+    page.reload()
+    expect(page.locator("#count")).to_have_text(f"Showing 51–100 of {fives} items (of 3000)")
+    expect(page.locator("#min-score")).to_have_value("4.5")
+    expect(page.locator("#sort")).to_have_value("score-asc")
+    page.fill("#min-score", "")
     # The error filter shows the error rows and only them.
     page.select_option("#status", "error")
     errors = sum(1 for r in rows if r["error"])

@@ -152,6 +152,31 @@
       : "No items match" + of;
     pager($("pager-top"), pages);
     pager($("pager-bottom"), pages);
+    save();
+  }
+
+  // The view (filters, sort, page) lives in the URL's #fragment: a reload or a shared link keeps it.
+  const KEYS = { q: "search", task: "task", status: "status", sort: "sort", min: "min", max: "max", page: "page" };
+  function save() {
+    const params = new URLSearchParams();
+    for (const [short, key] of Object.entries(KEYS)) {
+      const value = key === "page" ? (state.page ? state.page + 1 : null) : state[key];
+      if (value !== null && value !== "" && !(key === "sort" && value === "order")) params.set(short, value);
+    }
+    try { history.replaceState(null, "", "#" + params.toString()); } catch (e) { /* some viewers forbid it */ }
+  }
+  function restore() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    const pick = (id, value) => {
+      if ([...$(id).options].some((o) => o.value === value)) { $(id).value = value; state[id] = value; }
+    };
+    for (const id of ["task", "status", "sort"]) if (params.has(id)) pick(id, params.get(id));
+    if (params.has("q")) $("search").value = state.search = params.get("q");
+    for (const [short, id] of [["min", "min-score"], ["max", "max-score"]]) {
+      const value = Number(params.get(short));
+      if (params.has(short) && Number.isFinite(value) && $(id)) { state[short] = value; $(id).value = String(value); }
+    }
+    state.page = Math.max(0, (parseInt(params.get("page"), 10) || 1) - 1);
   }
 
   let timer = null;
@@ -171,5 +196,6 @@
   for (const id of ["task", "status", "sort"]) {
     $(id).addEventListener("change", (e) => { state[id] = e.target.value; state.page = 0; apply(); });
   }
+  restore();
   apply();
 })();
