@@ -68,6 +68,15 @@ def test_text_that_looks_like_html_stays_text(tmp_path):
     assert page_rows(html)[0]["content"] == evil
 
 
+def test_odd_values_in_a_line_still_make_a_page_a_browser_can_read(tmp_path):
+    lines = ['{"item": "a.png", "score": NaN, "parsed": {"score": Infinity}, "content": {"x": 1}, "prompt": 7}']
+    html = build_report([write_jsonl(tmp_path / "r.jsonl", lines)], tmp_path / "r.html").path.read_text()
+    data = re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S)
+    assert data is not None
+    shown = json.loads(data.group(1), parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))[0]
+    assert (shown["score"], shown["content"], shown["prompt"]) == (None, '{"x": 1}', "7")
+
+
 def test_critic_ranking_chart_and_accuracy_table(tmp_path):
     make_media(tmp_path)
     ranking = write_jsonl(tmp_path / "ranking.jsonl", critic_rows())

@@ -72,7 +72,7 @@ def _read_one(path: Path, results: Results) -> None:
 
 def parse_line(line: str) -> tuple[dict[str, Any] | None, str]:
     try:
-        value = json.loads(line)
+        value = json.loads(line, parse_constant=_no_constant)
     except ValueError:
         return None, "not JSON"
     if not isinstance(value, dict):
@@ -85,6 +85,11 @@ def parse_line(line: str) -> tuple[dict[str, Any] | None, str]:
 def count(number: int, noun: str) -> str:
     """ "1 error", "2 errors"."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _no_constant(name: str) -> None:
+    """NaN and Infinity (Python's json writes them) read as null: a browser's JSON.parse refuses them."""
+    return None
 
 
 def name_of(row: dict[str, Any]) -> str:

@@ -26,9 +26,9 @@ def view(row: dict[str, Any], index: int) -> dict[str, Any]:
         "line": row["_line"],
         "kind": row.get("kind"),
         "task": task_of(row),
-        "prompt": row.get("given_prompt") or row.get("prompt") or row.get("question"),
-        "content": row.get("content"),
-        "reasoning": row.get("reasoning"),
+        "prompt": _text(row.get("given_prompt") or row.get("prompt") or row.get("question")),
+        "content": _text(row.get("content")),
+        "reasoning": _text(row.get("reasoning")),
         "parsed": parsed if isinstance(parsed, dict) else None if parsed is None else {"value": parsed},
         "parse_error": parsed.get("parse_error") if isinstance(parsed, dict) else None,
         "score": score_of(row),
@@ -124,3 +124,8 @@ def _batch_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    """Text as is; anything else a line may hold there (a number, an object) as JSON."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
