@@ -29,7 +29,9 @@ EXAMPLES = """examples:
   cosmos-reason critic a.mp4 b.mp4 --prompt "A robot stacks cups." --server http://localhost:8000
   cosmos-reason run-batch -i requests.jsonl -o results.jsonl --server http://localhost:8000
   cosmos-reason eval data/benchmark --out results.jsonl --server http://localhost:8000
-  cosmos-reason frames clip.mp4 --fps 2 --out clip-frames   # the frames the model sees"""
+  cosmos-reason frames clip.mp4 --fps 2 --out clip-frames   # the frames the model sees
+  cosmos-reason report captions.jsonl --out report.html
+  cosmos-reason export captions.jsonl --parquet captions.parquet"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .jobs.cli import register as register_jobs  # annotate, critic, run-batch
 
     register_jobs(sub)
+    from .report.cli import register as register_report  # report, export
+
+    register_report(sub)
     return parser
 
 

@@ -130,7 +130,7 @@ def test_serve_on_a_missing_gpu_is_one_line_naming_device(demo_cache_dir):
     assert bad.returncode == 1 and "--device gpu0: not a device" in bad.stderr and "Traceback" not in bad.stderr
 
 
-COMMANDS = ("serve", "make-demo-model", "annotate", "critic", "run-batch", "frames")
+COMMANDS = ("serve", "make-demo-model", "annotate", "critic", "run-batch", "eval", "frames", "report", "export")
 
 
 def _help(capsys, *args: str) -> str:
@@ -177,7 +177,7 @@ LOADED_BY_HELP = """
 import sys
 from cosmos_reason.cli import main
 import cosmos_reason.settings
-commands = ("serve", "annotate", "critic", "run-batch", "frames")
+commands = ("serve", "annotate", "critic", "run-batch", "eval", "frames", "report", "export")
 for argv in (["--help"], *([command, "--help"] for command in commands)):
     try:
         main(argv)
