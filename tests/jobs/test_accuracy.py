@@ -21,7 +21,7 @@ def test_counts_per_source_and_overall():
 def test_unanswered_counts_as_wrong_and_rows_without_is_correct_are_left_out():
     rows = [
         {"source": "a", "is_correct": None},
-        {"source": "a", "is_correct": True},
+        {"source": "a", "is_correct": True, "answer": "B"},
         {"source": "a"},  # an annotate row: not part of the table
         {"is_correct": "yes"},  # only True is correct
     ]
