@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cosmos_reason.cli import main
-from tests.report.sample import annotate_rows, critic_rows, eval_rows, make_media, many_rows, write_jsonl
+from tests.report.sample import annotate_rows, critic_rows, eval_pair, eval_rows, make_media, many_rows, write_jsonl
 
 pytestmark = pytest.mark.e2e
 
@@ -202,3 +202,52 @@ def test_eval_accuracy_table_and_correct_filter(viewer, tmp_path):
     expect(page.locator("#items .badge.incorrect")).to_have_text(["incorrect", "no answer"])
     page.select_option("#status", "correct")
     expect(page.locator("#count")).to_have_text("Showing 1–3 of 3 items (of 5)")
+
+
+def test_compare_page_links_each_disagreement_to_that_item_in_each_report(viewer, tmp_path):
+    make_media(tmp_path)
+    a_rows, b_rows = eval_pair()
+    for rows in (a_rows, b_rows):  # every question about the same clip: previews drawn once, shared
+        for r in rows:
+            if isinstance(r, dict):
+                r["item"] = "clips/arm.mp4"
+    a = write_jsonl(tmp_path / "a.jsonl", a_rows)
+    b = write_jsonl(tmp_path / "b.jsonl", b_rows)
+    html = tmp_path / "compare.html"
+    assert main(["eval", "--compare", str(a), str(b), "--html", str(html), "--quiet"]) == 0
+    page = viewer.open(html)
+    expect(page.locator("#accuracy tr.overall")).to_have_text("overall3 / 560.00%4 / 666.67%+6.67 pts")
+    # q3: A gave no answer, B answered B (right): B's link opens B's report on that one item.
+    row = page.locator("tr.disagreement", has_text="robovqa/q3#0")
+    row.locator("a.to-b").click()
+    page.wait_for_url("**/compare.B.html#line=3")
+    expect(page.locator("#items .item")).to_have_count(1)
+    item = page.locator("#items .item")
+    expect(item.locator(".badge.qid")).to_have_text("robovqa/q3#0")
+    expect(item.locator(".badge.correct")).to_have_text("correct")
+    expect(item.locator(".prompt").first).to_have_text("Question 3: what happens next?")
+    expect(item.locator(".options li.right")).to_have_text("B. It drops the cup")
+    expect(item.locator(".frames img")).to_have_count(4)
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=item.locator("img").first.element_handle()
+    )
+    reasoning = item.locator("details.reasoning-box")
+    expect(reasoning.locator(".reasoning")).to_be_hidden()  # folded, as in the report
+    reasoning.locator("summary").click()
+    expect(reasoning.locator(".reasoning")).to_have_text("reasoning about question 3")
+    expect(page.locator("#count")).to_contain_text("Showing the item on line 3 (of 6 items)")
+    # Back to the comparison, then A's link for the same question: A's line, A's (missing) answer.
+    page.go_back()
+    page.locator("tr.disagreement", has_text="robovqa/q3#0").locator("a.to-a").click()
+    page.wait_for_url("**/compare.A.html#line=4")
+    expect(page.locator("#items .item")).to_have_count(1)
+    expect(page.locator("#items .item .badge.incorrect")).to_have_text("no answer")
+    expect(page.locator("#items .item .badge.qid")).to_have_text("robovqa/q3#0")
+    # Another line typed into the address bar: the page follows the fragment.
+    page.evaluate("location.hash = 'line=1'")
+    expect(page.locator("#items .item .badge.qid")).to_have_text("av/q0#0")
+    # The report leads back to the whole list, and to the comparison.
+    page.locator("#count .show-all").click()
+    expect(page.locator("#count")).to_have_text("Showing 1–5 of 5 items")
+    page.locator("header .back a").click()
+    page.wait_for_url("**/compare.html")

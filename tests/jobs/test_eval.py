@@ -343,6 +343,7 @@ def test_the_command_prints_and_writes_accuracy_and_compares_two_runs(tmp_path: 
     assert all(d["item"].endswith(".mp4") for d in report["disagreements"])
     assert report["b"]["accuracy"]["overall"]["correct"] == 4
     assert "robovqa/clip1#0" in (tmp_path / "c.html").read_text()
+    assert json.loads(compared.stdout.splitlines()[-1])["reports"] == [str(tmp_path / f"c.{s}.html") for s in "AB"]
 
 
 def test_one_line_errors(tmp_path: Path):

@@ -178,3 +178,45 @@ def many_rows(count: int) -> list[dict[str, Any]]:
                 )
             )
     return rows
+
+
+def eval_pair() -> tuple[list[Any], list[Any]]:
+    """Two eval runs over the same five questions, right and wrong known by construction.
+
+    A: av 2/3 (q0 right, q1 wrong, q2 right), robovqa 1/2 (q3 wrong with no answer, q4 right).
+    B: av 1/3 (q0 wrong, q1 wrong with the same answer as A, q2 right), robovqa 2/2, and a question
+    only B has (q5, not compared). B's lines come in another order, after a line that is not a
+    result, so a question's line differs between the two files.
+    Answered differently: q0 (only A right) and q3 (only B right); q1 (same wrong answer) is not.
+    """
+
+    def question(i: int, source: str, answer: str | None, correct: str) -> dict[str, Any]:
+        return {
+            **row(f"clips/q{i}.mp4", task="eval", content=f"<answer>{answer}</answer>" if answer else ""),
+            "reasoning": f"reasoning about question {i}",
+            "question_id": f"{source}/q{i}#0",
+            "source": source,
+            "question": f"Question {i}: what happens next?",
+            "choices": {"A": "It lifts the cup", "B": "It drops the cup", "C": "It stops"},
+            "correct_answer": correct,
+            "answer": answer,
+            "is_correct": answer == correct if answer else None,
+        }
+
+    a = [
+        question(0, "av", "A", "A"),
+        question(1, "av", "B", "C"),
+        question(2, "av", "C", "C"),
+        question(3, "robovqa", None, "B"),
+        question(4, "robovqa", "A", "A"),
+    ]
+    b = [
+        "not a result line",
+        question(4, "robovqa", "A", "A"),
+        question(3, "robovqa", "B", "B"),
+        question(2, "av", "C", "C"),
+        question(1, "av", "B", "C"),
+        question(0, "av", "B", "A"),
+        question(5, "av", "A", "A"),
+    ]
+    return a, b

@@ -1,5 +1,6 @@
 """Reading result files: the job's lines, bad lines counted, unusable files named in one line."""
 
+import json
 import os
 
 import pytest
@@ -53,3 +54,15 @@ def test_relative_items_resolve_against_the_current_folder_then_the_results_fold
     assert resolve_path("file:///data/a%20b.mp4", results) == "/data/a b.mp4"
     assert resolve_path("https://example.com/x.mp4", results) is None
     assert os.path.isabs(resolve_path("../up.png", results))
+
+
+def test_a_line_separator_inside_an_answer_keeps_the_line_whole_and_the_numbers_right(tmp_path):
+    # json.dumps(..., ensure_ascii=False), as the jobs write, keeps U+2028 raw inside a string.
+    lines = [json.dumps(r, ensure_ascii=False) for r in annotate_rows()[:3]]
+    lines[0] = json.dumps({**annotate_rows()[0], "content": "first\u2028second"}, ensure_ascii=False)
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results = read_results([path])
+    assert results.bad == []
+    assert [r["_line"] for r in results.rows] == [1, 2, 3]
+    assert results.rows[0]["content"] == "first\u2028second"

@@ -74,7 +74,14 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     c = p.add_argument_group("comparing two runs")
     c.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two results files of eval: accuracy side by side")
-    c.add_argument("--html", metavar="FILE", help="with --compare: also write the comparison as an HTML page")
+    c.add_argument(
+        "--html",
+        metavar="FILE",
+        help="with --compare: also write the comparison as an HTML page, with the report of each run beside it "
+        "(FILE's name + .A.html and .B.html, previews in FILE's name + _files/) that each question answered "
+        "differently links into",
+    )
+    c.add_argument("--no-media", action="store_true", help="with --html: the reports draw no previews of the media")
     _target_options(p)
     p.set_defaults(func=eval_command)
 
@@ -87,8 +94,8 @@ def eval_command(args: argparse.Namespace) -> int:
         if args.input:
             return _fail("give either BENCHMARK (to run) or --compare A B (to compare two runs), not both", 2)
         return compare_command(args)
-    if args.html:
-        return _fail("--html goes with --compare", 2)
+    if args.html or args.no_media:
+        return _fail(f"{'--html' if args.html else '--no-media'} goes with --compare", 2)
     if not args.input:
         return _fail("give a BENCHMARK folder or labelled file (or --compare A B)", 2)
     if not args.out:
@@ -173,23 +180,50 @@ def eval_command(args: argparse.Namespace) -> int:
 
 def compare_command(args: argparse.Namespace) -> int:
     from .commands import _fail
-    from .evaluate import compare_runs, comparison_html, format_comparison
+    from .evaluate import compare_runs, format_comparison
 
+    if args.no_media and not args.html:
+        return _fail("--no-media goes with --html", 2)
     for path in args.compare:
         if not Path(path).is_file():
             return _fail(f"{path}: no such results file")
-    result = compare_runs(*args.compare)
+    try:
+        result = compare_runs(*args.compare)
+    except UnicodeDecodeError:
+        return _fail("not a results JSONL file (not UTF-8 text): " + " or ".join(args.compare))
+    except OSError as exc:
+        return _fail(f"cannot read {exc.filename}: {exc.strerror or exc}")
     if not result["a"]["accuracy"]["overall"]["count"] or not result["b"]["accuracy"]["overall"]["count"]:
         empty = args.compare[0] if not result["a"]["accuracy"]["overall"]["count"] else args.compare[1]
         return _fail(f"{empty}: no eval lines (lines with is_correct) in it")
     a, b = Path(args.compare[0]), Path(args.compare[1])
     out = args.out or str(a.with_name(f"{a.stem}.vs.{b.stem}.json"))
+    reports = None
     try:
         Path(out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         if args.html:
-            Path(args.html).write_text(comparison_html(result), encoding="utf-8")
+            from ..report.compare import write_comparison
+            from ..report.rows import InputError
+
+            try:
+                written = write_comparison(result, args.html, media=not args.no_media, progress=_bar(args.quiet))
+            except InputError as exc:
+                return _fail(str(exc))
+            reports = [str(p) for p in written.reports]
     except OSError as exc:
-        return _fail(f"cannot write {exc.filename}: {exc.strerror or exc}")
+        return _fail(f"cannot write {exc.filename or args.html}: {exc.strerror or exc}")
     print(format_comparison(result), file=sys.stderr)
-    print(json.dumps({"compare": out, "html": args.html, **{k: v for k, v in result.items() if k != "disagreements"}}))
+    if reports:
+        print(f"wrote {args.html}, linking into the report of each run: {reports[0]}, {reports[1]}", file=sys.stderr)
+    summary = {k: v for k, v in result.items() if k != "disagreements"}
+    print(json.dumps({"compare": out, "html": args.html, "reports": reports, **summary}))
     return 0
+
+
+def _bar(quiet: bool):  # type: ignore[no-untyped-def]
+    """The report's progress bar over the previews, on a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from ..report.cli import _bar as bar
+
+    return bar

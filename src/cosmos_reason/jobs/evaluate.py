@@ -17,7 +17,6 @@ scored against its own label.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -244,16 +243,17 @@ def _add_usage(total: dict[str, Any], usage: dict[str, Any] | None) -> None:
 
 
 def read_rows(path: str | Path) -> list[Row]:
-    """The JSON object lines of a results file (others, and a half-written last line, are passed over)."""
+    """The JSON object lines of a results file (others, and a half-written last line, are passed over),
+    each with "_line": its line number in the file (as the report counts them: lines end at "\n")."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    with open(path, encoding="utf-8", newline="\n") as f:
+        for number, line in enumerate(f, 1):
             try:
                 row = json.loads(line)
             except ValueError:
                 continue
             if isinstance(row, dict):
-                rows.append(row)
+                rows.append({**row, "_line": number})
     return rows
 
 
@@ -302,8 +302,8 @@ def compare_runs(a_path: str, b_path: str) -> dict[str, Any]:
                     "question": ra.get("question"),
                     "choices": ra.get("choices"),
                     "correct_answer": ra.get("correct_answer"),
-                    "a": {"answer": ra.get("answer"), "is_correct": ca, "error": _error_text(ra)},
-                    "b": {"answer": rb.get("answer"), "is_correct": cb, "error": _error_text(rb)},
+                    "a": _side(ra, ca),
+                    "b": _side(rb, cb),
                 }
             )
     return {
@@ -319,6 +319,11 @@ def compare_runs(a_path: str, b_path: str) -> dict[str, Any]:
         **tally,
         "disagreements": disagreements,
     }
+
+
+def _side(row: Row, correct: bool) -> dict[str, Any]:
+    """One run's answer to a question, with the line of its results file it was read from."""
+    return {"answer": row.get("answer"), "is_correct": correct, "error": _error_text(row), "line": row.get("_line")}
 
 
 def _error_text(row: Row) -> str | None:
@@ -355,40 +360,6 @@ def _cell(bucket: dict[str, Any] | None) -> str:
     if not bucket or bucket["accuracy"] is None:
         return "-"
     return f"{100 * bucket['accuracy']:.2f}% ({bucket['correct']}/{bucket['count']})"
-
-
-def comparison_html(result: dict[str, Any]) -> str:
-    """A standalone page: the accuracy table of both runs and the questions they answer differently."""
-    e = html.escape
-    a, b = result["a"]["accuracy"], result["b"]["accuracy"]
-    names = sorted(set(a["sources"]) | set(b["sources"]))
-    rows = "".join(
-        f"<tr><td>{e(n or '(none)')}</td><td>{e(_cell(a['sources'].get(n)))}</td>"
-        f"<td>{e(_cell(b['sources'].get(n)))}</td></tr>"
-        for n in names
-    )
-    rows += f"<tr><th>overall</th><th>{e(_cell(a['overall']))}</th><th>{e(_cell(b['overall']))}</th></tr>"
-
-    def mark(side: dict[str, Any]) -> str:
-        return e(side["answer"] or "-") + (" ✓" if side["is_correct"] else " ✗")
-
-    diffs = "".join(
-        f"<tr><td>{e(d['question_id'])}</td><td>{e(str(d['item']))}</td><td>{e(d['question'] or '')}</td>"
-        f"<td>{e(str(d['correct_answer']))}</td><td>{mark(d['a'])}</td><td>{mark(d['b'])}</td></tr>"
-        for d in result["disagreements"]
-    )
-    return (
-        "<!doctype html><meta charset='utf-8'><title>eval comparison</title>"
-        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
-        "table{border-collapse:collapse;margin-bottom:1em}</style>"
-        f"<h1>eval comparison</h1><p>A: {e(result['a']['file'])}<br>B: {e(result['b']['file'])}</p>"
-        f"<table><tr><th>source</th><th>A</th><th>B</th></tr>{rows}</table>"
-        f"<p>{result['common']} questions in both: {result['both_correct']} both right, "
-        f"{result['only_a_correct']} only A, {result['only_b_correct']} only B, {result['both_wrong']} both wrong.</p>"
-        f"<h2>Answered differently ({len(result['disagreements'])})</h2>"
-        "<table><tr><th>question</th><th>item</th><th>text</th><th>correct</th><th>A</th><th>B</th></tr>"
-        f"{diffs}</table>"
-    )
 
 
 def default_policy(retries: int) -> RetryPolicy:

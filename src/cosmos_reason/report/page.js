@@ -5,7 +5,7 @@
   const PAGE = 50;
   const rows = JSON.parse(document.getElementById("data").textContent);
   const $ = (id) => document.getElementById(id);
-  const state = { search: "", task: "", status: "", sort: "order", page: 0, min: null, max: null };
+  const state = { search: "", task: "", status: "", sort: "order", page: 0, min: null, max: null, line: null };
   let shown = rows;
 
   function el(tag, attrs, ...children) {
@@ -22,7 +22,7 @@
 
   for (const row of rows) {
     row._hay = [row.name, row.prompt, row.content, row.reasoning, row.error, row.parse_error,
-      row.question, row.answer, row.parsed && JSON.stringify(row.parsed)]
+      row.question, row.question_id, row.answer, row.parsed && JSON.stringify(row.parsed)]
       .filter((x) => x !== null && x !== undefined).join("\n").toLowerCase();
   }
   const tasks = [...new Set(rows.map((r) => r.task).filter((t) => t))].sort();
@@ -57,7 +57,7 @@
     const match = matchers[state.status];
     const inRange = (r) => (state.min === null || (r.score !== null && r.score >= state.min)) &&
       (state.max === null || (r.score !== null && r.score <= state.max));
-    shown = rows.filter((r) => (!state.task || r.task === state.task) && match(r) && inRange(r) &&
+    shown = state.line !== null ? rows.filter((r) => r.line === state.line) : rows.filter((r) => (!state.task || r.task === state.task) && match(r) && inRange(r) &&
       words.every((w) => r._hay.includes(w)));
     shown.sort(sorters[state.sort]);
     render();
@@ -95,6 +95,7 @@
     else if (row.is_correct !== undefined) badge(row.answer ? "incorrect" : "no answer", "incorrect");
     if (row.error) badge("error", "err");
     if (row.parse_error) badge("parse error", "warn");
+    if (row.question_id) badge(row.question_id, "qid");
     if (row.task) badge(row.task);
     if (row.kind) badge(row.kind);
     if (row.finish_reason === "length") badge("cut short (max_tokens)", "warn");
@@ -147,16 +148,26 @@
     const slice = shown.slice(start, start + PAGE);
     $("items").replaceChildren(...slice.map(card));
     const of = shown.length === rows.length ? "" : " (of " + rows.length + ")";
-    $("count").textContent = shown.length
-      ? "Showing " + (start + 1) + "–" + (start + slice.length) + " of " + shown.length + " items" + of
-      : "No items match" + of;
+    if (state.line !== null) {
+      // One line picked by the link (#line=N): say so, and offer the way back to the whole list.
+      const all = el("button", { type: "button", class: "show-all", text: "Show all items" });
+      all.onclick = () => { state.line = null; state.page = 0; apply(); };
+      const what = shown.length ? "Showing the item" + (shown.length > 1 ? "s" : "") + " on line " : "No item on line ";
+      $("count").replaceChildren(what + state.line + " (of " + rows.length + " items) ", all);
+    } else {
+      $("count").textContent = shown.length
+        ? "Showing " + (start + 1) + "–" + (start + slice.length) + " of " + shown.length + " items" + of
+        : "No items match" + of;
+    }
     pager($("pager-top"), pages);
     pager($("pager-bottom"), pages);
     save();
   }
 
   // The view (filters, sort, page) lives in the URL's #fragment: a reload or a shared link keeps it.
-  const KEYS = { q: "search", task: "task", status: "status", sort: "sort", min: "min", max: "max", page: "page" };
+  // line=N shows only the item read from line N of the results file (what `eval --compare` links to).
+  const KEYS = { q: "search", task: "task", status: "status", sort: "sort", min: "min", max: "max", page: "page", line: "line" };
+  const DEFAULTS = { ...state };
   function save() {
     const params = new URLSearchParams();
     for (const [short, key] of Object.entries(KEYS)) {
@@ -167,35 +178,44 @@
   }
   function restore() {
     const params = new URLSearchParams(location.hash.slice(1));
+    Object.assign(state, DEFAULTS);
     const pick = (id, value) => {
-      if ([...$(id).options].some((o) => o.value === value)) { $(id).value = value; state[id] = value; }
+      $(id).value = [...$(id).options].some((o) => o.value === value) ? value : DEFAULTS[id];
+      state[id] = $(id).value;
     };
-    for (const id of ["task", "status", "sort"]) if (params.has(id)) pick(id, params.get(id));
-    if (params.has("q")) $("search").value = state.search = params.get("q");
+    for (const id of ["task", "status", "sort"]) pick(id, params.get(id));
+    $("search").value = state.search = params.get("q") || "";
     for (const [short, id] of [["min", "min-score"], ["max", "max-score"]]) {
       const value = Number(params.get(short));
-      if (params.has(short) && Number.isFinite(value) && $(id)) { state[short] = value; $(id).value = String(value); }
+      const ok = params.has(short) && Number.isFinite(value) && $(id);
+      if (ok) state[short] = value;
+      if ($(id)) $(id).value = ok ? String(value) : "";
     }
+    const line = parseInt(params.get("line"), 10);
+    state.line = line > 0 ? line : null;
     state.page = Math.max(0, (parseInt(params.get("page"), 10) || 1) - 1);
   }
 
   let timer = null;
   $("search").addEventListener("input", (e) => {
     clearTimeout(timer);
-    timer = setTimeout(() => { state.search = e.target.value; state.page = 0; apply(); }, 150);
+    timer = setTimeout(() => { state.search = e.target.value; state.page = 0; state.line = null; apply(); }, 150);
   });
   for (const [id, key] of [["min-score", "min"], ["max-score", "max"]]) {
     $(id).addEventListener("input", (e) => {
       const value = e.target.value.trim() === "" ? null : Number(e.target.value);
       state[key] = Number.isFinite(value) ? value : null;
       state.page = 0;
+      state.line = null;
       apply();
     });
   }
   if (!rows.some((r) => r.score !== null)) for (const input of document.querySelectorAll(".score-input")) input.remove();
   for (const id of ["task", "status", "sort"]) {
-    $(id).addEventListener("change", (e) => { state[id] = e.target.value; state.page = 0; apply(); });
+    $(id).addEventListener("change", (e) => { state[id] = e.target.value; state.page = 0; state.line = null; apply(); });
   }
+  // A link to another view of this same page (a typed or pasted #fragment) changes only the hash.
+  window.addEventListener("hashchange", () => { restore(); apply(); });
   restore();
   apply();
 })();

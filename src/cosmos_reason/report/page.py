@@ -50,14 +50,19 @@ def build_report(
     title: str | None = None,
     workers: int | None = None,
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+    media_folder: str | os.PathLike | None = None,
+    back: tuple[str, str] | None = None,
 ) -> Report:
+    """`media_folder`: where the previews go instead of OUT's name + _files (two reports can share
+    one); `back`: (href, text) of a link in the header, to the page that led here."""
     results = read_results(inputs)
     out = Path(out)
     views = [view(row, n) for n, row in enumerate(results.rows)]
-    folder = None if inline or not media else out.with_name(out.stem + "_files")
+    default_folder = Path(media_folder) if media_folder is not None else out.with_name(out.stem + "_files")
+    folder = None if inline or not media else default_folder
     drawn = _add_previews(views, results.rows, folder, out, media, workers, progress)
     title = title or "Results: " + ", ".join(Path(p).name for p in inputs)
-    html = render_page(title, views, results)
+    html = render_page(title, views, results, back)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
@@ -147,12 +152,13 @@ def _relative(out: Path, path: Path) -> str:
 # ---- the page ---------------------------------------------------------------------------------
 
 
-def render_page(title: str, views: list[dict[str, Any]], results: Results) -> str:
+def render_page(title: str, views: list[dict[str, Any]], results: Results, back: tuple[str, str] | None = None) -> str:
     template = _asset("page.html")
     sections = accuracy_section(results.rows) + critic_sections(results.rows) + bad_lines_section(results.bad)
     data = json.dumps(views, ensure_ascii=False, separators=(",", ":"), default=str)
     parts = {
         "title": escape(title),
+        "back": f'<p class="back"><a href="{escape(back[0])}">← {escape(back[1])}</a></p>' if back else "",
         "css": _asset("page.css"),
         "js": _asset("page.js"),
         "summary": escape(summary_text(views, results)),

@@ -55,7 +55,10 @@ def _read_one(path: Path, results: Results) -> None:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     before = len(results.rows)
     lines = 0
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" only, as the jobs write them: str.splitlines() would also cut at U+2028 and
+    # other separators a model's answer may hold raw (json.dumps keeps them with ensure_ascii=False),
+    # breaking that line in two and shifting every later line number.
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         lines += 1

@@ -13,7 +13,7 @@ from typing import Any
 
 from .rows import is_url, name_of, resolve_path
 
-EVAL_KEYS = ("source", "question", "correct_answer", "answer", "is_correct")
+EVAL_KEYS = ("source", "question_id", "question", "correct_answer", "answer", "is_correct")
 
 
 def view(row: dict[str, Any], index: int) -> dict[str, Any]:
