@@ -79,7 +79,6 @@ def _bar_logging(quiet: bool):
 
 
 def annotate_command(args: argparse.Namespace) -> int:
-    from ..families.registry import get_task
     from ..recipes.recipe import UnknownTaskError
     from .annotate import AnnotateJob, run_job
     from .execution import RetryPolicy
@@ -88,7 +87,7 @@ def annotate_command(args: argparse.Namespace) -> int:
     _setup_logging(args.quiet)
     if args.task:
         try:
-            args.task = get_task(args.task).name
+            args.task = _task_of_some_family(args.task)
         except UnknownTaskError as exc:
             return _fail(str(exc), 2)
     try:
@@ -113,6 +112,7 @@ def annotate_command(args: argparse.Namespace) -> int:
         retry_errors=args.retry_errors,
         timeout=args.timeout,
         redo=args.redo,
+        task=args.task,
     )
     if args.ray:
         if not args.model:
@@ -157,7 +157,24 @@ def annotate_command(args: argparse.Namespace) -> int:
     return _finish(summary, "items")
 
 
+def _task_of_some_family(name: str) -> str:
+    """The task's name when some model family has it (which one serves is known once the model is
+    loaded or asked: AnnotateJob.check_task); else UnknownTaskError listing the default family's."""
+    from ..families.registry import FAMILIES, get_task
+    from ..recipes.recipe import UnknownTaskError
+
+    first: UnknownTaskError | None = None
+    for family in FAMILIES:
+        try:
+            return get_task(name, family).name
+        except UnknownTaskError as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
 def _guard(run, job):
+    from .annotate import TaskNotServed
     from .clients import TargetError
     from .journal import ForeignLines, JournalLocked
     from .rerun import OptionsChanged
@@ -166,7 +183,7 @@ def _guard(run, job):
         return run()
     except (JournalLocked, ForeignLines, TargetError) as exc:
         return _fail(str(exc))
-    except OptionsChanged as exc:
+    except (OptionsChanged, TaskNotServed) as exc:
         return _fail(str(exc), 2)
     except OSError as exc:  # the output cannot be written: a folder, no such parent, no space, no permission
         if isinstance(exc, TimeoutError):

@@ -11,9 +11,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..families.registry import get_task
+from ..families.registry import UnknownFamilyError, family_named, get_task
 from ..media.options import MEDIA_OPTION_NAMES
-from ..recipes.recipe import QUESTION, UnknownTaskError, critic_score, parse_answer
+from ..recipes.recipe import QUESTION, TaskRecipe, UnknownTaskError, critic_score, parse_answer
 from .clients import Target
 from .execution import RetriesExhausted, RetryPolicy, with_retries
 from .journal import Row
@@ -41,6 +41,7 @@ class Work:
     size: int | None = None
     mtime_ns: int | None = None
     read_error: str | None = None
+    family: str | None = None  # the served model's family (Target.family): whose task recipes apply
 
     def base_row(self) -> Row:
         row: Row = {
@@ -50,7 +51,7 @@ class Work:
             "size": self.size,
             "mtime_ns": self.mtime_ns,
             "key": self.key,
-            "prompt": asked_text(self.prompt, self.task),
+            "prompt": asked_text(self.prompt, self.task, self.family),
             "given_prompt": self.prompt,
             "task": self.task,
             "options": self.options,
@@ -63,13 +64,23 @@ class Work:
         return asdict(self)
 
 
-def asked_text(prompt: str | None, task: str | None) -> str | None:
+def task_recipe(task: str, family: str | None) -> TaskRecipe:
+    """The recipe `task` of the served model's `family`, as the server applies it (a family this
+    client does not know, or None: the default family's). UnknownTaskError names the family's tasks."""
+    try:
+        served = family_named(family) if family else None
+    except UnknownFamilyError:
+        served = None
+    return get_task(task, served)
+
+
+def asked_text(prompt: str | None, task: str | None, family: str | None = None) -> str | None:
     """The user text the model is asked: the prompt, or with a task the recipe's template around
     the prompt (none given: the recipe's question), as the server's apply_task builds it."""
     if not task:
         return prompt
     try:
-        recipe = get_task(task)
+        recipe = task_recipe(task, family)
     except UnknownTaskError:
         return prompt
     return recipe.user_template.replace(QUESTION, (prompt or "").strip() or recipe.default_question)
@@ -122,10 +133,10 @@ def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, A
     return body
 
 
-def result_fields(body: dict[str, Any], task: str | None, schema: bool = False) -> Row:
+def result_fields(body: dict[str, Any], task: str | None, schema: bool = False, family: str | None = None) -> Row:
     """Answer, reasoning, parsed fields and usage from a chat completion. With a `schema` the
     answer is JSON constrained to it: `parsed` is the object (null if it was cut short)."""
-    recipe = get_task(task) if task else None
+    recipe = task_recipe(task, family) if task else None
     parse = recipe is not None and recipe.answer_parser != "text" and not schema
     choices = []
     for choice in sorted(body.get("choices") or [], key=lambda c: c.get("index", 0)):
@@ -183,6 +194,7 @@ def error_row(
 def reused_row(original: Row, work: Work) -> Row:
     """`work`'s line copied from `original`, the line of an item with the same content and request."""
     row = {**original, **work.base_row()}
+    row["prompt"] = original.get("prompt", row["prompt"])  # what was asked (the same key: the same text)
     row["reused_from"] = original.get("item")
     row["timing"] = {"seconds": 0.0, "attempts": 0, "finished_at": _now()}
     for name in ("kind", "sha256"):
@@ -196,6 +208,7 @@ async def execute(
 ) -> Row:
     """Run one item and return its line (an answer or an error; never raises for the item's own faults)."""
     started = time.monotonic()
+    work.family = work.family or target.family  # the recipes of the model that answers
     if work.read_error:
         return _timed(error_row(work, work.read_error, kind="input"), started, 0)
     if work.kind is None:
@@ -208,7 +221,7 @@ async def execute(
         return _timed(error_row(work, "no prompt and no task for this item", kind="input"), started, 0)
     if work.task:
         try:
-            get_task(work.task)
+            task_recipe(work.task, work.family)
         except UnknownTaskError as exc:
             return _timed(error_row(work, str(exc), kind="input"), started, 0)
     body = build_body(work, data, model)
@@ -234,7 +247,7 @@ async def execute(
         return _timed(row, started, attempts, reply.seconds)
     row = {
         **work.base_row(),
-        **result_fields(reply.body, work.task, "schema" in work.options),
+        **result_fields(reply.body, work.task, "schema" in work.options, work.family),
         "request_id": reply.request_id,
         "error": None,
     }
