@@ -2,7 +2,7 @@
 (Qwen3-VL) checkpoint does what the API does for Reason1: text, image and video chats, streamed
 and not, with Reason2's format; videos from every source and several media in one message; `n`,
 `stop`, `logprobs`; `/v1/score` (yes/no and critic); Reason2's task recipes. One server for the
-module (its media folder is reachable over http and as file://)."""
+session (conftest.py's reason2_server: its media folder is reachable over http and as file://)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from cosmos_reason.families.reason2 import REASON2
 from cosmos_reason.reasoning.split import split_reasoning
-from cosmos_reason.server.process import ServerProcess
 from tests.media_factory import data_uri, mp4_bytes, png_bytes
 
 pytestmark = pytest.mark.e2e
@@ -22,15 +21,8 @@ QWEN3_THINK_IDS = {"<think>": 151667, "</think>": 151668}
 
 
 @pytest.fixture(scope="module")
-def server(reason2_model_dir, demo_cache_dir, static_files):
-    root, _ = static_files
-    args = ["--model", "demo:reason2", "--allow-private-media-urls", "--allowed-local-media-path", str(root)]
-    proc = ServerProcess(args, env={"COSMOS_REASON_CACHE": str(demo_cache_dir)})
-    try:
-        proc.wait_ready()
-        yield proc
-    finally:
-        proc.stop()
+def server(reason2_server):
+    return reason2_server
 
 
 @pytest.fixture(scope="module")
