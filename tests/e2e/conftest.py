@@ -32,6 +32,20 @@ def server(demo_checkpoint, demo_cache_dir):
 
 
 @pytest.fixture(scope="session")
+def reason2_server(reason2_model_dir, demo_cache_dir, static_files):
+    """`--model demo:reason2`, shared by the Reason2 tests (test_reason2_server.py, the playground's):
+    its media folder is reachable over http (static_files) and as file://."""
+    root, _ = static_files
+    args = ["--model", "demo:reason2", "--allow-private-media-urls", "--allowed-local-media-path", str(root)]
+    proc = ServerProcess(args, env={"COSMOS_REASON_CACHE": str(demo_cache_dir)})
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
 def static_files(tmp_path_factory):
     """A localhost file server standing in for the guide's remote image and video URLs."""
     root = tmp_path_factory.mktemp("static")

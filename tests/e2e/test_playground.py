@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 
 from cosmos_reason.engine.base import EngineError, ModelInfo
+from cosmos_reason.families.reason2 import REASON2
 from cosmos_reason.server.app import create_app
 from cosmos_reason.settings import Settings
 from tests.fakes import ScriptedEngine
@@ -369,6 +370,34 @@ def test_server_error_message_is_shown(server, browser_page: Page, media):
     expect(page.locator("#question")).to_have_value("What is this?")
 
 
+def test_reason2_lists_its_tasks_and_sampling_and_answers_an_image(reason2_server, browser_page: Page, media):
+    page = browser_page.page
+    page.goto(reason2_server.url + "/")
+    expect(page.locator("#key-dialog")).to_be_hidden()  # no keys on this server
+    expect(page.locator("#model-name")).to_have_text("cosmos-reason2-demo")
+    expect(page.locator("#demo-banner")).to_contain_text("random weights")
+    titles = [recipe.title for recipe in REASON2.recipes.values()]
+    expect(page.locator("#task option")).to_have_text(["Free prompt", *titles])
+    # Reason2's card samples by mode: 0.7 / 0.8 without reasoning, 0.6 / 0.95 with.
+    expect(page.locator("#temperature")).to_have_attribute("placeholder", "0.7")
+    expect(page.locator("#top-p")).to_have_attribute("placeholder", "0.8")
+    page.check("#reasoning")
+    expect(page.locator("#temperature")).to_have_attribute("placeholder", "0.6")
+    expect(page.locator("#top-p")).to_have_attribute("placeholder", "0.95")
+    page.uncheck("#reasoning")
+
+    page.set_input_files("#media-input", str(media["image"]))
+    expect(page.locator("#preview-image")).to_be_visible()
+    page.fill("#max-tokens", "8")
+    turn = ask(page, "What is in the picture?", 1)
+    assert turn.locator(".answer").text_content().strip(), "the answer stayed blank"
+    expect(turn.locator(".turn-error")).to_be_hidden()
+    expect(turn.locator(".stats")).to_contain_text("completion tokens")
+    body = browser_page.chat_requests[-1]["body"]
+    assert body["model"] == "cosmos-reason2-demo" and body["reasoning"] is False
+    assert [part["type"] for part in body["messages"][0]["content"]] == ["image_url", "text"]
+
+
 # ---- in-process, on a scripted engine --------------------------------------------------------------
 
 
@@ -421,6 +450,23 @@ def test_reasoning_streams_into_its_panel_follow_up_and_screenshot(browser_page:
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot))
         assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_reason2s_reasoning_has_its_panel_and_the_answer_after_think_is_the_answer(browser_page: Page, media):
+    # Reason2 writes no <answer> tag: everything after </think> is the answer.
+    pieces = ["<think>\n", "The cup ", "tips over.", "\n</think>\n\n", "It ", "falls."]
+    with InProcessServer(ScriptedEngine(pieces=pieces, family=REASON2, delay=0.02)) as app:
+        page = browser_page.page
+        page.goto(app.url + "/")
+        page.set_input_files("#media-input", str(media["image"]))
+        page.check("#reasoning")
+        turn = ask(page, "Does the cup fall?", 1)
+        reasoning = turn.locator(".reasoning")
+        expect(reasoning.locator(".reasoning-text")).to_have_text("The cup tips over.")
+        expect(turn.locator(".answer")).to_have_text("It falls.")
+        reasoning.locator("summary").click()
+        expect(reasoning.locator(".reasoning-text")).to_be_hidden()
+        assert browser_page.chat_requests[-1]["body"]["reasoning"] is True
 
 
 def test_mid_stream_error_event_is_shown(browser_page: Page, media):

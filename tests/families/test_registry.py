@@ -26,3 +26,18 @@ def test_reason1_values_are_the_model_cards() -> None:
     card = REASON1.sampling
     assert (card.temperature, card.top_p, card.repetition_penalty, card.max_tokens) == (0.6, 0.95, 1.05, 4096)
     assert REASON1.reasoning.placement == "system" and REASON1.reasoning.answer_start == "<answer>"
+
+
+@pytest.mark.parametrize(
+    ("name", "demo", "family"),
+    [("Cosmos-Reason1-7B", "reason2_model_dir", "reason2"), ("Cosmos-Reason2-8B", "demo_model_dir", "reason1")],
+)
+def test_a_local_folder_is_the_family_of_its_config_whatever_its_name(name, demo, family, tmp_path, request) -> None:
+    import shutil
+
+    from cosmos_reason.engine.hf.loading import load_family
+
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(request.getfixturevalue(demo) / "config.json", folder / "config.json")
+    assert load_family(str(folder)).name == family

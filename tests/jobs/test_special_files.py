@@ -75,6 +75,7 @@ DRIVER = textwrap.dedent("""
 
     class Target:
         description = "nowhere"
+        family = None
         async def model_id(self):
             return "m"
         async def aclose(self):

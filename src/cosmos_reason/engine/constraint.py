@@ -65,13 +65,21 @@ def llguidance_grammar(constraint: Constraint) -> str:
     answer = _answer_grammar(constraint)
     if constraint.reasoning is None:
         return json.dumps({"grammars": [answer]})
-    opening, middle, closing = reasoning_frame(constraint.reasoning)
-    close = thinking_end(constraint.reasoning)
-    outer = (
-        f"start: {_lark_string(opening)} thinking {_lark_string(middle[len(close) :])} @answer "
-        f"{_lark_string(closing)}\n"
-        f"thinking[lazy]: /(.|\\n)*{_lark_regex_literal(close)}/\n"
-    )
+    fmt = constraint.reasoning
+    opening, middle, closing = reasoning_frame(fmt)
+    close = thinking_end(fmt)
+    if fmt.think_tokens:  # the tags are tokens (named <think> in Lark), the thinking is text without them
+        outer = (
+            f"start: {fmt.think_open} {_lark_string(opening[len(fmt.think_open) :])} thinking {fmt.think_close} "
+            f"{_lark_string(middle[len(close) :])} @answer {_lark_string(closing)}\n"
+            f"thinking: /{_lark_regex(_without(close))}/\n"
+        )
+    else:
+        outer = (
+            f"start: {_lark_string(opening)} thinking {_lark_string(middle[len(close) :])} @answer "
+            f"{_lark_string(closing)}\n"
+            f"thinking[lazy]: /(.|\\n)*{_lark_regex_literal(close)}/\n"
+        )
     return json.dumps({"grammars": [{"lark_grammar": outer}, {**answer, "name": "answer"}]})
 
 

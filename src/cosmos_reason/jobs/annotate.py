@@ -21,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..recipes.recipe import UnknownTaskError
 from .annotate_output import IGNORED, AnnotateOutput, retryable
 from .clients import Target
 from .execution import Breaker, RetriesExhausted, RetryPolicy, Summary, TargetDown, in_thread, run_pool, with_retries
 from .inputs import Item, NotRegularFile, check_regular, classify_file, read_bytes, sniff_item
 from .journal import Journal, Row
 from .rerun import spec_text
-from .work import Work, execute, reused_row
+from .work import Work, execute, reused_row, task_recipe
 
 log = logging.getLogger("cosmos_reason.jobs")
 
@@ -40,6 +41,10 @@ def work_key(content_id: str, spec: str) -> str:
 
 
 # ---- the job --------------------------------------------------------------------
+
+
+class TaskNotServed(ValueError):
+    """--task names no recipe of the served model's family; the message is one line for the user."""
 
 
 @dataclass
@@ -71,8 +76,10 @@ class AnnotateJob:
         breaker_limit: int | None = None,
         sync: bool = True,
         redo: bool = False,
+        task: str | None = None,
     ) -> None:
         self.items = items
+        self.task = task  # --task: checked against the served model's recipes before any item runs
         self.out = out
         self.target = target
         self.concurrency = max(1, concurrency)
@@ -82,6 +89,7 @@ class AnnotateJob:
         self.breaker = Breaker(breaker_limit or max(8, 2 * self.concurrency))
         self.output = self.output_class(out, total=len(items), sync=sync, retry_errors=retry_errors, redo=redo)
         self.model: str | None = None
+        self.family: str | None = None  # the served model's (Target.family), once asked
         self._inflight: dict[str, asyncio.Future] = {}
 
     @property
@@ -127,6 +135,7 @@ class AnnotateJob:
             task=item.task,
             options=item.options,
             meta=item.meta,
+            family=self.family,
         )
         data = None
         if item.is_url:
@@ -218,6 +227,8 @@ class AnnotateJob:
         self.open_journal()
         try:
             self.model, _ = await with_retries(self.target.model_id, self.policy, what="GET /v1/models")
+            self.family = self.target.family
+            self.check_task()
             await self.sniff()
             self.start_progress()
             await run_pool(self.items, self._one, self.concurrency)
@@ -231,6 +242,19 @@ class AnnotateJob:
         finally:
             self.close()
         return self.summary
+
+    def check_task(self) -> None:
+        """Raise UnknownTaskError, naming the served model and its tasks, when the --task every item is
+        asked is not one of its family's recipes (Cosmos-Reason2 has fewer than Reason1)."""
+        if not self.task:
+            return
+        try:
+            task_recipe(self.task, self.family)
+        except UnknownTaskError as exc:
+            raise TaskNotServed(
+                f"--task: {self.target.description if self.target else self.model} serves a "
+                f"{self.family or 'reason1'} model: {exc}"
+            ) from None
 
     def close(self) -> None:
         """Close the progress bar and the journal, whichever are open (the Ray runner's end too)."""

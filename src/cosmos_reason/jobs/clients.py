@@ -63,6 +63,9 @@ class Target:
         self.description = description
         self.timeout = timeout
         self._engine = engine  # in-process only: shut down on close
+        # The served model's family as /v1/models names it (set by model_id); None until then, and
+        # for a server that does not say (another OpenAI-compatible server: the default family's recipes).
+        self.family: str | None = None
 
     async def post(self, path: str, body: Any, *, timeout: float | None = None) -> Reply:
         limit = timeout or self.timeout
@@ -83,7 +86,8 @@ class Target:
         return reply
 
     async def model_id(self) -> str:
-        """The served model's id (GET /v1/models); 401/403/404 are not retried."""
+        """The served model's id (GET /v1/models), remembering its family (self.family); 401/403/404
+        are not retried."""
         try:
             response = await self.client.get("/v1/models")
         except httpx.TransportError as exc:
@@ -102,6 +106,8 @@ class Target:
         data = response.json().get("data") or []
         if not data:
             raise TargetError(f"{self.description}: /v1/models lists no model")
+        family = data[0].get("family")
+        self.family = family if isinstance(family, str) else None
         return str(data[0]["id"])
 
     async def aclose(self) -> None:

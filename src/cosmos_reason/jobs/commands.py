@@ -101,7 +101,6 @@ def server_task(server: str, api_key: str | None, name: str, timeout: float) -> 
 
 
 def annotate_command(args: argparse.Namespace) -> int:
-    from ..families.registry import get_task
     from ..recipes.files import RecipeError, load_recipe_file, recipe_mapping
     from ..recipes.recipe import UnknownTaskError
     from .annotate import AnnotateJob
@@ -114,7 +113,7 @@ def annotate_command(args: argparse.Namespace) -> int:
     extra = {"schema": args.schema} if args.schema is not None else {}
     if args.task:
         try:
-            args.task = get_task(args.task).name
+            args.task = _task_of_some_family(args.task)
         except UnknownTaskError as exc:
             if not args.server:
                 return _fail(str(exc), 2)
@@ -150,6 +149,9 @@ def annotate_command(args: argparse.Namespace) -> int:
         retry_errors=args.retry_errors,
         timeout=args.timeout,
         redo=args.redo,
+        # --task is checked against the served model's recipes; a recipe sent whole (--recipe, or a
+        # task only the server has) is the server's to check
+        task=None if "recipe" in extra else args.task,
     )
     if args.ray:
         if not args.model:
@@ -201,7 +203,24 @@ def run_on_target(job, args: argparse.Namespace):
         return _guard(lambda: run_job(job, main), job)
 
 
+def _task_of_some_family(name: str) -> str:
+    """The task's name when some model family has it (which one serves is known once the model is
+    loaded or asked: AnnotateJob.check_task); else UnknownTaskError listing the default family's."""
+    from ..families.registry import FAMILIES, get_task
+    from ..recipes.recipe import UnknownTaskError
+
+    first: UnknownTaskError | None = None
+    for family in FAMILIES:
+        try:
+            return get_task(name, family).name
+        except UnknownTaskError as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
 def _guard(run, job):
+    from .annotate import TaskNotServed
     from .clients import TargetError
     from .journal import ForeignLines, JournalLocked
     from .rerun import OptionsChanged
@@ -210,7 +229,7 @@ def _guard(run, job):
         return run()
     except (JournalLocked, ForeignLines, TargetError) as exc:
         return _fail(str(exc))
-    except OptionsChanged as exc:
+    except (OptionsChanged, TaskNotServed) as exc:
         return _fail(str(exc), 2)
     except OSError as exc:  # the output cannot be written: a folder, no such parent, no space, no permission
         if isinstance(exc, TimeoutError):

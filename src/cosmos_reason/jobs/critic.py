@@ -17,21 +17,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..families.registry import get_task
 from .clients import Target
 from .execution import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
 from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
 from .journal import dumps
-from .work import Work, item_message, media_url, split_options
+from .work import Work, item_message, media_url, split_options, task_recipe
 
 log = logging.getLogger("cosmos_reason.jobs")
 SCORE_PATH = "/v1/score"
 REWARD_QUESTION = "Is this video physically plausible and free of visual artifacts? Answer Yes or No."
 
 
-def question_text(prompt: str | None, question: str | None, reward: bool) -> str:
-    """The text sent with each video: the generation prompt as context, then the question."""
-    asked = question or (REWARD_QUESTION if reward else get_task("critic").default_question)
+def question_text(prompt: str | None, question: str | None, reward: bool, family: str | None = None) -> str:
+    """The text sent with each video: the generation prompt as context, then the question (none given:
+    the served family's critic question)."""
+    asked = question or (REWARD_QUESTION if reward else task_recipe("critic", family).default_question)
     if prompt:
         return f'This video was generated from the prompt: "{prompt}"\n{asked}'
     return asked
@@ -212,7 +212,7 @@ async def run_critic(
 ) -> list[dict]:
     """Score and rank the candidates; `earlier` (earlier_rows) holds rows to keep instead of asking again."""
     model, _ = await with_retries(target.model_id, policy, what="GET /v1/models")
-    text = question_text(prompt, question, reward)
+    text = question_text(prompt, question, reward, target.family)
     rows: list[dict | None] = [None] * len(candidates)
     progress = Progress(len(candidates), quiet=quiet, desc="critic", unit="video")
 

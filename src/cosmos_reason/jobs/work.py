@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..families.registry import default_family, get_task
+from ..families.registry import UnknownFamilyError, default_family, family_named, get_task
 from ..media.options import MEDIA_OPTION_NAMES
 from ..recipes.files import parse_recipe
 from ..recipes.recipe import QUESTION, TaskRecipe, UnknownTaskError, critic_score, parse_answer
@@ -43,6 +43,7 @@ class Work:
     size: int | None = None
     mtime_ns: int | None = None
     read_error: str | None = None
+    family: str | None = None  # the served model's family (Target.family): whose task recipes apply
 
     def base_row(self) -> Row:
         row: Row = {
@@ -52,7 +53,7 @@ class Work:
             "size": self.size,
             "mtime_ns": self.mtime_ns,
             "key": self.key,
-            "prompt": asked_text(self.prompt, self.task, self.options),
+            "prompt": asked_text(self.prompt, self.task, self.options, self.family),
             "given_prompt": self.prompt,
             "task": self.task,
             "options": self.options,
@@ -65,11 +66,26 @@ class Work:
         return asdict(self)
 
 
-def asked_text(prompt: str | None, task: str | None, options: dict[str, Any] | None = None) -> str | None:
+def task_recipe(task: str, family: str | None) -> TaskRecipe:
+    """The recipe `task` of the served model's `family`, as the server applies it (a family this
+    client does not know, or None: the default family's). UnknownTaskError names the family's tasks."""
+    return get_task(task, _served_family(family))
+
+
+def _served_family(family: str | None):
+    try:
+        return family_named(family) if family else None
+    except UnknownFamilyError:
+        return None
+
+
+def asked_text(
+    prompt: str | None, task: str | None, options: dict[str, Any] | None = None, family: str | None = None
+) -> str | None:
     """The user text the model is asked: the prompt, or with a task the recipe's template around
     the prompt (none given: the recipe's question), as the server's apply_task builds it."""
     try:
-        recipe = work_recipe(task, options or {})
+        recipe = work_recipe(task, options or {}, family)
     except (UnknownTaskError, ValueError):
         return prompt
     if recipe is None:
@@ -77,17 +93,19 @@ def asked_text(prompt: str | None, task: str | None, options: dict[str, Any] | N
     return recipe.user_template.replace(QUESTION, (prompt or "").strip() or recipe.default_question)
 
 
-def work_recipe(task: str | None, options: dict[str, Any]) -> TaskRecipe | None:
-    """The item's recipe as this client reads it (the default family's): its options' `recipe`
-    (annotate --recipe), else its task's. UnknownTaskError / RecipeError when there is none such."""
+def work_recipe(task: str | None, options: dict[str, Any], family: str | None = None) -> TaskRecipe | None:
+    """The item's recipe as the server applies it for the served model's `family` (None or one this
+    client does not know: the default family's): its options' `recipe` (annotate --recipe), else
+    its task's. UnknownTaskError / RecipeError when there is none such."""
     if options.get("recipe") is not None:
-        return _inline_recipe(json.dumps(options["recipe"]))
-    return get_task(task) if task else None
+        return _inline_recipe(json.dumps(options["recipe"]), family)
+    return task_recipe(task, family) if task else None
 
 
 @functools.lru_cache(maxsize=16)
-def _inline_recipe(text: str) -> TaskRecipe:
-    return parse_recipe(json.loads(text), source="recipe", default_name="recipe").build(default_family().reasoning)
+def _inline_recipe(text: str, family: str | None) -> TaskRecipe:
+    served = _served_family(family) or default_family()
+    return parse_recipe(json.loads(text), source="recipe", default_name="recipe").build(served.reasoning)
 
 
 # The server names a bad media part by its place in the request; the item is what the user knows.
@@ -137,10 +155,12 @@ def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, A
     return body
 
 
-def result_fields(body: dict[str, Any], task: str | TaskRecipe | None, schema: bool = False) -> Row:
+def result_fields(
+    body: dict[str, Any], task: str | TaskRecipe | None, schema: bool = False, family: str | None = None
+) -> Row:
     """Answer, reasoning, parsed fields and usage from a chat completion. With a `schema` the
     answer is JSON constrained to it: `parsed` is the object (null if it was cut short)."""
-    recipe = get_task(task) if isinstance(task, str) and task else task or None
+    recipe = task_recipe(task, family) if isinstance(task, str) and task else task or None
     parse = recipe is not None and recipe.answer_parser != "text" and not schema
     choices = []
     for choice in sorted(body.get("choices") or [], key=lambda c: c.get("index", 0)):
@@ -198,6 +218,7 @@ def error_row(
 def reused_row(original: Row, work: Work) -> Row:
     """`work`'s line copied from `original`, the line of an item with the same content and request."""
     row = {**original, **work.base_row()}
+    row["prompt"] = original.get("prompt", row["prompt"])  # what was asked (the same key: the same text)
     row["reused_from"] = original.get("item")
     row["timing"] = {"seconds": 0.0, "attempts": 0, "finished_at": _now()}
     for name in ("kind", "sha256"):
@@ -211,6 +232,7 @@ async def execute(
 ) -> Row:
     """Run one item and return its line (an answer or an error; never raises for the item's own faults)."""
     started = time.monotonic()
+    work.family = work.family or target.family  # the recipes of the model that answers
     if work.read_error:
         return _timed(error_row(work, work.read_error, kind="input"), started, 0)
     if work.kind is None:
@@ -222,7 +244,7 @@ async def execute(
     if not work.prompt and not work.task and not work.options.get("recipe"):
         return _timed(error_row(work, "no prompt and no task for this item", kind="input"), started, 0)
     try:
-        recipe = work_recipe(work.task, work.options)
+        recipe = work_recipe(work.task, work.options, work.family)
     except (UnknownTaskError, ValueError) as exc:  # a task this client does not know, a bad recipe
         return _timed(error_row(work, str(exc), kind="input"), started, 0)
     body = build_body(work, data, model)

@@ -18,6 +18,9 @@ class ReasoningFormat:
     (None: the answer is whatever follows the think block). `placement` says whether the
     instruction joins the system prompt or the last user message. `think_prefilled`: the
     family's chat template opens the think block itself, so output starts inside it.
+    `think_tokens`: the family's tokenizer has each think tag as one added token (Qwen3's
+    `<think>` 151667 and `</think>` 151668), which a grammar must name as a token: llguidance
+    never matches such a token against the tag's text.
     """
 
     instruction: str
@@ -28,6 +31,7 @@ class ReasoningFormat:
     answer_open: str | None = None
     answer_close: str | None = None
     think_prefilled: bool = False
+    think_tokens: bool = False
 
     @property
     def tags(self) -> tuple[str, ...]:

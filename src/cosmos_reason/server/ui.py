@@ -59,7 +59,10 @@ async def ui_config(request: Request) -> JSONResponse:
             "model": settings.model_name,
             # Not secrets: what the page shows as the defaults of its settings fields.
             "reasoning": bool(getattr(settings, "reasoning", False)),
-            "sampling_defaults": _sampling_defaults(settings),
+            # The family's card under the server's --default-* flags, per mode: Cosmos-Reason2
+            # samples differently with and without reasoning.
+            "sampling_defaults": _sampling_defaults(request, reasoning=False),
+            "reasoning_sampling_defaults": _sampling_defaults(request, reasoning=True),
         },
         headers={"cache-control": "no-store"},
     )
@@ -77,10 +80,12 @@ def max_upload_bytes(max_request_bytes: int) -> int:
     return max(0, (max_request_bytes - JSON_SLACK_BYTES) * 3 // 4)
 
 
-def _sampling_defaults(settings) -> dict[str, float | int]:
-    sampling = getattr(settings, "sampling", None)
+def _sampling_defaults(request: Request, *, reasoning: bool) -> dict[str, float | int]:
+    """What a request of this mode gets when it sets no sampling: the flags over the family's card."""
+    flags = request.app.state.settings.sampling
+    defaults = flags.over(request.app.state.engine.info.family.card_sampling(reasoning))
     names = ("temperature", "top_p", "max_tokens")
-    return {name: getattr(sampling, name) for name in names if hasattr(sampling, name)}
+    return {name: getattr(defaults, name) for name in names if getattr(defaults, name) is not None}
 
 
 def _static_file(name: str) -> FileResponse:

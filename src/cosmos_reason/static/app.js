@@ -15,6 +15,7 @@ const VIDEO_EXTENSIONS = ["mp4", "webm", "mov", "mkv", "avi", "m4v", "mpeg", "mp
 const state = {
   config: {
     auth_required: false, max_upload_bytes: 48 * 1024 * 1024, model: "", reasoning: false, sampling_defaults: null,
+    reasoning_sampling_defaults: null,
   },
   modelId: null,
   tasks: [],
@@ -53,6 +54,8 @@ function bindEvents() {
   bindDropZone($("drop-zone"));
   $("clear-media").addEventListener("click", () => { clearMedia(); startNewConversation(); });
   $("task").addEventListener("change", applyTaskPreset);
+  // Some families (Cosmos-Reason2) sample differently with reasoning: the placeholders follow the box.
+  $("reasoning").addEventListener("change", () => resetSamplingPlaceholders(selectedTask()?.defaults || {}));
   $("json-output").addEventListener("change", () => {
     $("schema-field").hidden = !$("json-output").checked;
     $("schema-error").hidden = true;
@@ -196,7 +199,8 @@ function sendKeyHint() {
 }
 
 function resetSamplingPlaceholders(taskDefaults = {}) {
-  const server = state.config.sampling_defaults || {};
+  const reasoning = $("reasoning").checked && state.config.reasoning_sampling_defaults;
+  const server = reasoning || state.config.sampling_defaults || {};
   const pick = (name, fallback) => String(taskDefaults[name] ?? server[name] ?? fallback);
   $("temperature").placeholder = pick("temperature", "0.6");
   $("top-p").placeholder = pick("top_p", "0.95");

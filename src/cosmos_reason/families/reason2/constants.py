@@ -49,4 +49,5 @@ REASONING = ReasoningFormat(
     instruction=REASONING_PROMPT,
     placement="user",
     default_system_prompt=DEFAULT_SYSTEM_PROMPT,
+    think_tokens=True,  # <think> 151667, </think> 151668: one token each
 )
