@@ -73,6 +73,21 @@ def test_annotate_with_a_task_reason2_lacks_is_one_line_before_any_item(tmp_path
     assert not out.exists() or read_lines(out) == []
 
 
+def test_annotate_with_a_recipe_file_on_reason2_asks_its_prompt(tmp_path, capsys, reason2_model_dir):
+    """A recipe file is no task of either family: it is sent whole and asked as written, on Reason2 too."""
+    root = tmp_path / "media"
+    write_images(root, 1)
+    recipe = tmp_path / "motion.yaml"
+    recipe.write_text("system_prompt: You describe motion.\nuser_prompt: What moves here?\n")
+    out = tmp_path / "out.jsonl"
+    args = ("annotate", str(root), "--recipe", str(recipe), "--max-tokens", "4", "--model", "demo:reason2")
+    code, summary, err = run(capsys, *args, "--out", str(out), "--quiet")
+    assert code == 0, err
+    (row,) = read_lines(out)
+    assert row["error"] is None and row["task"] == "motion" and row["prompt"] == "What moves here?"
+    assert 0 < row["usage"]["completion_tokens"] <= 4
+
+
 def test_critic_samples_reason2s_reviews_and_reward_ranks(tmp_path, capsys, reason2_model_dir):
     videos = [str(write_video(tmp_path / f"candidate{i}.mp4", seconds=1, fps=8 + 4 * i)) for i in range(2)]
     out = tmp_path / "ranking.jsonl"
