@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .jobs.cli import add_command
+from .commandline import add_command
 from .server.flags import add_serve_arguments, check_device, check_model_source, settings_from_args
 
 log = logging.getLogger("cosmos_reason")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from cosmos_reason.engine.base import Delta
-from cosmos_reason.jobs.accuracy import accuracy_table
 from cosmos_reason.jobs.evaluate import EvalJob, EvalSettings, parse_response, question_text, run_accuracy
 from cosmos_reason.jobs.execution import RetryPolicy
 from cosmos_reason.jobs.labels import EvalInputError, load_questions
+from cosmos_reason.report.accuracy import accuracy_table
 from tests.fakes import ScriptedEngine
 
 from .conftest import FakeServer, read_lines, run_jobs, scripted_target, write_video

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cosmos_reason.jobs.inputs import InputError, classify_bytes, classify_file, discover, sniff_magic
+from cosmos_reason.jobs.inputs import InputError, classify_file, discover
+from cosmos_reason.media.sniff import classify_bytes, sniff_magic
 from tests.media_factory import mp4_bytes, png_bytes
 
 from .conftest import write_video

@@ -14,28 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..commandline import add_command, json_object
 from .commands import CRITIC_OPTIONS, REQUEST_OPTIONS, annotate_command, batch_command, critic_command
-
-
-def add_command(
-    sub: argparse._SubParsersAction,
-    name: str,
-    *,
-    help: str,
-    example: str,  # noqa: A002
-    description: str | None = None,
-) -> argparse.ArgumentParser:
-    """A subcommand whose --help ends with an example, and whose mistakes show its own usage
-    (main() reports unknown flags through `command_parser`)."""
-    parser = sub.add_parser(
-        name,
-        help=help,
-        description=description or help[:1].upper() + help[1:] + ".",
-        epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.set_defaults(command_parser=parser)
-    return parser
+from .flags import target_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the parsed object goes in `parsed` (a manifest row's own `schema` wins)",
     )
     _request_options(annotate)
-    _target_options(annotate, ray=True)
+    target_options(annotate, ray=True)
     ray = annotate.add_argument_group("Ray (needs the [ray] extra)")
     ray.add_argument(
         "--ray",
@@ -130,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "this also asks again those that failed (an unreadable review, a corrupt file)",
     )
     _request_options(critic, only=CRITIC_OPTIONS)  # what /v1/score takes
-    _target_options(critic)
+    target_options(critic)
     critic.set_defaults(func=critic_command)
 
     batch = add_command(
@@ -153,7 +134,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also redo requests whose line is an error answer (their old lines are removed)",
     )
-    _target_options(batch)
+    target_options(batch)
     batch.set_defaults(func=batch_command)
 
     from .eval_cli import register_eval
@@ -197,21 +178,11 @@ def _request_options(p: argparse.ArgumentParser, only: tuple[str, ...] = REQUEST
     g.add_argument("--max-pixels", type=int, help="largest image/frame size in pixels")
     g.add_argument(
         "--options",
-        type=_json_object,
+        type=json_object,
         default={},
         metavar="JSON",
         help="more request or media options as a JSON object, e.g. '{\"nframes\": 8}'",
     )
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"nframes\": 8}}', got {text!r}")
-    return value
 
 
 def schema_file(path: str) -> dict[str, Any]:
@@ -222,31 +193,6 @@ def schema_file(path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"{path}: a JSON schema is a JSON object")
     return value
-
-
-def _target_options(p: argparse.ArgumentParser, *, ray: bool = False) -> None:
-    g = p.add_argument_group("where to run (one of --server or --model)")
-    g.add_argument(
-        "--server",
-        metavar="URL",
-        help="a running cosmos-reason (or OpenAI-compatible) server, e.g. http://localhost:8000",
-    )
-    g.add_argument("--api-key", help="the server's API key (default: $COSMOS_REASON_API_KEY)")
-    g.add_argument(
-        "--model", help="load this model in this process instead (as `serve --model`): folder, hub id or demo"
-    )
-    g.add_argument("--dtype", help="in-process: as serve --dtype")
-    g.add_argument("--device", help="in-process: as serve --device")
-    g.add_argument(
-        "--concurrency",
-        "-c",
-        type=int,
-        default=4,
-        help="requests in flight" + (" (with --ray: per actor)" if ray else "") + " (default 4)",
-    )
-    g.add_argument("--retries", type=int, default=6, help="tries per request for transient failures (default 6)")
-    g.add_argument("--timeout", type=float, default=600.0, help="seconds per request (default 600)")
-    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar: a log line every 10 s")
 
 
 # ---- helpers -------------------------------------------------------------------

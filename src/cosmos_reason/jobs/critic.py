@@ -17,9 +17,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..media.sniff import classify_bytes
 from .clients import Target
 from .execution import Progress, RetriesExhausted, RetryPolicy, in_thread, run_pool, with_retries
-from .inputs import classify_bytes, is_url, kind_from_name, read_bytes
+from .inputs import is_url, kind_from_name, read_bytes
 from .journal import dumps
 from .work import Work, item_message, media_url, split_options, task_recipe
 

@@ -18,7 +18,8 @@ EXAMPLE = (
 
 
 def register_eval(subparsers: argparse._SubParsersAction) -> None:
-    from .cli import _json_object, _target_options, add_command
+    from ..commandline import add_command, json_object
+    from .flags import target_options
 
     p = add_command(
         subparsers,
@@ -70,7 +71,7 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
         help="ask again this many times when no answer letter can be read (default 10)",
     )
     g.add_argument(
-        "--options", type=_json_object, default={}, metavar="JSON", help="more request or media options (JSON object)"
+        "--options", type=json_object, default={}, metavar="JSON", help="more request or media options (JSON object)"
     )
     c = p.add_argument_group("comparing two runs")
     c.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two results files of eval: accuracy side by side")
@@ -82,7 +83,7 @@ def register_eval(subparsers: argparse._SubParsersAction) -> None:
         "differently links into",
     )
     c.add_argument("--no-media", action="store_true", help="with --html: the reports draw no previews of the media")
-    _target_options(p)
+    target_options(p)
     p.set_defaults(func=eval_command)
 
 
@@ -164,7 +165,7 @@ def eval_command(args: argparse.Namespace) -> int:
         Path(where).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
         return _fail(f"cannot write {where}: {exc.strerror or exc}")
-    from .accuracy import format_table
+    from ..report.accuracy import format_table
 
     print(format_table(table), file=sys.stderr)
     overall = table["overall"]
@@ -224,6 +225,8 @@ def _bar(quiet: bool):  # type: ignore[no-untyped-def]
     """The report's progress bar over the previews, on a terminal."""
     if quiet or not sys.stderr.isatty():
         return None
-    from ..report.cli import _bar as bar
+    from functools import partial
 
-    return bar
+    from ..commandline import progress_bar
+
+    return partial(progress_bar, desc="previews")

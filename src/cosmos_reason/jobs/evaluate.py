@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .accuracy import accuracy_table
+from ..report.accuracy import accuracy_table
 from .annotate import AnnotateJob
 from .annotate_output import AnnotateOutput
 from .execution import RetryPolicy

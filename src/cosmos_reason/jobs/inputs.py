@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from ..media.options import MEDIA_OPTION_NAMES
+from ..media.sniff import HEAD, looks_like_text, probe_kind, sniff_magic
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .jfif .png .gif .bmp .dib .webp .tif .tiff .heic .heif .avif .jp2 .j2k "
@@ -56,7 +57,6 @@ REQUEST_OPTION_NAMES = (
 OPTION_NAMES = frozenset(MEDIA_OPTION_NAMES) | frozenset(REQUEST_OPTION_NAMES)
 SOURCE_KEYS = ("path", "url", "file", "item", "image", "video", "media", "uri", "filename")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^data:", re.ASCII)
-_HEAD = 4096
 
 
 class InputError(ValueError):
@@ -73,81 +73,6 @@ class Item:
     kind: str | None = None  # "image" | "video" when known up front
     explicit: bool = True  # named by the user: gets a line even if it is not media
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-# ---- content sniffing --------------------------------------------------------
-
-_IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif", b"avis"}
-_MOV_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
-
-
-def sniff_magic(head: bytes) -> str | None:
-    """'image', 'video' or None from a file's first bytes (no decoding)."""
-    if head.startswith(
-        (
-            b"\x89PNG\r\n\x1a\n",
-            b"\xff\xd8\xff",
-            b"GIF87a",
-            b"GIF89a",
-            b"II*\x00",
-            b"MM\x00*",
-            b"\x00\x00\x00\x0cjP  \r\n",
-            b"qoif",
-        )
-    ):
-        return "image"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "video"
-    if head[4:8] == b"ftyp":
-        return "image" if head[8:12] in _IMAGE_BRANDS else "video"
-    if head[4:8] in _MOV_ATOMS:
-        return "video"
-    if head.startswith(
-        (
-            b"\x1a\x45\xdf\xa3",
-            b"FLV\x01",
-            b"\x00\x00\x01\xba",
-            b"\x00\x00\x01\xb3",
-            b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",
-            b"YUV4MPEG2",
-        )
-    ):
-        return "video"
-    if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:  # MPEG transport stream
-        return "video"
-    return None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if not head or b"\x00" in head:
-        return not head
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 4  # a multi-byte character cut at the end
-    return True
-
-
-def probe_kind(source: str | io.BytesIO) -> str | None:
-    """Ask Pillow, then PyAV, whether this is an image or a video (headers only where they can)."""
-    from PIL import Image
-
-    try:
-        with Image.open(source):
-            return "image"
-    except Exception:  # noqa: BLE001 - any failure means "not an image Pillow knows"
-        pass
-    if isinstance(source, io.BytesIO):
-        source.seek(0)
-    try:
-        import av
-
-        with av.open(source, mode="r") as container:
-            return "video" if container.streams.video else None
-    except Exception:  # noqa: BLE001
-        return None
 
 
 class NotRegularFile(OSError):
@@ -191,18 +116,11 @@ def read_bytes(path: str | os.PathLike) -> bytes:
 def classify_file(path: str | os.PathLike) -> str | None:
     """'image', 'video' or None for a local file, by content."""
     with open_regular(path) as f:
-        head = f.read(_HEAD)
+        head = f.read(HEAD)
     kind = sniff_magic(head)
-    if kind is not None or _looks_like_text(head):
+    if kind is not None or looks_like_text(head):
         return kind
     return probe_kind(os.fspath(path))
-
-
-def classify_bytes(data: bytes) -> str | None:
-    kind = sniff_magic(data[:_HEAD])
-    if kind is not None or _looks_like_text(data[:_HEAD]):
-        return kind
-    return probe_kind(io.BytesIO(data))
 
 
 def sniff_item(item: Item) -> bool:

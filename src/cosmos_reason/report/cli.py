@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
-from ..jobs.cli import add_command
+from ..commandline import add_command, progress_bar
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +51,7 @@ def report_command(args: argparse.Namespace) -> int:
     from .page import build_report
     from .rows import InputError, count
 
-    progress = None if args.quiet or not sys.stderr.isatty() else _bar
+    progress = None if args.quiet or not sys.stderr.isatty() else partial(progress_bar, desc="previews")
     try:
         report = build_report(
             args.inputs, args.out, inline=args.inline, media=not args.no_media, title=args.title, progress=progress
@@ -91,9 +92,3 @@ def export_command(args: argparse.Namespace) -> int:
 def _fail(message: str) -> int:
     print(f"cosmos-reason: error: {message}", file=sys.stderr)
     return 1
-
-
-def _bar(iterable, total: int):  # type: ignore[no-untyped-def]
-    from tqdm import tqdm  # type: ignore[import-untyped]
-
-    return tqdm(iterable, total=total, desc="previews", unit="item", file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..jobs.accuracy import accuracy_table
+from .accuracy import accuracy_table
 from .chart import ranking_svg
 from .rows import BadLine, Results, count, read_results
 from .thumbs import Previews, previews

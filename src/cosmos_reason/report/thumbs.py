@@ -49,7 +49,7 @@ def previews(path: str, kind: str | None, side: int = THUMB_SIDE) -> Previews:
 
 
 def _sniff(data: bytes) -> str | None:
-    from ..jobs.inputs import classify_bytes
+    from ..media.sniff import classify_bytes
 
     return classify_bytes(data)
 

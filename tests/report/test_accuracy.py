@@ -1,6 +1,6 @@
 """accuracy_table: per-source and overall accuracy of eval rows."""
 
-from cosmos_reason.jobs.accuracy import NO_SOURCE, accuracy_table
+from cosmos_reason.report.accuracy import NO_SOURCE, accuracy_table
 from tests.report.sample import eval_rows
 
 
