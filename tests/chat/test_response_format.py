@@ -9,7 +9,7 @@ import pytest
 from cosmos_reason.api.protocol import ChatCompletionRequest
 from cosmos_reason.chat.fields import check_fields
 from cosmos_reason.chat.response_format import request_constraint
-from cosmos_reason.engine.constraint import Constraint, llguidance_grammar
+from cosmos_reason.constraint import Constraint, llguidance_grammar
 from cosmos_reason.errors import APIError
 from cosmos_reason.families.reason1.constants import REASONING
 
@@ -132,7 +132,7 @@ def test_a_family_without_answer_tags_gets_the_structure_right_after_the_thinkin
     """Reason2 answers after </think> with no tag: its frame holds the structure there."""
     import re
 
-    from cosmos_reason.engine.constraint import answer_regex, check
+    from cosmos_reason.constraint import answer_regex, check
     from cosmos_reason.families.reason2 import REASON2
 
     constraint = Constraint("choice", '["Yes", "No"]', REASON2.reasoning)

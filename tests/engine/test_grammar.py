@@ -9,7 +9,7 @@ import re
 
 import jsonschema
 
-from cosmos_reason.engine.constraint import Constraint
+from cosmos_reason.constraint import Constraint
 from cosmos_reason.families.reason1.constants import REASONING
 from cosmos_reason.reasoning.format import ReasoningFormat
 from cosmos_reason.reasoning.split import split_reasoning

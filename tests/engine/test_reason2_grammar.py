@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cosmos_reason.engine.constraint import Constraint
+from cosmos_reason.constraint import Constraint
 from cosmos_reason.engine.hf.grammar import GrammarFailed, Grammars, apply_grammars
 from cosmos_reason.families.reason2.constants import REASONING
 

@@ -477,7 +477,7 @@ EXAMPLE_ANSWERS = {
 
 
 def test_recipes_with_a_machine_readable_answer_constrain_it_and_their_answers_parse() -> None:
-    from cosmos_reason.engine.constraint import Constraint, check
+    from cosmos_reason.constraint import Constraint, check
 
     formatted = {name for name, recipe in TASKS.items() if recipe.answer_format}
     assert formatted == set(EXAMPLE_ANSWERS)

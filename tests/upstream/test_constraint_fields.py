@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from cosmos_reason.constraint import Constraint, answer_regex
 from cosmos_reason.engine.base import Conversation, SamplingParams, Text, Turn
-from cosmos_reason.engine.constraint import Constraint, answer_regex
 from cosmos_reason.engine.upstream.wire import chat_body
 from cosmos_reason.families.reason1 import REASON1
 from cosmos_reason.families.reason1.constants import REASONING

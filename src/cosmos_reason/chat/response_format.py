@@ -1,4 +1,4 @@
-"""The structured-output fields of a chat request -> one Constraint (engine/constraint.py),
+"""The structured-output fields of a chat request -> one Constraint (constraint.py),
 or a 400 naming the field and the reason. Accepted: OpenAI's `response_format` (json_object,
 json_schema), vLLM's `structured_outputs` (json, regex, choice, grammar, json_object) and
 its legacy `guided_json`, `guided_regex`, `guided_choice`, `guided_grammar`. Exactly one may
@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ..api.protocol import ChatCompletionRequest
-from ..engine.constraint import ANY_OBJECT, KINDS, Constraint, ConstraintError, Kind, check
+from ..constraint import ANY_OBJECT, KINDS, Constraint, ConstraintError, Kind, check
 from ..errors import APIError
 from ..reasoning.format import ReasoningFormat
 from ..recipes.recipe import TaskRecipe

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..api.protocol import ChatCompletionRequest
+from ..constraint import Constraint
 from ..engine.base import SamplingParams
-from ..engine.constraint import Constraint
 from ..errors import APIError
 from ..families.base import SamplingDefaults
 

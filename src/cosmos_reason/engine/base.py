@@ -13,9 +13,9 @@ from typing import Any, Literal, Protocol, Union, runtime_checkable
 
 from PIL import Image
 
+from ..constraint import Constraint
 from ..families.base import ModelFamily
 from ..families.registry import default_family
-from .constraint import Constraint
 
 
 # ---- what an engine receives: roles, text and already-decoded media ----
@@ -85,7 +85,7 @@ class SamplingParams:
     # The client chose max_tokens: more than the context leaves is refused (MaxTokensTooLargeError),
     # where a default max_tokens is cut to what fits.
     strict_max_tokens: bool = False
-    constraint: Constraint | None = None  # structured output (engine/constraint.py)
+    constraint: Constraint | None = None  # structured output (constraint.py)
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

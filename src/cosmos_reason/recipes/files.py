@@ -287,7 +287,7 @@ def recipe_mapping(spec: RecipeSpec | TaskRecipe) -> dict[str, Any]:
 def _answer_format(data: dict[str, Any], source: str) -> tuple[str, str] | None:
     """answer_format: {KIND: VALUE} (json: a schema, choice: a list of texts, regex / grammar:
     text), or schema: SCHEMA for {json: SCHEMA}; checked as the server checks a request's."""
-    from ..engine.constraint import Constraint, ConstraintError, check
+    from ..constraint import Constraint, ConstraintError, check
 
     if "schema" in data and data.get("answer_format") is not None:
         raise RecipeError(f"{source}: schema: give schema or answer_format, not both")

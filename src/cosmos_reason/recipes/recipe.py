@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..constraint import KINDS
 from ..media.options import MediaOptions
 from ..reasoning.split import split_reasoning
 from .answers import PARSERS, parse_answer_text
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ..reasoning.format import ReasoningFormat
 
 QUESTION = "{question}"
-ANSWER_FORMAT_KINDS = ("json", "regex", "choice", "grammar")  # those of engine/constraint.py
+ANSWER_FORMAT_KINDS = KINDS  # a structured-output constraint's kinds
 
 
 @dataclass(frozen=True)

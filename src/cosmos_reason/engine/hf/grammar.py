@@ -8,7 +8,7 @@ A `RowGrammar` is one row's state: the mask of the tokens its grammar allows nex
 end-of-turn token once the structure is complete), and the tokens it has taken.
 
 Masking only removes tokens: a greedy row takes the same token as without a constraint
-whenever that token is allowed. With reasoning (engine/constraint.py) the thinking gets at
+whenever that token is allowed. With reasoning (constraint.py) the thinking gets at
 most half of max_tokens; past that, its closing tag is forced, so the answer has room.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
+from ...constraint import Constraint, llguidance_grammar
 from ..base import EngineClientError
-from ..constraint import Constraint, llguidance_grammar
 
 CACHED = 64  # compiled constraints kept
 _TOKENIZERS: dict[int, tuple[Any, Any]] = {}  # id(hf tokenizer) -> (it, llguidance's view)

@@ -1,4 +1,4 @@
-"""A constraint (engine/constraint.py) as the upstream's own request fields, so that the
+"""A constraint (constraint.py) as the upstream's own request fields, so that the
 upstream enforces it, on the answer only when the output has the reasoning format:
 
 * our own server (api=cosmos): `structured_outputs`, with our `after_thinking: true` when the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..constraint import ANY_OBJECT, Constraint, answer_regex
+from ...constraint import ANY_OBJECT, Constraint, answer_regex
 
 
 def constraint_fields(constraint: Constraint | None, api: str) -> dict[str, Any]:

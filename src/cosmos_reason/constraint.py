@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..reasoning.format import ReasoningFormat
+from .reasoning.format import ReasoningFormat
 
 Kind = Literal["json", "regex", "choice", "grammar"]
 KINDS: tuple[Kind, ...] = ("json", "regex", "choice", "grammar")
