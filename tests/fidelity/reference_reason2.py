@@ -24,7 +24,8 @@ and the given checkpoint's tokenizer and chat template.
 writes, per case, CASE.json (the template's prompt, input_ids as [id, repeat] runs, grids,
 the `<t seconds>` timestamps read back from the ids, the kept frame indices and fps, pixel
 shapes and the SHA-256 of their float32 bytes), templates.json (the chat template's text for a
-set of conversations) and versions.json. With --arrays also CASE.npz: the pixel values as the
+set of conversations) and versions.json. For cases marked reference_arrays (or all, with
+--arrays) also CASE.npz: the pixel values as the
 0..255 levels they were normalised from, (p + 1) * 127.5, to see how far a mismatch goes.
 """
 
@@ -196,7 +197,7 @@ def main() -> None:
     for case in spec["cases"]:
         if args.only and case["name"] not in args.only:
             continue
-        run_case(processor, spec, case, args.media, args.out, args.arrays)
+        run_case(processor, spec, case, args.media, args.out, args.arrays or case.get("reference_arrays", False))
         print(f"{case['name']}: done", file=sys.stderr)
     (args.out / "templates.json").write_text(
         json.dumps(templates(processor, spec["templates"]), indent=1) + "\n", encoding="utf-8"

