@@ -9,7 +9,8 @@ A small server so the benchmark can interleave it with its other paths: it loads
 (from --processor, a folder with the checkpoint's tokenizer and processor configs), then for each
 line `run` on stdin runs the path once and answers one JSON line: wall and CPU ms measured here
 (process start-up and imports are not counted), and what came out (frame indices, grid, token
-count, SHA-256 of the ids and of the float32 pixels) for the same-output check.
+count, SHA-256 of the ids and of the float32 pixels) for the same-output check; `dump PATH`
+saves the last run's pixel values there (torch.save).
 """
 
 from __future__ import annotations
@@ -57,8 +58,14 @@ def main() -> None:
         }
     ]
     print(json.dumps({"ready": True}), flush=True)
+    inputs = None
     for line in sys.stdin:
-        if line.strip() != "run":
+        command, _, argument = line.strip().partition(" ")
+        if command == "dump" and inputs is not None:  # the last run's pixels, for the same-output check
+            torch.save(inputs["pixel_values_videos"], argument)
+            print(json.dumps({"dumped": argument}), flush=True)
+            continue
+        if command != "run":
             break
         cpu, start = cpu_seconds(), time.perf_counter()
         prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
