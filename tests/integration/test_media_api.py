@@ -23,7 +23,7 @@ from tests.media_server import PUBLIC_IP, FakeDNS, NatBackend, closed_port, serv
 
 from .conftest import MODEL
 
-PNG = png_bytes(40, 30)
+PNG = png_bytes(84, 56)  # a size Reason1 (28-pixel tokens) keeps as it is
 HELLO = [{"role": "user", "content": "Hi"}]
 
 
@@ -133,7 +133,7 @@ async def test_good_media_from_every_inline_shape_reaches_the_engine(mp4):
         response = await client.post("/v1/chat/completions", json=body)
     assert response.status_code == 200, response.text
     conversation = engine.requests[-1].conversation
-    assert [i.size for i in conversation.images()] == [(40, 30), (40, 30)]
+    assert [i.size for i in conversation.images()] == [(84, 56), (84, 56)]
     assert len(conversation.videos()) == 1 and conversation.videos()[0].num_frames == 8
 
 
@@ -158,7 +158,7 @@ async def test_loopback_urls_are_refused_by_default_and_allowed_by_the_flag(host
         response = await client.post("/v1/chat/completions", json=body)
         assert response.status_code == 200, response.text
     conversation = engine.requests[-1].conversation
-    assert conversation.images()[0].size == (40, 30) and conversation.videos()[0].num_frames == 8
+    assert conversation.images()[0].size == (84, 56) and conversation.videos()[0].num_frames == 8
 
 
 async def test_redirect_to_a_private_address_is_a_400(host):

@@ -34,7 +34,7 @@ from .pool import GatedPool
 from .settings import MediaSettings
 from .sources import AddressPolicy, HttpFetcher, LocalFiles, Resolver, data_payload, payload_bytes
 from .video import DecodedVideo
-from .vision_math import VisionGeometry
+from .vision_math import IMAGE_MAX_TOKENS, IMAGE_MIN_TOKENS, VisionGeometry
 
 if TYPE_CHECKING:
     import ssl
@@ -122,8 +122,11 @@ class MediaLoader:
         from .image import load_image
 
         given = options.given() if options else {}
-        min_pixels = given.get("min_pixels", self.settings.image_min_pixels)
-        max_pixels = given.get("max_pixels", self.settings.image_max_pixels)
+        # Unset limits are qwen-vl-utils' (4 to 16384 tokens): every image is resized as its fetch_image
+        # resizes it (Pillow's bicubic), so the processor gets the reference's pixels, not its own resize.
+        token = self.geometry.token_pixels
+        min_pixels = given.get("min_pixels", self.settings.image_min_pixels or IMAGE_MIN_TOKENS * token)
+        max_pixels = given.get("max_pixels", self.settings.image_max_pixels or IMAGE_MAX_TOKENS * token)
         limit = self.settings.max_image_pixels
         decode = partial(
             load_image,

@@ -26,8 +26,8 @@ class MediaSettings:
     # How videos are sampled unless a request says otherwise (the --video-* flags); what is not
     # set here is the model family's default.
     video: MediaOptions = field(default_factory=MediaOptions)
-    image_min_pixels: int | None = None  # None: leave it to the checkpoint's processor
-    image_max_pixels: int | None = None
+    image_min_pixels: int | None = None  # None: qwen-vl-utils' 4 tokens' worth
+    image_max_pixels: int | None = None  # None: qwen-vl-utils' 16384 tokens' worth
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # decompression-bomb limit (Pillow's), video frames too
     # Where media may come from.
     allowed_local_media_paths: tuple[str, ...] = ()  # file:// only under these folders
@@ -250,14 +250,14 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=int,
         default=d.image_min_pixels,
-        help="resize smaller images up to this many pixels (default: the processor's own)",
+        help="resize smaller images up to this many pixels (default: 4 tokens' worth, as qwen-vl-utils)",
     )
     g.add_argument(
         "--image-max-pixels",
         metavar="N",
         type=int,
         default=d.image_max_pixels,
-        help="resize larger images down to this many pixels (default: the processor's own)",
+        help="resize larger images down to this many pixels (default: 16384 tokens' worth, as qwen-vl-utils)",
     )
 
 

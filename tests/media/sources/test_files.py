@@ -13,7 +13,7 @@ from cosmos_reason.media.settings import MediaSettings
 from cosmos_reason.media.sources import LocalFiles
 from tests.media_factory import media_loader, png_bytes
 
-PNG = png_bytes(40, 30)
+PNG = png_bytes(84, 56)  # a size Reason1 (28-pixel tokens) keeps as it is
 
 
 def loader(**settings) -> MediaLoader:
@@ -44,9 +44,9 @@ async def test_file_urls_are_refused_without_a_root(tree):
 
 async def test_file_urls_under_a_root_load(tree):
     media = loader(allowed_local_media_paths=(str(tree),))
-    assert (await media.load_image(f"file://{tree}/a%20b.png")).size == (40, 30)
-    assert (await media.load_image(f"file://localhost{tree}/inside-link.png")).size == (40, 30)
-    assert (await media.load_image(f"file://{tree}/sub/../a%20b.png")).size == (40, 30)
+    assert (await media.load_image(f"file://{tree}/a%20b.png")).size == (84, 56)
+    assert (await media.load_image(f"file://localhost{tree}/inside-link.png")).size == (84, 56)
+    assert (await media.load_image(f"file://{tree}/sub/../a%20b.png")).size == (84, 56)
 
 
 @pytest.mark.parametrize(

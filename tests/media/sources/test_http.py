@@ -15,7 +15,7 @@ from cosmos_reason.media.settings import MediaSettings
 from tests.media_factory import media_loader, png_bytes
 from tests.media_server import PUBLIC_IP, FakeDNS, NatBackend, closed_port, self_signed_cert, serve_media
 
-PNG = png_bytes(40, 30)
+PNG = png_bytes(84, 56)  # a size Reason1 (28-pixel tokens) keeps as it is
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ async def test_allow_private_fetches_from_localhost(host):
     media = loader(allow_private_media_urls=True)
     before = host.count("/image.png")
     image = await media.load_image(host.url("/image.png", host="localhost"))
-    assert image.size == (40, 30)
+    assert image.size == (84, 56)
     assert host.count("/image.png") == before + 1
     await media.close()
 
@@ -61,7 +61,7 @@ async def test_allow_private_fetches_from_localhost(host):
 async def test_connects_to_the_checked_ip_with_the_host_name_in_host_header(host):
     media, dns, nat = public_loader()
     image = await media.load_image(host.url("/image.png", host="public.example"))
-    assert image.size == (40, 30)
+    assert image.size == (84, 56)
     assert dns.asked == ["public.example"]
     assert nat.connects == [PUBLIC_IP]  # the IP that was checked, not a second lookup of the name
     assert host.requests[-1] == ("/image.png", f"public.example:{host.port}")
@@ -82,13 +82,13 @@ async def test_redirect_to_a_private_address_is_refused_at_the_hop(host):
     assert "10.20.30.40" not in nat.connects and "127.0.0.1" not in nat.connects
     # a redirect to another public name is followed
     ok = host.url("/redirect?to=" + host.url("/image.png", host="cdn.public.example"), host="public.example")
-    assert (await media.load_image(ok)).size == (40, 30)
+    assert (await media.load_image(ok)).size == (84, 56)
     await media.close()
 
 
 async def test_redirects_are_capped_at_five(host):
     media, _, _ = public_loader()
-    assert (await media.load_image(host.url("/chain/5", host="public.example"))).size == (40, 30)
+    assert (await media.load_image(host.url("/chain/5", host="public.example"))).size == (84, 56)
     with pytest.raises(MediaError, match="more than 5 redirects"):
         await media.load_image(host.url("/chain/6", host="public.example"))
     await media.close()
@@ -96,7 +96,7 @@ async def test_redirects_are_capped_at_five(host):
 
 async def test_allowed_domains_restrict_fetching(host):
     media, _, _ = public_loader({"other.example": [PUBLIC_IP]}, allowed_media_domains=("public.example",))
-    assert (await media.load_image(host.url("/image.png", host="cdn.public.example"))).size == (40, 30)
+    assert (await media.load_image(host.url("/image.png", host="cdn.public.example"))).size == (84, 56)
     with pytest.raises(MediaError, match="allowed media domains"):
         await media.load_image(host.url("/image.png", host="other.example"))
     redirect = host.url("/redirect?to=" + host.url("/image.png", host="other.example"), host="public.example")
@@ -146,10 +146,10 @@ async def test_slow_hosts_do_not_starve_a_fast_one():
         for _ in slow_ones:  # every slow download is open at the host and waiting for it
             assert await asyncio.to_thread(slow.held.acquire, timeout=30)
         image = await asyncio.wait_for(media.load_image(fast.url("/image.png", host="fast.example")), 30)
-        assert image.size == (40, 30)
+        assert image.size == (84, 56)
         assert not any(task.done() for task in slow_ones)  # the slow ones were still downloading
         slow.release.set()
-        assert [i.size for i in await asyncio.gather(*slow_ones)] == [(40, 30)] * 6
+        assert [i.size for i in await asyncio.gather(*slow_ones)] == [(84, 56)] * 6
         await media.close()
 
 
@@ -187,7 +187,7 @@ async def test_https_keeps_sni_and_certificate_checks_on_the_pinned_ip(tmp_path)
         dns = FakeDNS({"public.example": [PUBLIC_IP], "wrong.example": [PUBLIC_IP]})
         media = media_loader(MediaSettings(), resolver=dns, network_backend=NatBackend(), ssl_context=context)
         image = await media.load_image(tls_host.url("/image.png", host="public.example"))
-        assert image.size == (40, 30)
+        assert image.size == (84, 56)
         assert tls_host.sni == ["public.example"]
         assert tls_host.requests[-1] == ("/image.png", f"public.example:{tls_host.port}")
         # the certificate is checked against the URL's name, not the IP we connected to
