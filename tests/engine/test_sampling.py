@@ -175,6 +175,45 @@ def test_batched_choice_samples_transformers_distribution(temperature, top_k, to
     assert chi2 < 3 * int(kept.sum()) + 30  # mean is dof; this bound is beyond the 99.99th percentile
 
 
+def test_draws_across_blocks_follow_the_nucleus_of_a_flat_vocabulary():
+    """The random-weight model's case, over several 1024-token blocks and a short last one: a
+    nearly flat softmax whose top-p cut falls inside the bulk, plus a few likely tokens spread
+    over the blocks. Each likely token, and each fifth of the kept bulk by probability (the last
+    fifth at the nucleus' edge), is drawn with transformers' probability; no dropped token is."""
+    vocab = 4500
+    generator = torch.Generator().manual_seed(5)
+    logits = torch.randn(1, vocab, generator=generator) * 0.5
+    likely = torch.arange(20) * 223 + 17
+    logits[0, likely] += 4.0
+    temperature, top_p = 0.6, 0.95
+    expected = _transformers_probs(logits, temperature, 0, top_p, 0.0)[0]
+    kept = expected > 0
+    assert 1000 < int((~kept).sum()) < 3000, "the cut should fall inside the flat bulk"
+    groups = torch.full((vocab,), -1)
+    groups[likely] = torch.arange(20)
+    bulk = kept.clone()
+    bulk[likely] = False
+    ranked = bulk.nonzero().view(-1)[expected[bulk].argsort()]
+    for fifth, members in enumerate(ranked.tensor_split(5)):
+        groups[members] = 20 + fifth
+    draws = 40_000
+    params = SamplingParams(max_tokens=1, temperature=temperature, top_p=top_p, repetition_penalty=1.0)
+    tokens = torch.tensor(
+        choose_tokens(
+            logits.repeat(draws, 1),
+            torch.zeros(draws, 1, dtype=torch.long),
+            torch.ones(draws, 1),
+            [RowSampling(params, None)] * draws,
+            [0] * draws,
+        )
+    )
+    assert not (~kept)[tokens].any()
+    counts = torch.bincount(groups[tokens], minlength=25).double()
+    want = torch.zeros(25, dtype=torch.float64).index_add_(0, groups[kept], expected[kept].double()) * draws
+    chi2 = float(((counts - want) ** 2 / want).sum())
+    assert chi2 < 3 * 24 + 30  # mean is the 24 degrees of freedom; far beyond the 99.99th percentile
+
+
 async def test_seeded_request_gives_the_same_tokens_alone_and_among_fifteen_others(loaded):
     from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
 

@@ -3,17 +3,34 @@ transformers' `generate(do_sample=True)` defines: softmax of the temperature-sca
 after its warpers in its order (top-k, top-p, min-p).
 
 Every warper only removes tokens, so that distribution is the plain softmax restricted to the
-kept set. Rows without top-k therefore draw by rejection: a token from the full softmax
-(inverse transform sampling against the row's cumulative sum: one uniform number per row), kept
-if the warpers would keep it. Whether top-p keeps token x needs only the mass of the tokens
-less likely than x (a masked sum, usually settled by a quarter of the vocabulary), and min-p
-only x's own weight, so no step sorts the
-152k-token vocabulary; a kept draw is distributed exactly as the restricted softmax. The
-nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
+kept set. Rows without top-k therefore draw by rejection: a token from the full softmax, kept
+if the warpers would keep it; a kept draw is distributed exactly as the restricted softmax, and
+no step sorts the 152k-token vocabulary.
+
+What a step costs is a few passes over [rows, vocab] float32, so the method is built to make
+as few as it can, none of them writing a new tensor of that size (on the CPU a fresh 10 MB
+temporary costs more than the arithmetic):
+- the weights exp((score - best) / T), in place: one fused scale-and-shift (one op when the
+  rows share a temperature) and one exp;
+- the mass of each block of 1024 tokens, a read-only reduction ([rows, 149] for Qwen's
+  vocabulary). A row's uniform number picks the block from the running sum of those block
+  masses, then the token from the cumulative sum of that one block (two-level inverse transform
+  sampling; a full cumulative sum would read and write the whole tensor). A rejected row draws
+  again from the same block sums, at almost no cost;
+- top-p keeps token x when the mass of the tokens lighter than x, plus x's own, exceeds
+  (1 - top_p) of the total. For a likely x (a peaked, trained model) that holds outright. For a
+  nearly flat softmax (the random-weight demo models, whose nucleus is ~95 % of the vocabulary)
+  it takes one thresholded sum per row (the mass at least as heavy as x, subtracted from the
+  block totals), first over a quarter of the vocabulary: that lower bound settles ~80 % of the
+  rows, and only the rest sum the other three quarters. min-p only needs x's own weight.
+The nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
 least 95 % of the time. Rows still unlucky after a few tries, and rows with top-k, take the
 exact path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the
 mass over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
-Stopping the tries early changes nothing: each path yields the same distribution.
+Stopping the tries early changes nothing: each path yields the same distribution. Block sums
+and thresholded sums are float32, rounded like the cumulative sums of any other sampler; tied
+weights at the nucleus' edge are kept or dropped together (transformers' order among ties is
+its sort's).
 
 A seeded row takes its uniform numbers from its own generator, and how many it takes depends
 only on its own draws, so a seeded request's tokens do not depend on its neighbours.
@@ -21,10 +38,12 @@ only on its own draws, so a seeded request's tokens do not depend on its neighbo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 
 from ..base import SamplingParams
 
@@ -46,62 +65,117 @@ def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) ->
     their row maxima), or None for a row whose scores are no distribution. `logits` is overwritten."""
     device = logits.device
     params = [row.params for row in rows]
-    inverse = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
-    offset = -best.view(-1, 1) * inverse
-    # exp((score - best) / T), the best token at 1; in place (the caller hands its logits over)
-    weights = torch.addcmul(offset, logits, inverse, out=logits).exp_()
-    cdf = weights.cumsum(-1)
-    total = cdf[:, -1]
-    valid = (torch.isfinite(total) & (total > 0)).tolist()
+    # exp((score - best) / T), the best token at 1, in place (the caller hands its logits over):
+    # two passes over [m, vocab], the scaling one fused op when the rows share a temperature
+    temperatures = {p.temperature for p in params}
+    if len(temperatures) == 1:
+        inverse = 1.0 / temperatures.pop()
+        torch.add(best.view(-1, 1) * -inverse, logits, alpha=inverse, out=logits)
+    else:
+        inverse_rows = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
+        logits.sub_(best.view(-1, 1)).mul_(inverse_rows)
+    weights = logits.exp_()
+    cdf = block_sums(weights).cumsum_(-1)  # [m, blocks]: the mass up to each block's end
+    total = cdf[:, -1:]
+    valid = (torch.isfinite(total) & (total > 0)).view(-1).tolist()
     vocab = logits.shape[-1]
     tokens: list[int | None] = [None] * len(rows)
     exact = [i for i, p in enumerate(params) if valid[i] and 0 < p.top_k < vocab]
     pending = [i for i, p in enumerate(params) if valid[i] and not 0 < p.top_k < vocab]
-    top_p = torch.tensor([p.top_p for p in params], device=device)
-    min_p = torch.tensor([p.min_p for p in params], device=device)
+    top_p = torch.tensor([p.top_p for p in params], device=device).view(-1, 1)
+    min_p = torch.tensor([p.min_p for p in params], device=device).view(-1, 1)
+    # top-p keeps x when the mass lighter than x, plus x's own, exceeds (1 - top_p) of the total
+    drop = (1 - top_p) * total
     for _ in range(TRIES):
         if not pending:
             break
-        index = torch.tensor(pending, device=device)
-        whole = len(pending) == len(rows)
-        row_weights = weights if whole else weights[index]
-        row_cdf = cdf if whole else cdf[index]
-        row_total = total[index].view(-1, 1)
-        candidates = _search(row_cdf, row_total, _uniforms([rows[i] for i in pending], device))
-        weight = row_weights.gather(1, candidates.view(-1, 1))
-        keep = weight.view(-1) >= min_p[index]
-        nucleus = top_p[index] < 1
-        if bool(nucleus.any()):
-            needed = (1 - top_p[index]).view(-1, 1) * row_total - weight  # the mass below x must pass this
-            keep &= ~nucleus | _mass_below_passes(row_weights, weight, needed)
-        for i, token, kept in zip(pending, candidates.tolist(), keep.tolist(), strict=False):
+        index = torch.tensor(pending, device=device).view(-1, 1)
+        candidates = _draw_in_blocks(weights, index, cdf[pending], _uniforms([rows[i] for i in pending], device))
+        weight = weights[index, candidates]
+        needed = drop[pending] - weight
+        keep = weight >= min_p[pending]
+        ask = (keep & (needed >= 0)).view(-1).nonzero().view(-1).tolist()
+        if ask:
+            keep[ask] = _mass_below_passes(
+                weights, cdf, [pending[a] for a in ask], weight[ask].view(-1).tolist(), needed[ask]
+            )
+        for i, token, kept in zip(pending, candidates.view(-1).tolist(), keep.view(-1).tolist(), strict=True):
             if kept:
                 tokens[i] = token
-        pending = [i for i, kept in zip(pending, keep.tolist(), strict=False) if not kept]
+        pending = [i for i in pending if tokens[i] is None]
     exact += pending
     if exact:
         index = torch.tensor(exact, device=device)
         relative = weights[index].log_()
         kept = sampling_weights(
-            relative, torch.tensor([params[i].top_k for i in exact], device=device), top_p[index], min_p[index]
+            relative,
+            torch.tensor([params[i].top_k for i in exact], device=device),
+            top_p[index].view(-1),
+            min_p[index].view(-1),
         )
-        for i, token in zip(exact, draw(kept, [rows[i] for i in exact]), strict=False):
+        for i, token in zip(exact, draw(kept, [rows[i] for i in exact]), strict=True):
             tokens[i] = token
     return tokens
 
 
-def _mass_below_passes(weights: torch.Tensor, weight: torch.Tensor, needed: torch.Tensor) -> torch.Tensor:
-    """Per row: is the mass of the tokens lighter than `weight` more than `needed`? The mass
-    over the first quarter of the vocabulary is a lower bound that settles most rows (a drawn
-    token is rarely near the nucleus' edge); only the others sum the whole row."""
-    part = weights[:, : max(1, weights.shape[-1] // 4)]
-    passes = (torch.where(part < weight, part, 0.0).sum(-1, keepdim=True) > needed).view(-1)
-    unsure = (~passes).nonzero().view(-1)
-    if len(unsure):
-        rest = weights[unsure]
-        below = torch.where(rest < weight[unsure], rest, 0.0).sum(-1, keepdim=True)
-        passes[unsure] = (below > needed[unsure]).view(-1)
-    return passes
+BLOCK = 1024  # tokens per block of the two-level inverse transform
+
+
+def block_sums(weights: torch.Tensor) -> torch.Tensor:
+    """[m, ceil(vocab / BLOCK)]: each row's mass per block of BLOCK consecutive tokens (the last
+    block holds the remainder). One read of `weights`, nothing of its size written."""
+    rows, vocab = weights.shape
+    whole = vocab // BLOCK * BLOCK
+    parts = [weights[:, :whole].view(rows, -1, BLOCK).sum(-1)] if whole else []
+    if whole < vocab:
+        parts.append(weights[:, whole:].sum(-1, keepdim=True))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
+def _draw_in_blocks(
+    weights: torch.Tensor, index: torch.Tensor, cdf: torch.Tensor, uniform: torch.Tensor
+) -> torch.Tensor:
+    """Inverse transform sampling in two levels for rows `index` [k, 1] of `weights`, [k, 1]: per
+    row, the block where uniform * total falls (`cdf`: the rows' block_sums, accumulated), then the
+    token inside that block from the cumulative sum of that block alone. The target stays strictly
+    below the total, so no token without weight is ever chosen."""
+    total = cdf[:, -1:]
+    target = torch.minimum(uniform.view(-1, 1) * total, torch.nextafter(total, torch.zeros_like(total)))
+    block = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[1] - 1)
+    before = torch.where(block > 0, cdf.gather(1, (block - 1).clamp_(min=0)), 0.0)
+    vocab = weights.shape[1]
+    columns = block * BLOCK + torch.arange(BLOCK, device=weights.device).view(1, -1)
+    inside = weights[index, columns.clamp(max=vocab - 1)]
+    if vocab % BLOCK:
+        inside.masked_fill_(columns >= vocab, 0.0)
+    inner = inside.cumsum_(-1)
+    rest = inner[:, -1:]
+    # what is left of the target inside the block, below the block's own (separately rounded) sum
+    left = torch.minimum(target - before, torch.nextafter(rest, torch.zeros_like(rest)))
+    return block * BLOCK + torch.searchsorted(inner, left, right=True).clamp_(max=BLOCK - 1)
+
+
+def _mass_below_passes(
+    weights: torch.Tensor, cdf: torch.Tensor, rows: list[int], limits: list[float], needed: torch.Tensor
+) -> torch.Tensor:
+    """[len(rows), 1]: for each of `rows`, is the mass of its tokens lighter than its `limits`
+    weight more than `needed`? Per row, the mass at least as heavy is one thresholded sum (a
+    single vectorised op), subtracted from the block total; the blocks of the first quarter of
+    the vocabulary give a lower bound that settles most rows (a drawn token is rarely near the
+    nucleus' edge), and only the others sum the rest."""
+    blocks = cdf.shape[1]
+    split = max(1, blocks // 4)
+    end = min(split * BLOCK, weights.shape[1])
+    heads = cdf[rows, split - 1].tolist()
+    tails = (cdf[rows, -1] - cdf[rows, split - 1]).tolist()
+    passes = []
+    for r, limit, need, head, tail in zip(rows, limits, needed.view(-1).tolist(), heads, tails, strict=True):
+        floor = math.nextafter(limit, -math.inf)  # threshold keeps the values above: those >= limit
+        below = head - float(F.threshold(weights[r, :end], floor, 0.0).sum())
+        if below <= need and end < weights.shape[1]:
+            below += tail - float(F.threshold(weights[r, end:], floor, 0.0).sum())
+        passes.append(below > need)
+    return torch.tensor(passes, device=weights.device).view(-1, 1)
 
 
 def _uniforms(rows: list[RowSampling], device: torch.device) -> torch.Tensor:
