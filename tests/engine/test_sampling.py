@@ -16,7 +16,7 @@ from transformers.generation.logits_process import (
 )
 
 from cosmos_reason.engine.base import EngineError, SamplingParams
-from cosmos_reason.engine.hf.draw import RowSampling, draw, sampling_weights
+from cosmos_reason.engine.hf.draw import RowSampling, block_size, draw, sampling_weights
 from cosmos_reason.engine.hf.sampler import apply_presence_frequency, choose_tokens
 
 from .conftest import collect, wait_for
@@ -175,12 +175,14 @@ def test_batched_choice_samples_transformers_distribution(temperature, top_k, to
     assert chi2 < 3 * int(kept.sum()) + 30  # mean is dof; this bound is beyond the 99.99th percentile
 
 
-def test_draws_across_blocks_follow_the_nucleus_of_a_flat_vocabulary():
-    """The random-weight model's case, over several 1024-token blocks and a short last one: a
-    nearly flat softmax whose top-p cut falls inside the bulk, plus a few likely tokens spread
-    over the blocks. Each likely token, and each fifth of the kept bulk by probability (the last
-    fifth at the nucleus' edge), is drawn with transformers' probability; no dropped token is."""
-    vocab = 4500
+@pytest.mark.parametrize("vocab", [4500, 4513], ids=["whole-blocks", "short-last-block"])
+def test_draws_across_blocks_follow_the_nucleus_of_a_flat_vocabulary(vocab):
+    """The random-weight model's case, over several blocks (4 x 1125 tokens; or, for a prime
+    vocabulary, 1024-token blocks and a short last one): a nearly flat softmax whose top-p cut
+    falls inside the bulk, plus a few likely tokens spread over the blocks. Each likely token, and
+    each fifth of the kept bulk by probability (the last fifth at the nucleus' edge), is drawn
+    with transformers' probability; no dropped token is."""
+    assert block_size(vocab) == (1125 if vocab == 4500 else 1024)
     generator = torch.Generator().manual_seed(5)
     logits = torch.randn(1, vocab, generator=generator) * 0.5
     likely = torch.arange(20) * 223 + 17

@@ -12,8 +12,8 @@ as few as it can, none of them writing a new tensor of that size (on the CPU a f
 temporary costs more than the arithmetic):
 - the weights exp((score - best) / T), in place: one fused scale-and-shift (one op when the
   rows share a temperature) and one exp;
-- the mass of each block of 1024 tokens, a read-only reduction ([rows, 149] for Qwen's
-  vocabulary). A row's uniform number picks the block from the running sum of those block
+- the mass of each block of about a thousand tokens (144 blocks of 1056 for Qwen's 152064), a
+  read-only reduction. A row's uniform number picks the block from the running sum of those block
   masses, then the token from the cumulative sum of that one block (two-level inverse transform
   sampling; a full cumulative sum would read and write the whole tensor). A rejected row draws
   again from the same block sums, at almost no cost;
@@ -21,8 +21,10 @@ temporary costs more than the arithmetic):
   (1 - top_p) of the total. For a likely x (a peaked, trained model) that holds outright. For a
   nearly flat softmax (the random-weight demo models, whose nucleus is ~95 % of the vocabulary)
   it takes one thresholded sum per row (the mass at least as heavy as x, subtracted from the
-  block totals), first over a quarter of the vocabulary: that lower bound settles ~80 % of the
-  rows, and only the rest sum the other three quarters. min-p only needs x's own weight.
+  block masses), first over the first fifth of the vocabulary: that lower bound settles about
+  three rows in four, and only the rest sum the other four fifths. min-p only needs x's own
+  weight. (Finding the nucleus outright, by a histogram or a partial sort, costs more passes than
+  this test does for the one token drawn.)
 The nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
 least 95 % of the time. Rows still unlucky after a few tries, and rows with top-k, take the
 exact path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the
@@ -38,6 +40,7 @@ only on its own draws, so a seeded request's tokens do not depend on its neighbo
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,6 +68,7 @@ def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) ->
     their row maxima), or None for a row whose scores are no distribution. `logits` is overwritten."""
     device = logits.device
     params = [row.params for row in rows]
+    logits = logits.contiguous()  # (it is: the runner's last-position logits, or a row copy)
     # exp((score - best) / T), the best token at 1, in place (the caller hands its logits over):
     # two passes over [m, vocab], the scaling one fused op when the rows share a temperature
     temperatures = {p.temperature for p in params}
@@ -75,31 +79,41 @@ def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) ->
         inverse_rows = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
         logits.sub_(best.view(-1, 1)).mul_(inverse_rows)
     weights = logits.exp_()
-    cdf = block_sums(weights).cumsum_(-1)  # [m, blocks]: the mass up to each block's end
+    vocab = weights.shape[-1]
+    size = block_size(vocab)
+    sums = block_sums(weights, size)
+    # [m, 1 + blocks]: the mass before each block, then the total
+    cdf = torch.cat([sums.new_zeros(len(rows), 1), sums], dim=1).cumsum_(-1)
     total = cdf[:, -1:]
     valid = (torch.isfinite(total) & (total > 0)).view(-1).tolist()
-    vocab = logits.shape[-1]
     tokens: list[int | None] = [None] * len(rows)
     exact = [i for i, p in enumerate(params) if valid[i] and 0 < p.top_k < vocab]
     pending = [i for i, p in enumerate(params) if valid[i] and not 0 < p.top_k < vocab]
     top_p = torch.tensor([p.top_p for p in params], device=device).view(-1, 1)
-    min_p = torch.tensor([p.min_p for p in params], device=device).view(-1, 1)
+    min_p = torch.tensor([p.min_p for p in params], device=device).view(-1, 1) if any(p.min_p for p in params) else None
     # top-p keeps x when the mass lighter than x, plus x's own, exceeds (1 - top_p) of the total
     drop = (1 - top_p) * total
     for _ in range(TRIES):
         if not pending:
             break
-        index = torch.tensor(pending, device=device).view(-1, 1)
-        candidates = _draw_in_blocks(weights, index, cdf[pending], _uniforms([rows[i] for i in pending], device))
-        weight = weights[index, candidates]
-        needed = drop[pending] - weight
-        keep = weight >= min_p[pending]
-        ask = (keep & (needed >= 0)).view(-1).nonzero().view(-1).tolist()
+        whole = len(pending) == len(rows)
+        index = torch.arange(len(rows), device=device) if whole else torch.tensor(pending, device=device)
+        row_cdf, row_drop = (cdf, drop) if whole else (cdf[index], drop[index])
+        drawn = _draw_in_blocks(weights, index, row_cdf, size, _uniforms([rows[i] for i in pending], device))
+        weight = weights.view(-1)[drawn + index.view(-1, 1) * vocab]
+        needed = row_drop - weight
+        settled = needed < 0  # x alone holds enough of the mass: top-p keeps it
+        if min_p is not None:  # min-p compares x's weight with the best token's (1)
+            allowed = weight >= (min_p if whole else min_p[index])
+            keep, unsure = settled & allowed, ~settled & allowed
+        else:
+            keep, unsure = settled, ~settled
+        ask = unsure.view(-1).nonzero().view(-1).tolist()
         if ask:
             keep[ask] = _mass_below_passes(
-                weights, cdf, [pending[a] for a in ask], weight[ask].view(-1).tolist(), needed[ask]
+                weights, cdf, size, [pending[a] for a in ask], weight[ask].view(-1), needed[ask]
             )
-        for i, token, kept in zip(pending, candidates.view(-1).tolist(), keep.view(-1).tolist(), strict=True):
+        for i, token, kept in zip(pending, drawn.view(-1).tolist(), keep.view(-1).tolist(), strict=True):
             if kept:
                 tokens[i] = token
         pending = [i for i in pending if tokens[i] is None]
@@ -111,66 +125,89 @@ def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) ->
             relative,
             torch.tensor([params[i].top_k for i in exact], device=device),
             top_p[index].view(-1),
-            min_p[index].view(-1),
+            torch.tensor([params[i].min_p for i in exact], device=device),
         )
         for i, token in zip(exact, draw(kept, [rows[i] for i in exact]), strict=True):
             tokens[i] = token
     return tokens
 
 
-BLOCK = 1024  # tokens per block of the two-level inverse transform
+@functools.lru_cache
+def block_size(vocab: int) -> int:
+    """Tokens per block of the two-level inverse transform: about a thousand (a cumulative sum of
+    one block is cheap, and so is one over the block masses), a divisor of `vocab` when one is near
+    (Qwen's 152064 = 144 x 1056), so that every block is whole; else 1024 and a shorter last block."""
+    if vocab <= 2048:
+        return vocab
+    near = [d for d in range(512, 2049) if vocab % d == 0]
+    return min(near, key=lambda d: abs(math.log(d / 1024))) if near else 1024
 
 
-def block_sums(weights: torch.Tensor) -> torch.Tensor:
-    """[m, ceil(vocab / BLOCK)]: each row's mass per block of BLOCK consecutive tokens (the last
+def block_sums(weights: torch.Tensor, size: int) -> torch.Tensor:
+    """[m, ceil(vocab / size)]: each row's mass per block of `size` consecutive tokens (the last
     block holds the remainder). One read of `weights`, nothing of its size written."""
     rows, vocab = weights.shape
-    whole = vocab // BLOCK * BLOCK
-    parts = [weights[:, :whole].view(rows, -1, BLOCK).sum(-1)] if whole else []
-    if whole < vocab:
-        parts.append(weights[:, whole:].sum(-1, keepdim=True))
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+    whole = vocab // size * size
+    if whole == vocab:
+        return weights.reshape(rows, -1, size).sum(-1)
+    parts = [weights[:, :whole].reshape(rows, -1, size).sum(-1)] if whole else []
+    parts.append(weights[:, whole:].sum(-1, keepdim=True))
+    return torch.cat(parts, dim=1)
 
 
 def _draw_in_blocks(
-    weights: torch.Tensor, index: torch.Tensor, cdf: torch.Tensor, uniform: torch.Tensor
+    weights: torch.Tensor, index: torch.Tensor, cdf: torch.Tensor, size: int, uniform: torch.Tensor
 ) -> torch.Tensor:
-    """Inverse transform sampling in two levels for rows `index` [k, 1] of `weights`, [k, 1]: per
-    row, the block where uniform * total falls (`cdf`: the rows' block_sums, accumulated), then the
-    token inside that block from the cumulative sum of that block alone. The target stays strictly
-    below the total, so no token without weight is ever chosen."""
+    """Inverse transform sampling in two levels for rows `index` [k] of `weights` (contiguous),
+    their tokens [k, 1]: per row, the block where uniform * total falls (`cdf` [k, 1 + blocks]: the
+    mass before each block, then the total), then the token inside that block from the cumulative
+    sum of that block alone. The target stays strictly below the total, so no token without weight
+    is ever chosen."""
     total = cdf[:, -1:]
     target = torch.minimum(uniform.view(-1, 1) * total, torch.nextafter(total, torch.zeros_like(total)))
-    block = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[1] - 1)
-    before = torch.where(block > 0, cdf.gather(1, (block - 1).clamp_(min=0)), 0.0)
+    block = (torch.searchsorted(cdf, target, right=True) - 1).clamp_(0, cdf.shape[1] - 2)  # cdf[:, 0] is 0
     vocab = weights.shape[1]
-    columns = block * BLOCK + torch.arange(BLOCK, device=weights.device).view(1, -1)
-    inside = weights[index, columns.clamp(max=vocab - 1)]
-    if vocab % BLOCK:
-        inside.masked_fill_(columns >= vocab, 0.0)
-    inner = inside.cumsum_(-1)
+    start = block * size
+    columns = start + torch.arange(size, device=weights.device).view(1, -1)
+    beyond = columns >= vocab if vocab % size else None  # the short last block's missing tokens
+    if beyond is not None:
+        columns.clamp_(max=vocab - 1)
+    inner = weights.view(-1)[columns.add_(index.view(-1, 1) * vocab)]
+    if beyond is not None:
+        inner.masked_fill_(beyond, 0.0)
+    inner = inner.cumsum_(-1)
     rest = inner[:, -1:]
     # what is left of the target inside the block, below the block's own (separately rounded) sum
-    left = torch.minimum(target - before, torch.nextafter(rest, torch.zeros_like(rest)))
-    return block * BLOCK + torch.searchsorted(inner, left, right=True).clamp_(max=BLOCK - 1)
+    left = torch.minimum(target - cdf.gather(1, block), torch.nextafter(rest, torch.zeros_like(rest)))
+    return start + torch.searchsorted(inner, left, right=True).clamp_(max=size - 1)
+
+
+# The lower-bound pass of the top-p test covers a fifth to a quarter of the vocabulary (the
+# cheapest split: a smaller part leaves more rows unsettled). Kept under torch's parallel grain
+# (32768 elements) it runs on the calling thread: on a busy machine, each op that hands work to
+# another thread waits for that thread to be scheduled, and this pass is one op per row.
+HEAD = 32767
 
 
 def _mass_below_passes(
-    weights: torch.Tensor, cdf: torch.Tensor, rows: list[int], limits: list[float], needed: torch.Tensor
+    weights: torch.Tensor, cdf: torch.Tensor, size: int, rows: list[int], limits: torch.Tensor, needed: torch.Tensor
 ) -> torch.Tensor:
     """[len(rows), 1]: for each of `rows`, is the mass of its tokens lighter than its `limits`
     weight more than `needed`? Per row, the mass at least as heavy is one thresholded sum (a
-    single vectorised op), subtracted from the block total; the blocks of the first quarter of
-    the vocabulary give a lower bound that settles most rows (a drawn token is rarely near the
-    nucleus' edge), and only the others sum the rest."""
-    blocks = cdf.shape[1]
-    split = max(1, blocks // 4)
-    end = min(split * BLOCK, weights.shape[1])
-    heads = cdf[rows, split - 1].tolist()
-    tails = (cdf[rows, -1] - cdf[rows, split - 1]).tolist()
+    single vectorised op), subtracted from the block masses (`cdf`, as in _draw_in_blocks). The
+    first blocks (HEAD tokens at most, a fifth to a quarter of the vocabulary) give a lower bound
+    that settles most rows (a drawn token is rarely near the nucleus' edge); only the others sum
+    the rest."""
+    blocks = cdf.shape[1] - 1
+    split = max(1, min(blocks // 4, HEAD // size))
+    end = min(split * size, weights.shape[1])
+    heads = cdf[rows, split].tolist()
+    tails = (cdf[rows, -1] - cdf[rows, split]).tolist()
     passes = []
-    for r, limit, need, head, tail in zip(rows, limits, needed.view(-1).tolist(), heads, tails, strict=True):
-        floor = math.nextafter(limit, -math.inf)  # threshold keeps the values above: those >= limit
+    # threshold keeps the values above `floor`: those >= limit (the next float below it, in the
+    # weights' own precision, so that the kernel's cast of the threshold keeps it)
+    floors = torch.nextafter(limits, torch.zeros_like(limits)).tolist()
+    for r, floor, need, head, tail in zip(rows, floors, needed.view(-1).tolist(), heads, tails, strict=True):
         below = head - float(F.threshold(weights[r, :end], floor, 0.0).sum())
         if below <= need and end < weights.shape[1]:
             below += tail - float(F.threshold(weights[r, end:], floor, 0.0).sum())
