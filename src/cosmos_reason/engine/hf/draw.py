@@ -21,8 +21,9 @@ temporary costs more than the arithmetic):
   (1 - top_p) of the total. For a likely x (a peaked, trained model) that holds outright. For a
   nearly flat softmax (the random-weight demo models, whose nucleus is ~95 % of the vocabulary)
   it takes one thresholded sum per row (the mass at least as heavy as x, subtracted from the
-  block masses), first over the first fifth of the vocabulary: that lower bound settles about
-  three rows in four, and only the rest sum the other four fifths. min-p only needs x's own
+  block masses), a fifth of the vocabulary at a time: the first fifth's lower bound settles
+  about three rows in four, the second most of the rest, and only a row whose token is dropped
+  (or very near the nucleus' edge) sums everything. min-p only needs x's own
   weight. (Finding the nucleus outright, by a histogram or a partial sort, costs more passes than
   this test does for the one token drawn.)
 The nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
@@ -182,35 +183,39 @@ def _draw_in_blocks(
     return start + torch.searchsorted(inner, left, right=True).clamp_(max=size - 1)
 
 
-# The lower-bound pass of the top-p test covers a fifth to a quarter of the vocabulary (the
-# cheapest split: a smaller part leaves more rows unsettled). Kept under torch's parallel grain
-# (32768 elements) it runs on the calling thread: on a busy machine, each op that hands work to
-# another thread waits for that thread to be scheduled, and this pass is one op per row.
-HEAD = 32767
+# The top-p test sums a row in parts of at most PART tokens (a fifth of Qwen's vocabulary, about
+# the cheapest first part: a smaller one settles fewer rows). Kept under torch's parallel grain
+# (32768 elements), each part's sum runs on the calling thread: on a busy machine every op that
+# hands work to another thread waits for that thread to be scheduled, and this test is a few
+# small ops per row.
+PART = 32767
 
 
 def _mass_below_passes(
     weights: torch.Tensor, cdf: torch.Tensor, size: int, rows: list[int], limits: torch.Tensor, needed: torch.Tensor
 ) -> torch.Tensor:
     """[len(rows), 1]: for each of `rows`, is the mass of its tokens lighter than its `limits`
-    weight more than `needed`? Per row, the mass at least as heavy is one thresholded sum (a
-    single vectorised op), subtracted from the block masses (`cdf`, as in _draw_in_blocks). The
-    first blocks (HEAD tokens at most, a fifth to a quarter of the vocabulary) give a lower bound
-    that settles most rows (a drawn token is rarely near the nucleus' edge); only the others sum
-    the rest."""
+    weight more than `needed`? Per part of the row (whole blocks, PART tokens at most), the mass
+    at least as heavy is one thresholded sum (a single vectorised op), subtracted from the part's
+    mass (`cdf`, as in _draw_in_blocks); the parts summed so far give a lower bound, and a row
+    stops as soon as that settles it (most rows after one part: a drawn token is rarely near the
+    nucleus' edge)."""
     blocks = cdf.shape[1] - 1
-    split = max(1, min(blocks // 4, HEAD // size))
-    end = min(split * size, weights.shape[1])
-    heads = cdf[rows, split].tolist()
-    tails = (cdf[rows, -1] - cdf[rows, split]).tolist()
+    step = max(1, PART // size)  # blocks per part
+    edges = [*range(0, blocks, step), blocks]
+    masses = cdf[rows][:, edges].tolist()  # the mass before each part's first block, then the total
+    vocab = weights.shape[1]
     passes = []
     # threshold keeps the values above `floor`: those >= limit (the next float below it, in the
     # weights' own precision, so that the kernel's cast of the threshold keeps it)
     floors = torch.nextafter(limits, torch.zeros_like(limits)).tolist()
-    for r, floor, need, head, tail in zip(rows, floors, needed.view(-1).tolist(), heads, tails, strict=True):
-        below = head - float(F.threshold(weights[r, :end], floor, 0.0).sum())
-        if below <= need and end < weights.shape[1]:
-            below += tail - float(F.threshold(weights[r, end:], floor, 0.0).sum())
+    for r, floor, need, mass in zip(rows, floors, needed.view(-1).tolist(), masses, strict=True):
+        below = 0.0
+        for part in range(len(edges) - 1):
+            heavy = F.threshold(weights[r, edges[part] * size : min(edges[part + 1] * size, vocab)], floor, 0.0)
+            below += mass[part + 1] - mass[part] - float(heavy.sum())
+            if below > need:
+                break
         passes.append(below > need)
     return torch.tensor(passes, device=weights.device).view(-1, 1)
 
