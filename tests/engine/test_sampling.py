@@ -176,6 +176,29 @@ def test_batched_choice_samples_transformers_distribution(temperature, top_k, to
     assert chi2 < 3 * int(kept.sum()) + 30  # mean is dof; this bound is beyond the 99.99th percentile
 
 
+def test_top_k_keeps_every_token_tied_with_the_kth():
+    """transformers' top-k keeps every token as likely as the k-th: with top_k 3 and four tokens
+    tied at the third place, all six are drawn, with transformers' probabilities."""
+    logits = torch.full((1, 40), -5.0)
+    logits[0, :6] = torch.tensor([3.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    expected = _transformers_probs(logits, 1.0, 3, 1.0, 0.0)[0]
+    assert int((expected > 0).sum()) == 6
+    draws = 20_000
+    params = SamplingParams(max_tokens=1, temperature=1.0, top_k=3, repetition_penalty=1.0)
+    tokens = choose_tokens(
+        logits.repeat(draws, 1),
+        torch.zeros(draws, 1, dtype=torch.long),
+        torch.ones(draws, 1),
+        [RowSampling(params, None)] * draws,
+        [0] * draws,
+    )
+    counts = torch.bincount(torch.tensor(tokens), minlength=40).double()
+    kept = expected > 0
+    assert counts[~kept].sum() == 0
+    chi2 = float(((counts[kept] - draws * expected[kept]) ** 2 / (draws * expected[kept])).sum())
+    assert chi2 < 3 * 5 + 30
+
+
 @pytest.mark.parametrize("vocab", [4500, 4513], ids=["whole-blocks", "short-last-block"])
 def test_draws_across_blocks_follow_the_nucleus_of_a_flat_vocabulary(vocab, monkeypatch):
     """The random-weight model's case, over several blocks (4 x 1125 tokens; or, for a prime

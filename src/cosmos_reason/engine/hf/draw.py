@@ -118,6 +118,11 @@ def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) ->
             if kept:
                 tokens[i] = token
         pending = [i for i in pending if tokens[i] is None]
+    small = [i for i in exact if params[i].top_k <= TOP_K_CANDIDATES]
+    if small:  # top-k rows (Reason2's card has top_k 20): everything on the k candidates
+        for i, token in zip(small, _draw_top_k(weights, small, rows), strict=True):
+            tokens[i] = token
+        exact = [i for i in exact if tokens[i] is None]
     exact += pending
     if exact:
         index = torch.tensor(exact, device=device)
@@ -218,6 +223,36 @@ def _mass_below_passes(
                 break
         passes.append(below > need)
     return torch.tensor(passes, device=weights.device).view(-1, 1)
+
+
+TOP_K_CANDIDATES = 1024  # rows with a top-k up to this draw among their k candidates alone
+
+
+def _draw_top_k(weights: torch.Tensor, chosen: list[int], rows: list[RowSampling]) -> list[int | None]:
+    """The token of each of rows `chosen` of `weights` whose top_k is at most TOP_K_CANDIDATES,
+    or None for a row whose k-th weight ties with the next (transformers' top-k keeps every
+    token tied with the k-th: the exact path takes that row). Top-k keeps the k heaviest tokens,
+    so top-p, min-p and the draw itself need only those k (one `topk` of k + 1 per row): top-p
+    keeps a candidate when the candidates lighter than it, plus itself, hold more than
+    1 - top_p of the candidates' mass (the test of `sample`, on the renormalised top-k
+    distribution as transformers applies its warpers in turn); min-p compares with the best."""
+    device = weights.device
+    params = [rows[i].params for i in chosen]
+    ks = torch.tensor([p.top_k for p in params], device=device).view(-1, 1)
+    source = weights if len(chosen) == weights.shape[0] else weights[torch.tensor(chosen, device=device)]
+    values, positions = source.topk(int(ks.max()) + 1, dim=-1)  # descending
+    columns = torch.arange(values.shape[1] - 1, device=device).view(1, -1)
+    tied = (values.gather(1, ks) == values.gather(1, ks - 1)).view(-1).tolist()
+    candidates = values[:, :-1].masked_fill(columns >= ks, 0.0)
+    total = candidates.sum(-1, keepdim=True)
+    lighter = (candidates.unsqueeze(1) * (candidates.unsqueeze(1) < candidates.unsqueeze(2))).sum(-1)
+    top_p = torch.tensor([p.top_p for p in params], device=device).view(-1, 1)
+    min_p = torch.tensor([p.min_p for p in params], device=device).view(-1, 1)
+    keep = (lighter + candidates > (1 - top_p) * total) & (candidates >= min_p * candidates[:, :1])
+    kept = candidates.masked_fill_(~keep, 0.0)
+    picks = draw(kept, [rows[i] for i in chosen])
+    tokens = positions.gather(1, torch.tensor(picks, device=device).view(-1, 1)).view(-1).tolist()
+    return [None if tie else token for token, tie in zip(tokens, tied, strict=True)]
 
 
 def _uniforms(rows: list[RowSampling], device: torch.device) -> torch.Tensor:
