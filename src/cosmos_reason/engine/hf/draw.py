@@ -64,12 +64,30 @@ class RowSampling:
     grammar: RowGrammar | None = None  # structured output: the tokens it allows (grammar.py)
 
 
-def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) -> list[int | None]:
+def sample(
+    logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling], *, candidates_first: bool = True
+) -> list[int | None]:
     """One token per row of `logits` [m, vocab] (penalised, not yet temperature-scaled; `best` [m]
     their row maxima), or None for a row whose scores are no distribution. `logits` is overwritten."""
     device = logits.device
     params = [row.params for row in rows]
     logits = logits.contiguous()  # (it is: the runner's last-position logits, or a row copy)
+    vocab = logits.shape[-1]
+    if candidates_first and all(0 < p.top_k <= min(TOP_K_CANDIDATES, vocab - 1) for p in params):
+        # every row keeps only its top k (Reason2's card): `topk` on the scores themselves, and
+        # the exponentials of the candidates alone; a row tied at its k-th score (and only it)
+        # takes the exact path
+        inverse_all = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
+        valid_rows = torch.isfinite(best).tolist()
+        picked = _draw_top_k(
+            logits, list(range(len(rows))), rows, lambda v: ((v - best.view(-1, 1)) * inverse_all).exp()
+        )
+        left = [i for i, token in enumerate(picked) if token is None and valid_rows[i]]
+        if left:
+            rest = sample(logits[left], best[left], [rows[i] for i in left], candidates_first=False)
+            for i, token in zip(left, rest, strict=True):
+                picked[i] = token
+        return [token if valid_rows[i] else None for i, token in enumerate(picked)]
     # exp((score - best) / T), the best token at 1, in place (the caller hands its logits over):
     # two passes over [m, vocab], the scaling one fused op when the rows share a temperature
     temperatures = {p.temperature for p in params}
@@ -228,19 +246,22 @@ def _mass_below_passes(
 TOP_K_CANDIDATES = 1024  # rows with a top-k up to this draw among their k candidates alone
 
 
-def _draw_top_k(weights: torch.Tensor, chosen: list[int], rows: list[RowSampling]) -> list[int | None]:
+def _draw_top_k(weights: torch.Tensor, chosen: list[int], rows: list[RowSampling], to_weights=None) -> list[int | None]:
     """The token of each of rows `chosen` of `weights` whose top_k is at most TOP_K_CANDIDATES,
     or None for a row whose k-th weight ties with the next (transformers' top-k keeps every
     token tied with the k-th: the exact path takes that row). Top-k keeps the k heaviest tokens,
     so top-p, min-p and the draw itself need only those k (one `topk` of k + 1 per row): top-p
     keeps a candidate when the candidates lighter than it, plus itself, hold more than
     1 - top_p of the candidates' mass (the test of `sample`, on the renormalised top-k
-    distribution as transformers applies its warpers in turn); min-p compares with the best."""
+    distribution as transformers applies its warpers in turn); min-p compares with the best.
+    `to_weights`, when given, turns the top values of `weights` (then the scores) into weights."""
     device = weights.device
     params = [rows[i].params for i in chosen]
     ks = torch.tensor([p.top_k for p in params], device=device).view(-1, 1)
     source = weights if len(chosen) == weights.shape[0] else weights[torch.tensor(chosen, device=device)]
     values, positions = source.topk(int(ks.max()) + 1, dim=-1)  # descending
+    if to_weights is not None:  # `weights` were the scores: exp((score - best) / T) of these alone
+        values = to_weights(values)
     columns = torch.arange(values.shape[1] - 1, device=device).view(1, -1)
     tied = (values.gather(1, ks) == values.gather(1, ks - 1)).view(-1).tolist()
     candidates = values[:, :-1].masked_fill(columns >= ks, 0.0)
