@@ -27,9 +27,13 @@ temporary costs more than the arithmetic):
   weight. (Finding the nucleus outright, by a histogram or a partial sort, costs more passes than
   this test does for the one token drawn.)
 The nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
-least 95 % of the time. Rows still unlucky after a few tries, and rows with top-k, take the
-exact path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the
-mass over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
+least 95 % of the time. Rows with a top-k of at most TOP_K_CANDIDATES (Reason2's card has
+top_k 20) draw among their k candidates alone: one `topk` (on the scores themselves when every
+row of the batch has one, so that none of the passes above is made), then top-p, min-p and the
+draw on the candidates. Rows still unlucky after a few tries, rows with a larger top-k, and a
+row whose k-th score ties with the next (transformers keeps every tied token) take the exact
+path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the mass
+over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
 Stopping the tries early changes nothing: each path yields the same distribution. Block sums
 and thresholded sums are float32, rounded like the cumulative sums of any other sampler; tied
 weights at the nucleus' edge are kept or dropped together (transformers' order among ties is
