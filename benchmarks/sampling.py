@@ -6,7 +6,9 @@ default (temperature 0.6, top_p 0.95, repetition penalty 1.05), and `greedy` (te
 the same penalty). Runs alternate greedy/card/card/greedy (ABBA) so that a neighbour's load
 falls on both; the table keeps each setting's best run (load only ever slows a run down).
 Also reported: the mean time per call of the token choice (`choose_tokens`), which is where
-the two settings differ.
+the two settings differ, and the process's CPU time per token (user + system, both threads):
+on a machine other work keeps busy, wall time mostly measures waiting for a core, while CPU
+time per token still measures the work each setting does (`cpu_card_vs_greedy`).
 
 Run: .venv/bin/python benchmarks/sampling.py [--sizes tiny,0.5b] [--streams 1,16] [--blocks 2]
 Results: benchmarks/results/sampling.json
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import sys
@@ -87,9 +90,9 @@ async def measure(loaded, streams: list[int], blocks: int, max_tokens: int, size
         for count in streams:
             for block in range(blocks):
                 for name in ("greedy", "card", "card", "greedy"):
-                    start = time.perf_counter()
+                    start, cpu = time.perf_counter(), time.process_time()
                     tokens = sum(await asyncio.gather(*[one(engine, i, params[name]) for i in range(count)]))
-                    wall = time.perf_counter() - start
+                    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
                     runs.append(
                         {
                             "size": size,
@@ -100,13 +103,15 @@ async def measure(loaded, streams: list[int], blocks: int, max_tokens: int, size
                             "wall_s": wall,
                             "tokens_per_s": tokens / wall,
                             "choose_ms_per_call": timer.take() * 1e3,
+                            "cpu_ms_per_token": cpu / tokens * 1e3,
                             "load_avg_1m": os.getloadavg()[0],
                         }
                     )
                     r = runs[-1]
                     print(
                         f"  {size:>5} x{count:<3} {name:<6} {r['tokens_per_s']:8.1f} tok/s  "
-                        f"choose {r['choose_ms_per_call']:6.2f} ms/call  load {r['load_avg_1m']:.1f}",
+                        f"choose {r['choose_ms_per_call']:6.2f} ms/call  cpu {r['cpu_ms_per_token']:6.2f} ms/token  "
+                        f"load {r['load_avg_1m']:.1f}",
                         flush=True,
                     )
     finally:
@@ -116,18 +121,22 @@ async def measure(loaded, streams: list[int], blocks: int, max_tokens: int, size
 
 def table(runs: list[dict]) -> tuple[str, list[dict]]:
     best: dict[tuple, dict] = {}
+    cpu: dict[tuple, float] = {}  # the least CPU time per token of each setting's runs
     for r in runs:
         key = (r["size"], r["streams"], r["sampling"])
         if key not in best or r["tokens_per_s"] > best[key]["tokens_per_s"]:
             best[key] = r
+        cpu[key] = min(cpu.get(key, math.inf), r["cpu_ms_per_token"])
     lines = [
-        "| model | streams | greedy tok/s | card tok/s | card / greedy | choose ms/call greedy / card |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| model | streams | greedy tok/s | card tok/s | card / greedy | choose ms/call greedy / card "
+        "| CPU ms/token greedy / card | card / greedy by CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows = []
     for size, count in dict.fromkeys((r["size"], r["streams"]) for r in runs):
         g, c = best[(size, count, "greedy")], best[(size, count, "card")]
         ratio = c["tokens_per_s"] / g["tokens_per_s"]
+        cpu_g, cpu_c = cpu[(size, count, "greedy")], cpu[(size, count, "card")]
         rows.append(
             {
                 "size": size,
@@ -135,11 +144,14 @@ def table(runs: list[dict]) -> tuple[str, list[dict]]:
                 "greedy_tokens_per_s": g["tokens_per_s"],
                 "card_tokens_per_s": c["tokens_per_s"],
                 "card_vs_greedy": ratio,
+                "cpu_ms_per_token": {"greedy": cpu_g, "card": cpu_c},
+                "cpu_card_vs_greedy": cpu_g / cpu_c,
             }
         )
         lines.append(
             f"| {size} | {count} | {g['tokens_per_s']:.1f} | {c['tokens_per_s']:.1f} | {ratio:.2f}x | "
-            f"{g['choose_ms_per_call']:.2f} / {c['choose_ms_per_call']:.2f} |"
+            f"{g['choose_ms_per_call']:.2f} / {c['choose_ms_per_call']:.2f} | {cpu_g:.2f} / {cpu_c:.2f} | "
+            f"{cpu_g / cpu_c:.2f}x |"
         )
     return "\n".join(lines), rows
 

@@ -4,8 +4,8 @@ For each checkpoint size and each workload (text-only, text + one 640x480 image)
 and on the same checkpoint:
 
   ours          `python -m cosmos_reason serve --model DIR` (the hf engine, continuous batching)
-  transformers  `transformers serve DIR` (the peer; for Qwen2.5-VL it runs model.generate one
-                request at a time: its continuous batching is for text-only LLMs)
+  transformers  `transformers serve DIR` (the peer; for Qwen2.5-VL and Qwen3-VL it runs
+                model.generate one request at a time: its continuous batching is for text-only LLMs)
   static        the same prompts (one per client) as one left-padded batch through plain
                 `model.generate` in this process, the processor's work included: no HTTP, no
                 queueing, every row the same length: the ceiling for this engine
@@ -26,7 +26,12 @@ batch. Each run also records how much of the machine other processes used meanwh
 shared 2-core machine a neighbour changes everything); --wait-idle waits for a quiet moment
 before each run, --profile DIR records py-spy profiles of the servers.
 
+Checkpoints (--sizes): the demo checkpoints with random weights, `tiny` and `0.5b` (Reason1's
+Qwen2.5-VL shapes), `7b`, and `reason2` (the tiny Reason2 demo, Qwen3-VL: `demo:reason2` on the
+command line); all three systems take each of them.
+
 Run: .venv/bin/python benchmarks/serve.py [--sizes tiny,0.5b] [--clients 1,16] [--max-tokens 64]
+     .venv/bin/python benchmarks/serve.py --sizes reason2 --output benchmarks/results/serve_reason2.json
      .venv/bin/python benchmarks/serve.py --url http://host:8000/v1 --model NAME   (clients only)
 Needs the `bench` extra (openai, transformers[serving]; py-spy for --profile).
 Results: benchmarks/results/serve.json (every run, the ratios, and the table for the README).
@@ -660,7 +665,11 @@ def markdown_table(runs: list[Run]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="tiny,0.5b", help="demo checkpoint sizes (tiny, 0.5b, 7b)")
+    parser.add_argument(
+        "--sizes",
+        default="tiny,0.5b",
+        help="demo checkpoints: tiny, 0.5b, 7b (Reason1 shapes), reason2 (the tiny Reason2 demo)",
+    )
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint folder instead of the demo sizes")
     parser.add_argument("--systems", default="static,ours,transformers")
     parser.add_argument("--workloads", default="text,image")
@@ -738,7 +747,8 @@ def main() -> int:
 
     started = time.perf_counter()
     runs: list[Run] = []
-    targets = [("custom", args.checkpoint)] if args.checkpoint else [(s, None) for s in args.sizes.split(",")]
+    sizes = [s.removeprefix("demo:") for s in args.sizes.split(",")]  # `demo:reason2` as the CLI spells it
+    targets = [("custom", args.checkpoint)] if args.checkpoint else [(s, None) for s in sizes]
     for size, checkpoint in targets:
         checkpoint = checkpoint or ensure_demo_model(size)
         print(f"{size}: {checkpoint}", flush=True)

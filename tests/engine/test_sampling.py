@@ -16,7 +16,8 @@ from transformers.generation.logits_process import (
 )
 
 from cosmos_reason.engine.base import EngineError, SamplingParams
-from cosmos_reason.engine.hf.draw import RowSampling, draw, sampling_weights
+from cosmos_reason.engine.hf import draw as draw_module
+from cosmos_reason.engine.hf.draw import RowSampling, block_size, draw, sampling_weights
 from cosmos_reason.engine.hf.sampler import apply_presence_frequency, choose_tokens
 
 from .conftest import collect, wait_for
@@ -173,6 +174,73 @@ def test_batched_choice_samples_transformers_distribution(temperature, top_k, to
     assert counts[~kept].sum() == 0
     chi2 = float(((counts[kept] - draws * expected[kept]) ** 2 / (draws * expected[kept])).sum())
     assert chi2 < 3 * int(kept.sum()) + 30  # mean is dof; this bound is beyond the 99.99th percentile
+
+
+def test_top_k_keeps_every_token_tied_with_the_kth():
+    """transformers' top-k keeps every token as likely as the k-th: with top_k 3 and four tokens
+    tied at the third place, all six are drawn, with transformers' probabilities."""
+    logits = torch.full((1, 40), -5.0)
+    logits[0, :6] = torch.tensor([3.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    expected = _transformers_probs(logits, 1.0, 3, 1.0, 0.0)[0]
+    assert int((expected > 0).sum()) == 6
+    draws = 20_000
+    params = SamplingParams(max_tokens=1, temperature=1.0, top_k=3, repetition_penalty=1.0)
+    tokens = choose_tokens(
+        logits.repeat(draws, 1),
+        torch.zeros(draws, 1, dtype=torch.long),
+        torch.ones(draws, 1),
+        [RowSampling(params, None)] * draws,
+        [0] * draws,
+    )
+    counts = torch.bincount(torch.tensor(tokens), minlength=40).double()
+    kept = expected > 0
+    assert counts[~kept].sum() == 0
+    chi2 = float(((counts[kept] - draws * expected[kept]) ** 2 / (draws * expected[kept])).sum())
+    assert chi2 < 3 * 5 + 30
+
+
+@pytest.mark.parametrize("vocab", [4500, 4513], ids=["whole-blocks", "short-last-block"])
+def test_draws_across_blocks_follow_the_nucleus_of_a_flat_vocabulary(vocab, monkeypatch):
+    """The random-weight model's case, over several blocks (4 x 1125 tokens; or, for a prime
+    vocabulary, 1024-token blocks and a short last one): a nearly flat softmax whose top-p cut
+    falls inside the bulk, plus a few likely tokens spread over the blocks. Each likely token, and
+    each fifth of the kept bulk by probability (the last fifth at the nucleus' edge), is drawn
+    with transformers' probability; no dropped token is. The top-p test sums one block at a time
+    here (on Qwen's vocabulary, a fifth of it), so rows settle after one part, after several, or
+    only at the end."""
+    assert block_size(vocab) == (1125 if vocab == 4500 else 1024)
+    monkeypatch.setattr(draw_module, "PART", 1024)
+    generator = torch.Generator().manual_seed(5)
+    logits = torch.randn(1, vocab, generator=generator) * 0.5
+    likely = torch.arange(20) * 223 + 17
+    logits[0, likely] += 4.0
+    temperature, top_p = 0.6, 0.95
+    expected = _transformers_probs(logits, temperature, 0, top_p, 0.0)[0]
+    kept = expected > 0
+    assert 1000 < int((~kept).sum()) < 3000, "the cut should fall inside the flat bulk"
+    groups = torch.full((vocab,), -1)
+    groups[likely] = torch.arange(20)
+    bulk = kept.clone()
+    bulk[likely] = False
+    ranked = bulk.nonzero().view(-1)[expected[bulk].argsort()]
+    for fifth, members in enumerate(ranked.tensor_split(5)):
+        groups[members] = 20 + fifth
+    draws = 40_000
+    params = SamplingParams(max_tokens=1, temperature=temperature, top_p=top_p, repetition_penalty=1.0)
+    tokens = torch.tensor(
+        choose_tokens(
+            logits.repeat(draws, 1),
+            torch.zeros(draws, 1, dtype=torch.long),
+            torch.ones(draws, 1),
+            [RowSampling(params, None)] * draws,
+            [0] * draws,
+        )
+    )
+    assert not (~kept)[tokens].any()
+    counts = torch.bincount(groups[tokens], minlength=25).double()
+    want = torch.zeros(25, dtype=torch.float64).index_add_(0, groups[kept], expected[kept].double()) * draws
+    chi2 = float(((counts - want) ** 2 / want).sum())
+    assert chi2 < 3 * 24 + 30  # mean is the 24 degrees of freedom; far beyond the 99.99th percentile
 
 
 async def test_seeded_request_gives_the_same_tokens_alone_and_among_fifteen_others(loaded):

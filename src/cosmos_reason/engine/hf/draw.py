@@ -3,17 +3,41 @@ transformers' `generate(do_sample=True)` defines: softmax of the temperature-sca
 after its warpers in its order (top-k, top-p, min-p).
 
 Every warper only removes tokens, so that distribution is the plain softmax restricted to the
-kept set. Rows without top-k therefore draw by rejection: a token from the full softmax
-(inverse transform sampling against the row's cumulative sum: one uniform number per row), kept
-if the warpers would keep it. Whether top-p keeps token x needs only the mass of the tokens
-less likely than x (a masked sum, usually settled by a quarter of the vocabulary), and min-p
-only x's own weight, so no step sorts the
-152k-token vocabulary; a kept draw is distributed exactly as the restricted softmax. The
-nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
-least 95 % of the time. Rows still unlucky after a few tries, and rows with top-k, take the
-exact path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the
-mass over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
-Stopping the tries early changes nothing: each path yields the same distribution.
+kept set. Rows without top-k therefore draw by rejection: a token from the full softmax, kept
+if the warpers would keep it; a kept draw is distributed exactly as the restricted softmax, and
+no step sorts the 152k-token vocabulary.
+
+What a step costs is a few passes over [rows, vocab] float32, so the method is built to make
+as few as it can, none of them writing a new tensor of that size (on the CPU a fresh 10 MB
+temporary costs more than the arithmetic):
+- the weights exp((score - best) / T), in place: one fused scale-and-shift (one op when the
+  rows share a temperature) and one exp;
+- the mass of each block of about a thousand tokens (144 blocks of 1056 for Qwen's 152064), a
+  read-only reduction. A row's uniform number picks the block from the running sum of those block
+  masses, then the token from the cumulative sum of that one block (two-level inverse transform
+  sampling; a full cumulative sum would read and write the whole tensor). A rejected row draws
+  again from the same block sums, at almost no cost;
+- top-p keeps token x when the mass of the tokens lighter than x, plus x's own, exceeds
+  (1 - top_p) of the total. For a likely x (a peaked, trained model) that holds outright. For a
+  nearly flat softmax (the random-weight demo models, whose nucleus is ~95 % of the vocabulary)
+  it takes one thresholded sum per row (the mass at least as heavy as x, subtracted from the
+  block masses), a fifth of the vocabulary at a time: the first fifth's lower bound settles
+  about three rows in four, the second most of the rest, and only a row whose token is dropped
+  (or very near the nucleus' edge) sums everything. min-p only needs x's own
+  weight. (Finding the nucleus outright, by a histogram or a partial sort, costs more passes than
+  this test does for the one token drawn.)
+The nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
+least 95 % of the time. Rows with a top-k of at most TOP_K_CANDIDATES (Reason2's card has
+top_k 20) draw among their k candidates alone: one `topk` (on the scores themselves when every
+row of the batch has one, so that none of the passes above is made), then top-p, min-p and the
+draw on the candidates. Rows still unlucky after a few tries, rows with a larger top-k, and a
+row whose k-th score ties with the next (transformers keeps every tied token) take the exact
+path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the mass
+over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
+Stopping the tries early changes nothing: each path yields the same distribution. Block sums
+and thresholded sums are float32, rounded like the cumulative sums of any other sampler; tied
+weights at the nucleus' edge are kept or dropped together (transformers' order among ties is
+its sort's).
 
 A seeded row takes its uniform numbers from its own generator, and how many it takes depends
 only on its own draws, so a seeded request's tokens do not depend on its neighbours.
@@ -21,10 +45,13 @@ only on its own draws, so a seeded request's tokens do not depend on its neighbo
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 
 from ..base import SamplingParams
 
@@ -41,67 +68,216 @@ class RowSampling:
     grammar: RowGrammar | None = None  # structured output: the tokens it allows (grammar.py)
 
 
-def sample(logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling]) -> list[int | None]:
+def sample(
+    logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling], *, candidates_first: bool = True
+) -> list[int | None]:
     """One token per row of `logits` [m, vocab] (penalised, not yet temperature-scaled; `best` [m]
     their row maxima), or None for a row whose scores are no distribution. `logits` is overwritten."""
     device = logits.device
     params = [row.params for row in rows]
-    inverse = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
-    offset = -best.view(-1, 1) * inverse
-    # exp((score - best) / T), the best token at 1; in place (the caller hands its logits over)
-    weights = torch.addcmul(offset, logits, inverse, out=logits).exp_()
-    cdf = weights.cumsum(-1)
-    total = cdf[:, -1]
-    valid = (torch.isfinite(total) & (total > 0)).tolist()
+    logits = logits.contiguous()  # (it is: the runner's last-position logits, or a row copy)
     vocab = logits.shape[-1]
+    if candidates_first and all(0 < p.top_k <= min(TOP_K_CANDIDATES, vocab - 1) for p in params):
+        # every row keeps only its top k (Reason2's card): `topk` on the scores themselves, and
+        # the exponentials of the candidates alone; a row tied at its k-th score (and only it)
+        # takes the exact path
+        inverse_all = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
+        valid_rows = torch.isfinite(best).tolist()
+        picked = _draw_top_k(
+            logits, list(range(len(rows))), rows, lambda v: ((v - best.view(-1, 1)) * inverse_all).exp()
+        )
+        left = [i for i, token in enumerate(picked) if token is None and valid_rows[i]]
+        if left:
+            rest = sample(logits[left], best[left], [rows[i] for i in left], candidates_first=False)
+            for i, token in zip(left, rest, strict=True):
+                picked[i] = token
+        return [token if valid_rows[i] else None for i, token in enumerate(picked)]
+    # exp((score - best) / T), the best token at 1, in place (the caller hands its logits over):
+    # two passes over [m, vocab], the scaling one fused op when the rows share a temperature
+    temperatures = {p.temperature for p in params}
+    if len(temperatures) == 1:
+        inverse = 1.0 / temperatures.pop()
+        torch.add(best.view(-1, 1) * -inverse, logits, alpha=inverse, out=logits)
+    else:
+        inverse_rows = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
+        logits.sub_(best.view(-1, 1)).mul_(inverse_rows)
+    weights = logits.exp_()
+    vocab = weights.shape[-1]
+    size = block_size(vocab)
+    sums = block_sums(weights, size)
+    # [m, 1 + blocks]: the mass before each block, then the total
+    cdf = torch.cat([sums.new_zeros(len(rows), 1), sums], dim=1).cumsum_(-1)
+    total = cdf[:, -1:]
+    valid = (torch.isfinite(total) & (total > 0)).view(-1).tolist()
     tokens: list[int | None] = [None] * len(rows)
     exact = [i for i, p in enumerate(params) if valid[i] and 0 < p.top_k < vocab]
     pending = [i for i, p in enumerate(params) if valid[i] and not 0 < p.top_k < vocab]
-    top_p = torch.tensor([p.top_p for p in params], device=device)
-    min_p = torch.tensor([p.min_p for p in params], device=device)
+    top_p = torch.tensor([p.top_p for p in params], device=device).view(-1, 1)
+    min_p = torch.tensor([p.min_p for p in params], device=device).view(-1, 1) if any(p.min_p for p in params) else None
+    # top-p keeps x when the mass lighter than x, plus x's own, exceeds (1 - top_p) of the total
+    drop = (1 - top_p) * total
     for _ in range(TRIES):
         if not pending:
             break
-        index = torch.tensor(pending, device=device)
         whole = len(pending) == len(rows)
-        row_weights = weights if whole else weights[index]
-        row_cdf = cdf if whole else cdf[index]
-        row_total = total[index].view(-1, 1)
-        candidates = _search(row_cdf, row_total, _uniforms([rows[i] for i in pending], device))
-        weight = row_weights.gather(1, candidates.view(-1, 1))
-        keep = weight.view(-1) >= min_p[index]
-        nucleus = top_p[index] < 1
-        if bool(nucleus.any()):
-            needed = (1 - top_p[index]).view(-1, 1) * row_total - weight  # the mass below x must pass this
-            keep &= ~nucleus | _mass_below_passes(row_weights, weight, needed)
-        for i, token, kept in zip(pending, candidates.tolist(), keep.tolist(), strict=False):
+        index = torch.arange(len(rows), device=device) if whole else torch.tensor(pending, device=device)
+        row_cdf, row_drop = (cdf, drop) if whole else (cdf[index], drop[index])
+        drawn = _draw_in_blocks(weights, index, row_cdf, size, _uniforms([rows[i] for i in pending], device))
+        weight = weights.view(-1)[drawn + index.view(-1, 1) * vocab]
+        needed = row_drop - weight
+        settled = needed < 0  # x alone holds enough of the mass: top-p keeps it
+        if min_p is not None:  # min-p compares x's weight with the best token's (1)
+            allowed = weight >= (min_p if whole else min_p[index])
+            keep, unsure = settled & allowed, ~settled & allowed
+        else:
+            keep, unsure = settled, ~settled
+        ask = unsure.view(-1).nonzero().view(-1).tolist()
+        if ask:
+            keep[ask] = _mass_below_passes(
+                weights, cdf, size, [pending[a] for a in ask], weight[ask].view(-1), needed[ask]
+            )
+        for i, token, kept in zip(pending, drawn.view(-1).tolist(), keep.view(-1).tolist(), strict=True):
             if kept:
                 tokens[i] = token
-        pending = [i for i, kept in zip(pending, keep.tolist(), strict=False) if not kept]
+        pending = [i for i in pending if tokens[i] is None]
+    small = [i for i in exact if params[i].top_k <= TOP_K_CANDIDATES]
+    if small:  # top-k rows (Reason2's card has top_k 20): everything on the k candidates
+        for i, token in zip(small, _draw_top_k(weights, small, rows), strict=True):
+            tokens[i] = token
+        exact = [i for i in exact if tokens[i] is None]
     exact += pending
     if exact:
         index = torch.tensor(exact, device=device)
         relative = weights[index].log_()
         kept = sampling_weights(
-            relative, torch.tensor([params[i].top_k for i in exact], device=device), top_p[index], min_p[index]
+            relative,
+            torch.tensor([params[i].top_k for i in exact], device=device),
+            top_p[index].view(-1),
+            torch.tensor([params[i].min_p for i in exact], device=device),
         )
-        for i, token in zip(exact, draw(kept, [rows[i] for i in exact]), strict=False):
+        for i, token in zip(exact, draw(kept, [rows[i] for i in exact]), strict=True):
             tokens[i] = token
     return tokens
 
 
-def _mass_below_passes(weights: torch.Tensor, weight: torch.Tensor, needed: torch.Tensor) -> torch.Tensor:
-    """Per row: is the mass of the tokens lighter than `weight` more than `needed`? The mass
-    over the first quarter of the vocabulary is a lower bound that settles most rows (a drawn
-    token is rarely near the nucleus' edge); only the others sum the whole row."""
-    part = weights[:, : max(1, weights.shape[-1] // 4)]
-    passes = (torch.where(part < weight, part, 0.0).sum(-1, keepdim=True) > needed).view(-1)
-    unsure = (~passes).nonzero().view(-1)
-    if len(unsure):
-        rest = weights[unsure]
-        below = torch.where(rest < weight[unsure], rest, 0.0).sum(-1, keepdim=True)
-        passes[unsure] = (below > needed[unsure]).view(-1)
-    return passes
+@functools.lru_cache
+def block_size(vocab: int) -> int:
+    """Tokens per block of the two-level inverse transform: about a thousand (a cumulative sum of
+    one block is cheap, and so is one over the block masses), a divisor of `vocab` when one is near
+    (Qwen's 152064 = 144 x 1056), so that every block is whole; else 1024 and a shorter last block."""
+    if vocab <= 2048:
+        return vocab
+    near = [d for d in range(512, 2049) if vocab % d == 0]
+    return min(near, key=lambda d: abs(math.log(d / 1024))) if near else 1024
+
+
+def block_sums(weights: torch.Tensor, size: int) -> torch.Tensor:
+    """[m, ceil(vocab / size)]: each row's mass per block of `size` consecutive tokens (the last
+    block holds the remainder). One read of `weights`, nothing of its size written."""
+    rows, vocab = weights.shape
+    whole = vocab // size * size
+    if whole == vocab:
+        return weights.reshape(rows, -1, size).sum(-1)
+    parts = [weights[:, :whole].reshape(rows, -1, size).sum(-1)] if whole else []
+    parts.append(weights[:, whole:].sum(-1, keepdim=True))
+    return torch.cat(parts, dim=1)
+
+
+def _draw_in_blocks(
+    weights: torch.Tensor, index: torch.Tensor, cdf: torch.Tensor, size: int, uniform: torch.Tensor
+) -> torch.Tensor:
+    """Inverse transform sampling in two levels for rows `index` [k] of `weights` (contiguous),
+    their tokens [k, 1]: per row, the block where uniform * total falls (`cdf` [k, 1 + blocks]: the
+    mass before each block, then the total), then the token inside that block from the cumulative
+    sum of that block alone. The target stays strictly below the total, so no token without weight
+    is ever chosen."""
+    total = cdf[:, -1:]
+    target = torch.minimum(uniform.view(-1, 1) * total, torch.nextafter(total, torch.zeros_like(total)))
+    block = (torch.searchsorted(cdf, target, right=True) - 1).clamp_(0, cdf.shape[1] - 2)  # cdf[:, 0] is 0
+    vocab = weights.shape[1]
+    start = block * size
+    columns = start + torch.arange(size, device=weights.device).view(1, -1)
+    beyond = columns >= vocab if vocab % size else None  # the short last block's missing tokens
+    if beyond is not None:
+        columns.clamp_(max=vocab - 1)
+    inner = weights.view(-1)[columns.add_(index.view(-1, 1) * vocab)]
+    if beyond is not None:
+        inner.masked_fill_(beyond, 0.0)
+    inner = inner.cumsum_(-1)
+    rest = inner[:, -1:]
+    # what is left of the target inside the block, below the block's own (separately rounded) sum
+    left = torch.minimum(target - cdf.gather(1, block), torch.nextafter(rest, torch.zeros_like(rest)))
+    return start + torch.searchsorted(inner, left, right=True).clamp_(max=size - 1)
+
+
+# The top-p test sums a row in parts of at most PART tokens (a fifth of Qwen's vocabulary, about
+# the cheapest first part: a smaller one settles fewer rows). Kept under torch's parallel grain
+# (32768 elements), each part's sum runs on the calling thread: on a busy machine every op that
+# hands work to another thread waits for that thread to be scheduled, and this test is a few
+# small ops per row.
+PART = 32767
+
+
+def _mass_below_passes(
+    weights: torch.Tensor, cdf: torch.Tensor, size: int, rows: list[int], limits: torch.Tensor, needed: torch.Tensor
+) -> torch.Tensor:
+    """[len(rows), 1]: for each of `rows`, is the mass of its tokens lighter than its `limits`
+    weight more than `needed`? Per part of the row (whole blocks, PART tokens at most), the mass
+    at least as heavy is one thresholded sum (a single vectorised op), subtracted from the part's
+    mass (`cdf`, as in _draw_in_blocks); the parts summed so far give a lower bound, and a row
+    stops as soon as that settles it (most rows after one part: a drawn token is rarely near the
+    nucleus' edge)."""
+    blocks = cdf.shape[1] - 1
+    step = max(1, PART // size)  # blocks per part
+    edges = [*range(0, blocks, step), blocks]
+    masses = cdf[rows][:, edges].tolist()  # the mass before each part's first block, then the total
+    vocab = weights.shape[1]
+    passes = []
+    # threshold keeps the values above `floor`: those >= limit (the next float below it, in the
+    # weights' own precision, so that the kernel's cast of the threshold keeps it)
+    floors = torch.nextafter(limits, torch.zeros_like(limits)).tolist()
+    for r, floor, need, mass in zip(rows, floors, needed.view(-1).tolist(), masses, strict=True):
+        below = 0.0
+        for part in range(len(edges) - 1):
+            heavy = F.threshold(weights[r, edges[part] * size : min(edges[part + 1] * size, vocab)], floor, 0.0)
+            below += mass[part + 1] - mass[part] - float(heavy.sum())
+            if below > need:
+                break
+        passes.append(below > need)
+    return torch.tensor(passes, device=weights.device).view(-1, 1)
+
+
+TOP_K_CANDIDATES = 1024  # rows with a top-k up to this draw among their k candidates alone
+
+
+def _draw_top_k(weights: torch.Tensor, chosen: list[int], rows: list[RowSampling], to_weights=None) -> list[int | None]:
+    """The token of each of rows `chosen` of `weights` whose top_k is at most TOP_K_CANDIDATES,
+    or None for a row whose k-th weight ties with the next (transformers' top-k keeps every
+    token tied with the k-th: the exact path takes that row). Top-k keeps the k heaviest tokens,
+    so top-p, min-p and the draw itself need only those k (one `topk` of k + 1 per row): top-p
+    keeps a candidate when the candidates lighter than it, plus itself, hold more than
+    1 - top_p of the candidates' mass (the test of `sample`, on the renormalised top-k
+    distribution as transformers applies its warpers in turn); min-p compares with the best.
+    `to_weights`, when given, turns the top values of `weights` (then the scores) into weights."""
+    device = weights.device
+    params = [rows[i].params for i in chosen]
+    ks = torch.tensor([p.top_k for p in params], device=device).view(-1, 1)
+    source = weights if len(chosen) == weights.shape[0] else weights[torch.tensor(chosen, device=device)]
+    values, positions = source.topk(int(ks.max()) + 1, dim=-1)  # descending
+    if to_weights is not None:  # `weights` were the scores: exp((score - best) / T) of these alone
+        values = to_weights(values)
+    columns = torch.arange(values.shape[1] - 1, device=device).view(1, -1)
+    tied = (values.gather(1, ks) == values.gather(1, ks - 1)).view(-1).tolist()
+    candidates = values[:, :-1].masked_fill(columns >= ks, 0.0)
+    total = candidates.sum(-1, keepdim=True)
+    lighter = (candidates.unsqueeze(1) * (candidates.unsqueeze(1) < candidates.unsqueeze(2))).sum(-1)
+    top_p = torch.tensor([p.top_p for p in params], device=device).view(-1, 1)
+    min_p = torch.tensor([p.min_p for p in params], device=device).view(-1, 1)
+    keep = (lighter + candidates > (1 - top_p) * total) & (candidates >= min_p * candidates[:, :1])
+    kept = candidates.masked_fill_(~keep, 0.0)
+    picks = draw(kept, [rows[i] for i in chosen])
+    tokens = positions.gather(1, torch.tensor(picks, device=device).view(-1, 1)).view(-1).tolist()
+    return [None if tie else token for token, tie in zip(tokens, tied, strict=True)]
 
 
 def _uniforms(rows: list[RowSampling], device: torch.device) -> torch.Tensor:
