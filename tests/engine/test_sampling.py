@@ -144,6 +144,18 @@ def test_draws_follow_the_distribution():
     assert chi2 < 29.9
 
 
+def _draw_many(logits: torch.Tensor, params: SamplingParams, draws: int) -> torch.Tensor:
+    """The tokens of `draws` copies of the one row `logits` [1, vocab], chosen in one call."""
+    tokens = choose_tokens(
+        logits.repeat(draws, 1),
+        torch.zeros(draws, 1, dtype=torch.long),
+        torch.ones(draws, 1),
+        [RowSampling(params, None)] * draws,
+        [0] * draws,
+    )
+    return torch.tensor(tokens)
+
+
 @pytest.mark.parametrize(
     "temperature, top_k, top_p, min_p",
     [
@@ -162,14 +174,8 @@ def test_batched_choice_samples_transformers_distribution(temperature, top_k, to
     params = SamplingParams(
         max_tokens=1, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=1.0
     )
-    tokens = choose_tokens(
-        logits.repeat(draws, 1),
-        torch.zeros(draws, 1, dtype=torch.long),
-        torch.ones(draws, 1),
-        [RowSampling(params, None)] * draws,
-        [0] * draws,
-    )
-    counts = torch.bincount(torch.tensor(tokens), minlength=40).double()
+    tokens = _draw_many(logits, params, draws)
+    counts = torch.bincount(tokens, minlength=40).double()
     kept = expected > 0
     assert counts[~kept].sum() == 0
     chi2 = float(((counts[kept] - draws * expected[kept]) ** 2 / (draws * expected[kept])).sum())
@@ -185,14 +191,8 @@ def test_top_k_keeps_every_token_tied_with_the_kth():
     assert int((expected > 0).sum()) == 6
     draws = 20_000
     params = SamplingParams(max_tokens=1, temperature=1.0, top_k=3, repetition_penalty=1.0)
-    tokens = choose_tokens(
-        logits.repeat(draws, 1),
-        torch.zeros(draws, 1, dtype=torch.long),
-        torch.ones(draws, 1),
-        [RowSampling(params, None)] * draws,
-        [0] * draws,
-    )
-    counts = torch.bincount(torch.tensor(tokens), minlength=40).double()
+    tokens = _draw_many(logits, params, draws)
+    counts = torch.bincount(tokens, minlength=40).double()
     kept = expected > 0
     assert counts[~kept].sum() == 0
     chi2 = float(((counts[kept] - draws * expected[kept]) ** 2 / (draws * expected[kept])).sum())
@@ -227,15 +227,7 @@ def test_draws_across_blocks_follow_the_nucleus_of_a_flat_vocabulary(vocab, monk
         groups[members] = 20 + fifth
     draws = 40_000
     params = SamplingParams(max_tokens=1, temperature=temperature, top_p=top_p, repetition_penalty=1.0)
-    tokens = torch.tensor(
-        choose_tokens(
-            logits.repeat(draws, 1),
-            torch.zeros(draws, 1, dtype=torch.long),
-            torch.ones(draws, 1),
-            [RowSampling(params, None)] * draws,
-            [0] * draws,
-        )
-    )
+    tokens = _draw_many(logits, params, draws)
     assert not (~kept)[tokens].any()
     counts = torch.bincount(groups[tokens], minlength=25).double()
     want = torch.zeros(25, dtype=torch.float64).index_add_(0, groups[kept], expected[kept].double()) * draws
