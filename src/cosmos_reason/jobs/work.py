@@ -155,12 +155,10 @@ def build_body(work: Work, data: bytes | None, model: str | None) -> dict[str, A
     return body
 
 
-def result_fields(
-    body: dict[str, Any], task: str | TaskRecipe | None, schema: bool = False, family: str | None = None
-) -> Row:
-    """Answer, reasoning, parsed fields and usage from a chat completion. With a `schema` the
-    answer is JSON constrained to it: `parsed` is the object (null if it was cut short)."""
-    recipe = task_recipe(task, family) if isinstance(task, str) and task else task or None
+def result_fields(body: dict[str, Any], recipe: TaskRecipe | None, schema: bool = False) -> Row:
+    """Answer, reasoning, parsed fields and usage from a chat completion, the answer parsed by the
+    item's `recipe` (work_recipe). With a `schema` the answer is JSON constrained to it: `parsed` is
+    the object (null if it was cut short)."""
     parse = recipe is not None and recipe.answer_parser != "text" and not schema
     choices = []
     for choice in sorted(body.get("choices") or [], key=lambda c: c.get("index", 0)):
