@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from .families.base import SamplingDefaults
+from .families.base import ModelFamily, SamplingDefaults
 from .families.registry import default_family
 from .media.settings import MediaSettings
 from .recipes.files import RecipeSpec
@@ -67,6 +67,11 @@ class Settings:
     body_read_timeout: float = 30.0  # seconds the body may pause between two reads
     max_buffered_body_bytes: int | None = None  # request bodies held at once, server-wide (None: see below)
     recipes: tuple[RecipeSpec, ...] = ()  # --recipes DIR: task recipes beside the family's (recipes/files.py)
+
+    def sampling_defaults(self, family: ModelFamily, reasoning: bool) -> SamplingDefaults:
+        """What a request with (or without) reasoning gets for the sampling fields it leaves out:
+        the --default-* flags over the family's card for that mode."""
+        return self.sampling.over(family.card_sampling(reasoning))
 
     def __post_init__(self) -> None:
         if self.host is None:

@@ -81,7 +81,7 @@ class ChatService:
         family = self.family
         prepared = prepare_request(request, self.settings, family)
         request = prepared.request
-        defaults = self.settings.sampling.over(family.card_sampling(prepared.reasoning))
+        defaults = self.settings.sampling_defaults(family, prepared.reasoning)
         frame = family.reasoning if prepared.reasoning else None
         constraint = request_constraint(request, frame, family.reasoning) or recipe_constraint(
             request, prepared.recipe, frame

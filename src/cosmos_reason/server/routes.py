@@ -171,8 +171,8 @@ def model_card(request: Request) -> ModelCard:
         "family": info.family.name,
         # What a request gets for the sampling fields it leaves out (--default-* over the card's).
         "sampling_defaults": {
-            "with_reasoning": asdict(settings.sampling.over(info.family.card_sampling(True))),
-            "without_reasoning": asdict(settings.sampling.over(info.family.card_sampling(False))),
+            "with_reasoning": asdict(settings.sampling_defaults(info.family, True)),
+            "without_reasoning": asdict(settings.sampling_defaults(info.family, False)),
         },
     }
     return ModelCard(id=settings.model_name, created=request.app.state.started, **ours)

@@ -82,8 +82,7 @@ def max_upload_bytes(max_request_bytes: int) -> int:
 
 def _sampling_defaults(request: Request, *, reasoning: bool) -> dict[str, float | int]:
     """What a request of this mode gets when it sets no sampling: the flags over the family's card."""
-    flags = request.app.state.settings.sampling
-    defaults = flags.over(request.app.state.engine.info.family.card_sampling(reasoning))
+    defaults = request.app.state.settings.sampling_defaults(request.app.state.engine.info.family, reasoning)
     names = ("temperature", "top_p", "max_tokens")
     return {name: getattr(defaults, name) for name in names if getattr(defaults, name) is not None}
 
