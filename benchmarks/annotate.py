@@ -17,13 +17,17 @@ retries, progress), against:
                ceiling of the job itself (reading, hashing, base64, the app's media
                decoding, the journal's fsync per line), with the largest concurrency
 
-Every request asks for the same thing: --prompt, greedy (--temperature 0) and at most
---max-tokens tokens (16), so the numbers measure the job and the serving path rather than
-sampling. Items/s is items over the job's wall time (model id lookup included, model load
-excluded). Also reported: mean per-request latency and tokens.
+Every request asks for the same thing: --prompt and at most --max-tokens tokens (16),
+greedy (--temperature 0, the default, so the numbers measure the job and the serving path
+rather than sampling) or, with --sampling card, no sampling fields at all: what a job that
+says nothing gets, the model card's sampling (temperature 0.6, top_p 0.95, repetition
+penalty 1.05). Items/s is items over the job's wall time (model id lookup included, model
+load excluded). Also reported: mean per-request latency and tokens.
 
 Run: .venv/bin/python benchmarks/annotate.py [--images 200] [--videos 20] [--concurrency 1,4,16]
-Results: benchmarks/results/annotate.json. The demo model has random weights: answers are noise.
+     [--sampling greedy|card] [--output FILE]
+Results: benchmarks/results/annotate.json (greedy), annotate_card.json (--sampling card).
+The demo model has random weights: answers are noise.
 """
 
 from __future__ import annotations
@@ -154,7 +158,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "images": (make_images(CACHE / "images", args.images), args.images, "What is in this image?"),
         "videos": (make_videos(CACHE / "videos", args.videos), args.videos, "What happens in this video?"),
     }
-    options = {"max_tokens": args.max_tokens, "temperature": args.temperature}
+    options: dict[str, Any] = {"max_tokens": args.max_tokens}
+    if args.sampling == "greedy":
+        options["temperature"] = args.temperature
     results: list[dict[str, Any]] = []
 
     async def every_set(target, label: str, c: int, work: Path) -> None:
@@ -226,6 +232,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16])
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument(
+        "--sampling", choices=("greedy", "card"), default="greedy", help="card: send no sampling fields (the card's)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     import torch
@@ -236,7 +245,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     print(
         f"annotate benchmark: {args.images} images, {args.videos} videos, max_tokens {args.max_tokens}, "
-        f"temperature {args.temperature}",
+        f"sampling {args.sampling if args.sampling == 'card' else f'temperature {args.temperature}'}",
         flush=True,
     )
     started = time.perf_counter()
@@ -250,7 +259,8 @@ def main() -> None:
             "image_size": "64x48 PNG",
             "video": "2 s, 10 fps, 64x48 H.264",
             "max_tokens": args.max_tokens,
-            "temperature": args.temperature,
+            "sampling": "the model card's (no sampling fields sent)" if args.sampling == "card" else "fixed",
+            "temperature": args.temperature if args.sampling == "greedy" else None,
             "concurrency": args.concurrency,
         },
         "machine": {
