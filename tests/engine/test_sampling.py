@@ -17,7 +17,7 @@ from transformers.generation.logits_process import (
 
 from cosmos_reason.engine.base import EngineError, SamplingParams
 from cosmos_reason.engine.hf import draw as draw_module
-from cosmos_reason.engine.hf.draw import RowSampling, block_size, draw, sampling_weights
+from cosmos_reason.engine.hf.draw import RowSampling, block_size, draw, sampling_weights, top_values
 from cosmos_reason.engine.hf.sampler import apply_presence_frequency, choose_tokens
 
 from .conftest import collect, wait_for
@@ -193,6 +193,46 @@ def test_top_k_keeps_every_token_tied_with_the_kth():
     params = SamplingParams(max_tokens=1, temperature=1.0, top_k=3, repetition_penalty=1.0)
     tokens = _draw_many(logits, params, draws)
     counts = torch.bincount(tokens, minlength=40).double()
+    kept = expected > 0
+    assert counts[~kept].sum() == 0
+    chi2 = float(((counts[kept] - draws * expected[kept]) ** 2 / (draws * expected[kept])).sum())
+    assert chi2 < 3 * 5 + 30
+
+
+def test_top_values_by_blocks_are_the_rows_top_k():
+    """Reason2's top-k candidates come from the blocks with the highest maxima: the same values as
+    `topk` over the whole row, at positions holding them, whether the row's best scores crowd one
+    block, spread over many, or stand among -inf."""
+    vocab = 151_936
+    x = torch.randn(4, vocab, generator=torch.Generator().manual_seed(2))
+    x[1, 5000:5030] += 10.0  # the top 21 all in one block
+    x[2, torch.arange(40) * 3797] += 10.0  # spread over 40 blocks
+    x[3] = float("-inf")
+    x[3, torch.tensor([7, 90_000, 151_935])] = torch.tensor([1.0, 3.0, 2.0])
+    assert vocab % block_size(vocab) == 0 and vocab // block_size(vocab) >= 4 * 21  # the block route
+    values, positions = top_values(x, 21)
+    expected = x.topk(21, dim=-1).values
+    assert torch.equal(values, expected)
+    assert torch.equal(x.gather(1, positions), values)
+    assert all(len(set(row)) == 21 for row in positions.tolist())
+
+
+@pytest.mark.parametrize("tie", [False, True], ids=["distinct", "tied-at-kth"])
+def test_top_k_draws_by_blocks_follow_transformers(tie, monkeypatch):
+    """Rows with a small top-k over a vocabulary of many blocks (here 32 blocks of 128: the block
+    route of top_values, as on Qwen's vocabulary) draw with transformers' probabilities, and a
+    token tied with the k-th in another block is drawn as transformers keeps it."""
+    monkeypatch.setattr(draw_module, "block_size", lambda vocab: 128)
+    vocab = 4096
+    logits = torch.randn(1, vocab, generator=torch.Generator().manual_seed(9)) * 0.5
+    best = torch.tensor([5, 6, 700, 2048, 4095, 3000])
+    logits[0, best] = torch.tensor([4.0, 3.9, 3.5, 3.2, 3.0, 3.0 if tie else 2.8])
+    expected = _transformers_probs(logits, 0.7, 5, 1.0, 0.0)[0]
+    assert int((expected > 0).sum()) == (6 if tie else 5)
+    draws = 8_000
+    params = SamplingParams(max_tokens=1, temperature=0.7, top_k=5, repetition_penalty=1.0)
+    tokens = _draw_many(logits, params, draws)
+    counts = torch.bincount(tokens, minlength=vocab).double()
     kept = expected > 0
     assert counts[~kept].sum() == 0
     chi2 = float(((counts[kept] - draws * expected[kept]) ** 2 / (draws * expected[kept])).sum())

@@ -28,9 +28,11 @@ temporary costs more than the arithmetic):
   this test does for the one token drawn.)
 The nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
 least 95 % of the time. Rows with a top-k of at most TOP_K_CANDIDATES (Reason2's card has
-top_k 20) draw among their k candidates alone: one `topk` (on the scores themselves when every
-row of the batch has one, so that none of the passes above is made), then top-p, min-p and the
-draw on the candidates. Rows still unlucky after a few tries, rows with a larger top-k, and a
+top_k 20) draw among their k candidates alone (on the scores themselves when every row of the
+batch has one, so that none of the passes above is made), then top-p, min-p and the draw on the
+candidates. The candidates come from the blocks with the highest maxima (top_values): the
+caller's pass for the row maxima gives each block's maximum at the same cost, and `topk` then
+reads k + 1 blocks per row instead of the vocabulary. Rows still unlucky after a few tries, rows with a larger top-k, and a
 row whose k-th score ties with the next (transformers keeps every tied token) take the exact
 path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the mass
 over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
@@ -69,10 +71,16 @@ class RowSampling:
 
 
 def sample(
-    logits: torch.Tensor, best: torch.Tensor, rows: list[RowSampling], *, candidates_first: bool = True
+    logits: torch.Tensor,
+    best: torch.Tensor,
+    rows: list[RowSampling],
+    *,
+    maxima: torch.Tensor | None = None,
+    candidates_first: bool = True,
 ) -> list[int | None]:
     """One token per row of `logits` [m, vocab] (penalised, not yet temperature-scaled; `best` [m]
-    their row maxima), or None for a row whose scores are no distribution. `logits` is overwritten."""
+    their row maxima, `maxima` their block_maxima when the caller has them), or None for a row
+    whose scores are no distribution. `logits` is overwritten."""
     device = logits.device
     params = [row.params for row in rows]
     logits = logits.contiguous()  # (it is: the runner's last-position logits, or a row copy)
@@ -84,7 +92,11 @@ def sample(
         inverse_all = torch.tensor([1.0 / p.temperature for p in params], device=device).view(-1, 1)
         valid_rows = torch.isfinite(best).tolist()
         picked = _draw_top_k(
-            logits, list(range(len(rows))), rows, lambda v: ((v - best.view(-1, 1)) * inverse_all).exp()
+            logits,
+            list(range(len(rows))),
+            rows,
+            lambda v: ((v - best.view(-1, 1)) * inverse_all).exp(),
+            maxima,
         )
         left = [i for i, token in enumerate(picked) if token is None and valid_rows[i]]
         if left:
@@ -250,7 +262,9 @@ def _mass_below_passes(
 TOP_K_CANDIDATES = 1024  # rows with a top-k up to this draw among their k candidates alone
 
 
-def _draw_top_k(weights: torch.Tensor, chosen: list[int], rows: list[RowSampling], to_weights=None) -> list[int | None]:
+def _draw_top_k(
+    weights: torch.Tensor, chosen: list[int], rows: list[RowSampling], to_weights=None, maxima=None
+) -> list[int | None]:
     """The token of each of rows `chosen` of `weights` whose top_k is at most TOP_K_CANDIDATES,
     or None for a row whose k-th weight ties with the next (transformers' top-k keeps every
     token tied with the k-th: the exact path takes that row). Top-k keeps the k heaviest tokens,
@@ -258,12 +272,14 @@ def _draw_top_k(weights: torch.Tensor, chosen: list[int], rows: list[RowSampling
     keeps a candidate when the candidates lighter than it, plus itself, hold more than
     1 - top_p of the candidates' mass (the test of `sample`, on the renormalised top-k
     distribution as transformers applies its warpers in turn); min-p compares with the best.
-    `to_weights`, when given, turns the top values of `weights` (then the scores) into weights."""
+    `to_weights`, when given, turns the top values of `weights` (then the scores) into weights;
+    `maxima`, the block maxima of all of `weights`' rows, spares top_values their pass."""
     device = weights.device
     params = [rows[i].params for i in chosen]
     ks = torch.tensor([p.top_k for p in params], device=device).view(-1, 1)
-    source = weights if len(chosen) == weights.shape[0] else weights[torch.tensor(chosen, device=device)]
-    values, positions = source.topk(int(ks.max()) + 1, dim=-1)  # descending
+    whole = len(chosen) == weights.shape[0]
+    source = weights if whole else weights[torch.tensor(chosen, device=device)]
+    values, positions = top_values(source, int(ks.max()) + 1, maxima if whole else None)  # descending
     if to_weights is not None:  # `weights` were the scores: exp((score - best) / T) of these alone
         values = to_weights(values)
     columns = torch.arange(values.shape[1] - 1, device=device).view(1, -1)
@@ -278,6 +294,34 @@ def _draw_top_k(weights: torch.Tensor, chosen: list[int], rows: list[RowSampling
     picks = draw(kept, [rows[i] for i in chosen])
     tokens = positions.gather(1, torch.tensor(picks, device=device).view(-1, 1)).view(-1).tolist()
     return [None if tie else token for token, tie in zip(tokens, tied, strict=True)]
+
+
+def block_maxima(x: torch.Tensor) -> torch.Tensor | None:
+    """[m, blocks]: the maximum of each block (block_size) of a contiguous [m, vocab], in one
+    read, as fast as the row maxima (which are their maxima); None when the blocks are not whole."""
+    rows, vocab = x.shape
+    size = block_size(vocab)
+    return None if vocab % size else x.view(rows, vocab // size, size).amax(-1)
+
+
+def top_values(x: torch.Tensor, n: int, maxima: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`x.topk(n)` along the last dimension of a contiguous [m, vocab], found among the n blocks
+    (of block_size) with the highest maxima: those hold n values at least as high as anything
+    outside them, so the n highest of the whole row are among them (ties at the n-th value aside,
+    which the caller detects from the values). One read of `x` for the block maxima (none when
+    `maxima` are given), then `topk` on n blocks per row instead of the vocabulary: about 3x
+    faster for Qwen's."""
+    rows, vocab = x.shape
+    size = block_size(vocab)
+    blocks = vocab // size
+    if vocab % size or 4 * n > blocks:
+        return x.topk(n, dim=-1)
+    grouped = x.view(rows, blocks, size)
+    maxima = grouped.amax(-1) if maxima is None else maxima
+    chosen = maxima.topk(n, dim=-1).indices  # [m, n]
+    inside = grouped[torch.arange(rows, device=x.device).view(-1, 1), chosen].view(rows, -1)
+    values, where = inside.topk(n, dim=-1)
+    return values, chosen.gather(1, where // size) * size + where % size
 
 
 def _uniforms(rows: list[RowSampling], device: torch.device) -> torch.Tensor:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from .draw import RowSampling, sample
+from .draw import RowSampling, block_maxima, sample
 from .grammar import advance_grammars, apply_grammars
 
 
@@ -133,11 +133,14 @@ def choose_tokens(
     grammars = [row.grammar for row in rows]
     failed = apply_grammars(logits, grammars) if any(grammars) else [None] * len(rows)
     tokens: list[int | Exception]
+    maxima = None
     if any(row.params.greedy for row in rows):
         best, argmax = logits.max(dim=-1)  # NaN anywhere in a row makes its max NaN
         tokens = list(argmax.tolist())
-    else:  # the maxima alone: a quarter of the time of max-with-indices over [rows, vocab]
-        best = logits.amax(dim=-1)
+    else:  # the maxima alone, per block (top-k rows find their candidates from them): a quarter of
+        # the time of max-with-indices over [rows, vocab]
+        maxima = block_maxima(logits)
+        best = logits.amax(dim=-1) if maxima is None else maxima.amax(dim=-1)
         tokens = [0] * len(rows)
     broken = (torch.isnan(best) | (best == float("-inf"))).tolist()
     sampled = []
@@ -149,8 +152,12 @@ def choose_tokens(
         elif not row.params.greedy:
             sampled.append(i)
     if sampled:
+        whole = len(sampled) == len(rows)
         drawn = sample(
-            logits if len(sampled) == len(rows) else logits[sampled], best[sampled], [rows[i] for i in sampled]
+            logits if whole else logits[sampled],
+            best[sampled],
+            [rows[i] for i in sampled],
+            maxima=maxima if whole else None,
         )
         for i, token in zip(sampled, drawn, strict=False):
             tokens[i] = (
