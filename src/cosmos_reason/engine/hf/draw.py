@@ -32,8 +32,8 @@ top_k 20) draw among their k candidates alone (on the scores themselves when eve
 batch has one, so that none of the passes above is made), then top-p, min-p and the draw on the
 candidates. The candidates come from the blocks with the highest maxima (top_values): the
 caller's pass for the row maxima gives each block's maximum at the same cost, and `topk` then
-reads k + 1 blocks per row instead of the vocabulary. Rows still unlucky after a few tries, rows with a larger top-k, and a
-row whose k-th score ties with the next (transformers keeps every tied token) take the exact
+reads k + 1 blocks per row instead of the vocabulary. Rows still unlucky after a few tries, rows
+with a larger top-k, and a row whose k-th score ties with the next (transformers keeps every tied token) take the exact
 path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the mass
 over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
 Stopping the tries early changes nothing: each path yields the same distribution. Block sums
@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 
 from ..base import SamplingParams
 
@@ -251,7 +250,7 @@ def _mass_below_passes(
     for r, floor, need, mass in zip(rows, floors, needed.view(-1).tolist(), masses, strict=True):
         below = 0.0
         for part in range(len(edges) - 1):
-            heavy = F.threshold(weights[r, edges[part] * size : min(edges[part + 1] * size, vocab)], floor, 0.0)
+            heavy = torch.threshold(weights[r, edges[part] * size : min(edges[part + 1] * size, vocab)], floor, 0.0)
             below += mass[part + 1] - mass[part] - float(heavy.sum())
             if below > need:
                 break
