@@ -19,7 +19,7 @@ temporary costs more than the arithmetic):
   again from the same block sums, at almost no cost;
 - top-p keeps token x when the mass of the tokens lighter than x, plus x's own, exceeds
   (1 - top_p) of the total. For a likely x (a peaked, trained model) that holds outright. For a
-  nearly flat softmax (the random-weight demo models, whose nucleus is ~95 % of the vocabulary)
+  nearly flat softmax (the random-weight demo models, whose nucleus is about 90 % of the vocabulary)
   it takes one thresholded sum per row (the mass at least as heavy as x, subtracted from the
   block masses), a fifth of the vocabulary at a time: the first fifth's lower bound settles
   about three rows in four, the second most of the rest, and only a row whose token is dropped
