@@ -376,7 +376,9 @@ def _stream_one(front_url: str, i: int) -> dict:
             if response.status_code != 200:
                 error = json.loads(response.read())["error"]
                 record.update(
-                    outcome="clean_error", detail=f"{response.status_code} {error['code']}: {error['message']}"
+                    outcome="clean_error",
+                    detail=f"{response.status_code} {error['code']}: {error['message']}",
+                    end=time.monotonic(),
                 )
                 return record
             events = [line[5:].strip() for line in response.iter_lines() if line.startswith("data:")]
