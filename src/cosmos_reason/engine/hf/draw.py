@@ -315,9 +315,10 @@ def top_values(x: torch.Tensor, n: int, maxima: torch.Tensor | None = None) -> t
     blocks = vocab // size
     if vocab % size or 4 * n > blocks:
         return x.topk(n, dim=-1)
-    grouped = x.view(rows, blocks, size)
-    maxima = grouped.amax(-1) if maxima is None else maxima
+    maxima = block_maxima(x) if maxima is None else maxima
+    assert maxima is not None  # the blocks are whole here
     chosen = maxima.topk(n, dim=-1).indices  # [m, n]
+    grouped = x.view(rows, blocks, size)
     inside = grouped[torch.arange(rows, device=x.device).view(-1, 1), chosen].view(rows, -1)
     values, where = inside.topk(n, dim=-1)
     return values, chosen.gather(1, where // size) * size + where % size
