@@ -4,14 +4,17 @@ image gap and of Reason2's top-k route.
 
   engine   the hf engine in this process on the tiny demo model, N concurrent requests of 64
            tokens (`ignore_eos`), a text or an image prompt (one 640x480 picture); the mean time
-           per `choose_tokens` call, and tokens/s. With --one-thread also a run where each call
-           runs under `torch.set_num_threads(1)` (an experiment, not what the engine does).
+           per `choose_tokens` call, and tokens/s. `threads`: "engine" is what the engine does (a
+           choice over at most sampler.SERIAL_LOGITS logits on the calling thread alone, larger
+           ones on torch's intra-op threads), "parallel" every choice on the intra-op threads
+           (SERIAL_LOGITS 0); with --serial-limit both, at 1, 2, 4, 8 and 16 streams: the runs
+           the limit is taken from.
   alone    the same call in a loop on logits captured from that engine (the tiny model's own,
            nearly flat softmax), with a 400-token history, nothing else running: median ms.
   top-k    Reason2's candidate search on [16, 151936] scores: `topk` over the whole vocabulary
            against `top_values` (the blocks with the highest maxima), median ms.
 
-Run: .venv/bin/python benchmarks/choose.py [--reps 6] [--one-thread]
+Run: .venv/bin/python benchmarks/choose.py [--reps 6] [--serial-limit]
 Results: benchmarks/results/choose.json. Needs a quiet machine: these are milliseconds.
 """
 
@@ -38,6 +41,7 @@ from PIL import Image  # noqa: E402
 from serve import SAMPLINGS  # noqa: E402  (one definition of the settings for every benchmark)
 
 import cosmos_reason.engine.hf.batch as batch  # noqa: E402
+import cosmos_reason.engine.hf.sampler as sampler  # noqa: E402
 from cosmos_reason.engine.base import (  # noqa: E402
     Conversation,
     GenerationRequest,
@@ -64,28 +68,21 @@ def params(name: str, max_tokens: int = 64) -> SamplingParams:
 
 
 class Timed:
-    """Wraps the running batch's choose_tokens: time per call, the first logits seen, and
-    optionally one intra-op thread around each call."""
+    """Wraps the running batch's choose_tokens: time per call, and the first logits seen."""
 
     def __init__(self) -> None:
         self.original = batch.choose_tokens
         self.seconds, self.calls = 0.0, 0
-        self.one_thread = False
         self.captured: list[torch.Tensor] = []
         batch.choose_tokens = self._call
 
     def _call(self, logits, *args, **kwargs):
         if len(self.captured) < 16 and logits.shape[0] == 1:
             self.captured.append(logits.clone())
-        threads = torch.get_num_threads()
         start = time.perf_counter()
-        if self.one_thread:
-            torch.set_num_threads(1)
         try:
             return self.original(logits, *args, **kwargs)
         finally:
-            if self.one_thread:
-                torch.set_num_threads(threads)
             self.seconds += time.perf_counter() - start
             self.calls += 1
 
@@ -102,25 +99,27 @@ async def one(engine, i: int, workload: str, p: SamplingParams) -> None:
         pass
 
 
-async def in_engine(loaded, timer: Timed, reps: int, one_thread: bool) -> list[dict[str, Any]]:
+async def in_engine(loaded, timer: Timed, reps: int, serial_limit: bool) -> list[dict[str, Any]]:
     from cosmos_reason.engine.hf.engine import BatchingLimits, HFEngine
 
     engine = HFEngine(loaded, BatchingLimits(max_num_seqs=32, max_queued_requests=256))
     runs = []
+    limit = sampler.SERIAL_LOGITS
     try:
         for workload in ("text", "image"):
-            for streams in (1, 16):
-                for threads in ("default", "one") if one_thread else ("default",):
+            for streams in (1, 2, 4, 8, 16) if serial_limit else (1, 16):
+                for threads in ("engine", "parallel") if serial_limit else ("engine",):
                     for name in ("greedy", "card", "card", "greedy"):  # ABBA
                         p = params(name)
-                        timer.one_thread = threads == "one"
+                        sampler.SERIAL_LOGITS = limit if threads == "engine" else 0
                         await asyncio.gather(*[one(engine, i, workload, p) for i in range(streams)])  # warm
                         timer.take()
                         start = time.perf_counter()
-                        for _ in range(reps if streams > 1 else 3 * reps):
+                        waves = reps if streams > 2 else 3 * reps
+                        for _ in range(waves):
                             await asyncio.gather(*[one(engine, i, workload, p) for i in range(streams)])
                         wall = time.perf_counter() - start
-                        tokens = 64 * streams * (reps if streams > 1 else 3 * reps)
+                        tokens = 64 * streams * waves
                         runs.append(
                             {
                                 "workload": workload,
@@ -138,7 +137,7 @@ async def in_engine(loaded, timer: Timed, reps: int, one_thread: bool) -> list[d
                             flush=True,
                         )
     finally:
-        timer.one_thread = False
+        sampler.SERIAL_LOGITS = limit
         await engine.shutdown()
     return runs
 
@@ -196,7 +195,11 @@ def nucleus(captured: list[torch.Tensor]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=6, help="waves per measured run (x3 for one stream)")
-    parser.add_argument("--one-thread", action="store_true", help="also runs with each choice on one thread")
+    parser.add_argument(
+        "--serial-limit",
+        action="store_true",
+        help="1 to 16 streams, each with the engine's serial limit and with every choice parallel",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     from cosmos_reason.demo.checkpoint import ensure_demo_model
@@ -205,7 +208,7 @@ def main() -> None:
     loaded = load_model(str(ensure_demo_model("tiny")))
     timer = Timed()
     load_before = os.getloadavg()[0]
-    engine_runs = asyncio.run(in_engine(loaded, timer, args.reps, args.one_thread))
+    engine_runs = asyncio.run(in_engine(loaded, timer, args.reps, args.serial_limit))
     report = {
         "benchmark": "benchmarks/choose.py",
         "model": "demo tiny (random weights)",
@@ -215,6 +218,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
+            "serial_logits": sampler.SERIAL_LOGITS,
             "load_average_at_start": round(load_before, 2),
         },
         "engine": engine_runs,

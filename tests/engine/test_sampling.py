@@ -17,6 +17,7 @@ from transformers.generation.logits_process import (
 
 from cosmos_reason.engine.base import EngineError, SamplingParams
 from cosmos_reason.engine.hf import draw as draw_module
+from cosmos_reason.engine.hf import sampler as sampler_module
 from cosmos_reason.engine.hf.draw import RowSampling, block_size, draw, sampling_weights, top_values
 from cosmos_reason.engine.hf.sampler import apply_presence_frequency, choose_tokens
 
@@ -273,6 +274,37 @@ def test_draws_across_blocks_follow_the_nucleus_of_a_flat_vocabulary(vocab, monk
     want = torch.zeros(25, dtype=torch.float64).index_add_(0, groups[kept], expected[kept].double()) * draws
     chi2 = float(((counts - want) ** 2 / want).sum())
     assert chi2 < 3 * 24 + 30  # mean is the 24 degrees of freedom; far beyond the 99.99th percentile
+
+
+def test_a_choice_on_the_calling_thread_alone_draws_the_same_and_leaves_the_threads_as_they_were(monkeypatch, request):
+    """A row's choice runs on the calling thread alone (few logits) or on torch's intra-op
+    threads: the same seeded tokens either way, and the engine thread's thread count is its own
+    again afterwards, even when the choice raises."""
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(torch, "get_num_threads", lambda: max(threads, 2))  # as on any multi-core machine
+    seen = []
+    set_threads = torch.set_num_threads
+    request.addfinalizer(lambda: set_threads(threads))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), set_threads(n)))
+    logits = torch.randn(1, 151_936, generator=torch.Generator().manual_seed(4)) * 0.3
+    history = torch.tensor([[1, 2, 3]])
+    params = SamplingParams(max_tokens=1, temperature=0.6, top_p=0.95, repetition_penalty=1.05)
+
+    def tokens(limit: int) -> list:
+        monkeypatch.setattr(sampler_module, "SERIAL_LOGITS", limit)
+        generator = torch.Generator().manual_seed(77)
+        rows = [RowSampling(params, generator)]
+        return [choose_tokens(logits.clone(), history, torch.tensor([[1.05]]), rows, [0])[0] for _ in range(20)]
+
+    serial = tokens(151_936)
+    assert seen[:2] == [1, max(threads, 2)]
+    seen.clear()
+    assert tokens(0) == serial
+    assert seen == []  # every choice on the intra-op threads: no change at all
+    monkeypatch.setattr(sampler_module, "SERIAL_LOGITS", 151_936)
+    with pytest.raises(RuntimeError):
+        choose_tokens(logits.clone(), torch.tensor([[10**9]]), torch.tensor([[1.05]]), [RowSampling(params, None)], [0])
+    assert seen[-1] == max(threads, 2)
 
 
 async def test_seeded_request_gives_the_same_tokens_alone_and_among_fifteen_others(loaded):

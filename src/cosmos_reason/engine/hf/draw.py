@@ -23,9 +23,12 @@ temporary costs more than the arithmetic):
   it takes one thresholded sum per row (the mass at least as heavy as x, subtracted from the
   block masses), a fifth of the vocabulary at a time: the first fifth's lower bound settles
   about three rows in four, the second most of the rest, and only a row whose token is dropped
-  (or very near the nucleus' edge) sums everything. min-p only needs x's own
-  weight. (Finding the nucleus outright, by a histogram or a partial sort, costs more passes than
-  this test does for the one token drawn.)
+  (or very near the nucleus' edge) sums everything. min-p only needs x's own weight. (Finding
+  the nucleus outright, by a histogram or a partial sort, costs more passes than this test
+  does for the one token drawn.)
+- everything smaller than [rows, vocab] (the running sums of the block masses, the drawn
+  blocks' cumulative sums, the top-p bookkeeping) on the host, in float64 NumPy: a few calls of
+  a microsecond where each small tensor op costs several.
 The nucleus holds at least top_p of the mass, so with the card's top_p 0.95 a draw is kept at
 least 95 % of the time. Rows with a top-k of at most TOP_K_CANDIDATES (Reason2's card has
 top_k 20) draw among their k candidates alone (on the scores themselves when every row of the
@@ -37,7 +40,8 @@ with a larger top-k, and a row whose k-th score ties with the next (transformers
 path: the kept set computed outright (top-k by `topk`; top-p from a histogram of the mass
 over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
 Stopping the tries early changes nothing: each path yields the same distribution. Block sums
-and thresholded sums are float32, rounded like the cumulative sums of any other sampler; tied
+and thresholded sums are float32 (their running sums float64), rounded like the cumulative sums
+of any other sampler; tied
 weights at the nucleus' edge are kept or dropped together (transformers' order among ties is
 its sort's).
 
@@ -52,6 +56,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from ..base import SamplingParams
@@ -115,39 +120,37 @@ def sample(
     weights = logits.exp_()
     vocab = weights.shape[-1]
     size = block_size(vocab)
-    sums = block_sums(weights, size)
-    # [m, 1 + blocks]: the mass before each block, then the total
-    cdf = torch.cat([sums.new_zeros(len(rows), 1), sums], dim=1).cumsum_(-1)
-    total = cdf[:, -1:]
-    valid = (torch.isfinite(total) & (total > 0)).view(-1).tolist()
+    # the rest is bookkeeping on [m, blocks] and a few [m, size] blocks: on the host, in float64
+    # (a few NumPy calls cost less than the dozens of small tensor ops they replace, on any device)
+    sums = block_sums(weights, size).double().cpu().numpy()
+    cdf = np.zeros((len(rows), sums.shape[1] + 1))  # the mass before each block, then the total
+    np.cumsum(sums, axis=1, out=cdf[:, 1:])
+    total = cdf[:, -1]
+    valid = (np.isfinite(total) & (total > 0)).tolist()
     tokens: list[int | None] = [None] * len(rows)
     exact = [i for i, p in enumerate(params) if valid[i] and 0 < p.top_k < vocab]
     pending = [i for i, p in enumerate(params) if valid[i] and not 0 < p.top_k < vocab]
-    top_p = torch.tensor([p.top_p for p in params], device=device).view(-1, 1)
-    min_p = torch.tensor([p.min_p for p in params], device=device).view(-1, 1) if any(p.min_p for p in params) else None
+    top_p = np.array([p.top_p for p in params])
+    min_p = np.array([p.min_p for p in params]) if any(p.min_p for p in params) else None
     # top-p keeps x when the mass lighter than x, plus x's own, exceeds (1 - top_p) of the total
     drop = (1 - top_p) * total
     for _ in range(TRIES):
         if not pending:
             break
-        whole = len(pending) == len(rows)
-        index = torch.arange(len(rows), device=device) if whole else torch.tensor(pending, device=device)
-        row_cdf, row_drop = (cdf, drop) if whole else (cdf[index], drop[index])
-        drawn = _draw_in_blocks(weights, index, row_cdf, size, _uniforms([rows[i] for i in pending], device))
-        weight = weights.view(-1)[drawn + index.view(-1, 1) * vocab]
-        needed = row_drop - weight
+        index = np.array(pending)
+        uniform = _uniforms([rows[i] for i in pending], device).double().cpu().numpy()
+        drawn, weight = _draw_in_blocks(weights, index, cdf[index], size, uniform)
+        needed = drop[index] - weight
         settled = needed < 0  # x alone holds enough of the mass: top-p keeps it
         if min_p is not None:  # min-p compares x's weight with the best token's (1)
-            allowed = weight >= (min_p if whole else min_p[index])
+            allowed = weight >= min_p[index]
             keep, unsure = settled & allowed, ~settled & allowed
         else:
             keep, unsure = settled, ~settled
-        ask = unsure.view(-1).nonzero().view(-1).tolist()
-        if ask:
-            keep[ask] = _mass_below_passes(
-                weights, cdf, size, [pending[a] for a in ask], weight[ask].view(-1), needed[ask]
-            )
-        for i, token, kept in zip(pending, drawn.view(-1).tolist(), keep.view(-1).tolist(), strict=True):
+        ask = np.flatnonzero(unsure)
+        if ask.size:
+            keep[ask] = _mass_below_passes(weights, cdf, size, index[ask].tolist(), weight[ask], needed[ask])
+        for i, token, kept in zip(pending, drawn.tolist(), keep.tolist(), strict=True):
             if kept:
                 tokens[i] = token
         pending = [i for i in pending if tokens[i] is None]
@@ -158,12 +161,11 @@ def sample(
         exact = [i for i in exact if tokens[i] is None]
     exact += pending
     if exact:
-        index = torch.tensor(exact, device=device)
-        relative = weights[index].log_()
+        relative = weights[torch.tensor(exact, device=device)].log_()
         kept = sampling_weights(
             relative,
             torch.tensor([params[i].top_k for i in exact], device=device),
-            top_p[index].view(-1),
+            torch.tensor([params[i].top_p for i in exact], device=device),
             torch.tensor([params[i].min_p for i in exact], device=device),
         )
         for i, token in zip(exact, draw(kept, [rows[i] for i in exact]), strict=True):
@@ -195,30 +197,34 @@ def block_sums(weights: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _draw_in_blocks(
-    weights: torch.Tensor, index: torch.Tensor, cdf: torch.Tensor, size: int, uniform: torch.Tensor
-) -> torch.Tensor:
-    """Inverse transform sampling in two levels for rows `index` [k] of `weights` (contiguous),
-    their tokens [k, 1]: per row, the block where uniform * total falls (`cdf` [k, 1 + blocks]: the
-    mass before each block, then the total), then the token inside that block from the cumulative
-    sum of that block alone. The target stays strictly below the total, so no token without weight
+    weights: torch.Tensor, index: np.ndarray, cdf: np.ndarray, size: int, uniform: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse transform sampling in two levels for rows `index` [k] of `weights` (contiguous):
+    their tokens [k] and those tokens' weights [k]. Per row, the block where uniform * total
+    falls (`cdf` [k, 1 + blocks]: the mass before each block, then the total), then the token
+    inside that block from the cumulative sum of that block alone (read from `weights`, the
+    only data it moves). The target stays strictly below the total, so no token without weight
     is ever chosen."""
-    total = cdf[:, -1:]
-    target = torch.minimum(uniform.view(-1, 1) * total, torch.nextafter(total, torch.zeros_like(total)))
-    block = (torch.searchsorted(cdf, target, right=True) - 1).clamp_(0, cdf.shape[1] - 2)  # cdf[:, 0] is 0
-    vocab = weights.shape[1]
-    start = block * size
-    columns = start + torch.arange(size, device=weights.device).view(1, -1)
-    beyond = columns >= vocab if vocab % size else None  # the short last block's missing tokens
-    if beyond is not None:
-        columns.clamp_(max=vocab - 1)
-    inner = weights.view(-1)[columns.add_(index.view(-1, 1) * vocab)]
-    if beyond is not None:
-        inner.masked_fill_(beyond, 0.0)
-    inner = inner.cumsum_(-1)
-    rest = inner[:, -1:]
+    total = cdf[:, -1]
+    target = np.minimum(uniform * total, np.nextafter(total, 0))
+    blocks = cdf.shape[1] - 1
+    block = np.minimum(np.maximum((cdf <= target[:, None]).sum(1) - 1, 0), blocks - 1)  # cdf[:, 0] is 0
+    rows, vocab = weights.shape
+    if vocab % size == 0:  # whole blocks: one gather of k rows of `size`
+        which = (torch.from_numpy(index).to(weights.device), torch.from_numpy(block).to(weights.device))
+        inner = weights.view(rows, blocks, size)[which].double().cpu().numpy()
+    else:  # the short last block's missing tokens weigh nothing
+        columns = block[:, None] * size + np.arange(size)
+        beyond = columns >= vocab
+        flat = torch.from_numpy(np.minimum(columns, vocab - 1) + index[:, None] * vocab).to(weights.device)
+        inner = weights.view(-1)[flat].double().cpu().numpy()
+        inner[beyond] = 0.0
+    cumulative = np.cumsum(inner, axis=1)
+    rest = cumulative[:, -1]
     # what is left of the target inside the block, below the block's own (separately rounded) sum
-    left = torch.minimum(target - cdf.gather(1, block), torch.nextafter(rest, torch.zeros_like(rest)))
-    return start + torch.searchsorted(inner, left, right=True).clamp_(max=size - 1)
+    left = np.minimum(target - cdf[np.arange(len(index)), block], np.nextafter(rest, 0))
+    position = np.minimum((cumulative <= left[:, None]).sum(1), size - 1)
+    return block * size + position, inner[np.arange(len(index)), position]
 
 
 # The top-p test sums a row in parts of at most PART tokens (a fifth of Qwen's vocabulary, about
@@ -230,9 +236,9 @@ PART = 32767
 
 
 def _mass_below_passes(
-    weights: torch.Tensor, cdf: torch.Tensor, size: int, rows: list[int], limits: torch.Tensor, needed: torch.Tensor
-) -> torch.Tensor:
-    """[len(rows), 1]: for each of `rows`, is the mass of its tokens lighter than its `limits`
+    weights: torch.Tensor, cdf: np.ndarray, size: int, rows: list[int], limits: np.ndarray, needed: np.ndarray
+) -> np.ndarray:
+    """[len(rows)]: for each of `rows`, is the mass of its tokens lighter than its `limits`
     weight more than `needed`? Per part of the row (whole blocks, PART tokens at most), the mass
     at least as heavy is one thresholded sum (a single vectorised op), subtracted from the part's
     mass (`cdf`, as in _draw_in_blocks); the parts summed so far give a lower bound, and a row
@@ -246,8 +252,8 @@ def _mass_below_passes(
     passes = []
     # threshold keeps the values above `floor`: those >= limit (the next float below it, in the
     # weights' own precision, so that the kernel's cast of the threshold keeps it)
-    floors = torch.nextafter(limits, torch.zeros_like(limits)).tolist()
-    for r, floor, need, mass in zip(rows, floors, needed.view(-1).tolist(), masses, strict=True):
+    floors = np.nextafter(limits.astype(np.float32), np.float32(0)).tolist()
+    for r, floor, need, mass in zip(rows, floors, needed.tolist(), masses, strict=True):
         below = 0.0
         for part in range(len(edges) - 1):
             heavy = torch.threshold(weights[r, edges[part] * size : min(edges[part + 1] * size, vocab)], floor, 0.0)
@@ -255,7 +261,7 @@ def _mass_below_passes(
             if below > need:
                 break
         passes.append(below > need)
-    return torch.tensor(passes, device=weights.device).view(-1, 1)
+    return np.array(passes)
 
 
 TOP_K_CANDIDATES = 1024  # rows with a top-k up to this draw among their k candidates alone

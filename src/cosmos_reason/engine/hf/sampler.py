@@ -22,6 +22,10 @@ that request with an error while the rest of the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator
+
 import torch
 
 from .draw import RowSampling, block_maxima, sample
@@ -116,6 +120,27 @@ class SamplingFailed(ValueError):
     """One row's adjusted scores are not a distribution (NaN or no finite logit)."""
 
 
+# On the CPU a choice over at most this many logits runs on the calling thread alone. Each
+# vocabulary-wide op (penalty, maxima, the sampler's scale, exp and block sums) is otherwise
+# split over torch's intra-op threads, which have usually gone to sleep during the Python work
+# between two such ops: waking them costs more than the op itself saves for a row or two
+# (benchmarks/choose.py --serial-limit measures both ways; the limit is taken from those runs).
+SERIAL_LOGITS = 2 * 152_064
+
+
+@contextlib.contextmanager
+def _serial(logits: torch.Tensor) -> Iterator[None]:
+    threads = torch.get_num_threads()
+    if logits.device.type != "cpu" or logits.numel() > SERIAL_LOGITS or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)  # the calling thread's own setting (OpenMP's is per thread)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @torch.inference_mode()
 def choose_tokens(
     logits: torch.Tensor, history: torch.Tensor, penalty: torch.Tensor, rows: list[RowSampling], generated: list[int]
@@ -124,6 +149,13 @@ def choose_tokens(
     logit bias, then the repetition penalty, then presence/frequency; then temperature, top-k,
     top-p and min-p for rows that sample, all rows in one batched pass). A row whose scores
     break (NaN, nothing finite) gets its exception in place of a token; the others go on."""
+    with _serial(logits):
+        return _choose(logits, history, penalty, rows, generated)
+
+
+def _choose(
+    logits: torch.Tensor, history: torch.Tensor, penalty: torch.Tensor, rows: list[RowSampling], generated: list[int]
+) -> list[int | Exception]:
     if any(row.params.logit_bias for row in rows):
         apply_logit_bias(logits, rows)
     if any(row.params.repetition_penalty != 1.0 for row in rows):
@@ -142,7 +174,7 @@ def choose_tokens(
         maxima = block_maxima(logits)
         best = logits.amax(dim=-1) if maxima is None else maxima.amax(dim=-1)
         tokens = [0] * len(rows)
-    broken = (torch.isnan(best) | (best == float("-inf"))).tolist()
+    broken = [math.isnan(b) or b == -math.inf for b in best.tolist()]
     sampled = []
     for i, row in enumerate(rows):
         if failed[i] is not None:
@@ -155,7 +187,7 @@ def choose_tokens(
         whole = len(sampled) == len(rows)
         drawn = sample(
             logits if whole else logits[sampled],
-            best[sampled],
+            best if whole else best[sampled],
             [rows[i] for i in sampled],
             maxima=maxima if whole else None,
         )
