@@ -23,13 +23,18 @@ that request with an error while the rest of the batch goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
 from .draw import RowSampling, block_maxima, sample
 from .grammar import advance_grammars, apply_grammars
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 
 class History:
@@ -128,17 +133,24 @@ class SamplingFailed(ValueError):
 SERIAL_LOGITS = 2 * 152_064
 
 
+@functools.cache
+def _openmp() -> ThreadpoolController:
+    """The process's OpenMP runtimes (torch's intra-op threads). Their thread count is set per
+    calling thread, so limiting the engine thread leaves every other thread as it was; torch's
+    own set_num_threads would also change process-wide state (the default a new thread starts
+    with, MKL's, oneDNN's cache)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="openmp")
+
+
 @contextlib.contextmanager
 def _serial(logits: torch.Tensor) -> Iterator[None]:
-    threads = torch.get_num_threads()
-    if logits.device.type != "cpu" or logits.numel() > SERIAL_LOGITS or threads == 1:
+    if logits.device.type != "cpu" or logits.numel() > SERIAL_LOGITS or torch.get_num_threads() == 1:
         yield
         return
-    torch.set_num_threads(1)  # the calling thread's own setting (OpenMP's is per thread)
-    try:
+    with _openmp().limit(limits=1):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @torch.inference_mode()
