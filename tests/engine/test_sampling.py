@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ from cosmos_reason.engine.hf import draw as draw_module
 from cosmos_reason.engine.hf import sampler as sampler_module
 from cosmos_reason.engine.hf.draw import RowSampling, block_size, draw, sampling_weights, top_values
 from cosmos_reason.engine.hf.sampler import apply_presence_frequency, choose_tokens
+from cosmos_reason.threads import keep_torch_threads
 
 from .conftest import collect, wait_for
 
@@ -278,19 +280,21 @@ def test_draws_across_blocks_follow_the_nucleus_of_a_flat_vocabulary(vocab, monk
 
 def test_a_choice_on_the_calling_thread_alone_draws_the_same_and_leaves_the_threads_as_they_were(monkeypatch, request):
     """A row's choice runs on the calling thread alone (few logits) or on torch's intra-op
-    threads: the same seeded tokens either way; only the calling thread is limited, and only
-    during the choice, even when the choice raises."""
+    threads: the same seeded tokens either way; the calling thread has its threads back after
+    the choice, even when it raises, and a pool thread born meanwhile starts with the process's
+    count, not the choice's one."""
     threads = torch.get_num_threads()
     request.addfinalizer(lambda: torch.set_num_threads(threads))
     torch.set_num_threads(2)  # as on any multi-core machine
-    seen, others = [], []
+    pool = ThreadPoolExecutor(1, initializer=keep_torch_threads())
+    request.addfinalizer(pool.shutdown)
+    seen, born = [], []
     sample = sampler_module.sample
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
-        other = threading.Thread(target=lambda: others.append(torch.get_num_threads()))
-        other.start()
-        other.join()
+        if not born:
+            born.append(pool.submit(torch.get_num_threads).result())
         return sample(*args, **kwargs)
 
     monkeypatch.setattr(sampler_module, "sample", spy)
@@ -305,7 +309,7 @@ def test_a_choice_on_the_calling_thread_alone_draws_the_same_and_leaves_the_thre
         return [choose_tokens(logits.clone(), history, torch.tensor([[1.05]]), rows, [0])[0] for _ in range(20)]
 
     serial = tokens(151_936)
-    assert set(seen) == {1} and set(others) == {2} and torch.get_num_threads() == 2
+    assert set(seen) == {1} and born == [2] and torch.get_num_threads() == 2
     seen.clear()
     assert tokens(0) == serial  # every choice on the intra-op threads: the same tokens
     assert set(seen) == {2}

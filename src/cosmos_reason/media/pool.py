@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from ..threads import keep_torch_threads
 from .errors import MediaError
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ class GatedPool:
     def executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=2 * self.workers, thread_name_prefix="media"
+                max_workers=2 * self.workers, thread_name_prefix="media", initializer=keep_torch_threads()
             )
         return self._executor
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...settings import Settings
+from ...threads import keep_torch_threads
 from ..base import (
     Delta,
     EngineError,
@@ -56,7 +57,9 @@ class HFEngine:
         self._info = _model_info(loaded)
         self._build_inputs = functools.partial(build_inputs, self.processor, family=loaded.family)
         self._eos_ids = frozenset(_eos_ids(self.model))
-        self._preprocess = ThreadPoolExecutor(self.limits.preprocess_workers, thread_name_prefix="preprocess")
+        self._preprocess = ThreadPoolExecutor(
+            self.limits.preprocess_workers, thread_name_prefix="preprocess", initializer=keep_torch_threads()
+        )
         self._groups: dict[str, Group] = {}
         self._grammars = Grammars(self.tokenizer, self._info.vocab_size or len(self.tokenizer))
         self.scheduler = Scheduler(

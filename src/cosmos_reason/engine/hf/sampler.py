@@ -23,18 +23,13 @@ that request with an error while the rest of the batch goes on.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import torch
 
 from .draw import RowSampling, block_maxima, sample
 from .grammar import advance_grammars, apply_grammars
-
-if TYPE_CHECKING:
-    from threadpoolctl import ThreadpoolController
 
 
 class History:
@@ -127,30 +122,28 @@ class SamplingFailed(ValueError):
 
 # On the CPU a choice over at most this many logits runs on the calling thread alone. Each
 # vocabulary-wide op (penalty, maxima, the sampler's scale, exp and block sums) is otherwise
-# split over torch's intra-op threads, which have usually gone to sleep during the Python work
-# between two such ops: waking them costs more than the op itself saves for a row or two
-# (benchmarks/choose.py --serial-limit measures both ways; the limit is taken from those runs).
+# split over torch's intra-op threads (OpenMP, and MKL's own for exp), which have usually gone
+# to sleep during the Python work between two such ops: waking them costs more than the op
+# itself saves for a row or two (benchmarks/choose.py --serial-limit measures both ways; the
+# limit is taken from those runs).
 SERIAL_LOGITS = 2 * 152_064
-
-
-@functools.cache
-def _openmp() -> ThreadpoolController:
-    """The process's OpenMP runtimes (torch's intra-op threads). Their thread count is set per
-    calling thread, so limiting the engine thread leaves every other thread as it was; torch's
-    own set_num_threads would also change process-wide state (the default a new thread starts
-    with, MKL's, oneDNN's cache)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController().select(user_api="openmp")
 
 
 @contextlib.contextmanager
 def _serial(logits: torch.Tensor) -> Iterator[None]:
-    if logits.device.type != "cpu" or logits.numel() > SERIAL_LOGITS or torch.get_num_threads() == 1:
+    """torch.set_num_threads sets OpenMP's and MKL's counts for the calling thread only; limiting
+    OpenMP alone (threadpoolctl) leaves MKL's exp on two threads and was slower than not limiting.
+    What it also sets process-wide is the count a new thread starts with, so the pools that run
+    torch ops start their threads with their own (threads.keep_torch_threads)."""
+    threads = torch.get_num_threads()
+    if logits.device.type != "cpu" or logits.numel() > SERIAL_LOGITS or threads == 1:
         yield
         return
-    with _openmp().limit(limits=1):
+    torch.set_num_threads(1)
+    try:
         yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @torch.inference_mode()
