@@ -41,9 +41,8 @@ path: the kept set computed outright (top-k by `topk`; top-p from a histogram of
 over log-probability bins, sorting only the bin where the nucleus ends), then one draw.
 Stopping the tries early changes nothing: each path yields the same distribution. Block sums
 and thresholded sums are float32 (their running sums float64), rounded like the cumulative sums
-of any other sampler; tied
-weights at the nucleus' edge are kept or dropped together (transformers' order among ties is
-its sort's).
+of any other sampler; tied weights at the nucleus' edge are kept or dropped together
+(transformers' order among ties is its sort's).
 
 A seeded row takes its uniform numbers from its own generator, and how many it takes depends
 only on its own draws, so a seeded request's tokens do not depend on its neighbours.

@@ -133,8 +133,10 @@ SERIAL_LOGITS = 2 * 152_064
 def _serial(logits: torch.Tensor) -> Iterator[None]:
     """torch.set_num_threads sets OpenMP's and MKL's counts for the calling thread only; limiting
     OpenMP alone (threadpoolctl) leaves MKL's exp on two threads and was slower than not limiting.
-    What it also sets process-wide is the count a new thread starts with, so the pools that run
-    torch ops start their threads with their own (threads.keep_torch_threads)."""
+    It also acts process-wide: it sets the count a new thread starts with (so the pools that run
+    torch ops start their threads with their own: threads.keep_torch_threads), sizes torch's
+    shared pthreadpool (QNNPACK, XNNPACK, some NNPACK convolutions) and clears oneDNN's
+    primitive cache; the benchmarks that set SERIAL_LOGITS include those costs."""
     threads = torch.get_num_threads()
     if logits.device.type != "cpu" or logits.numel() > SERIAL_LOGITS or threads == 1:
         yield
